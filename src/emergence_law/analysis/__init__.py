@@ -1,0 +1,1 @@
+"""Analyses built on fitted laws: ground truth, ablations, backtests, comparisons, loss -> size."""

@@ -1,0 +1,90 @@
+"""The ``emergence-law`` command line.
+
+Each area registers its commands from its own module in :mod:`emergence_law.commands`, so the
+CLI grows without one file that everybody edits. Command modules import heavy libraries (torch,
+matplotlib, ray) inside the command functions: ``emergence-law --help`` stays fast and the core
+install (no torch) works.
+
+Errors meant for users (:class:`~emergence_law.errors.EmergenceLawError`, bad options, missing
+files) are printed as one line on stderr with a non-zero exit code and no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from emergence_law import __version__
+from emergence_law.commands import register_all
+from emergence_law.errors import EmergenceLawError
+
+app = typer.Typer(
+    name="emergence-law",
+    help="Forecast when a language-model capability will emerge, from models that lack it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"emergence-law {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Forecast when a language-model capability will emerge, from models that lack it."""
+
+
+register_all(app)
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(str(msg).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning user errors into one line and an exit code."""
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="emergence-law", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # pragma: no cover - click returns these itself
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        print("emergence-law: interrupted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("emergence-law: interrupted (finished results are kept)", file=sys.stderr)
+        return 130
+    except click.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        print(f"emergence-law: error: {where}{_one_line(exc.format_message())}", file=sys.stderr)
+        return int(exc.exit_code) or 2
+    except EmergenceLawError as exc:
+        print(f"emergence-law: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        name = getattr(exc, "filename", None)
+        reason = exc.strerror or type(exc).__name__
+        print(f"emergence-law: error: {name}: {reason}" if name else
+              f"emergence-law: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    return int(rv) if isinstance(rv, int) else 0
+
+
+def run() -> None:  # pragma: no cover - console-script shim
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

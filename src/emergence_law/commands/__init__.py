@@ -1,0 +1,26 @@
+"""CLI command groups, one module per area, each with a ``register(app)`` function.
+
+| module | commands |
+|---|---|
+| ``core`` | ``fit``, ``demo`` |
+| ``analysis`` | ``ablate``, ``backtest``, ``compare``, ``to-params`` |
+| ``passuntil`` | ``passuntil run``, ``passuntil fit`` |
+| ``measure`` | ``measure loss|fewshot|finetune``, ``import-lmeval`` |
+| ``sweep`` | ``sweep plan|run|status|export`` |
+| ``lab`` | ``lab run`` |
+| ``report`` | ``report`` |
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+AREAS = ("core", "analysis", "passuntil", "measure", "sweep", "lab", "report")
+
+
+def register_all(app: typer.Typer) -> None:
+    for area in AREAS:
+        module = importlib.import_module(f"emergence_law.commands.{area}")
+        module.register(app)
