@@ -57,19 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="emergence-law", standalone_mode=False)
-    except click.exceptions.Exit as exc:  # pragma: no cover - click returns these itself
+    except (typer.Exit, click.exceptions.Exit) as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
-        print("emergence-law: interrupted", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
         print("emergence-law: interrupted (finished results are kept)", file=sys.stderr)
         return 130
-    except click.ClickException as exc:
+    except (typer.TyperException, click.ClickException) as exc:
         ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            return 0
         where = f"{ctx.command_path}: " if ctx is not None else ""
-        print(f"emergence-law: error: {where}{_one_line(exc.format_message())}", file=sys.stderr)
-        return int(exc.exit_code) or 2
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"emergence-law: error: {where}{_one_line(message)}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2)) or 2
     except EmergenceLawError as exc:
         print(f"emergence-law: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2

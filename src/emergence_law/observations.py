@@ -140,6 +140,13 @@ def _coerce_column(
                 f"value {arr[i]:g} is {what}", source=source, row=_row_label(i), column=col.name,
             )
     if col.kind == "int":
+        big = ~np.isnan(arr) & (np.abs(arr) > 2**53)
+        if big.any():
+            i = int(np.flatnonzero(big)[0])
+            raise DataError(
+                f"value {arr[i]:g} is too large for a count", source=source, row=_row_label(i),
+                column=col.name,
+            )
         frac = ~np.isnan(arr) & (np.abs(arr - np.round(arr)) > 1e-9)
         if frac.any():
             i = int(np.flatnonzero(frac)[0])
@@ -147,9 +154,9 @@ def _coerce_column(
                 f"expected a whole number, got {arr[i]:g}", source=source, row=_row_label(i),
                 column=col.name,
             )
-        return pd.Series(pd.array(np.round(arr), dtype="Int64"), index=s.index).where(
-            ~np.isnan(arr), pd.NA
-        )
+        ints = pd.array(np.where(np.isnan(arr), 0, np.round(arr)).astype(np.int64), dtype="Int64")
+        ints[np.isnan(arr)] = pd.NA
+        return pd.Series(ints, index=s.index)
     return pd.Series(arr, index=s.index, dtype=float)
 
 
@@ -292,7 +299,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
 
     records = []
     with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+        for line in fh:
             if not line.strip():
                 continue
             try:
