@@ -1,0 +1,260 @@
+"""Tiny causal language models, built and trained on CPU in seconds.
+
+No model hub is reachable here, yet every measuring, PassUntil, sweep and toy-lab test needs real
+checkpoints: a real Hugging Face tokenizer and a real ``transformers`` model that save with
+``save_pretrained`` and load back with ``AutoModelForCausalLM`` / ``AutoTokenizer``. Characters
+are the tokens, so any text (digits, arithmetic, letters) can be modelled without training a
+tokenizer, and a few hundred optimiser steps give a model that is visibly better than chance.
+
+Needs the ``measure`` extra (torch, transformers, tokenizers).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from emergence_law.errors import OptionError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+#: special tokens, in id order (ids 0..3)
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
+SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)
+ARCHITECTURES = ("llama", "gpt2", "gpt_neox")
+
+
+def build_char_tokenizer(
+    alphabet: str | Iterable[str] | None = None,
+    *,
+    texts: Iterable[str] | None = None,
+    model_max_length: int = 512,
+) -> PreTrainedTokenizerFast:
+    """A character-level fast tokenizer: one token per character, decoding joins them back.
+
+    Give the ``alphabet`` (a string of characters) or ``texts`` to collect it from (or both).
+    Unknown characters map to ``<unk>``. A BOS token is prepended by nothing (callers add what
+    they need), so ``len(tok(text).input_ids) == len(text)``.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars: set[str] = set()
+    if alphabet is not None:
+        chars.update(alphabet if isinstance(alphabet, str) else "".join(alphabet))
+    if texts is not None:
+        for t in texts:
+            chars.update(t)
+    if not chars:
+        raise OptionError("alphabet", "no characters given (pass an alphabet or texts)")
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    for ch in sorted(chars):
+        if ch not in vocab:
+            vocab[ch] = len(vocab)
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    # every single character (newlines included) is its own pre-token
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token=PAD,
+        unk_token=UNK,
+        bos_token=BOS,
+        eos_token=EOS,
+        model_max_length=model_max_length,
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def build_tiny_model(
+    vocab_size: int,
+    d_model: int = 64,
+    n_layers: int = 2,
+    n_heads: int = 4,
+    max_len: int = 256,
+    arch: str = "llama",
+    *,
+    seed: int = 0,
+    pad_token_id: int = 0,
+    bos_token_id: int = 2,
+    eos_token_id: int = 3,
+) -> PreTrainedModel:
+    """A freshly initialised causal LM of the given shape (``arch``: llama, gpt2 or gpt_neox).
+
+    ``gpt_neox`` is Pythia's architecture; ``llama`` is OpenLLaMA's.
+    """
+    import torch
+    from transformers import (
+        AutoModelForCausalLM,
+        GPT2Config,
+        GPTNeoXConfig,
+        LlamaConfig,
+    )
+
+    if arch not in ARCHITECTURES:
+        raise OptionError("arch", f"unknown architecture {arch!r} (use {', '.join(ARCHITECTURES)})")
+    if d_model % n_heads:
+        raise OptionError("d_model", f"{d_model} is not divisible by n_heads={n_heads}")
+    ids = dict(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id)
+    if arch == "llama":
+        config = LlamaConfig(
+            vocab_size=vocab_size, hidden_size=d_model, intermediate_size=4 * d_model,
+            num_hidden_layers=n_layers, num_attention_heads=n_heads,
+            num_key_value_heads=n_heads, max_position_embeddings=max_len,
+            tie_word_embeddings=True, **ids,
+        )
+    elif arch == "gpt2":
+        config = GPT2Config(
+            vocab_size=vocab_size, n_embd=d_model, n_layer=n_layers, n_head=n_heads,
+            n_positions=max_len, **ids,
+        )
+    else:
+        config = GPTNeoXConfig(
+            vocab_size=vocab_size, hidden_size=d_model, intermediate_size=4 * d_model,
+            num_hidden_layers=n_layers, num_attention_heads=n_heads,
+            max_position_embeddings=max_len, tie_word_embeddings=False, **ids,
+        )
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    model.eval()
+    return model
+
+
+def _token_stream(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> list[int]:
+    """All texts, each as BOS + characters + EOS, concatenated."""
+    stream: list[int] = []
+    enc = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    for ids in enc:
+        stream.append(tokenizer.bos_token_id)
+        stream.extend(ids)
+        stream.append(tokenizer.eos_token_id)
+    return stream
+
+
+def train_tiny(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerFast,
+    texts: Sequence[str],
+    steps: int = 200,
+    lr: float = 3e-3,
+    batch_size: int = 16,
+    seed: int = 0,
+    *,
+    seq_len: int = 64,
+    warmup: int = 10,
+) -> list[float]:
+    """Train ``model`` in place on random windows of the concatenated ``texts``.
+
+    AdamW with linear warm-up and cosine decay; deterministic for a given seed. Returns the
+    training loss (nats/token) of every step so callers can check that it fell.
+    """
+    import torch
+
+    if steps < 1:
+        raise OptionError("steps", f"must be at least 1, got {steps}")
+    if not texts:
+        raise OptionError("texts", "no training texts given")
+    stream = _token_stream(tokenizer, texts)
+    max_pos = _max_positions(model)
+    seq_len = min(seq_len, max_pos, len(stream) - 1)
+    if seq_len < 2:
+        raise OptionError("texts", "training texts are too short (need at least 3 characters)")
+    data = torch.tensor(stream, dtype=torch.long)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        frac = (step - warmup) / max(1, steps - warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    model.train()
+    losses: list[float] = []
+    n_windows = len(stream) - seq_len
+    for _ in range(steps):
+        starts = torch.randint(0, n_windows, (batch_size,), generator=gen)
+        batch = torch.stack([data[s : s + seq_len] for s in starts.tolist()])
+        out = model(input_ids=batch, labels=batch)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(float(out.loss.detach()))
+    model.eval()
+    return losses
+
+
+def _max_positions(model: Any) -> int:
+    cfg = model.config
+    for name in ("max_position_embeddings", "n_positions"):
+        v = getattr(cfg, name, None)
+        if v:
+            return int(v)
+    return 1024
+
+
+def make_tiny_lm(
+    out_dir: str | Path,
+    texts: Sequence[str],
+    steps: int = 200,
+    seed: int = 0,
+    *,
+    d_model: int = 64,
+    n_layers: int = 2,
+    n_heads: int = 4,
+    arch: str = "llama",
+    lr: float = 3e-3,
+    batch_size: int = 16,
+    seq_len: int = 64,
+    max_len: int = 256,
+    alphabet: str | None = None,
+) -> Path:
+    """Build, train and save a tiny character-level LM; return the folder.
+
+    The folder loads with ``AutoModelForCausalLM.from_pretrained(path)`` and
+    ``AutoTokenizer.from_pretrained(path)``. ``alphabet`` (default: the characters of ``texts``)
+    fixes the vocabulary, so models trained on different texts can share one tokenizer.
+    """
+    import torch
+
+    out = Path(out_dir)
+    tokenizer = build_char_tokenizer(alphabet, texts=texts, model_max_length=max_len)
+    model = build_tiny_model(
+        len(tokenizer), d_model=d_model, n_layers=n_layers, n_heads=n_heads, max_len=max_len,
+        arch=arch, seed=seed, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    with torch.random.fork_rng():
+        losses = train_tiny(model, tokenizer, texts, steps=steps, lr=lr, batch_size=batch_size,
+                            seed=seed, seq_len=seq_len)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "training.json").write_text(
+        __import__("json").dumps(
+            {"steps": steps, "seed": seed, "arch": arch, "d_model": d_model,
+             "n_layers": n_layers, "n_heads": n_heads, "lr": lr, "batch_size": batch_size,
+             "seq_len": seq_len, "n_params": int(sum(p.numel() for p in model.parameters())),
+             "first_loss": losses[0], "final_loss": losses[-1]},
+            indent=1,
+        )
+    )
+    return out
+
+
+def arithmetic_texts(n: int = 400, seed: int = 0, max_operand: int = 20) -> list[str]:
+    """Simple addition facts like ``"3+4=7"`` for toy tasks: cheap, learnable, checkable."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        a, b = rng.randint(0, max_operand), rng.randint(0, max_operand)
+        out.append(f"{a}+{b}={a + b}")
+    return out
