@@ -1,0 +1,8 @@
+"""The HTML report: one self-contained page from a results folder (``emergence-law report``)."""
+
+from __future__ import annotations
+
+from emergence_law.report.collect import ResultsFolder, collect
+from emergence_law.report.html import build_report, render_report
+
+__all__ = ["ResultsFolder", "build_report", "collect", "render_report"]

@@ -1,0 +1,254 @@
+"""Find and read what the other commands wrote into a results folder.
+
+The report reads results, it never recomputes them: each command leaves files with fixed names
+(``fit.json``, ``backtest.csv``, ``run_<command>.json``, ...), and a report section appears only
+when its files are there. Everything is read and checked here, before any HTML is written, so a
+broken file stops the report with one line naming the file (and column) instead of producing a
+page with a hole in it.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emergence_law.errors import DataError, OptionError
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+#: columns a table must have for its section to make sense (others are shown as they are)
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "backtest.csv": ("prediction", "error"),
+    "ablations.csv": ("ablation", "error"),
+}
+
+#: the order in which commands' provenance records are listed (the pipeline's order)
+COMMAND_ORDER = ("lab run", "measure", "import-lmeval", "sweep", "fit", "ablate", "backtest",
+                 "compare", "to-params", "passuntil run", "passuntil fit", "demo", "report")
+
+
+@dataclass(frozen=True)
+class Image:
+    """A PNG read into memory, with its pixel size (read from the header, no decoding)."""
+
+    path: Path
+    data: bytes
+    width: int
+    height: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV file read as a DataFrame, kept with its path for captions and error messages."""
+
+    path: Path
+    frame: pd.DataFrame
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class JsonDoc:
+    """A JSON file's parsed content."""
+
+    path: Path
+    content: Any
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class ResultsFolder:
+    """Everything the report can show from one results folder; ``None`` where a file is absent."""
+
+    root: Path
+    fit: JsonDoc | None = None
+    fit_curves: Image | None = None
+    emergence_cdf: Image | None = None
+    data_used: Table | None = None
+    ablations: Table | None = None
+    ablations_md: str | None = None
+    ablations_plot: Image | None = None
+    backtest: Table | None = None
+    backtest_plot: Image | None = None
+    compare: JsonDoc | None = None
+    compare_plot: Image | None = None
+    to_params: JsonDoc | None = None
+    to_params_plot: Image | None = None
+    passuntil: JsonDoc | None = None
+    passuntil_plot: Image | None = None
+    lab: JsonDoc | None = None
+    lab_plots: list[Image] = field(default_factory=list)
+    provenance: list[JsonDoc] = field(default_factory=list)
+    other_images: list[Image] = field(default_factory=list)
+    other_tables: list[Table] = field(default_factory=list)
+    other_json: list[JsonDoc] = field(default_factory=list)
+
+    @property
+    def images(self) -> list[Image]:
+        """Every image the report embeds, in page order (tests check each one loads)."""
+        named = [self.fit_curves, self.emergence_cdf, self.backtest_plot, self.ablations_plot,
+                 self.compare_plot, self.to_params_plot, self.passuntil_plot]
+        return [i for i in named if i is not None] + self.lab_plots + self.other_images
+
+    @property
+    def has_results(self) -> bool:
+        """True when at least one command's output (not only provenance) is present."""
+        singles = [self.fit, self.fit_curves, self.emergence_cdf, self.data_used, self.ablations,
+                   self.ablations_md, self.ablations_plot, self.backtest, self.backtest_plot,
+                   self.compare, self.compare_plot, self.to_params, self.to_params_plot,
+                   self.passuntil, self.passuntil_plot, self.lab]
+        lists = [self.lab_plots, self.other_images, self.other_tables, self.other_json]
+        return any(x is not None for x in singles) or any(lists)
+
+
+# ---------------------------------------------------------------------------------------------
+# readers: each raises DataError naming the file
+
+
+def read_png(path: Path) -> Image:
+    """Read a PNG and its size; anything else (or a truncated file) is a DataError."""
+    data = path.read_bytes()
+    if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        raise DataError("not a PNG image (bad signature or header)", source=str(path))
+    width, height = struct.unpack(">II", data[16:24])
+    if width == 0 or height == 0:
+        raise DataError("PNG image has zero width or height", source=str(path))
+    if not data.rstrip(b"\x00").endswith(b"IEND\xaeB`\x82"):
+        raise DataError("PNG image is truncated (no IEND chunk)", source=str(path))
+    return Image(path, data, int(width), int(height))
+
+
+def read_json(path: Path) -> JsonDoc:
+    """Parse a JSON file; invalid JSON is a DataError with the line number."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError("not UTF-8 text", source=str(path)) from exc
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                        source=str(path)) from exc
+    return JsonDoc(path, content)
+
+
+def read_json_object(path: Path) -> JsonDoc:
+    """Parse a JSON file that must hold one object (the commands' summary files do)."""
+    doc = read_json(path)
+    if not isinstance(doc.content, dict):
+        raise DataError(f"expected a JSON object, got a {type(doc.content).__name__}",
+                        source=str(path))
+    return doc
+
+
+def read_csv(path: Path, required: tuple[str, ...] = ()) -> Table:
+    """Read a CSV (numbers parsed, text kept); missing required columns are a DataError."""
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError as exc:
+        raise DataError("empty file (no header row)", source=str(path)) from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot be read as CSV: {first}", source=str(path)) from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for col in required:
+        if col not in frame.columns:
+            found = ", ".join(frame.columns) or "none"
+            raise DataError(f"required column is missing (columns found: {found})",
+                            source=str(path), column=col)
+    return Table(path, frame)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _command_rank(doc: JsonDoc) -> tuple[int, str]:
+    command = str(doc.content.get("command", "")) if isinstance(doc.content, dict) else ""
+    rank = COMMAND_ORDER.index(command) if command in COMMAND_ORDER else len(COMMAND_ORDER)
+    return rank, doc.name
+
+
+def collect(results_dir: str | Path) -> ResultsFolder:
+    """Read every known output in ``results_dir`` (top level only) into a :class:`ResultsFolder`.
+
+    Raises :class:`OptionError` when the folder does not exist or is a file, and
+    :class:`DataError` when it holds no known output or when a file cannot be read.
+    """
+    root = Path(results_dir)
+    if not root.exists():
+        raise OptionError("DIR", f"results folder {root} does not exist")
+    if not root.is_dir():
+        raise OptionError("DIR", f"{root} is a file, expected a results folder")
+
+    files = {p.name: p for p in sorted(root.iterdir()) if p.is_file()}
+    used: set[str] = set()
+
+    def take(name: str) -> Path | None:
+        if name in files:
+            used.add(name)
+            return files[name]
+        return None
+
+    def png(name: str) -> Image | None:
+        path = take(name)
+        return read_png(path) if path else None
+
+    def obj(name: str) -> JsonDoc | None:
+        path = take(name)
+        return read_json_object(path) if path else None
+
+    def csv(name: str) -> Table | None:
+        path = take(name)
+        return read_csv(path, REQUIRED_COLUMNS.get(name, ())) if path else None
+
+    out = ResultsFolder(root=root)
+    out.fit = obj("fit.json")
+    out.fit_curves = png("fit_curves.png")
+    out.emergence_cdf = png("emergence_cdf.png")
+    out.data_used = csv("data_used.csv")
+    out.ablations = csv("ablations.csv")
+    md = take("ablations.md")
+    out.ablations_md = md.read_text(encoding="utf-8", errors="replace") if md else None
+    out.ablations_plot = png("ablations.png")
+    out.backtest = csv("backtest.csv")
+    out.backtest_plot = png("backtest.png")
+    out.compare = obj("compare.json")
+    out.compare_plot = png("compare.png")
+    out.to_params = obj("to_params.json")
+    out.to_params_plot = png("to_params.png")
+    out.passuntil = obj("passuntil_fit.json")
+    out.passuntil_plot = png("passuntil_fit.png")
+    out.lab = obj("lab_summary.json")
+    out.lab_plots = [read_png(files[n]) for n in files if n.startswith("lab_") and n.endswith(".png")]
+    used.update(i.name for i in out.lab_plots)
+    runs = [n for n in files if n.startswith("run_") and n.endswith(".json")]
+    used.update(runs)
+    out.provenance = sorted((read_json_object(files[n]) for n in runs), key=_command_rank)
+
+    rest = [n for n in files if n not in used and not n.startswith(".")]
+    out.other_images = [read_png(files[n]) for n in rest if n.lower().endswith(".png")]
+    out.other_tables = [read_csv(files[n]) for n in rest if n.lower().endswith(".csv")]
+    out.other_json = [read_json(files[n]) for n in rest if n.lower().endswith(".json")]
+
+    if not out.has_results:
+        what = "only provenance records (run_*.json)" if out.provenance else "no files it knows"
+        raise DataError(
+            f"{what}; expected the outputs of fit, ablate, backtest, compare, to-params, "
+            "passuntil fit or lab run (e.g. fit.json, backtest.csv, *.png)",
+            source=str(root),
+        )
+    return out

@@ -1,0 +1,453 @@
+"""Build the one-file HTML report of a results folder.
+
+The page is self-contained on purpose: plots are base64 ``data:`` URIs, the CSS is inline, there
+is no script and no external URL, and a Content-Security-Policy forbids the browser to fetch
+anything but embedded images. It can be mailed, archived or opened offline and will look the
+same in ten years. Sections follow the pipeline (fit, backtest, ablations, comparisons,
+PassUntil, the toy lab, the data used, settings and versions) and appear only when their
+files are present.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+import time
+from collections.abc import Mapping
+from numbers import Number
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emergence_law import __version__
+from emergence_law.errors import OptionError
+from emergence_law.provenance import versions
+from emergence_law.report.collect import JsonDoc, ResultsFolder, collect
+from emergence_law.report.render import (
+    esc,
+    figure,
+    flatten,
+    fmt,
+    frame_table,
+    json_html,
+    key_values,
+    table,
+)
+
+#: rows of data_used.csv shown before the table is cut (the rest is counted)
+DATA_ROWS_SHOWN = 200
+#: rows of any other CSV shown
+OTHER_ROWS_SHOWN = 50
+#: convergence thresholds of Vehtari et al. (2021): flag R-hat above / ESS below these
+RHAT_LIMIT = 1.01
+ESS_LIMIT = 400
+
+#: the browser may load embedded images and inline styles, nothing else (no network, no script)
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+CSS = """
+:root { --fg:#1d232a; --muted:#5b6570; --line:#d8dde3; --accent:#1f5fa8; --bg-alt:#f4f6f8; }
+* { box-sizing: border-box; }
+body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif;
+       color: var(--fg); margin: 0 auto; padding: 1.5rem 2rem 4rem; max-width: 1100px;
+       line-height: 1.45; font-size: 15px; }
+h1 { font-size: 1.7rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.3rem; margin: 2.2rem 0 .6rem; padding-bottom: .25rem;
+     border-bottom: 2px solid var(--accent); }
+h3 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
+.meta, .note, figcaption, .caption { color: var(--muted); font-size: .9rem; }
+nav ol { columns: 2; margin: .6rem 0 0; padding-left: 1.3rem; }
+nav a, a { color: var(--accent); text-decoration: none; }
+.headline { background: var(--bg-alt); border-left: 4px solid var(--accent);
+            padding: .6rem 1rem; margin: 1rem 0; }
+.headline li { margin: .2rem 0; }
+.warn { background: #fff4e0; border-left: 4px solid #d98b00; padding: .4rem .8rem; }
+.scroll { overflow-x: auto; margin: .5rem 0 1rem; }
+.scroll.tall { max-height: 36rem; overflow-y: auto; border-bottom: 1px solid var(--line); }
+.scroll.tall thead th { position: sticky; top: 0; }
+td.t { text-align: left; }
+table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; }
+caption { text-align: left; font-weight: 600; padding: .2rem 0; }
+th, td { border: 1px solid var(--line); padding: .22rem .5rem; text-align: right;
+         vertical-align: top; }
+th { background: var(--bg-alt); }
+table.kv th { text-align: left; font-weight: 500; }
+table.kv td { text-align: left; }
+td.ok { background: #e3f4e6; } td.bad { background: #fbe4e4; }
+tbody tr:nth-child(even) td { background-color: #fafbfc; }
+tbody tr:nth-child(even) td.ok { background: #d9efdd; }
+tbody tr:nth-child(even) td.bad { background: #f6dada; }
+figure { margin: 1rem 0 1.5rem; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .82rem; }
+pre { background: var(--bg-alt); padding: .6rem .8rem; overflow-x: auto; white-space: pre-wrap; }
+.file { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .8rem; }
+@media print { .scroll.tall { max-height: none; } nav { display: none; } }
+footer { margin-top: 3rem; color: var(--muted); font-size: .8rem; }
+"""
+
+
+class _Section:
+    """One ``<section>`` with an anchor, collected so the table of contents can list it."""
+
+    def __init__(self, anchor: str, title: str, body: str) -> None:
+        self.anchor, self.title, self.body = anchor, title, body
+
+    def html(self) -> str:
+        return (f'<section id="{esc(self.anchor)}"><h2>{esc(self.title)}</h2>'
+                f"{self.body}</section>")
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, Number) and not isinstance(value, bool):
+        return float(value)  # type: ignore[arg-type]
+    return None
+
+
+def _percentiles(ep: Mapping[str, Any]) -> list[tuple[float, Any]]:
+    """The ``percentiles`` dict of an emergence point, sorted by level ("5" < "10" < ...)."""
+    raw = ep.get("percentiles")
+    if not isinstance(raw, Mapping):
+        return []
+    out = []
+    for key, value in raw.items():
+        try:
+            out.append((float(str(key).rstrip("%").lstrip("p")), value))
+        except ValueError:
+            continue
+    return sorted(out)
+
+
+def _interval(ep: Mapping[str, Any]) -> tuple[float, Any, float, Any] | None:
+    """The widest reported percentile interval (normally 5th to 95th)."""
+    pct = _percentiles(ep)
+    if len(pct) < 2:
+        return None
+    (lo_q, lo), (hi_q, hi) = pct[0], pct[-1]
+    return lo_q, lo, hi_q, hi
+
+
+def _pct_label(q: float) -> str:
+    return f"{q:g}%"
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+
+
+def _headline(res: ResultsFolder) -> list[str]:
+    """The few numbers a reader wants first, one sentence each."""
+    items: list[str] = []
+    if res.fit and isinstance(res.fit.content.get("emergence_point"), Mapping):
+        fit = res.fit.content
+        ep = fit["emergence_point"]
+        task = f" of <b>{esc(fit['task'])}</b>" if "task" in fit else ""
+        text = f"Predicted few-shot emergence point{task}: "
+        center = ep.get("median", ep.get("mle"))
+        text += f"<b>{fmt(center)} nats</b> ({'median' if 'median' in ep else 'MLE'})"
+        iv = _interval(ep)
+        if iv:
+            lo_q, lo, hi_q, hi = iv
+            text += (f", {_pct_label(lo_q)}&ndash;{_pct_label(hi_q)} interval "
+                     f"[{fmt(lo)}, {fmt(hi)}]")
+        if "mle" in ep and "median" in ep:
+            text += f"; MLE {fmt(ep['mle'])}"
+        items.append(text + " (pretraining loss).")
+    if res.backtest is not None:
+        items.append(_backtest_sentence(res.backtest.frame))
+    if res.ablations is not None and "error" in res.ablations.frame.columns:
+        err = pd.to_numeric(res.ablations.frame["error"], errors="coerce").abs()
+        if err.notna().any():
+            items.append(f"Ablations: {len(err)} variants, |error| from {fmt(err.min())} to "
+                         f"{fmt(err.max())} nats.")
+    if res.passuntil:
+        items.append(_passuntil_sentence(res.passuntil.content))
+    if res.compare and isinstance(res.compare.content, Mapping):
+        prob = {k: v for k, v in flatten(res.compare.content) if "prob" in k.lower()
+                and _num(v) is not None}
+        if prob:
+            key, value = next(iter(prob.items()))
+            items.append(f"Comparison: {esc(key)} = {fmt(value)}.")
+    return items
+
+
+def _backtest_sentence(frame: pd.DataFrame) -> str:
+    text = f"Backtest: {len(frame)} cut-offs"
+    if "success" in frame.columns:
+        ok = frame["success"].astype(str).str.strip().str.lower().isin(("true", "1", "1.0", "yes"))
+        text += f", {int(ok.sum())} within tolerance"
+        if "flops_ratio" in frame.columns and ok.any():
+            ratio = pd.to_numeric(frame.loc[ok, "flops_ratio"], errors="coerce").max()
+            if pd.notna(ratio):
+                text += (f"; the earliest successful prediction came <b>{fmt(ratio)}&times; "
+                         "the FLOPs</b> in advance")
+    if "error" in frame.columns:
+        err = pd.to_numeric(frame["error"], errors="coerce").abs()
+        if err.notna().any():
+            text += f"; median |error| {fmt(err.median())} nats"
+    return text + "."
+
+
+def _passuntil_sentence(pu: Mapping[str, Any]) -> str:
+    text = "PassUntil: predicted pass rate "
+    text += f"<b>{fmt(pu.get('predicted_pass_rate'))}</b>"
+    iv = pu.get("interval")
+    if isinstance(iv, list) and len(iv) == 2:
+        level = _num(pu.get("level"))
+        lvl = f"{level * 100:g}% " if level is not None and level <= 1 else (
+            f"{level:g}% " if level is not None else "")
+        text += f" ({lvl}interval [{fmt(iv[0])}, {fmt(iv[1])}])"
+    if "target_params" in pu:
+        text += f" for a model of {fmt(pu['target_params'])} parameters"
+    return text + "."
+
+
+def _diagnostic_warnings(diag: Mapping[str, Any]) -> str:
+    """Flag sampler diagnostics past the usual limits instead of hiding them in a table."""
+    notes = []
+    for key, value in flatten(diag):
+        values = value if isinstance(value, list) else [value]
+        nums = [float(v) for v in values if _num(v) is not None]
+        if not nums:
+            continue
+        parts = key.lower().replace("_", "").replace("-", "").split(".")
+        if any("rhat" in p for p in parts) and max(nums) > RHAT_LIMIT:
+            notes.append(f"{esc(key)} = {fmt(max(nums))} exceeds {RHAT_LIMIT}: the chains may "
+                         "not have converged.")
+        elif any(p.startswith("ess") for p in parts) and min(nums) < ESS_LIMIT:
+            notes.append(f"{esc(key)} = {fmt(min(nums))} is below {ESS_LIMIT}: percentiles in "
+                         "the tails are uncertain.")
+    return "".join(f'<p class="warn">{n}</p>' for n in notes)
+
+
+def _fit_section(res: ResultsFolder) -> _Section | None:
+    if not (res.fit or res.fit_curves or res.emergence_cdf):
+        return None
+    body = []
+    fit: Mapping[str, Any] = res.fit.content if res.fit else {}
+    facts = {k: fit[k] for k in ("task", "form", "d0", "likelihood") if k in fit}
+    if facts:
+        body.append(key_values(facts, caption="Model"))
+    ep = fit.get("emergence_point")
+    if isinstance(ep, Mapping):
+        header, row = [], []
+        for key, label in (("mle", "MLE"), ("median", "median"), ("mode", "mode")):
+            if key in ep:
+                header.append(label)
+                row.append(ep[key])
+        for q, value in _percentiles(ep):
+            header.append(_pct_label(q))
+            row.append(value)
+        if header:
+            body.append(table(header, [row], caption="Emergence point (pretraining loss, nats)"))
+        samples = ep.get("samples")
+        if isinstance(samples, list):
+            body.append(f'<p class="note">{len(samples):,} posterior samples of the emergence '
+                        "point in fit.json.</p>")
+    if res.fit_curves:
+        body.append(figure(res.fit_curves, "Fitted emergence law: data points, the fitted ReLU "
+                           "per data level and the extrapolated few-shot prediction"))
+    if res.emergence_cdf:
+        body.append(figure(res.emergence_cdf, "Cumulative distribution of the emergence point "
+                           "under the posterior"))
+    if isinstance(fit.get("params"), Mapping):
+        body.append("<h3>Parameters</h3>" + key_values(fit["params"]))
+    if isinstance(fit.get("diagnostics"), Mapping):
+        body.append("<h3>Sampler diagnostics</h3>" + _diagnostic_warnings(fit["diagnostics"])
+                    + key_values(fit["diagnostics"]))
+    if isinstance(fit.get("posterior"), Mapping):
+        body.append("<h3>Posterior</h3>" + key_values(fit["posterior"]))
+    shown = {"task", "form", "d0", "likelihood", "emergence_point", "params", "diagnostics",
+             "posterior"}
+    rest = {k: v for k, v in fit.items() if k not in shown}
+    if rest:
+        body.append("<h3>Other fields</h3>" + key_values(rest))
+    return _Section("fit", "Emergence-law fit", "".join(body))
+
+
+def _table_plot_section(anchor: str, title: str, tab, plot, caption: str,
+                        extra: str = "") -> _Section | None:
+    if tab is None and plot is None and not extra:
+        return None
+    body = []
+    if plot is not None:
+        body.append(figure(plot, caption))
+    if tab is not None:
+        body.append(frame_table(tab.frame, max_rows=DATA_ROWS_SHOWN))
+    body.append(extra)
+    return _Section(anchor, title, "".join(body))
+
+
+def _json_plot_section(anchor: str, title: str, doc: JsonDoc | None, plot,
+                       caption: str, lead: str = "") -> _Section | None:
+    if doc is None and plot is None:
+        return None
+    body = [lead]
+    if doc is not None:
+        body.append(json_html(doc.content))
+    if plot is not None:
+        body.append(figure(plot, caption))
+    return _Section(anchor, title, "".join(body))
+
+
+def _data_section(res: ResultsFolder) -> _Section | None:
+    if res.data_used is None:
+        return None
+    frame = res.data_used.frame
+    facts = [f"{len(frame):,} observation rows"]
+    for col, what in (("task", "tasks"), ("model", "models"), ("checkpoint", "checkpoints")):
+        if col in frame.columns:
+            facts.append(f"{frame[col].nunique()} {what}")
+    if "setting" in frame.columns:
+        counts = frame["setting"].value_counts()
+        facts.append(", ".join(f"{int(n)} {esc(s)}" for s, n in counts.items()))
+    if "n_train" in frame.columns:
+        levels = sorted(pd.to_numeric(frame["n_train"], errors="coerce").dropna().unique())
+        if levels:
+            facts.append("data levels D = " + ", ".join(fmt(int(x)) for x in levels))
+    lead = (f'<p>The rows the fit used ({esc(res.data_used.name)}): '
+            f"{'; '.join(facts)}.</p>")
+    return _Section("data", "Data used", lead + frame_table(frame, DATA_ROWS_SHOWN))
+
+
+def _settings_section(res: ResultsFolder) -> _Section:
+    body = []
+    if not res.provenance:
+        body.append('<p class="note">No provenance records (run_*.json) in the folder: the '
+                    "settings of the runs are unknown.</p>")
+    for doc in res.provenance:
+        rec = doc.content
+        command = rec.get("command", doc.name)
+        body.append(f"<h3><code>{esc(command)}</code></h3>")
+        meta = []
+        if "time" in rec:
+            meta.append(f"run at {esc(rec['time'])}")
+        if "platform" in rec:
+            meta.append(f"on {esc(rec['platform'])}")
+        meta.append(f'<span class="file">{esc(doc.name)}</span>')
+        body.append(f'<p class="meta">{", ".join(meta)}</p>')
+        argv = rec.get("argv")
+        if isinstance(argv, list) and argv:
+            words = [str(a) for a in argv]
+            words[0] = Path(words[0]).name
+            body.append(f"<pre>{esc(shlex.join(words))}</pre>")
+        if isinstance(rec.get("options"), Mapping) and rec["options"]:
+            body.append(key_values(rec["options"], caption="Options"))
+        if isinstance(rec.get("versions"), Mapping):
+            body.append(key_values(rec["versions"], caption="Versions"))
+        rest = {k: v for k, v in rec.items()
+                if k not in ("command", "time", "platform", "argv", "options", "versions")}
+        if rest:
+            body.append(key_values(rest, caption="Other"))
+    body.append("<h3>This report</h3>" + key_values(versions(), caption="Built with"))
+    return _Section("settings", "Settings and versions", "".join(body))
+
+
+def _other_section(res: ResultsFolder) -> _Section | None:
+    if not (res.other_images or res.other_tables or res.other_json):
+        return None
+    body = []
+    for img in res.other_images:
+        body.append(figure(img, img.path.stem.replace("_", " ")))
+    for tab in res.other_tables:
+        body.append(f'<h3 class="file">{esc(tab.name)}</h3>'
+                    + frame_table(tab.frame, OTHER_ROWS_SHOWN))
+    for doc in res.other_json:
+        body.append(f'<h3 class="file">{esc(doc.name)}</h3>' + json_html(doc.content))
+    return _Section("other", "Other outputs", "".join(body))
+
+
+def _sections(res: ResultsFolder) -> list[_Section]:
+    ablation_md = ""
+    if res.ablations is None and res.ablations_md:
+        ablation_md = f"<pre>{esc(res.ablations_md)}</pre>"
+    pu_lead = f"<p>{_passuntil_sentence(res.passuntil.content)}</p>" if res.passuntil else ""
+    candidates = [
+        _fit_section(res),
+        _table_plot_section("backtest", "Backtest: how far in advance", res.backtest,
+                            res.backtest_plot, "Prediction error as the most capable checkpoints "
+                            "are held out, against the FLOPs of the largest model used"),
+        _table_plot_section("ablations", "Ablations", res.ablations, res.ablations_plot,
+                            "Prediction error of each ablation (5th-95th percentile bars)",
+                            extra=ablation_md),
+        _json_plot_section("compare", "Comparison of model series", res.compare,
+                           res.compare_plot, "Emergence posteriors of the compared series"),
+        _json_plot_section("to-params", "From emergence loss to model size", res.to_params,
+                           res.to_params_plot, "Loss scaling law and the predicted size"),
+        _json_plot_section("passuntil", "PassUntil task scaling law", res.passuntil,
+                           res.passuntil_plot, "Pass rate against model size, with the "
+                           "prediction for the target size", lead=pu_lead),
+        _lab_section(res),
+        _data_section(res),
+        _other_section(res),
+        _settings_section(res),
+    ]
+    return [s for s in candidates if s is not None]
+
+
+def _lab_section(res: ResultsFolder) -> _Section | None:
+    if res.lab is None and not res.lab_plots:
+        return None
+    body = [json_html(res.lab.content)] if res.lab else []
+    body.extend(figure(img, img.path.stem.removeprefix("lab_").replace("_", " "))
+                for img in res.lab_plots)
+    return _Section("lab", "Toy model lab", "".join(body))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def render_report(res: ResultsFolder) -> str:
+    """The report page for an already collected results folder."""
+    task = res.fit.content.get("task") if res.fit else None
+    title = f"emergence-law report: {task}" if task else "emergence-law report"
+    sections = _sections(res)
+    headline = _headline(res)
+    nav = "".join(f'<li><a href="#{esc(s.anchor)}">{esc(s.title)}</a></li>' for s in sections)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',  # constant, no " inside
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta name="generator" content="emergence-law {esc(__version__)}">',
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
+        f"<header><h1>{esc(title)}</h1>",
+        f'<p class="meta">Results folder <span class="file">{esc(res.root.resolve())}</span>; '
+        f"report built {esc(time.strftime('%Y-%m-%d %H:%M:%S %Z'))} by emergence-law "
+        f"{esc(__version__)}.</p></header>",
+    ]
+    if headline:
+        parts.append('<div class="headline"><ul>'
+                     + "".join(f"<li>{h}</li>" for h in headline) + "</ul></div>")
+    parts.append(f"<nav><b>Contents</b><ol>{nav}</ol></nav>")
+    parts.extend(s.html() for s in sections)
+    parts.append("<footer>Self-contained report: every plot is embedded; the page loads nothing "
+                 "from the network.</footer></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def build_report(results_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the self-contained HTML report of ``results_dir`` and return its path.
+
+    ``out`` defaults to ``results_dir/report.html``. The file is written atomically (a reader
+    never sees half a report). Raises :class:`~emergence_law.errors.OptionError` for a missing
+    folder or an unusable ``out`` and :class:`~emergence_law.errors.DataError` for a folder with
+    no known outputs or an unreadable file.
+    """
+    res = collect(results_dir)
+    target = Path(out) if out is not None else res.root / "report.html"
+    if target.is_dir():
+        raise OptionError("--out", f"{target} is a folder, expected an .html file name")
+    page = render_report(res)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".report-", suffix=".html.tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

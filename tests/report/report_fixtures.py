@@ -1,0 +1,209 @@
+"""Results folders shaped like the ones fit, backtest, ablate, passuntil fit and lab run write.
+
+Those commands are written in parallel, so these fixtures write the documented file names and
+shapes themselves: real matplotlib PNGs of simulated emergence data, real CSV/JSON files and
+real provenance records from :func:`emergence_law.provenance.write_provenance`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from emergence_law.provenance import write_provenance  # noqa: E402
+
+ALL_SECTIONS = ("fit", "backtest", "ablate", "compare", "to_params", "passuntil", "lab")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+#: the true emergence point of the simulated data, nats
+TRUE_E = 1.9
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=72)
+    plt.close(fig)
+
+
+def _data_used(rng: np.random.Generator, n_checkpoints: int = 30) -> pd.DataFrame:
+    """Few-shot and finetuned accuracies that follow a ReLU in loss, with binomial noise."""
+    rows = []
+    losses = np.linspace(2.6, 2.0, n_checkpoints)
+    shift = {0: 0.0, 100: 0.12, 1000: 0.22, 10000: 0.3}
+    for i, loss in enumerate(losses):
+        for d, s in shift.items():
+            p = 0.25 + 1.2 * max(TRUE_E + s - loss, 0.0)
+            value = rng.binomial(500, min(p, 0.99)) / 500
+            rows.append({
+                "series": "toy", "model": f"toy-{i // 10}", "checkpoint": str(1000 * (i + 1)),
+                "params": 1e6 * (1 + i // 10), "tokens": 2e7 * (i + 1), "loss": round(loss, 4),
+                "task": "arith", "metric": "acc", "value": value,
+                "setting": "fewshot" if d == 0 else "finetune", "shots": 5 if d == 0 else None,
+                "n_train": d or None, "subset": 0, "method": None if d == 0 else "full",
+                "n_eval": 500, "chance": 0.25,
+            })
+    return pd.DataFrame(rows)
+
+
+def _write_fit(out: Path, rng: np.random.Generator, task: str) -> None:
+    data = _data_used(rng)
+    data.to_csv(out / "data_used.csv", index=False)
+    samples = rng.normal(TRUE_E + 0.01, 0.04, size=2000)
+    pct = {str(q): float(np.percentile(samples, q)) for q in (5, 10, 25, 50, 75, 90, 95)}
+    fit = {
+        "task": task, "form": "log_power", "d0": 5, "likelihood": "gaussian",
+        "emergence_point": {"mle": TRUE_E + 0.02, "median": pct["50"], "mode": TRUE_E + 0.012,
+                            "percentiles": pct, "samples": samples.round(5).tolist()},
+        "params": {"k": 0.05, "alpha": 1.3, "C": TRUE_E, "A": 1.2, "B": 0.25, "sigma": 0.02},
+        "diagnostics": {"rhat": {"k": 1.002, "alpha": 1.004, "C": 1.001},
+                        "ess": {"k": 2100.0, "alpha": 1800.0, "C": 2500.0},
+                        "acceptance_fraction": 0.41, "n_walkers": 32, "n_steps": 3000},
+        "posterior": {"sampler": "emcee", "thin": 5, "n_samples": len(samples)},
+    }
+    (out / "fit.json").write_text(json.dumps(fit, indent=2))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for d, g in data.groupby(data["n_train"].fillna(0)):
+        ax.plot(g["loss"], g["value"], "o", ms=3, label=f"D={int(d)}" if d else "few-shot")
+    ax.axvline(pct["50"], color="k", ls="--", label="predicted emergence")
+    ax.invert_xaxis()
+    ax.set(xlabel="pretraining loss (nats)", ylabel="accuracy", title=f"{task}: fit")
+    ax.legend()
+    _save(fig, out / "fit_curves.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = np.sort(samples)
+    ax.plot(xs, np.arange(1, xs.size + 1) / xs.size)
+    ax.set(xlabel="emergence point (nats)", ylabel="CDF", title="posterior CDF")
+    _save(fig, out / "emergence_cdf.png")
+    write_provenance(out, "fit", {"data": "obs.csv", "task": task, "form": "log_power",
+                                  "samples": 2000, "seed": 0})
+
+
+def _write_backtest(out: Path) -> None:
+    bt = pd.DataFrame({
+        "cutoff_loss": [2.05, 2.1, 2.15, 2.2, 2.25],
+        "max_flops_used": [1.2e15, 8e14, 5e14, 3e14, 2e14],
+        "prediction": [1.91, 1.92, 1.95, 1.99, 2.08],
+        "p5": [1.86, 1.85, 1.86, 1.88, 1.9], "p95": [1.95, 1.97, 2.02, 2.08, 2.2],
+        "error": [0.01, 0.02, 0.05, 0.09, 0.18],
+        "success": [True, True, True, True, False],
+        "flops_ratio": [1.5, 2.25, 3.6, 6.0, 9.0],
+    })
+    bt.to_csv(out / "backtest.csv", index=False)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.errorbar(bt["flops_ratio"], bt["prediction"], yerr=[bt["prediction"] - bt["p5"],
+                bt["p95"] - bt["prediction"]], fmt="o")
+    ax.axhline(TRUE_E, color="k", ls=":")
+    ax.set(xscale="log", xlabel="FLOPs in advance (x)", ylabel="predicted emergence (nats)")
+    _save(fig, out / "backtest.png")
+    write_provenance(out, "backtest", {"data": "obs.csv", "task": "arith"})
+
+
+def _write_ablate(out: Path) -> None:
+    ab = pd.DataFrame({
+        "ablation": ["full", "drop 1 smallest D", "drop 1 largest D", "one subset", "last 4 ckpts"],
+        "error": [0.02, 0.03, 0.07, 0.04, 0.12], "error_p5": [0.0, 0.0, 0.01, 0.0, 0.02],
+        "error_p95": [0.08, 0.09, 0.15, 0.1, 0.25], "success": [True, True, True, True, False],
+    })
+    ab.to_csv(out / "ablations.csv", index=False)
+    lines = ["| " + " | ".join(ab.columns) + " |", "|" + "---|" * len(ab.columns)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in ab.itertuples(index=False)]
+    (out / "ablations.md").write_text("\n".join(lines) + "\n")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.barh(ab["ablation"], ab["error"], xerr=[ab["error"] - ab["error_p5"],
+            ab["error_p95"] - ab["error"]], color="tab:orange")
+    ax.set(xlabel="|MLE - GT| (nats)")
+    _save(fig, out / "ablations.png")
+    write_provenance(out, "ablate", {"data": "obs.csv", "task": "arith"})
+
+
+def _write_json_plot(out: Path, stem: str, content: dict, command: str) -> None:
+    (out / f"{stem}.json").write_text(json.dumps(content, indent=2))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    x = np.linspace(0, 1, 50)
+    ax.plot(x, np.sin(6 * x) + x, color="tab:green")
+    ax.set(title=stem)
+    _save(fig, out / f"{stem}.png")
+    write_provenance(out, command, {"stem": stem})
+
+
+def _write_lab(out: Path) -> None:
+    summary = {
+        "scale": "small", "device": "cpu", "minutes": 12.5,
+        "emergence_seen": True,
+        "prediction": {"error_nats": 0.04, "flops_in_advance": 3.1, "success": True},
+        "models": [{"name": "toy-0", "params": 1.1e5, "final_loss": 2.4},
+                   {"name": "toy-1", "params": 4.4e5, "final_loss": 2.1}],
+    }
+    (out / "lab_summary.json").write_text(json.dumps(summary, indent=2))
+    for name in ("emergence", "finetune_shift"):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot([3, 2.5, 2.2, 2.0], [0.25, 0.25, 0.4, 0.7], "o-")
+        ax.set(title=name.replace("_", " "))
+        _save(fig, out / f"lab_{name}.png")
+    write_provenance(out, "lab run", {"scale": "small", "out": str(out)})
+
+
+#: the files each command writes (glob patterns), to copy one command's outputs
+SECTION_FILES = {
+    "fit": ("fit.json", "fit_curves.png", "emergence_cdf.png", "data_used.csv", "run_fit.json"),
+    "backtest": ("backtest.csv", "backtest.png", "run_backtest.json"),
+    "ablate": ("ablations.csv", "ablations.md", "ablations.png", "run_ablate.json"),
+    "compare": ("compare.json", "compare.png", "run_compare.json"),
+    "to_params": ("to_params.json", "to_params.png", "run_to_params.json"),
+    "passuntil": ("passuntil_fit.json", "passuntil_fit.png", "run_passuntil_fit.json"),
+    "lab": ("lab_summary.json", "lab_*.png", "run_lab_run.json"),
+}
+
+
+def copy_sections(src: Path, dst: Path, sections: Iterable[str]) -> Path:
+    """Copy the outputs of some commands from a full folder (cheaper than redrawing them)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for section in sections:
+        for pattern in SECTION_FILES[section]:
+            matches = list(src.glob(pattern))
+            assert matches, (section, pattern)
+            for path in matches:
+                shutil.copy2(path, dst / path.name)
+    return dst
+
+
+def build_results_folder(out: Path, sections: Iterable[str] = ALL_SECTIONS, *,
+                         task: str = "arith", seed: int = 0) -> Path:
+    """Write the outputs of the named commands into ``out`` (see ALL_SECTIONS)."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sections = set(sections)
+    unknown = sections - set(ALL_SECTIONS)
+    assert not unknown, unknown
+    if "fit" in sections:
+        _write_fit(out, rng, task)
+    if "backtest" in sections:
+        _write_backtest(out)
+    if "ablate" in sections:
+        _write_ablate(out)
+    if "compare" in sections:
+        _write_json_plot(out, "compare", {"series": ["v1", "v2"], "median": [1.95, 1.88],
+                                          "prob_v2_first": 0.93}, "compare")
+    if "to_params" in sections:
+        _write_json_plot(out, "to_params", {"scaling_law": {"E": 1.7, "A": 400.0, "alpha": 0.34},
+                                            "params_median": 3.2e11,
+                                            "params_interval": [2.5e11, 5e11]}, "to-params")
+    if "passuntil" in sections:
+        _write_json_plot(out, "passuntil_fit", {"target_params": 7e9, "predicted_pass_rate": 3e-4,
+                                                "interval": [1e-4, 9e-4], "level": 0.9},
+                         "passuntil fit")
+    if "lab" in sections:
+        _write_lab(out)
+    return out
+
+

@@ -1,0 +1,245 @@
+"""build_report on realistic results folders: sections, numbers, embedding, escaping, errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from report_fixtures import TRUE_E
+from report_pagecheck import parse
+
+from emergence_law.errors import DataError, OptionError
+from emergence_law.report import build_report, collect
+
+FULL_SECTIONS = ["fit", "backtest", "ablations", "compare", "to-params", "passuntil", "lab",
+                 "data", "settings"]
+
+
+@pytest.fixture(scope="module")
+def full_page(full_results: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = build_report(full_results, tmp_path_factory.mktemp("page") / "report.html")
+    return out.read_text(encoding="utf-8")
+
+
+def test_every_section_appears_in_pipeline_order(full_page: str) -> None:
+    page = parse(full_page)
+    assert page.section_ids == FULL_SECTIONS
+    # the table of contents links to each section, and every link has a target
+    anchors = [v[1:] for tag, attr, v in page.urls if attr == "href"]
+    assert anchors == FULL_SECTIONS
+    assert set(anchors) <= set(page.ids)
+    assert page.title == "emergence-law report: arith"
+
+
+def test_numbers_from_the_files_are_shown(full_results: Path, full_page: str) -> None:
+    fit = json.loads((full_results / "fit.json").read_text())
+    ep = fit["emergence_point"]
+    assert f"<b>{ep['median']:.4g} nats</b> (median)" in full_page
+    assert f"[{ep['percentiles']['5']:.4g}, {ep['percentiles']['95']:.4g}]" in full_page
+    assert "2,000 posterior samples" in full_page
+    # the earliest successful backtest cut-off used 6x fewer FLOPs (the 9x one failed)
+    assert "4 within tolerance" in full_page
+    assert "<b>6&times; the FLOPs</b>" in full_page
+    # PassUntil: rate, interval at its level, target size
+    assert "predicted pass rate <b>0.0003</b> (90% interval [0.0001, 0.0009])" in full_page
+    assert "7e9 parameters" in full_page
+    page = parse(full_page)
+    assert page.sections_rows["backtest"] == 1 + 5          # header + 5 cut-offs
+    assert page.sections_rows["data"] == 1 + 120            # 30 checkpoints x 4 settings
+    assert full_page.count('<td class="ok">yes</td>') == 4 + 4   # backtest + ablations
+    assert full_page.count('<td class="bad">no</td>') == 1 + 1
+
+
+def test_no_warning_for_converged_chains(full_page: str) -> None:
+    assert 'class="warn"' not in full_page
+
+
+def test_images_are_embedded_byte_for_byte(full_results: Path, full_page: str) -> None:
+    page = parse(full_page)
+    pngs = sorted(full_results.glob("*.png"))
+    assert len(page.images) == len(pngs) == 9
+    embedded = set()
+    for img in page.images:
+        prefix = "data:image/png;base64,"
+        assert img["src"].startswith(prefix)
+        embedded.add(base64.b64decode(img["src"][len(prefix):], validate=True))
+        assert img["alt"]
+    assert embedded == {p.read_bytes() for p in pngs}
+
+
+def test_page_is_self_contained(full_page: str) -> None:
+    page = parse(full_page)
+    forbidden = {"script", "link", "iframe", "object", "embed", "base", "frame", "audio",
+                 "video", "source", "form"}
+    assert not forbidden & set(page.tags)
+    for tag, attr, value in page.urls:
+        assert value.startswith(("data:image/png;base64,", "#")), (tag, attr, value[:60])
+    lowered = full_page.lower()
+    for needle in ("http://", "https://", "url(", "@import", "//fonts", "src=\"//"):
+        assert needle not in lowered
+    assert "default-src 'none'" in full_page  # the browser itself refuses any fetch
+
+
+def test_default_output_is_report_html_in_the_folder(results_copy) -> None:
+    folder = results_copy()
+    out = build_report(folder)
+    assert out == folder / "report.html"
+    assert out.stat().st_size > 50_000
+    # a second build ignores the first report and leaves no temporary file behind
+    assert build_report(folder) == out
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+
+
+def test_sections_appear_only_when_their_files_are_present(results_subset) -> None:
+    folder = results_subset(["backtest"])
+    page = parse(build_report(folder).read_text())
+    assert page.section_ids == ["backtest", "settings"]
+    assert page.title == "emergence-law report"
+    folder = results_subset(["passuntil", "lab"])
+    page = parse(build_report(folder).read_text())
+    assert page.section_ids == ["passuntil", "lab", "settings"]
+
+
+def test_text_from_files_is_escaped(results_subset) -> None:
+    evil = "<script>alert('x')</script> & <i>co</i>"
+    folder = results_subset(["fit", "ablate"])
+    ab = pd.read_csv(folder / "ablations.csv")
+    ab.loc[0, "ablation"] = '<img src=x onerror="alert(1)">'
+    ab.to_csv(folder / "ablations.csv", index=False)
+    fit = json.loads((folder / "fit.json").read_text())
+    fit["task"] = evil
+    fit["params"]["<b>odd key</b>"] = "</td></tr></table>"
+    (folder / "fit.json").write_text(json.dumps(fit))
+    text = build_report(folder).read_text()
+    page = parse(text)
+    assert "script" not in page.tags
+    assert len(page.images) == 3  # fit_curves, emergence_cdf, ablations: no injected <img>
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &lt;i&gt;co&lt;/i&gt;" in text
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in text
+    assert "&lt;b&gt;odd key&lt;/b&gt;" in text
+    assert page.section_ids == ["fit", "ablations", "data", "settings"]
+
+
+def test_long_data_table_is_cut_with_a_count(results_subset) -> None:
+    folder = results_subset(["fit"])
+    rng = np.random.default_rng(1)
+    big = pd.DataFrame({"loss": rng.uniform(2, 3, 1234), "task": "arith",
+                        "value": rng.uniform(0, 1, 1234), "setting": "fewshot", "shots": 5})
+    big.to_csv(folder / "data_used.csv", index=False)
+    text = build_report(folder).read_text()
+    assert "Showing the first 200 of 1,234 rows (1,034 more in the file)" in text
+    assert parse(text).sections_rows["data"] == 1 + 200
+    assert "1,234 observation rows; 1 tasks; 1234 fewshot" in text
+
+
+def test_other_outputs_get_their_own_section(results_copy) -> None:
+    folder = results_copy()
+    (folder / "extra_plot.png").write_bytes((folder / "compare.png").read_bytes())
+    (folder / "notes.csv").write_text("name,score\nalpha,0.5\nbeta,0.75\n")
+    (folder / "meta.json").write_text(json.dumps({"seed": 7, "origin": "lab"}))
+    (folder / "README.txt").write_text("not shown")
+    text = build_report(folder).read_text()
+    page = parse(text)
+    assert page.section_ids[-2:] == ["other", "settings"]
+    assert len(page.images) == 10
+    for needle in ("notes.csv", "meta.json", "extra plot", "<td class=\"t\">beta</td>",
+                   "<td>0.75</td>", "origin"):
+        assert needle in text
+    assert "README.txt" not in text
+
+
+def test_provenance_lists_commands_in_pipeline_order(full_page: str) -> None:
+    order = ["lab run", "fit", "ablate", "backtest", "compare", "to-params", "passuntil fit"]
+    positions = [full_page.index(f"<h3><code>{c}</code></h3>") for c in order]
+    assert positions == sorted(positions)
+    settings = full_page[full_page.index('<section id="settings">'):]
+    assert "Versions" in settings and "numpy" in settings and "platform" not in settings[:10]
+    assert "samples" in settings  # the fit's options
+
+
+def test_unconverged_chains_are_flagged(results_subset) -> None:
+    folder = results_subset(["fit"])
+    fit = json.loads((folder / "fit.json").read_text())
+    fit["diagnostics"]["rhat"]["alpha"] = 1.2
+    fit["diagnostics"]["ess"]["C"] = 35.0
+    (folder / "fit.json").write_text(json.dumps(fit))
+    text = build_report(folder).read_text()
+    assert "rhat.alpha = 1.2 exceeds 1.01" in text
+    assert "ess.C = 35 is below 400" in text
+
+
+def test_collect_sees_every_image(full_results: Path) -> None:
+    res = collect(full_results)
+    assert len(res.images) == 9
+    assert res.fit_curves is not None and res.fit_curves.width > 100
+    assert res.fit.content["emergence_point"]["mle"] == pytest.approx(TRUE_E + 0.02)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input: one clear error naming the file / column / option
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(OptionError, match=r"option DIR: results folder .*nope does not exist"):
+        build_report(tmp_path / "nope")
+
+
+def test_folder_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "f.json").write_text("{}")
+    with pytest.raises(OptionError, match="is a file, expected a results folder"):
+        build_report(tmp_path / "f.json")
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(DataError, match="no files it knows; expected the outputs of fit"):
+        build_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_only_provenance(tmp_path: Path) -> None:
+    (tmp_path / "run_fit.json").write_text(json.dumps({"command": "fit"}))
+    with pytest.raises(DataError, match=r"only provenance records \(run_\*.json\)"):
+        build_report(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "pattern"),
+    [
+        ("fit.json", '{"task": "arith",\n "form": }', r"fit.json: invalid JSON at line 2"),
+        ("fit.json", "[1, 2]", r"fit.json: expected a JSON object, got a list"),
+        ("backtest.csv", "cutoff_loss,prediction\n2.1,1.9\n",
+         r"backtest.csv, column 'error': required column is missing \(columns found: "
+         r"cutoff_loss, prediction\)"),
+        ("ablations.csv", "", r"ablations.csv: empty file"),
+        ("fit_curves.png", "not a png", r"fit_curves.png: not a PNG image"),
+        ("lab_summary.json", b"\xff\xfe{", r"lab_summary.json: not UTF-8 text"),
+    ],
+)
+def test_bad_file_is_named(results_subset, name: str, content, pattern: str) -> None:
+    folder = results_subset(["fit"])
+    path = folder / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(DataError, match=pattern):
+        build_report(folder)
+
+
+def test_truncated_png_is_named(results_subset) -> None:
+    folder = results_subset(["fit"])
+    data = (folder / "emergence_cdf.png").read_bytes()
+    (folder / "emergence_cdf.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match="emergence_cdf.png: PNG image is truncated"):
+        build_report(folder)
+
+
+def test_out_is_a_folder(results_subset) -> None:
+    folder = results_subset(["fit"])
+    with pytest.raises(OptionError, match="option --out: .* is a folder"):
+        build_report(folder, out=folder)

@@ -1,0 +1,64 @@
+"""`emergence-law report DIR [--out FILE]`: writes the page, records provenance, fails cleanly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emergence_law.cli import main
+
+
+def test_report_command_writes_default_file(results_subset, capsys) -> None:
+    folder = results_subset(["fit", "backtest"])
+    assert main(["report", str(folder)]) == 0
+    out = folder / "report.html"
+    assert out.is_file()
+    assert f"wrote {out}" in capsys.readouterr().out
+    # the report command leaves its own provenance record, and the page lists it
+    record = json.loads((folder / "run_report.json").read_text())
+    assert record["command"] == "report"
+    assert record["options"]["results_dir"] == str(folder)
+    assert "<h3><code>report</code></h3>" in out.read_text()
+
+
+def test_report_command_out_option(results_subset, tmp_path: Path) -> None:
+    folder = results_subset(["passuntil"])
+    target = tmp_path / "elsewhere" / "pu.html"
+    assert main(["report", str(folder), "--out", str(target)]) == 0
+    assert target.is_file() and not (folder / "report.html").exists()
+    assert "PassUntil task scaling law" in target.read_text()
+
+
+def test_bad_folder_writes_nothing(tmp_path: Path, capsys) -> None:
+    (tmp_path / "notes.txt").write_text("x")
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no files it knows" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "emergence-law: error: option DIR: results folder"),
+        ("bad_json", "fit.json: invalid JSON at line 1"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(results_subset, tmp_path: Path, setup: str,
+                                               message: str) -> None:
+    """End to end in a real process: exit code 2, one line on stderr, no traceback."""
+    if setup == "missing":
+        folder = tmp_path / "does-not-exist"
+    else:
+        folder = results_subset(["fit"])
+        (folder / "fit.json").write_text("{oops")
+    proc = subprocess.run([sys.executable, "-m", "emergence_law", "report", str(folder)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
