@@ -1,0 +1,547 @@
+"""lm-eval-harness interop: import its result files as observation rows, and run it in memory.
+
+Importing is torch-free (users with results from any cluster can fit laws on the core install).
+Both on-disk formats are read:
+
+* the older harness (≤ 0.3, e.g. the Pythia evals): one JSON with ``results`` (task → metric →
+  value), ``versions`` and ``config`` (``model_args`` holds ``pretrained=…,revision=…``); the
+  training step is in the revision or the file name;
+* lm-eval 0.4: ``results_<date>.json`` (metrics keyed ``"acc,none"``, ``n-shot``, ``n-samples``,
+  ``configs``) next to ``samples_<task>_<date>.jsonl`` with each document's log-likelihoods, from
+  which the continuous metrics ``logprob`` (mean log-likelihood of the correct choice) and
+  ``logprob_norm`` (mean log-probability of the correct choice normalised over the choices) are
+  computed, and the chance level of multiple-choice tasks (mean 1/number of choices).
+
+A row is identified by (model, checkpoint, task, metric, shots); the checkpoint is the model
+revision, so two revisions of one model never collide, and two files that disagree about the
+same key are an error rather than a silent overwrite.
+
+Pythia (and most suites) publish no pretraining loss; ``loss_from="lambada"`` fills ``loss`` with
+ln(LAMBADA perplexity) of the same checkpoint, a proxy that is monotone in model quality, and
+says so in the ``loss_source`` column.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from emergence_law.errors import DataError, OptionError
+from emergence_law.observations import OBSERVATION_COLUMNS, rows_to_frame
+
+#: tokens per optimiser step of known suites (batch 1024 x 2048 tokens for Pythia)
+TOKENS_PER_STEP = {"pythia": 2_097_152}
+#: chance levels of common lm-eval tasks (accuracy metrics), used when samples are absent
+KNOWN_CHANCE = {
+    "arc_easy": 0.25, "arc_challenge": 0.25, "hendrycksTest": 0.25, "mmlu": 0.25,
+    "sciq": 0.25, "logiqa": 0.25, "piqa": 0.5, "winogrande": 0.5, "wsc": 0.5, "wsc273": 0.5,
+    "boolq": 0.5, "copa": 0.5, "hellaswag": 0.25, "openbookqa": 0.25, "commonsense_qa": 0.2,
+    "cola": 0.5, "lambada_openai": 0.0, "lambada_standard": 0.0, "gsm8k": 0.0,
+}
+ACCURACY_METRICS = ("acc", "acc_norm", "exact_match", "em")
+LAMBADA_TASKS = ("lambada_openai", "lambada_standard", "lambada")
+PERPLEXITY_METRICS = ("perplexity", "ppl")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([kmbt])$", re.IGNORECASE)
+_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+_DTYPE_SUFFIX = re.compile(r"^(bf16|fp16|fp32|f16|f32)$", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------------------------
+# model identity
+
+
+def parse_model_args(model_args: Any) -> dict[str, str]:
+    """``"pretrained=X,revision=Y"`` (or a dict) as a dict of strings."""
+    if isinstance(model_args, dict):
+        return {str(k): str(v) for k, v in model_args.items()}
+    out: dict[str, str] = {}
+    for part in str(model_args or "").split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def params_from_name(name: str) -> float | None:
+    """Nominal parameter count from a model name: ``pythia-1.4b`` → 1.4e9, ``pythia-70m`` → 7e7."""
+    for seg in re.split(r"[/_\-]", str(name)):
+        m = _SIZE.match(seg)
+        if m:
+            return float(m.group(1)) * _SCALE[m.group(2).lower()]
+    return None
+
+
+def series_from_name(name: str) -> str:
+    """The model family: the name without organisation, size and precision (``pythia-v1.1``)."""
+    base = str(name).rstrip("/").split("/")[-1]
+    segs = [s for s in base.split("-") if not _SIZE.match(s) and not _DTYPE_SUFFIX.match(s)]
+    return "-".join(segs).lower() or base.lower()
+
+
+def step_from(*texts: str | None) -> int | None:
+    """The training step in a revision or file name (``step1000``, ``…-step1000-tokens4B``)."""
+    for t in texts:
+        if t:
+            m = re.search(r"step[_\-]?(\d+)", str(t))
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def tokens_from_revision(revision: str | None) -> float | None:
+    """Tokens written into a revision name, as OLMo does (``stage1-step1000-tokens4B``)."""
+    if revision:
+        m = re.search(r"tokens(\d+(?:\.\d+)?)([kmbt])", str(revision), re.IGNORECASE)
+        if m:
+            return float(m.group(1)) * _SCALE[m.group(2).lower()]
+    return None
+
+
+def _tokens_per_step(model: str, override: float | None) -> float | None:
+    if override is not None:
+        return float(override)
+    low = model.lower()
+    for key, val in TOKENS_PER_STEP.items():
+        if key in low:
+            return float(val)
+    return None
+
+
+def _chance_for(task: str, metric: str) -> float | None:
+    if metric.split("_")[0] not in ("acc", "exact", "em") and metric not in ACCURACY_METRICS:
+        return None
+    for key, val in KNOWN_CHANCE.items():
+        if task == key or task.startswith(key + "-") or task.startswith(key + "_"):
+            return val
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# finding and reading files
+
+
+def _result_files(paths: Iterable[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            raise DataError("file or folder not found", source=str(p))
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*.json") if f.is_file())
+            found = [f for f in found if _looks_like_results(f)]
+            if not found:
+                raise DataError("no lm-eval result files (*.json with 'results') found",
+                                source=str(p))
+            files.extend(found)
+        else:
+            files.append(p)
+    return files
+
+
+def _looks_like_results(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return '"results"' in head or path.name.startswith("results")
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON: {exc.msg} (line {exc.lineno})", source=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise DataError("not a text (UTF-8) file", source=str(path)) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        raise DataError("not an lm-eval result file (no 'results' object)", source=str(path))
+    return data
+
+
+def _is_v04(data: dict) -> bool:
+    if any(k in data for k in ("n-shot", "configs", "n-samples", "lm_eval_version")):
+        return True
+    return any(isinstance(v, dict) and any("," in k for k in v) for v in data["results"].values())
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# one file -> rows
+
+
+def _identity(data: dict, path: Path, tokens_per_step: float | None,
+              series: str | None) -> dict[str, Any]:
+    config = data.get("config") or {}
+    margs = parse_model_args(config.get("model_args"))
+    model = margs.get("pretrained") or data.get("model_name") or config.get("model") or path.stem
+    revision = margs.get("revision")
+    step = step_from(revision, path.name)
+    checkpoint = revision or (f"step{step}" if step is not None else None)
+    params = _number(config.get("model_num_parameters")) or params_from_name(model)
+    tokens = tokens_from_revision(revision)
+    if tokens is None and step is not None:
+        tps = _tokens_per_step(model, tokens_per_step)
+        tokens = step * tps if tps is not None else None
+    return {
+        "series": series or series_from_name(model),
+        "model": model,
+        "checkpoint": checkpoint,
+        "params": params,
+        "tokens": tokens,
+        "flops": 6.0 * params * tokens if params is not None and tokens is not None else None,
+        "step": step,
+        "source": str(path),
+    }
+
+
+def _rows_old(data: dict, path: Path, ident: dict, aggregate_mmlu: bool) -> list[dict]:
+    config = data.get("config") or {}
+    shots = config.get("num_fewshot")
+    shots = int(shots) if _number(shots) is not None else 0
+    rows = []
+    for task, metrics in data["results"].items():
+        if not isinstance(metrics, dict):
+            continue
+        for name, value in metrics.items():
+            if name.endswith("_stderr") or _number(value) is None:
+                continue
+            rows.append({
+                **ident, "task": task, "metric": name, "value": float(value),
+                "setting": "fewshot", "shots": shots, "n_eval": None,
+                "chance": _chance_for(task, name),
+                "stderr": _number(metrics.get(f"{name}_stderr")),
+            })
+    if aggregate_mmlu:
+        rows.extend(_mmlu_average(rows, ident, shots))
+    return rows
+
+
+def _mmlu_average(rows: list[dict], ident: dict, shots: int) -> list[dict]:
+    """MMLU as the unweighted mean over its subjects (old harness: ``hendrycksTest-*``)."""
+    by_metric: dict[str, list[float]] = {}
+    for r in rows:
+        if r["task"].startswith("hendrycksTest-"):
+            by_metric.setdefault(r["metric"], []).append(r["value"])
+    return [
+        {**ident, "task": "mmlu", "metric": m, "value": float(np.mean(v)), "setting": "fewshot",
+         "shots": shots, "n_eval": None, "chance": _chance_for("mmlu", m), "stderr": None,
+         "n_subjects": len(v)}
+        for m, v in by_metric.items()
+    ]
+
+
+def _shots_v04(data: dict, task: str) -> int | None:
+    nshot = data.get("n-shot") or {}
+    if _number(nshot.get(task)) is not None:
+        return int(nshot[task])
+    cfg = (data.get("configs") or {}).get(task) or {}
+    if _number(cfg.get("num_fewshot")) is not None:
+        return int(cfg["num_fewshot"])
+    subtasks = (data.get("group_subtasks") or {}).get(task) or []
+    sub = {_shots_v04(data, t) for t in subtasks} - {None}
+    if len(sub) == 1:
+        return sub.pop()
+    top = (data.get("config") or {}).get("num_fewshot")
+    return int(top) if _number(top) is not None else None
+
+
+def _rows_v04(data: dict, path: Path, ident: dict, with_samples: bool) -> list[dict]:
+    rows = []
+    nsamples = data.get("n-samples") or {}
+    for task, metrics in data["results"].items():
+        if not isinstance(metrics, dict):
+            continue
+        shots = _shots_v04(data, task)
+        n_eval = _number((nsamples.get(task) or {}).get("effective"))
+        sample_stats = _sample_stats(path, task, data) if with_samples else None
+        for key, value in metrics.items():
+            name, _, filt = key.partition(",")
+            if name.endswith("_stderr") or name == "alias" or _number(value) is None:
+                continue
+            metric = name if filt in ("", "none") else f"{name}_{filt}"
+            chance = _chance_for(task, name)
+            if sample_stats is not None and sample_stats.get("chance") is not None and \
+                    name in ("acc", "acc_norm"):
+                chance = sample_stats["chance"]
+            rows.append({
+                **ident, "task": task, "metric": metric, "value": float(value),
+                "setting": "fewshot", "shots": shots,
+                "n_eval": int(n_eval) if n_eval is not None else None, "chance": chance,
+                "stderr": _number(metrics.get(f"{name}_stderr,{filt}" if filt else
+                                              f"{name}_stderr")),
+            })
+        if sample_stats is not None:
+            for metric in ("logprob", "logprob_norm"):
+                if sample_stats.get(metric) is not None:
+                    rows.append({
+                        **ident, "task": task, "metric": metric,
+                        "value": sample_stats[metric], "setting": "fewshot", "shots": shots,
+                        "n_eval": sample_stats["n"], "chance": sample_stats.get(
+                            f"{metric}_chance"),
+                        "stderr": sample_stats.get(f"{metric}_stderr"),
+                    })
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 0.4 per-sample files
+
+
+def _samples_file(results_path: Path, task: str) -> Path | None:
+    date = results_path.stem[len("results_"):] if results_path.stem.startswith("results_") \
+        else None
+    if date is None:
+        return None
+    f = results_path.with_name(f"samples_{task}_{date}.jsonl")
+    return f if f.exists() else None
+
+
+def _gold_index(sample: dict, n_choices: int, continuations: Sequence[str]) -> int | None:
+    target = sample.get("target")
+    if isinstance(target, list):
+        target = target[0] if target else None
+    if target is None:
+        return None
+    t = str(target).strip()
+    if re.fullmatch(r"\d+", t) and int(t) < n_choices:
+        return int(t)
+    stripped = [str(c).strip() for c in continuations]
+    return stripped.index(t) if t in stripped else None
+
+
+def _continuations(sample: dict) -> list[str]:
+    args = sample.get("arguments") or {}
+    if isinstance(args, dict):
+        ordered = [args[k] for k in sorted(args, key=lambda s: int(s.rsplit("_", 1)[-1]))]
+        return [str(a.get("arg_1", "")) if isinstance(a, dict) else "" for a in ordered]
+    return [str(a[1]) if isinstance(a, (list, tuple)) and len(a) > 1 else "" for a in args]
+
+
+def _per_sample(sample: dict, output_type: str) -> dict[str, Any] | None:
+    """One document's continuous figures from its log-likelihoods (None when not applicable)."""
+    resps = sample.get("filtered_resps")
+    if output_type == "multiple_choice" and isinstance(resps, list) and resps:
+        try:
+            lls = np.array([float(r[0] if isinstance(r, (list, tuple)) else r) for r in resps])
+        except (TypeError, ValueError):
+            return None
+        gold = _gold_index(sample, len(lls), _continuations(sample))
+        if gold is None:
+            return None
+        norm = float(lls[gold] - np.logaddexp.reduce(lls))
+        return {"n_choices": len(lls), "gold": gold, "logprob": float(lls[gold]),
+                "logprob_norm": norm, "choice_logprobs": json.dumps([float(x) for x in lls])}
+    if output_type == "loglikelihood" and isinstance(resps, list) and resps:
+        r = resps[0] if isinstance(resps[0], (list, tuple)) else resps
+        ll = _number(r[0])
+        return None if ll is None else {"n_choices": None, "gold": None, "logprob": ll,
+                                        "logprob_norm": None, "choice_logprobs": None}
+    return None
+
+
+def _read_samples(path: Path, output_type: str) -> list[dict]:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                s = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"invalid JSON: {exc.msg}", source=str(path), row=lineno) from exc
+            ps = _per_sample(s, output_type)
+            if ps is not None:
+                metrics = {m: _number(s.get(m)) for m in s.get("metrics", []) or []}
+                out.append({"doc_id": s.get("doc_id"), **ps, **metrics})
+    return out
+
+
+def _sample_stats(results_path: Path, task: str, data: dict) -> dict[str, Any] | None:
+    f = _samples_file(results_path, task)
+    if f is None:
+        return None
+    output_type = ((data.get("configs") or {}).get(task) or {}).get("output_type", "")
+    recs = _read_samples(f, output_type)
+    if not recs:
+        return None
+    lp = np.array([r["logprob"] for r in recs], dtype=float)
+    stats: dict[str, Any] = {"n": len(recs), "logprob": float(lp.mean()),
+                             "logprob_stderr": float(lp.std(ddof=1) / np.sqrt(len(lp)))
+                             if len(lp) > 1 else None}
+    if output_type == "multiple_choice":
+        ln = np.array([r["logprob_norm"] for r in recs], dtype=float)
+        k = np.array([r["n_choices"] for r in recs], dtype=float)
+        stats.update({
+            "logprob_norm": float(ln.mean()),
+            "logprob_norm_stderr": float(ln.std(ddof=1) / np.sqrt(len(ln))) if len(ln) > 1
+            else None,
+            "logprob_norm_chance": float(np.mean(-np.log(k))),
+            "chance": float(np.mean(1.0 / k)),
+        })
+    return stats
+
+
+# ---------------------------------------------------------------------------------------------
+# public API
+
+
+def read_lmeval_samples(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
+    """Per-document log-likelihoods of lm-eval 0.4 runs (files or folders, recursively).
+
+    One row per (run, task, document): ``model, checkpoint, task, shots, doc_id, n_choices,
+    gold, logprob, logprob_norm, choice_logprobs`` (a JSON list) and the per-document metrics.
+    """
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    rows = []
+    for f in _result_files(paths):
+        data = _load_json(f)
+        if not _is_v04(data):
+            continue
+        ident = _identity(data, f, None, None)
+        for task in data["results"]:
+            sf = _samples_file(f, task)
+            if sf is None:
+                continue
+            output_type = ((data.get("configs") or {}).get(task) or {}).get("output_type", "")
+            for rec in _read_samples(sf, output_type):
+                rows.append({"model": ident["model"], "checkpoint": ident["checkpoint"],
+                             "task": task, "shots": _shots_v04(data, task), **rec,
+                             "source": str(sf)})
+    return pd.DataFrame.from_records(rows)
+
+
+def import_lmeval(
+    paths: str | Path | Sequence[str | Path],
+    loss_from: str | None = None,
+    *,
+    losses: pd.DataFrame | None = None,
+    tokens_per_step: float | None = None,
+    series: str | None = None,
+    aggregate_mmlu: bool = True,
+    samples: bool = True,
+) -> pd.DataFrame:
+    """Observation rows from lm-eval result files or folders (searched recursively).
+
+    ``loss_from="lambada"`` fills ``loss`` with ln(LAMBADA perplexity) of the same model and
+    checkpoint; ``losses`` (a table with ``model, checkpoint, loss``, e.g. from
+    ``measure loss``) fills it with measured pretraining losses instead (they take precedence).
+    Rows without a loss keep it missing; ``loss_source`` says where every loss came from.
+    ``tokens_per_step`` converts training steps to tokens (default: known suites, e.g. Pythia's
+    2,097,152). Old-format MMLU subjects are also averaged into a task ``mmlu``.
+    """
+    if loss_from not in (None, "lambada"):
+        raise OptionError("loss_from", f"unknown loss source {loss_from!r} (use 'lambada' or None)")
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    rows: list[dict] = []
+    for f in _result_files(paths):
+        data = _load_json(f)
+        ident = _identity(data, f, tokens_per_step, series)
+        if _is_v04(data):
+            rows.extend(_rows_v04(data, f, ident, samples))
+        else:
+            rows.extend(_rows_old(data, f, ident, aggregate_mmlu))
+    if not rows:
+        raise DataError("no numeric results found", source=", ".join(map(str, paths)))
+    df = rows_to_frame(rows)
+    df = _drop_duplicates(df)
+    df["loss"] = np.nan
+    df["loss_source"] = pd.NA
+    if loss_from == "lambada":
+        df = _fill_loss_from_lambada(df)
+    if losses is not None:
+        df = _fill_loss_from_table(df, losses)
+    extra = [c for c in df.columns if c not in OBSERVATION_COLUMNS]
+    return df[OBSERVATION_COLUMNS + extra].reset_index(drop=True)
+
+
+_KEY = ["model", "checkpoint", "task", "metric", "shots"]
+
+
+def _drop_duplicates(df: pd.DataFrame) -> pd.DataFrame:
+    """Identical re-imports collapse; two files disagreeing about one key are an error."""
+    key = df[_KEY].astype("string").fillna("<na>")
+    dup = key.duplicated(keep=False)
+    if not dup.any():
+        return df
+    sub = df[dup].assign(_k=key[dup].agg("|".join, axis=1))
+    for _, g in sub.groupby("_k", sort=False):
+        if g["value"].nunique() > 1:
+            a, b = g.iloc[0], g.iloc[1]
+            raise DataError(
+                f"two results for model {a['model']} checkpoint {a['checkpoint']} task "
+                f"{a['task']} metric {a['metric']} shots {a['shots']} disagree "
+                f"({a['value']:g} in {a['source']} vs {b['value']:g} in {b['source']}); "
+                "import them separately or remove one",
+                source=str(b["source"]),
+            )
+    return df[~key.duplicated(keep="first")]
+
+
+def _fill_loss_from_lambada(df: pd.DataFrame) -> pd.DataFrame:
+    is_ppl = df["task"].isin(LAMBADA_TASKS) & df["metric"].isin(PERPLEXITY_METRICS)
+    ppl = df[is_ppl].copy()
+    if ppl.empty:
+        raise DataError("loss_from='lambada' but no LAMBADA perplexity was found in the results "
+                        f"(looked for tasks {', '.join(LAMBADA_TASKS)})")
+    ppl["_rank"] = ppl["task"].map({t: i for i, t in enumerate(LAMBADA_TASKS)})
+    ppl["_shots"] = pd.to_numeric(ppl["shots"], errors="coerce").fillna(0)
+    ppl = ppl.sort_values(["_rank", "_shots"]).drop_duplicates(["model", "checkpoint"])
+    bad = ppl["value"] <= 0
+    if bad.any():
+        r = ppl[bad].iloc[0]
+        raise DataError(f"LAMBADA perplexity {r['value']:g} is not positive", source=r["source"])
+    ppl["_loss"] = np.log(ppl["value"].astype(float))
+    ppl["_src"] = "ln ppl " + ppl["task"].astype(str)
+    m = df.merge(ppl[["model", "checkpoint", "_loss", "_src"]], on=["model", "checkpoint"],
+                 how="left")
+    m["loss"] = m["_loss"]
+    m["loss_source"] = m["_src"]
+    return m.drop(columns=["_loss", "_src"])
+
+
+def _fill_loss_from_table(df: pd.DataFrame, losses: pd.DataFrame) -> pd.DataFrame:
+    missing = {"model", "loss"} - set(losses.columns)
+    if missing:
+        raise DataError(f"loss table needs columns model, checkpoint, loss (missing: "
+                        f"{', '.join(sorted(missing))})", column=sorted(missing)[0])
+    lt = losses.copy()
+    if "checkpoint" not in lt.columns:
+        lt["checkpoint"] = pd.NA
+    lt = lt[["model", "checkpoint", "loss"]].dropna(subset=["loss"])
+    lt["checkpoint"] = lt["checkpoint"].astype("string")
+    lt = lt.drop_duplicates(["model", "checkpoint"], keep="last").rename(
+        columns={"loss": "_measured"})
+    left = df.assign(checkpoint=df["checkpoint"].astype("string"))
+    m = left.merge(lt, on=["model", "checkpoint"], how="left")
+    have = m["_measured"].notna()
+    m.loc[have, "loss"] = m.loc[have, "_measured"].astype(float)
+    m.loc[have, "loss_source"] = "measured"
+    return m.drop(columns=["_measured"])
+
+
+def describe_import(df: pd.DataFrame) -> str:
+    """One paragraph for the CLI: what was imported and where the losses came from."""
+    models = df[["model", "checkpoint"]].drop_duplicates()
+    src = df["loss_source"].fillna("none").value_counts()
+    parts = [f"{len(df)} rows: {df['model'].nunique()} models, {len(models)} checkpoints, "
+             f"{df['task'].nunique()} tasks"]
+    parts.append("loss: " + ", ".join(f"{n} rows from {s}" if s != "none" else
+                                       f"{n} rows without a loss" for s, n in src.items()))
+    return "; ".join(parts)
