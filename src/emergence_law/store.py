@@ -8,27 +8,38 @@ and the primary key makes a second write of the same result impossible.
 Tables:
 
 * ``jobs``: one row per job id, with its definition (JSON), status (``pending``, ``running``,
-  ``done``, ``failed``), attempts, the last error and timestamps.
+  ``done``, ``failed``), attempts, the last error and its traceback, the owner of a running job
+  (``host:pid``) and timestamps.
 * ``observations``: observation rows (JSON) produced by a job; written in the same transaction
   that marks the job done, so a job is either done with all its rows or not done at all.
 * ``records``: small keyed records (``namespace``, ``key``) -> JSON, e.g. PassUntil's running
   per-instance counts, upserted one transaction per batch.
+
+Durability: WAL with ``synchronous=NORMAL`` keeps every committed transaction through a killed
+process (``kill -9``); only a power cut or OS crash may lose the last few commits, never
+corrupting the file. Pass ``synchronous="FULL"`` where that matters more than speed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from emergence_law.errors import DataError
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+SCHEMA_VERSION = 2
+STATUSES = ("pending", "running", "done", "failed")
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,12 +66,21 @@ CREATE TABLE IF NOT EXISTS records (
     updated REAL NOT NULL,
     PRIMARY KEY (namespace, key)
 );
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 """
+
+#: columns added after schema version 1 (added in place when an older store is opened)
+_ADDED_COLUMNS = {
+    "traceback": "TEXT",
+    "owner": "TEXT",
+    "seconds": "REAL",
+}
 
 
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys and no whitespace: equal definitions give equal strings."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default,
+                      allow_nan=True)
 
 
 def _json_default(o: Any) -> Any:
@@ -83,21 +103,67 @@ def job_id(definition: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(dict(definition)).encode()).hexdigest()[:20]
 
 
-class ResultStore:
-    """A results store in one SQLite file. Safe to open from several processes at once."""
+def process_owner() -> str:
+    """``host:pid`` of this process: marks the jobs it is running, to tell live runs from dead."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
-    def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
+
+def _owner_alive(owner: str | None) -> bool:
+    """Whether a ``host:pid`` owner is a live process on this host (other hosts: unknown=True)."""
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    # a zombie (killed, not yet reaped) still answers signal 0: check its state where we can
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class ResultStore:
+    """A results store in one SQLite file. Safe to open from several processes at once.
+
+    Only one process should run a sweep's jobs and write their results (the driver); readers
+    (``sweep status``) may open it at any time.
+    """
+
+    def __init__(self, path: str | Path, timeout: float = 60.0, synchronous: str = "NORMAL"
+                 ) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise DataError("is a folder, expected a store file (.sqlite)", source=str(path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.executescript(_DDL)
-        self._conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
+        try:
+            self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.executescript(_DDL)
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"not a results store: {exc}", source=str(path)) from exc
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older version up to :data:`SCHEMA_VERSION` in place."""
+        with self.transaction() as c:
+            have = {r[1] for r in c.execute("PRAGMA table_info(jobs)")}
+            for name, typ in _ADDED_COLUMNS.items():
+                if name not in have:
+                    c.execute(f"ALTER TABLE jobs ADD COLUMN {name} {typ}")
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
 
     # -- plumbing ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -141,19 +207,57 @@ class ResultStore:
         row = self._conn.execute("SELECT status FROM jobs WHERE job_id=?", (jid,)).fetchone()
         return row[0] if row else None
 
+    def statuses(self, ids: Sequence[str] | None = None) -> dict[str, str]:
+        """Status of each job id (all jobs when ``ids`` is None; unknown ids are left out)."""
+        cur = self._conn.execute("SELECT job_id, status FROM jobs")
+        out = dict(cur.fetchall())
+        if ids is None:
+            return out
+        return {i: out[i] for i in ids if i in out}
+
     def is_done(self, jid: str) -> bool:
         return self.status_of(jid) == "done"
 
-    def mark_running(self, jid: str) -> None:
+    def mark_running(self, jid: str, owner: str | None = None) -> bool:
+        """Claim a job that is not done for ``owner`` (default: this process); False if done."""
         with self.transaction() as c:
-            c.execute(
-                "UPDATE jobs SET status='running', attempts=attempts+1, updated=? "
+            cur = c.execute(
+                "UPDATE jobs SET status='running', attempts=attempts+1, owner=?, updated=? "
                 "WHERE job_id=? AND status != 'done'",
-                (time.time(), jid),
+                (owner or process_owner(), time.time(), jid),
             )
+            return cur.rowcount > 0
+
+    def mark_pending(self, ids: Iterable[str], note: str | None = None) -> int:
+        """Put running jobs back to pending (an interrupted run); done jobs are never touched."""
+        now = time.time()
+        with self.transaction() as c:
+            n = 0
+            for jid in ids:
+                n += c.execute(
+                    "UPDATE jobs SET status='pending', owner=NULL, updated=?, "
+                    "error=COALESCE(?, error) WHERE job_id=? AND status='running'",
+                    (now, note, jid),
+                ).rowcount
+            return n
+
+    def release_stale(self) -> int:
+        """Put back to pending the running jobs whose owner process is gone (e.g. ``kill -9``).
+
+        Jobs owned by a live process on this host, or by another host, are left alone: another
+        run may be working on them (and if it is not, a second result is refused anyway).
+        """
+        rows = self._conn.execute(
+            "SELECT job_id, owner FROM jobs WHERE status='running'"
+        ).fetchall()
+        stale = [jid for jid, owner in rows if not _owner_alive(owner)]
+        return self.mark_pending(stale, note="interrupted: the run that started it ended")
 
     def record_result(
-        self, definition: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]
+        self,
+        definition: Mapping[str, Any],
+        rows: Iterable[Mapping[str, Any]],
+        seconds: float | None = None,
     ) -> bool:
         """Store a finished job's observation rows and mark it done, atomically.
 
@@ -161,70 +265,119 @@ class ResultStore:
         written twice, whichever worker finishes second.
         """
         jid = job_id(definition)
+        encoded = [(jid, i, canonical_json(dict(r))) for i, r in enumerate(rows)]
         now = time.time()
         with self.transaction() as c:
             row = c.execute("SELECT status FROM jobs WHERE job_id=?", (jid,)).fetchone()
             if row and row[0] == "done":
                 return False
             c.execute(
-                "INSERT INTO jobs(job_id, kind, definition, status, attempts, created, updated) "
-                "VALUES (?, ?, ?, 'done', 1, ?, ?) ON CONFLICT(job_id) DO UPDATE SET "
-                "status='done', error=NULL, updated=excluded.updated",
+                "INSERT INTO jobs(job_id, kind, definition, status, attempts, created, updated, "
+                "seconds) VALUES (?, ?, ?, 'done', 1, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET "
+                "status='done', error=NULL, traceback=NULL, owner=NULL, "
+                "updated=excluded.updated, seconds=excluded.seconds",
                 (jid, str(definition.get("kind", "job")), canonical_json(dict(definition)),
-                 now, now),
+                 now, now, seconds),
             )
-            c.executemany(
-                "INSERT INTO observations(job_id, idx, row) VALUES (?, ?, ?)",
-                [(jid, i, canonical_json(dict(r))) for i, r in enumerate(rows)],
-            )
+            # rows of an earlier, unfinished attempt cannot exist (they commit with 'done'),
+            # but clear them anyway so the (job_id, idx) key can never collide
+            c.execute("DELETE FROM observations WHERE job_id=?", (jid,))
+            c.executemany("INSERT INTO observations(job_id, idx, row) VALUES (?, ?, ?)", encoded)
         return True
 
-    def record_failure(self, definition: Mapping[str, Any], error: str) -> None:
+    def record_failure(
+        self, definition: Mapping[str, Any], error: str, traceback: str | None = None
+    ) -> None:
         """Mark a job failed with its error (a done job stays done)."""
         jid = job_id(definition)
         now = time.time()
         with self.transaction() as c:
             c.execute(
-                "INSERT INTO jobs(job_id, kind, definition, status, attempts, error, created, "
-                "updated) VALUES (?, ?, ?, 'failed', 1, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE "
-                "SET status=CASE WHEN status='done' THEN 'done' ELSE 'failed' END, "
-                "error=excluded.error, updated=excluded.updated",
+                "INSERT INTO jobs(job_id, kind, definition, status, attempts, error, traceback, "
+                "created, updated) VALUES (?, ?, ?, 'failed', 1, ?, ?, ?, ?) "
+                "ON CONFLICT(job_id) DO UPDATE SET "
+                "status=CASE WHEN status='done' THEN 'done' ELSE 'failed' END, "
+                "error=CASE WHEN status='done' THEN error ELSE excluded.error END, "
+                "traceback=CASE WHEN status='done' THEN traceback ELSE excluded.traceback END, "
+                "owner=NULL, updated=excluded.updated",
                 (jid, str(definition.get("kind", "job")), canonical_json(dict(definition)),
-                 error, now, now),
+                 error, traceback, now, now),
             )
 
-    def reset_failed(self) -> int:
-        """Mark failed jobs pending again (for ``--retry-failed``); return how many."""
+    def reset_failed(self, ids: Iterable[str] | None = None) -> int:
+        """Mark failed jobs (all, or those in ``ids``) pending again; return how many."""
         with self.transaction() as c:
-            cur = c.execute("UPDATE jobs SET status='pending' WHERE status='failed'")
-            return cur.rowcount
+            if ids is None:
+                return c.execute("UPDATE jobs SET status='pending' WHERE status='failed'").rowcount
+            return sum(
+                c.execute(
+                    "UPDATE jobs SET status='pending' WHERE status='failed' AND job_id=?", (jid,)
+                ).rowcount
+                for jid in ids
+            )
 
     def jobs(self, status: str | None = None) -> pd.DataFrame:
-        q = "SELECT job_id, kind, status, attempts, error, definition, updated FROM jobs"
+        """The jobs table (optionally one status), oldest first."""
+        import pandas as pd
+
+        q = ("SELECT job_id, kind, status, attempts, error, traceback, owner, seconds, "
+             "definition, created, updated FROM jobs")
         args: tuple = ()
         if status is not None:
             q += " WHERE status=?"
             args = (status,)
         return pd.read_sql_query(q + " ORDER BY created, job_id", self._conn, params=args)
 
-    def counts(self) -> dict[str, int]:
-        out = {"pending": 0, "running": 0, "done": 0, "failed": 0}
-        for status, n in self._conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status"):
-            out[status] = n
+    def definition(self, jid: str) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT definition FROM jobs WHERE job_id=?", (jid,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def counts(self, ids: Sequence[str] | None = None) -> dict[str, int]:
+        """Number of jobs per status (all jobs, or those of ``ids``; unknown ids count pending)."""
+        out = dict.fromkeys(STATUSES, 0)
+        if ids is None:
+            for status, n in self._conn.execute(
+                "SELECT status, COUNT(*) FROM jobs GROUP BY status"
+            ):
+                out[status] = n
+            return out
+        known = self.statuses(ids)
+        for jid in ids:
+            out[known.get(jid, "pending")] += 1
         return out
 
-    def observation_rows(self) -> list[dict[str, Any]]:
+    def observation_rows(self, ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Rows of done jobs (all, or those of ``ids``), in job and row order."""
+        return [row for _, _, row in self.job_rows(ids)]
+
+    def job_rows(
+        self, ids: Sequence[str] | None = None
+    ) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """``(job_id, definition, row)`` for every row of every done job (or those of ``ids``)."""
         cur = self._conn.execute(
-            "SELECT o.row FROM observations o JOIN jobs j USING(job_id) "
+            "SELECT o.job_id, j.definition, o.row FROM observations o JOIN jobs j USING(job_id) "
             "WHERE j.status='done' ORDER BY j.created, o.job_id, o.idx"
         )
-        return [json.loads(r[0]) for r in cur]
+        wanted = None if ids is None else set(ids)
+        defs: dict[str, dict[str, Any]] = {}
+        out = []
+        for jid, d, r in cur:
+            if wanted is not None and jid not in wanted:
+                continue
+            if jid not in defs:
+                defs[jid] = json.loads(d)
+            out.append((jid, defs[jid], json.loads(r)))
+        return out
 
     def export_observations(self) -> pd.DataFrame:
         """All stored observation rows as an observation table (not yet validated)."""
         from emergence_law.observations import rows_to_frame
 
         return rows_to_frame(self.observation_rows())
+
+    def integrity_check(self) -> str:
+        """SQLite's own consistency check: ``'ok'`` for a sound file."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
     # -- keyed records ----------------------------------------------------------------------
     def put_records(self, namespace: str, items: Mapping[str, Any]) -> None:

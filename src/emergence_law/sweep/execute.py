@@ -1,0 +1,105 @@
+"""Run one job definition and turn whatever happens into an outcome (rows or an error).
+
+Why outcomes and not exceptions: a job runs in this process, a pool worker or a Ray worker, and
+the driver alone writes to the store. A failing job must come back as data (its error and
+traceback) so it is recorded and the sweep goes on; only Ctrl-C propagates.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback as tb
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emergence_law.store import canonical_json, job_id
+from emergence_law.sweep.plan import resolve_paths
+
+#: job kinds run by the measuring module (emergence_law.measure.jobs.run_job)
+MEASURE_KINDS = ("loss", "fewshot", "finetune", "lmeval")
+
+
+@dataclass
+class JobOutcome:
+    """What came back from one job: its rows, or its error; and how long it took."""
+
+    job_id: str
+    rows: list[dict[str, Any]] | None
+    error: str | None = None
+    traceback: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def load_callable(path: str) -> Callable[[dict[str, Any]], Any]:
+    """Import ``package.module:function`` (or ``package.module.function``)."""
+    if ":" in path:
+        mod_name, attr = path.split(":", 1)
+    else:
+        mod_name, _, attr = path.rpartition(".")
+    module = importlib.import_module(mod_name)
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{path} is not callable")
+    return obj
+
+
+def run_definition(definition: Mapping[str, Any], *, base_dir: str | Path = ".",
+                   device: str = "cpu") -> list[dict[str, Any]]:
+    """Run a job and return its rows (raises on failure). Paths resolve against ``base_dir``."""
+    d = resolve_paths(dict(definition), base_dir)
+    kind = d.get("kind")
+    if kind == "python":
+        func = load_callable(str(d["callable"]))
+        rows = func(d)
+    elif kind in MEASURE_KINDS:
+        try:
+            from emergence_law.measure.jobs import run_job
+        except ImportError as exc:
+            raise RuntimeError(
+                f"job kind {kind!r} needs emergence_law.measure (install the 'measure' extra): "
+                f"{exc}"
+            ) from exc
+        rows = run_job(d, device=device)
+    else:
+        raise ValueError(f"unknown job kind {kind!r} (expected python or one of "
+                         f"{', '.join(MEASURE_KINDS)})")
+    return _check_rows(rows)
+
+
+def _check_rows(rows: Any) -> list[dict[str, Any]]:
+    if isinstance(rows, Mapping):
+        rows = [rows]
+    if not isinstance(rows, (list, tuple)):
+        raise TypeError(f"a job must return a list of row dicts, got {type(rows).__name__}")
+    out = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, Mapping):
+            raise TypeError(f"row {i} of the job's result is a {type(r).__name__}, not a dict")
+        r = dict(r)
+        canonical_json(r)  # fails here, in the worker, if a value cannot be stored
+        out.append(r)
+    return out
+
+
+def execute(definition: Mapping[str, Any], *, base_dir: str | Path = ".",
+            device: str = "cpu") -> JobOutcome:
+    """Run a job, catching every error into the outcome (Ctrl-C still stops)."""
+    jid = job_id(definition)
+    start = time.perf_counter()
+    try:
+        rows = run_definition(definition, base_dir=base_dir, device=device)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a job's failure (even SystemExit) is data, not a crash
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())
+        return JobOutcome(jid, None, message, tb.format_exc(), time.perf_counter() - start)
+    return JobOutcome(jid, rows, None, None, time.perf_counter() - start)

@@ -1,0 +1,253 @@
+"""Where jobs run: in this process, in a local process pool, or as Ray tasks.
+
+Every executor has the same shape: it takes jobs, calls ``on_start(job)`` just before each one
+is handed to a worker (the runner marks it running), and yields ``(job, outcome)`` pairs as jobs
+finish, in completion order. Results always travel back to the driver, which alone writes to the
+store: one writer, so no locking between workers and no result written twice.
+
+At most ``max_in_flight`` jobs are handed out at once, so the store's ``running`` marks show what
+is really running, and an interrupted sweep puts back only those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from emergence_law.errors import OptionError
+from emergence_law.sweep.execute import JobOutcome, execute
+from emergence_law.sweep.plan import Job
+
+OnStart = Callable[[Job], None]
+
+
+def _noop(job: Job) -> None:
+    return None
+
+
+class Executor(ABC):
+    """Runs jobs and yields their outcomes as they finish."""
+
+    name = "executor"
+
+    def __init__(self, *, base_dir: str | Path = ".", device: str = "cpu") -> None:
+        self.base_dir = str(base_dir)
+        self.device = device
+
+    @abstractmethod
+    def run(self, jobs: Sequence[Job], on_start: OnStart = _noop
+            ) -> Iterator[tuple[Job, JobOutcome]]:
+        """Yield ``(job, outcome)`` for every job, in completion order."""
+
+    def close(self) -> None:  # noqa: B027 - nothing to release by default
+        """Release workers (cancelling what is still queued)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcessExecutor(Executor):
+    """One job at a time in this process: simplest, and the model stays in this process."""
+
+    name = "local"
+
+    def run(self, jobs: Sequence[Job], on_start: OnStart = _noop
+            ) -> Iterator[tuple[Job, JobOutcome]]:
+        for job in jobs:
+            on_start(job)
+            yield job, execute(job.definition, base_dir=self.base_dir, device=self.device)
+
+
+class ProcessPoolJobExecutor(Executor):
+    """Jobs in ``workers`` separate processes, started clean (no state inherited from the driver).
+
+    Workers come from a fork server (``forkserver``, where the platform has it; else ``spawn``):
+    never a fork of the driver, so CUDA and torch threads start clean in each, yet a new worker
+    starts in milliseconds once the server has imported the package.
+
+    A worker that dies (out of memory, a segfault in a kernel) breaks the pool, and the jobs it
+    held cannot be told apart: each of them is run again alone in a fresh pool, so only the job
+    that really kills its worker is recorded as failed, and the sweep goes on.
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int, *, base_dir: str | Path = ".", device: str = "cpu",
+                 max_in_flight: int | None = None) -> None:
+        super().__init__(base_dir=base_dir, device=device)
+        if workers < 1:
+            raise OptionError("--workers", f"must be at least 1, got {workers}")
+        self.workers = workers
+        self.max_in_flight = max_in_flight or workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        methods = multiprocessing.get_all_start_methods()
+        if "forkserver" in methods:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["emergence_law.sweep.execute"])
+        else:  # pragma: no cover - Windows
+            ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.workers, mp_context=ctx)
+
+    def run(self, jobs: Sequence[Job], on_start: OnStart = _noop
+            ) -> Iterator[tuple[Job, JobOutcome]]:
+        queue = list(jobs)[::-1]  # next job at the end
+        suspects: set[str] = set()  # jobs in flight when a worker died: rerun one at a time
+        running: dict[Future, Job] = {}
+        self._pool = self._new_pool()
+        while queue or running:
+            while queue and len(running) < self.max_in_flight:
+                alone = queue[-1].id in suspects
+                if alone and running:
+                    break
+                job = queue.pop()
+                on_start(job)
+                fut = self._pool.submit(execute, job.definition, base_dir=self.base_dir,
+                                        device=self.device)
+                running[fut] = job
+                if alone:
+                    break
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            broken: list[Job] = []
+            for fut in finished:
+                job = running.pop(fut)
+                try:
+                    outcome = fut.result()
+                except BrokenProcessPool:
+                    broken.append(job)
+                    continue
+                except Exception as exc:  # e.g. the outcome could not be pickled back
+                    outcome = JobOutcome(job.id, None, f"{type(exc).__name__}: {exc}")
+                yield job, outcome
+            if broken or any(
+                isinstance(f.exception(), BrokenProcessPool) for f in running if f.done()
+            ):
+                broken += list(running.values())
+                running.clear()
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                if len(broken) == 1:
+                    job = broken[0]
+                    yield job, JobOutcome(job.id, None, "worker process died while running "
+                                          "this job (out of memory? a crash in native code?)")
+                else:
+                    for job in broken:
+                        suspects.add(job.id)
+                        queue.append(job)
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _ray_execute(definition: dict[str, Any], base_dir: str, device: str) -> JobOutcome:
+    """The Ray task: run one job on a worker and send its outcome back to the driver."""
+    return execute(definition, base_dir=base_dir, device=device)
+
+
+class RayExecutor(Executor):
+    """Each job a Ray task with its own resource request (``num_cpus``, ``num_gpus``, ``memory``).
+
+    Connects to ``address`` (``auto``, ``ray://host:10001``) or starts a local instance. Tasks
+    are not retried by Ray (``max_retries=0`` by default): a failure is recorded, and retried on
+    request with ``--retry-failed``. The package must be importable on the workers (install it
+    there, or pass ``runtime_env``).
+    """
+
+    name = "ray"
+
+    def __init__(self, *, address: str | None = None, base_dir: str | Path = ".",
+                 device: str = "cpu", max_in_flight: int | None = None, max_retries: int = 0,
+                 init_kwargs: dict[str, Any] | None = None) -> None:
+        super().__init__(base_dir=base_dir, device=device)
+        try:
+            import ray
+        except ImportError as exc:  # pragma: no cover - ray is in the 'distributed' extra
+            raise OptionError("--executor", "ray is not installed (pip install "
+                              "'emergence-law[distributed]')") from exc
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            kwargs = {"include_dashboard": False, "log_to_driver": True, **(init_kwargs or {})}
+            if address:
+                kwargs["address"] = address
+            ray.init(**kwargs)
+            self._started = True
+        self.max_in_flight = max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.max_retries = max_retries
+        self._remote = ray.remote(_ray_execute)
+        self._running: dict[Any, Job] = {}
+
+    def _options(self, job: Job) -> dict[str, Any]:
+        res = job.resources
+        opts: dict[str, Any] = {"max_retries": self.max_retries,
+                                "num_cpus": res.get("num_cpus", 1),
+                                "num_gpus": res.get("num_gpus", 0)}
+        if res.get("memory"):
+            opts["memory"] = res["memory"]
+        return opts
+
+    def run(self, jobs: Sequence[Job], on_start: OnStart = _noop
+            ) -> Iterator[tuple[Job, JobOutcome]]:
+        ray = self._ray
+        queue = list(jobs)[::-1]
+        running = self._running
+        while queue or running:
+            while queue and len(running) < self.max_in_flight:
+                job = queue.pop()
+                on_start(job)
+                ref = self._remote.options(**self._options(job)).remote(
+                    job.definition, self.base_dir, self.device)
+                running[ref] = job
+            ready, _ = ray.wait(list(running), num_returns=1)
+            for ref in ready:
+                job = running.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except Exception as exc:  # worker crashed, task cancelled, ...
+                    msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]
+                    outcome = JobOutcome(job.id, None, msg)
+                yield job, outcome
+
+    def close(self) -> None:
+        for ref in list(self._running):
+            with contextlib.suppress(Exception):  # best effort on shutdown
+                self._ray.cancel(ref, force=True)
+        self._running.clear()
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+            self._started = False
+
+
+def make_executor(kind: str, *, workers: int | None = None, address: str | None = None,
+                  base_dir: str | Path = ".", device: str = "cpu",
+                  ray_options: dict[str, Any] | None = None) -> Executor:
+    """The executor named on the command line (``local`` or ``ray``)."""
+    if workers is not None and workers < 1:
+        raise OptionError("--workers", f"must be at least 1, got {workers}")
+    if kind == "local":
+        if address:
+            raise OptionError("--address", "only used with --executor ray")
+        if workers is None or workers == 1:
+            return InProcessExecutor(base_dir=base_dir, device=device)
+        return ProcessPoolJobExecutor(workers, base_dir=base_dir, device=device)
+    if kind == "ray":
+        opts = dict(ray_options or {})
+        return RayExecutor(
+            address=address or opts.pop("address", None), base_dir=base_dir, device=device,
+            max_in_flight=workers or opts.pop("max_in_flight", None),
+            max_retries=int(opts.pop("max_retries", 0)), init_kwargs=opts.pop("init", None),
+        )
+    raise OptionError("--executor", f"expected 'local' or 'ray', got {kind!r}")

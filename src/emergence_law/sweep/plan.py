@@ -1,0 +1,172 @@
+"""Expand a recipe into independent jobs, each identified by the hash of its definition.
+
+Why definitions are plain dicts of what a measurement depends on (model, revision, task, shots,
+data amount, subset seed, hyper-parameters), and nothing about *how* it runs (device, GPUs,
+executor): the same measurement on another machine is the same job, so moving a half-finished
+sweep from a laptop to a Ray cluster re-runs nothing. Keys whose value is unset are left out, so
+a new optional key never changes the identity of existing jobs. Paths are kept as written in the
+recipe (relative to it) and resolved only when a job runs, so moving a project folder keeps its
+results.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emergence_law.store import job_id
+from emergence_law.sweep.recipe import Checkpoint, Recipe
+
+#: definition keys that may name a local file or folder (resolved against the recipe's folder)
+PATH_KEYS = ("model", "corpus", "task")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: its definition (identity) and the resources it asks for."""
+
+    definition: dict[str, Any]
+    resources: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return job_id(self.definition)
+
+    @property
+    def kind(self) -> str:
+        return str(self.definition.get("kind", "job"))
+
+    @property
+    def label(self) -> str:
+        """A short human description, e.g. ``finetune mmlu open_llama_3b@step5000 D=250 s=1``."""
+        return describe(self.definition)
+
+
+def describe(d: dict[str, Any]) -> str:
+    """A short human description of a job definition (for progress bars and status tables)."""
+    kind = d.get("setting", d.get("kind")) if d.get("kind") == "python" else d.get("kind")
+    parts = [str(kind)]
+    if d.get("task"):
+        parts.append(Path(str(d["task"])).stem if "/" in str(d["task"]) else str(d["task"]))
+    model = Path(str(d.get("model", "?"))).name
+    parts.append(f"{model}@{d.get('checkpoint', '?')}")
+    if d.get("shots") is not None:
+        parts.append(f"{d['shots']}-shot")
+    if d.get("n_train") is not None:
+        parts.append(f"D={d['n_train']}")
+    if d.get("subset") is not None:
+        parts.append(f"subset={d['subset']}")
+    if d.get("method") == "lora":
+        parts.append(f"lora-r{d.get('lora_rank')}")
+    return " ".join(parts)
+
+
+@dataclass
+class SweepPlan:
+    """The jobs of a recipe, in run order (loss jobs first: exports need them)."""
+
+    recipe: Recipe
+    jobs: list[Job]
+    duplicates: int = 0
+
+    @property
+    def ids(self) -> list[str]:
+        return [j.id for j in self.jobs]
+
+    def counts_by_kind(self) -> dict[str, int]:
+        """Number of jobs per kind (python jobs counted by their setting)."""
+        c = Counter(
+            f"python:{j.definition.get('setting')}" if j.kind == "python" else j.kind
+            for j in self.jobs
+        )
+        return dict(sorted(c.items()))
+
+    def counts_by_task(self) -> dict[str, int]:
+        c = Counter(str(j.definition.get("task", "(loss)")) for j in self.jobs)
+        return dict(sorted(c.items()))
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+
+def _base(c: Checkpoint) -> dict[str, Any]:
+    return {
+        "series": c.series,
+        "model": c.model,
+        "revision": c.revision,
+        "checkpoint": c.checkpoint,
+        "params": c.params,
+        "tokens": c.tokens,
+    }
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    """Drop unset keys and empty hyper-parameter maps (so adding optional keys keeps ids)."""
+    return {k: v for k, v in d.items() if v is not None and v != {}}
+
+
+def plan_recipe(recipe: Recipe) -> SweepPlan:
+    """Every job of a recipe: loss per checkpoint, few-shot per shots, finetune per D × subset."""
+    loss_jobs: list[Job] = []
+    task_jobs: list[Job] = []
+    for c in recipe.checkpoints:
+        if recipe.loss is not None:
+            spec = recipe.loss
+            d = {"kind": "loss", **_base(c), "corpus": spec.corpus, "hparams": spec.hparams}
+            if spec.callable:
+                d.update(kind="python", setting="loss", callable=spec.callable)
+            loss_jobs.append(Job(_clean(d), {**c.resources, **spec.resources}))
+        for t in recipe.tasks:
+            res = {**c.resources, **t.resources}
+            if t.fewshot_models is None or c.model_name in t.fewshot_models:
+                for shots in t.fewshot:
+                    kind = {"builtin": "fewshot", "lmeval": "lmeval"}.get(t.harness, "python")
+                    d = {"kind": kind, **_base(c), "task": t.task, "shots": shots,
+                         "hparams": t.hparams}
+                    if kind == "python":
+                        d.update(setting="fewshot", callable=t.callable)
+                    task_jobs.append(Job(_clean(d), res))
+            for b in t.finetune:
+                if b.models is not None and c.model_name not in b.models:
+                    continue
+                for n_train in b.n_train:
+                    for subset in b.subsets:
+                        d = {
+                            "kind": "finetune", **_base(c), "task": t.task, "shots": b.shots,
+                            "n_train": n_train, "subset": subset, "method": b.method,
+                            "lora_rank": b.lora_rank, "hparams": b.hparams, "seed": recipe.seed,
+                        }
+                        if t.harness == "lmeval":
+                            d["harness"] = "lmeval"
+                        if t.harness == "python":
+                            d.update(kind="python", setting="finetune", callable=t.callable)
+                        task_jobs.append(Job(_clean(d), {**res, **b.resources}))
+    jobs: list[Job] = []
+    seen: set[str] = set()
+    dup = 0
+    for j in loss_jobs + task_jobs:
+        if j.id in seen:
+            dup += 1
+            continue
+        seen.add(j.id)
+        jobs.append(j)
+    return SweepPlan(recipe=recipe, jobs=jobs, duplicates=dup)
+
+
+def resolve_paths(definition: dict[str, Any], base_dir: str | Path) -> dict[str, Any]:
+    """The definition with relative paths that exist under ``base_dir`` made absolute.
+
+    A value that is not an existing path there (a hub id such as ``EleutherAI/pythia-70m``, an
+    lm-eval task name) is passed on unchanged.
+    """
+    base = Path(base_dir)
+    out = dict(definition)
+    for key in PATH_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            candidate = base / value
+            if candidate.exists():
+                out[key] = str(candidate.resolve())
+    return out

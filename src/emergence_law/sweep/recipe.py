@@ -1,0 +1,483 @@
+"""Sweep recipes: a YAML file naming checkpoints, tasks, settings, data amounts and seeds.
+
+Why a hand-checked schema: a recipe describes hours of GPU work, so a typo must fail before the
+first job, with the file and the key path at fault (``recipe.yaml: tasks.mmlu.finetune[0].n_trian:
+unknown key (did you mean 'n_train'?)``), not as a ``KeyError`` halfway through the sweep.
+
+Layout (every key but ``models`` optional; see docs/sweep.md for the full reference)::
+
+    name: tiny-local
+    store: results/tiny.sqlite         # relative to this file; `--store` overrides
+    device: cpu                        # passed to each measuring job
+    seed: 0                            # training seed of finetuning jobs
+    resources: {num_cpus: 1, num_gpus: 0}   # per-job request (Ray); models/tasks override
+    loss: {corpus: data/val.txt, hparams: {max_tokens: 100000}}
+    models:
+      - name: 3b
+        series: openllama-v1
+        model: openlm-research/open_llama_3b_step_{step}   # hub id or local path, {step} filled
+        params: 3.43e9
+        steps: [50000, 100000]         # or `checkpoints:` a list of {checkpoint, model, revision, tokens}
+        tokens_per_step: 4194304
+    tasks:
+      mmlu:
+        harness: lmeval                # builtin (task file) | lmeval (harness task) | python
+        fewshot: [5]
+        finetune:
+          - {n_train: [250, 1000], subsets: 2, method: full, models: [3b]}
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emergence_law.errors import EmergenceLawError
+
+HARNESSES = ("builtin", "lmeval", "python")
+METHODS = ("full", "lora")
+RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
+
+
+class RecipeError(EmergenceLawError):
+    """A recipe file has a bad or unknown key: the message names the file and the key path."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source = source
+        self.key = key
+        self.reason = message
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {message}")
+
+
+# ---------------------------------------------------------------------------------------------
+# parsed recipe
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint to measure: what to load (``model``, ``revision``) and how to label it."""
+
+    model_name: str
+    series: str | None
+    model: str
+    revision: str | None
+    checkpoint: str
+    params: float | None
+    tokens: float | None
+    resources: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FinetuneBlock:
+    """Finetuning settings: every ``n_train`` × ``subsets`` × checkpoint becomes one job."""
+
+    n_train: tuple[int, ...]
+    subsets: tuple[int, ...]
+    method: str
+    lora_rank: int | None
+    shots: int | None
+    hparams: dict[str, Any]
+    models: tuple[str, ...] | None
+    resources: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task and the settings it is measured in."""
+
+    key: str
+    task: str
+    harness: str
+    callable: str | None
+    fewshot: tuple[int, ...]
+    fewshot_models: tuple[str, ...] | None
+    finetune: tuple[FinetuneBlock, ...]
+    hparams: dict[str, Any]
+    resources: dict[str, float]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The pretraining-loss measurement run once per checkpoint."""
+
+    corpus: str | None
+    callable: str | None
+    hparams: dict[str, Any]
+    resources: dict[str, float]
+
+
+@dataclass
+class Recipe:
+    """A validated recipe. ``base_dir`` is the folder relative paths are resolved against."""
+
+    name: str
+    source: str
+    base_dir: Path
+    store: Path | None
+    device: str
+    seed: int
+    checkpoints: list[Checkpoint]
+    tasks: list[TaskSpec]
+    loss: LossSpec | None
+    ray: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(dict.fromkeys(c.model_name for c in self.checkpoints))
+
+
+# ---------------------------------------------------------------------------------------------
+# checking helpers
+
+
+class _Checker:
+    """Reads values out of the YAML tree, raising :class:`RecipeError` with the key path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, message: str) -> RecipeError:
+        return RecipeError(self.source, key, message)
+
+    def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(key, f"expected a mapping of keys, got {_describe(value)}")
+        for k in value:
+            if isinstance(k, str) and k.startswith("x-"):
+                continue  # extension keys (YAML anchors for shared settings) are ignored
+            if not isinstance(k, str) or k not in allowed:
+                close = difflib.get_close_matches(str(k), allowed, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else (
+                    f" (allowed: {', '.join(allowed)})")
+                raise self.fail(_join(key, str(k)), f"unknown key{hint}")
+        return {k: v for k, v in value.items() if not str(k).startswith("x-")}
+
+    def string(self, value: Any, key: str, *, choices: tuple[str, ...] | None = None) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.fail(key, f"expected a string, got {_describe(value)}")
+        text = str(value).strip()
+        if not text:
+            raise self.fail(key, "must not be empty")
+        if choices is not None and text not in choices:
+            raise self.fail(key, f"expected one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    def number(self, value: Any, key: str, *, minimum: float | None = None) -> float:
+        # PyYAML reads '3.43e9' (no sign in the exponent) as a string: accept it as a number
+        if isinstance(value, bool):
+            raise self.fail(key, f"expected a number, got {value!r}")
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise self.fail(key, f"expected a number, got {_describe(value)}") from None
+        if x != x or x in (float("inf"), float("-inf")):
+            raise self.fail(key, f"expected a finite number, got {value!r}")
+        if minimum is not None and x < minimum:
+            raise self.fail(key, f"must be at least {minimum:g}, got {x:g}")
+        return x
+
+    def integer(self, value: Any, key: str, *, minimum: int | None = None) -> int:
+        x = self.number(value, key, minimum=minimum)
+        if x != int(x):
+            raise self.fail(key, f"expected a whole number, got {value!r}")
+        return int(x)
+
+    def int_list(self, value: Any, key: str, *, minimum: int = 0) -> tuple[int, ...]:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if not items:
+            raise self.fail(key, "must not be empty")
+        out = tuple(self.integer(v, f"{key}[{i}]", minimum=minimum) for i, v in enumerate(items))
+        if len(set(out)) != len(out):
+            raise self.fail(key, f"has repeated values: {list(out)}")
+        return out
+
+    def names(self, value: Any, key: str, known: list[str]) -> tuple[str, ...]:
+        items = value if isinstance(value, (list, tuple)) else [value]
+        out = tuple(self.string(v, f"{key}[{i}]") for i, v in enumerate(items))
+        for i, name in enumerate(out):
+            if name not in known:
+                raise self.fail(f"{key}[{i}]", f"no model named {name!r} (models: "
+                                f"{', '.join(known)})")
+        return out
+
+    def free_mapping(self, value: Any, key: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.fail(key, f"expected a mapping, got {_describe(value)}")
+        return {str(k): v for k, v in value.items()}
+
+    def resources(self, value: Any, key: str) -> dict[str, float]:
+        res = self.mapping(value or {}, key, RESOURCE_KEYS)
+        return {k: self.number(v, _join(key, k), minimum=0) for k, v in res.items()}
+
+    def callable_path(self, value: Any, key: str) -> str:
+        text = self.string(value, key)
+        mod, sep, attr = text.replace(":", ".").rpartition(".")
+        if not sep or not mod or not attr.isidentifier():
+            raise self.fail(key, f"expected 'package.module:function', got {text!r}")
+        return text
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return repr(value)
+
+
+def _join(key: str, sub: str) -> str:
+    return f"{key}.{sub}" if key else sub
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing
+
+_TOP = ("name", "description", "store", "device", "seed", "resources", "loss", "models",
+        "tasks", "ray")
+_MODEL = ("name", "series", "model", "revision", "params", "steps", "checkpoint",
+          "tokens_per_step", "checkpoints", "resources")
+_CKPT = ("checkpoint", "model", "revision", "tokens", "step")
+_TASK = ("task", "harness", "callable", "fewshot", "finetune", "hparams", "resources",
+         "description")
+_FEWSHOT = ("shots", "models")
+_FINETUNE = ("n_train", "subsets", "method", "lora_rank", "shots", "hparams", "models",
+             "resources")
+_LOSS = ("corpus", "callable", "hparams", "resources")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and check a recipe file; raises :class:`RecipeError` naming the file and key."""
+    import yaml
+
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise RecipeError(source, "", "recipe file not found")
+    if path.is_dir():
+        raise RecipeError(source, "", "is a folder, expected a recipe file (.yaml)")
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError(source, where, f"not valid YAML: {problem}") from None
+    return parse_recipe(tree, source=source, base_dir=path.resolve().parent)
+
+
+def parse_recipe(tree: Any, *, source: str = "<recipe>", base_dir: str | Path = ".") -> Recipe:
+    """Check a recipe given as a parsed YAML tree (a dict)."""
+    ck = _Checker(source)
+    top = ck.mapping(tree, "", _TOP)
+    if "models" not in top:
+        raise ck.fail("models", "required key is missing (a list of models and checkpoints)")
+    base = Path(base_dir)
+    default_res = ck.resources(top.get("resources"), "resources")
+    checkpoints = _parse_models(ck, top["models"], default_res)
+    names = list(dict.fromkeys(c.model_name for c in checkpoints))
+    tasks = _parse_tasks(ck, top.get("tasks") or {}, names, default_res)
+    loss = _parse_loss(ck, top["loss"], default_res) if top.get("loss") is not None else None
+    if not tasks and loss is None:
+        raise ck.fail("tasks", "the recipe measures nothing: give `tasks` and/or `loss`")
+    store = top.get("store")
+    store_path = None
+    if store is not None:
+        store_path = Path(ck.string(store, "store"))
+        if not store_path.is_absolute():
+            store_path = base / store_path
+    return Recipe(
+        name=ck.string(top.get("name", Path(source).stem), "name"),
+        source=source,
+        base_dir=base,
+        store=store_path,
+        device=ck.string(top.get("device", "cpu"), "device"),
+        seed=ck.integer(top.get("seed", 0), "seed", minimum=0),
+        checkpoints=checkpoints,
+        tasks=tasks,
+        loss=loss,
+        ray=ck.free_mapping(top.get("ray"), "ray"),
+        raw=dict(top),
+    )
+
+
+def _parse_models(ck: _Checker, value: Any, default_res: dict[str, float]) -> list[Checkpoint]:
+    if not isinstance(value, list) or not value:
+        raise ck.fail("models", "expected a non-empty list of models")
+    out: list[Checkpoint] = []
+    seen: set[str] = set()
+    for i, item in enumerate(value):
+        key = f"models[{i}]"
+        m = ck.mapping(item, key, _MODEL)
+        if "model" not in m:
+            raise ck.fail(f"{key}.model", "required key is missing (a hub id or a local path)")
+        model = ck.string(m["model"], f"{key}.model")
+        name = ck.string(m.get("name", model), f"{key}.name")
+        if name in seen:
+            raise ck.fail(f"{key}.name", f"two models are named {name!r}; give each a `name`")
+        seen.add(name)
+        series = ck.string(m["series"], f"{key}.series") if m.get("series") is not None else None
+        params = ck.number(m["params"], f"{key}.params", minimum=0) if m.get(
+            "params") is not None else None
+        revision = ck.string(m["revision"], f"{key}.revision") if m.get(
+            "revision") is not None else None
+        res = {**default_res, **ck.resources(m.get("resources"), f"{key}.resources")}
+        tps = ck.number(m["tokens_per_step"], f"{key}.tokens_per_step", minimum=0) if m.get(
+            "tokens_per_step") is not None else None
+        label = ck.string(m.get("checkpoint", "step{step}"), f"{key}.checkpoint")
+        entries: list[dict[str, Any]] = []
+        if "steps" in m:
+            if "checkpoints" in m:
+                raise ck.fail(f"{key}.steps", "give either `steps` or `checkpoints`, not both")
+            for j, step in enumerate(ck.int_list(m["steps"], f"{key}.steps")):
+                entries.append({"step": step, "_key": f"{key}.steps[{j}]"})
+        elif "checkpoints" in m:
+            if not isinstance(m["checkpoints"], list) or not m["checkpoints"]:
+                raise ck.fail(f"{key}.checkpoints", "expected a non-empty list")
+            for j, c in enumerate(m["checkpoints"]):
+                ckey = f"{key}.checkpoints[{j}]"
+                if isinstance(c, (str, int)) and not isinstance(c, bool):
+                    c = {"checkpoint": str(c)}
+                entry = ck.mapping(c, ckey, _CKPT)
+                entry["_key"] = ckey
+                entries.append(entry)
+        else:
+            entries.append({"checkpoint": revision or "final", "_key": key})
+        labels: set[str] = set()
+        for e in entries:
+            ekey = e["_key"]
+            step = ck.integer(e["step"], f"{ekey}.step", minimum=0) if e.get(
+                "step") is not None else None
+            if e.get("checkpoint") is None and step is None:
+                raise ck.fail(ekey, "give the checkpoint's label (`checkpoint`) or its `step`")
+            fill = {"step": step if step is not None else ""}
+            try:
+                c_label = str(e.get("checkpoint") or label.format(**fill))
+                c_model = str(e.get("model") or model.format(**fill))
+                c_rev = e.get("revision", revision)
+                c_rev = str(c_rev).format(**fill) if c_rev is not None else None
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ck.fail(ekey, f"bad {{...}} template (only {{step}} is known): {exc}"
+                              ) from None
+            if c_label in labels:
+                raise ck.fail(ekey, f"checkpoint {c_label!r} appears twice in model {name!r}")
+            labels.add(c_label)
+            tokens = None
+            if e.get("tokens") is not None:
+                tokens = ck.number(e["tokens"], f"{ekey}.tokens", minimum=0)
+            elif step is not None and tps is not None:
+                tokens = float(step) * tps
+            out.append(Checkpoint(
+                model_name=name, series=series, model=c_model, revision=c_rev,
+                checkpoint=c_label, params=params, tokens=tokens, resources=res,
+            ))
+    return out
+
+
+def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[str, float]
+                 ) -> list[TaskSpec]:
+    if not isinstance(value, Mapping):
+        raise ck.fail("tasks", f"expected a mapping of task names, got {_describe(value)}")
+    out = []
+    for tkey, item in value.items():
+        key = f"tasks.{tkey}"
+        t = ck.mapping(item or {}, key, _TASK)
+        harness = ck.string(t.get("harness", "builtin"), f"{key}.harness", choices=HARNESSES)
+        func = None
+        if harness == "python":
+            if "callable" not in t:
+                raise ck.fail(f"{key}.callable", "required for harness 'python' "
+                              "(a 'package.module:function' taking a job definition)")
+            func = ck.callable_path(t["callable"], f"{key}.callable")
+        elif "callable" in t:
+            raise ck.fail(f"{key}.callable", "only used with `harness: python`")
+        fewshot: tuple[int, ...] = ()
+        fewshot_models = None
+        if t.get("fewshot") is not None:
+            fs = t["fewshot"]
+            if isinstance(fs, Mapping):
+                fsm = ck.mapping(fs, f"{key}.fewshot", _FEWSHOT)
+                if "shots" not in fsm:
+                    raise ck.fail(f"{key}.fewshot.shots", "required key is missing")
+                fewshot = ck.int_list(fsm["shots"], f"{key}.fewshot.shots")
+                if fsm.get("models") is not None:
+                    fewshot_models = ck.names(fsm["models"], f"{key}.fewshot.models", names)
+            else:
+                fewshot = ck.int_list(fs, f"{key}.fewshot")
+        blocks = t.get("finetune") or []
+        if isinstance(blocks, Mapping):
+            blocks = [blocks]
+        if not isinstance(blocks, list):
+            raise ck.fail(f"{key}.finetune", "expected a list of finetuning settings")
+        hparams = ck.free_mapping(t.get("hparams"), f"{key}.hparams")
+        finetune = tuple(_parse_finetune(ck, b, f"{key}.finetune[{j}]", names, hparams)
+                         for j, b in enumerate(blocks))
+        if not fewshot and not finetune:
+            raise ck.fail(key, "measures nothing: give `fewshot` shots and/or `finetune`")
+        out.append(TaskSpec(
+            key=str(tkey),
+            task=ck.string(t.get("task", tkey), f"{key}.task"),
+            harness=harness,
+            callable=func,
+            fewshot=fewshot,
+            fewshot_models=fewshot_models,
+            finetune=finetune,
+            hparams=hparams,
+            resources={**default_res, **ck.resources(t.get("resources"), f"{key}.resources")},
+        ))
+    return out
+
+
+def _parse_finetune(ck: _Checker, value: Any, key: str, names: list[str],
+                    task_hparams: dict[str, Any]) -> FinetuneBlock:
+    b = ck.mapping(value, key, _FINETUNE)
+    if "n_train" not in b:
+        raise ck.fail(f"{key}.n_train", "required key is missing (finetuning data amounts D)")
+    subsets_raw = b.get("subsets", 1)
+    if isinstance(subsets_raw, (list, tuple)):
+        subsets = ck.int_list(subsets_raw, f"{key}.subsets")
+    else:
+        subsets = tuple(range(ck.integer(subsets_raw, f"{key}.subsets", minimum=1)))
+    method = ck.string(b.get("method", "full"), f"{key}.method", choices=METHODS)
+    rank = None
+    if method == "lora":
+        rank = ck.integer(b.get("lora_rank", 8), f"{key}.lora_rank", minimum=1)
+    elif "lora_rank" in b:
+        raise ck.fail(f"{key}.lora_rank", "only used with `method: lora`")
+    return FinetuneBlock(
+        n_train=ck.int_list(b["n_train"], f"{key}.n_train", minimum=1),
+        subsets=subsets,
+        method=method,
+        lora_rank=rank,
+        shots=ck.integer(b["shots"], f"{key}.shots", minimum=0) if b.get(
+            "shots") is not None else None,
+        hparams={**task_hparams, **ck.free_mapping(b.get("hparams"), f"{key}.hparams")},
+        models=ck.names(b["models"], f"{key}.models", names) if b.get(
+            "models") is not None else None,
+        resources=ck.resources(b.get("resources"), f"{key}.resources"),
+    )
+
+
+def _parse_loss(ck: _Checker, value: Any, default_res: dict[str, float]) -> LossSpec:
+    if isinstance(value, str):
+        value = {"corpus": value}
+    spec = ck.mapping(value, "loss", _LOSS)
+    corpus = ck.string(spec["corpus"], "loss.corpus") if spec.get("corpus") is not None else None
+    func = ck.callable_path(spec["callable"], "loss.callable") if spec.get(
+        "callable") is not None else None
+    if corpus is None and func is None:
+        raise ck.fail("loss.corpus", "required key is missing (a text corpus file for the loss)")
+    return LossSpec(
+        corpus=corpus,
+        callable=func,
+        hparams=ck.free_mapping(spec.get("hparams"), "loss.hparams"),
+        resources={**default_res, **ck.resources(spec.get("resources"), "loss.resources")},
+    )
