@@ -199,9 +199,15 @@ def build_results_folder(out: Path, sections: Iterable[str] = ALL_SECTIONS, *,
                                             "params_median": 3.2e11,
                                             "params_interval": [2.5e11, 5e11]}, "to-params")
     if "passuntil" in sections:
-        _write_json_plot(out, "passuntil_fit", {"target_params": 7e9, "predicted_pass_rate": 3e-4,
-                                                "interval": [1e-4, 9e-4], "level": 0.9},
-                         "passuntil fit")
+        models = [{"model": f"m{i}", "params": 1e8 * 2 ** i, "pass_rate": 1e-6 * 4 ** i,
+                   "se": 3e-7 * 4 ** i} for i in range(4)]
+        _write_json_plot(out, "passuntil_fit", {
+            "target_params": 7e9, "predicted_pass_rate": 3e-4, "interval": [1e-4, 9e-4],
+            "level": "pooled", "confidence": 0.9, "task": "arith",
+            "fit": {"level": "pooled", "confidence": 0.9, "c": 12.5, "alpha": 0.31,
+                    "n_instances": 40, "models": models,
+                    "population": {"mean_slope": 0.31, "sd_slope": 0.05, "converged": True}},
+        }, "passuntil fit")
     if "lab" in sections:
         _write_lab(out)
     return out

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from report_fixtures import TRUE_E
+from report_fixtures import TRUE_E, copy_sections
 from report_pagecheck import parse
 
 from emergence_law.errors import DataError, OptionError
@@ -46,7 +46,9 @@ def test_numbers_from_the_files_are_shown(full_results: Path, full_page: str) ->
     assert "<b>6&times; the FLOPs</b>" in full_page
     # PassUntil: rate, interval at its level, target size
     assert "predicted pass rate <b>0.0003</b> (90% interval [0.0001, 0.0009])" in full_page
-    assert "7e9 parameters" in full_page
+    assert "7e9 parameters (pooled fit of arith)" in full_page
+    pu = full_page[full_page.index('<section id="passuntil">'):]
+    assert "<th>pass_rate</th>" in pu[:pu.index("</section>")]  # per-model table of the fit
     page = parse(full_page)
     assert page.sections_rows["backtest"] == 1 + 5          # header + 5 cut-offs
     assert page.sections_rows["data"] == 1 + 120            # 30 checkpoints x 4 settings
@@ -172,6 +174,33 @@ def test_unconverged_chains_are_flagged(results_subset) -> None:
     assert "ess.C = 35 is below 400" in text
 
 
+def test_subfolders_with_outputs_become_labelled_parts(results_subset, full_results) -> None:
+    folder = results_subset(["fit", "backtest"])
+    copy_sections(full_results, folder / "passuntil_fit", ["passuntil"])
+    copy_sections(full_results, folder / "lab out", ["lab"])
+    raw = folder / "measurements"                     # no documented name: not a part
+    raw.mkdir()
+    (raw / "loss.csv").write_text("model,loss\nm,2.5\n")
+    (folder / ".cache").mkdir()
+    text = build_report(folder).read_text()
+    page = parse(text)
+    assert page.section_ids == ["fit", "backtest", "data", "lab-out-lab",
+                                "passuntil_fit-passuntil", "settings"]
+    assert "PassUntil task scaling law (passuntil_fit/)" in text
+    assert '<span class="file">passuntil_fit/</span> PassUntil: predicted pass rate' in text
+    assert "<h3><code>passuntil fit</code> <span class=\"file\">in passuntil_fit/</span></h3>" \
+        in text
+    assert "loss.csv" not in text
+    assert len(page.images) == 2 + 1 + 2 + 1  # fit, backtest, lab, passuntil
+
+
+def test_only_subfolders(results_subset, tmp_path: Path, full_results: Path) -> None:
+    copy_sections(full_results, tmp_path / "top" / "bt", ["backtest"])
+    page = parse(build_report(tmp_path / "top").read_text())
+    assert page.section_ids == ["bt-backtest", "settings"]
+    assert (tmp_path / "top" / "report.html").is_file()
+
+
 def test_collect_sees_every_image(full_results: Path) -> None:
     res = collect(full_results)
     assert len(res.images) == 9
@@ -196,7 +225,8 @@ def test_folder_is_a_file(tmp_path: Path) -> None:
 
 def test_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(DataError, match="no files it knows; expected the outputs of fit"):
+    with pytest.raises(DataError, match=r"no files it knows \(nor do its subfolders\); "
+                                        "expected the outputs of fit"):
         build_report(tmp_path)
     assert not (tmp_path / "report.html").exists()
 

@@ -19,9 +19,9 @@ def report(
 ) -> None:
     """Build one self-contained HTML report (plots embedded, no network) from a results folder."""
     from emergence_law.provenance import write_provenance
-    from emergence_law.report import build_report, collect
+    from emergence_law.report import build_report, collect_tree
 
-    collect(results_dir)  # fail on a bad folder before writing anything into it
+    collect_tree(results_dir)  # fail on a bad folder before writing anything into it
     target = out if out is not None else results_dir / "report.html"
     write_provenance(target.parent, "report", {"results_dir": results_dir, "out": target})
     path = build_report(results_dir, target)

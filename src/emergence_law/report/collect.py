@@ -27,6 +27,15 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "ablations.csv": ("ablation", "error"),
 }
 
+#: the documented output names (``lab_*.png`` and ``run_*.json`` are matched by pattern)
+KNOWN_NAMES = frozenset({
+    "fit.json", "fit_curves.png", "emergence_cdf.png", "data_used.csv", "ablations.csv",
+    "ablations.md", "ablations.png", "backtest.csv", "backtest.png", "compare.json",
+    "compare.png", "to_params.json", "to_params.png", "passuntil_fit.json", "passuntil_fit.png",
+    "lab_summary.json",
+})
+
+
 #: the order in which commands' provenance records are listed (the pipeline's order)
 COMMAND_ORDER = ("lab run", "measure", "import-lmeval", "sweep", "fit", "ablate", "backtest",
                  "compare", "to-params", "passuntil run", "passuntil fit", "demo", "report")
@@ -75,6 +84,8 @@ class ResultsFolder:
     """Everything the report can show from one results folder; ``None`` where a file is absent."""
 
     root: Path
+    #: the subfolder's name when this is one part of a larger results folder, else None
+    part: str | None = None
     fit: JsonDoc | None = None
     fit_curves: Image | None = None
     emergence_cdf: Image | None = None
@@ -105,14 +116,24 @@ class ResultsFolder:
         return [i for i in named if i is not None] + self.lab_plots + self.other_images
 
     @property
-    def has_results(self) -> bool:
-        """True when at least one command's output (not only provenance) is present."""
+    def has_known_outputs(self) -> bool:
+        """True when a file with one of the commands' documented names is present."""
         singles = [self.fit, self.fit_curves, self.emergence_cdf, self.data_used, self.ablations,
                    self.ablations_md, self.ablations_plot, self.backtest, self.backtest_plot,
                    self.compare, self.compare_plot, self.to_params, self.to_params_plot,
                    self.passuntil, self.passuntil_plot, self.lab]
-        lists = [self.lab_plots, self.other_images, self.other_tables, self.other_json]
-        return any(x is not None for x in singles) or any(lists)
+        return any(x is not None for x in singles) or bool(self.lab_plots)
+
+    @property
+    def has_results(self) -> bool:
+        """True when at least one output (not only provenance) is present."""
+        return self.has_known_outputs or any(
+            [self.other_images, self.other_tables, self.other_json])
+
+    @property
+    def label(self) -> str:
+        """``""`` for the results folder itself, ``"name/"`` for a subfolder part."""
+        return "" if self.part is None else f"{self.part}/"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,18 +203,63 @@ def _command_rank(doc: JsonDoc) -> tuple[int, str]:
     return rank, doc.name
 
 
-def collect(results_dir: str | Path) -> ResultsFolder:
-    """Read every known output in ``results_dir`` (top level only) into a :class:`ResultsFolder`.
-
-    Raises :class:`OptionError` when the folder does not exist or is a file, and
-    :class:`DataError` when it holds no known output or when a file cannot be read.
-    """
+def _check_folder(results_dir: str | Path) -> Path:
     root = Path(results_dir)
     if not root.exists():
         raise OptionError("DIR", f"results folder {root} does not exist")
     if not root.is_dir():
         raise OptionError("DIR", f"{root} is a file, expected a results folder")
+    return root
 
+
+_NOTHING = ("expected the outputs of fit, ablate, backtest, compare, to-params, passuntil fit or "
+            "lab run (e.g. fit.json, backtest.csv, *.png)")
+
+
+def _nothing_found(folder: ResultsFolder, where: str = "") -> DataError:
+    what = "only provenance records (run_*.json)" if folder.provenance else "no files it knows"
+    return DataError(f"{what}{where}; {_NOTHING}", source=str(folder.root))
+
+
+def collect(results_dir: str | Path) -> ResultsFolder:
+    """Read every known output in ``results_dir`` (top level only) into a :class:`ResultsFolder`.
+
+    Raises :class:`OptionError` when the folder does not exist or is a file, and
+    :class:`DataError` when it holds no output or when a file cannot be read.
+    """
+    folder = read_folder(_check_folder(results_dir))
+    if not folder.has_results:
+        raise _nothing_found(folder)
+    return folder
+
+
+def collect_tree(results_dir: str | Path) -> list[ResultsFolder]:
+    """The results folder and each immediate subfolder holding a command's outputs, in order.
+
+    Commands write to their own ``--out`` folder (``passuntil fit`` defaults to
+    ``passuntil_fit/``), so a user often gathers them as subfolders of one folder. A subfolder
+    counts only when it holds a file with a documented name, so folders of checkpoints or raw
+    measurements are not dragged into the report. Deeper levels are not searched.
+    """
+    root = _check_folder(results_dir)
+    top = read_folder(root)
+    parts = [top] if top.has_results else []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        # cheap pre-check on names, so big unrelated folders are never read
+        names = {p.name for p in sub.iterdir() if p.is_file()}
+        if not (names & KNOWN_NAMES or any(n.startswith("lab_") and n.endswith(".png")
+                                           for n in names)):
+            continue
+        part = read_folder(sub, part=sub.name)
+        if part.has_known_outputs:
+            parts.append(part)
+    if not parts:
+        raise _nothing_found(top, where=" (nor do its subfolders)")
+    return parts
+
+
+def read_folder(root: Path, part: str | None = None) -> ResultsFolder:
+    """Read the known outputs (and any other PNG/CSV/JSON) at the top level of ``root``."""
     files = {p.name: p for p in sorted(root.iterdir()) if p.is_file()}
     used: set[str] = set()
 
@@ -215,7 +281,7 @@ def collect(results_dir: str | Path) -> ResultsFolder:
         path = take(name)
         return read_csv(path, REQUIRED_COLUMNS.get(name, ())) if path else None
 
-    out = ResultsFolder(root=root)
+    out = ResultsFolder(root=root, part=part)
     out.fit = obj("fit.json")
     out.fit_curves = png("fit_curves.png")
     out.emergence_cdf = png("emergence_cdf.png")
@@ -244,11 +310,4 @@ def collect(results_dir: str | Path) -> ResultsFolder:
     out.other_tables = [read_csv(files[n]) for n in rest if n.lower().endswith(".csv")]
     out.other_json = [read_json(files[n]) for n in rest if n.lower().endswith(".json")]
 
-    if not out.has_results:
-        what = "only provenance records (run_*.json)" if out.provenance else "no files it knows"
-        raise DataError(
-            f"{what}; expected the outputs of fit, ablate, backtest, compare, to-params, "
-            "passuntil fit or lab run (e.g. fit.json, backtest.csv, *.png)",
-            source=str(root),
-        )
     return out

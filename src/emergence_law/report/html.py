@@ -5,12 +5,13 @@ is no script and no external URL, and a Content-Security-Policy forbids the brow
 anything but embedded images. It can be mailed, archived or opened offline and will look the
 same in ten years. Sections follow the pipeline (fit, backtest, ablations, comparisons,
 PassUntil, the toy lab, the data used, settings and versions) and appear only when their
-files are present.
+files are present, in the folder itself or in one of its immediate subfolders.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import tempfile
 import time
@@ -24,7 +25,7 @@ import pandas as pd
 from emergence_law import __version__
 from emergence_law.errors import OptionError
 from emergence_law.provenance import versions
-from emergence_law.report.collect import JsonDoc, ResultsFolder, collect
+from emergence_law.report.collect import JsonDoc, ResultsFolder, collect_tree
 from emergence_law.report.render import (
     esc,
     figure,
@@ -94,6 +95,13 @@ class _Section:
 
     def __init__(self, anchor: str, title: str, body: str) -> None:
         self.anchor, self.title, self.body = anchor, title, body
+
+    def in_part(self, res: ResultsFolder) -> _Section:
+        """Anchor and title of a section read from a subfolder name that subfolder."""
+        if res.part is None:
+            return self
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", res.part)
+        return _Section(f"{slug}-{self.anchor}", f"{self.title} ({res.label})", self.body)
 
     def html(self) -> str:
         return (f'<section id="{esc(self.anchor)}"><h2>{esc(self.title)}</h2>'
@@ -195,12 +203,15 @@ def _passuntil_sentence(pu: Mapping[str, Any]) -> str:
     text += f"<b>{fmt(pu.get('predicted_pass_rate'))}</b>"
     iv = pu.get("interval")
     if isinstance(iv, list) and len(iv) == 2:
-        level = _num(pu.get("level"))
-        lvl = f"{level * 100:g}% " if level is not None and level <= 1 else (
-            f"{level:g}% " if level is not None else "")
+        # the interval's coverage: ``confidence`` (``level`` names the fit: pooled, dataset...)
+        cover = _num(pu.get("confidence", pu.get("level")))
+        lvl = "" if cover is None else f"{cover * 100:g}% " if cover <= 1 else f"{cover:g}% "
         text += f" ({lvl}interval [{fmt(iv[0])}, {fmt(iv[1])}])"
     if "target_params" in pu:
         text += f" for a model of {fmt(pu['target_params'])} parameters"
+    if isinstance(pu.get("level"), str):
+        text += f" ({esc(pu['level'])} fit"
+        text += f" of {esc(pu['task'])})" if "task" in pu else ")"
     return text + "."
 
 
@@ -312,15 +323,17 @@ def _data_section(res: ResultsFolder) -> _Section | None:
     return _Section("data", "Data used", lead + frame_table(frame, DATA_ROWS_SHOWN))
 
 
-def _settings_section(res: ResultsFolder) -> _Section:
+def _settings_section(parts: list[ResultsFolder]) -> _Section:
     body = []
-    if not res.provenance:
+    records = [(res, doc) for res in parts for doc in res.provenance]
+    if not records:
         body.append('<p class="note">No provenance records (run_*.json) in the folder: the '
                     "settings of the runs are unknown.</p>")
-    for doc in res.provenance:
+    for res, doc in records:
         rec = doc.content
         command = rec.get("command", doc.name)
-        body.append(f"<h3><code>{esc(command)}</code></h3>")
+        where = f" <span class=\"file\">in {esc(res.label)}</span>" if res.part else ""
+        body.append(f"<h3><code>{esc(command)}</code>{where}</h3>")
         meta = []
         if "time" in rec:
             meta.append(f"run at {esc(rec['time'])}")
@@ -360,6 +373,7 @@ def _other_section(res: ResultsFolder) -> _Section | None:
 
 
 def _sections(res: ResultsFolder) -> list[_Section]:
+    """The sections of one folder (or subfolder part), settings excluded."""
     ablation_md = ""
     if res.ablations is None and res.ablations_md:
         ablation_md = f"<pre>{esc(res.ablations_md)}</pre>"
@@ -382,9 +396,8 @@ def _sections(res: ResultsFolder) -> list[_Section]:
         _lab_section(res),
         _data_section(res),
         _other_section(res),
-        _settings_section(res),
     ]
-    return [s for s in candidates if s is not None]
+    return [s.in_part(res) for s in candidates if s is not None]
 
 
 def _lab_section(res: ResultsFolder) -> _Section | None:
@@ -399,12 +412,17 @@ def _lab_section(res: ResultsFolder) -> _Section | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def render_report(res: ResultsFolder) -> str:
-    """The report page for an already collected results folder."""
-    task = res.fit.content.get("task") if res.fit else None
+def render_report(parts: ResultsFolder | list[ResultsFolder]) -> str:
+    """The report page for an already collected results folder (and its subfolder parts)."""
+    if isinstance(parts, ResultsFolder):
+        parts = [parts]
+    root = parts[0].root if parts[0].part is None else parts[0].root.parent
+    fits = [res.fit for res in parts if res.fit is not None]
+    task = fits[0].content.get("task") if fits else None
     title = f"emergence-law report: {task}" if task else "emergence-law report"
-    sections = _sections(res)
-    headline = _headline(res)
+    sections = [s for res in parts for s in _sections(res)] + [_settings_section(parts)]
+    headline = [f"<span class=\"file\">{esc(res.label)}</span> {item}" if res.part else item
+                for res in parts for item in _headline(res)]
     nav = "".join(f'<li><a href="#{esc(s.anchor)}">{esc(s.title)}</a></li>' for s in sections)
     parts = [
         "<!DOCTYPE html>",
@@ -414,7 +432,7 @@ def render_report(res: ResultsFolder) -> str:
         f'<meta name="generator" content="emergence-law {esc(__version__)}">',
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
         f"<header><h1>{esc(title)}</h1>",
-        f'<p class="meta">Results folder <span class="file">{esc(res.root.resolve())}</span>; '
+        f'<p class="meta">Results folder <span class="file">{esc(root.resolve())}</span>; '
         f"report built {esc(time.strftime('%Y-%m-%d %H:%M:%S %Z'))} by emergence-law "
         f"{esc(__version__)}.</p></header>",
     ]
@@ -431,16 +449,18 @@ def render_report(res: ResultsFolder) -> str:
 def build_report(results_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the self-contained HTML report of ``results_dir`` and return its path.
 
+    Immediate subfolders holding a command's outputs (e.g. ``passuntil_fit/``, the default
+    ``--out`` of ``passuntil fit``) are reported too, each section labelled with its subfolder.
     ``out`` defaults to ``results_dir/report.html``. The file is written atomically (a reader
     never sees half a report). Raises :class:`~emergence_law.errors.OptionError` for a missing
     folder or an unusable ``out`` and :class:`~emergence_law.errors.DataError` for a folder with
     no known outputs or an unreadable file.
     """
-    res = collect(results_dir)
-    target = Path(out) if out is not None else res.root / "report.html"
+    parts = collect_tree(results_dir)
+    target = Path(out) if out is not None else Path(results_dir) / "report.html"
     if target.is_dir():
         raise OptionError("--out", f"{target} is a folder, expected an .html file name")
-    page = render_report(res)
+    page = render_report(parts)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".report-", suffix=".html.tmp")
     try:
