@@ -1,9 +1,95 @@
-"""CLI commands of the 'core' area (see commands/__init__.py for the map)."""
+"""CLI commands of the 'core' area: ``fit`` and ``demo``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+FORM_HELP = "E(D) form: log_power (default), power, or no_fewshot."
+
+
+def run_fit_command(obs: Path, task: str, form: str, d0: float | None, posterior: str,
+                    samples: int | None, seed: int, min_loss: float | None, out: Path,
+                    likelihood: str, per_level: bool, bootstrap_unit: str, metric: str | None,
+                    series: str | None, method: str | None) -> Path:
+    """Fit one task, print the summary, write fit.json, two PNGs, data_used.csv, provenance."""
+    import warnings
+
+    from rich.console import Console
+
+    from emergence_law.fitting import EmergenceLaw
+    from emergence_law.fitting.progress import rich_progress
+    from emergence_law.observations import load_observations, select_task
+    from emergence_law.provenance import write_provenance
+
+    console = Console(stderr=True)
+    n = samples if samples is not None else (2000 if posterior == "mcmc" else 1000)
+    law = EmergenceLaw(form=form, d0=d0, likelihood=likelihood, shared_ab=not per_level,
+                       posterior=posterior, n_samples=n, seed=seed,
+                       bootstrap_unit=bootstrap_unit)
+    table = load_observations(obs)
+    sel = select_task(table, task, metric=metric, series=series, method=method,
+                      source=str(obs))
+    console.print(sel.describe())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fit keeps its warnings; printed below once
+        with rich_progress(console) as cb:
+            fit = law.fit(table, task, min_loss=min_loss, metric=metric, series=series,
+                          method=method, progress=cb)
+    out.mkdir(parents=True, exist_ok=True)
+    fit.save(out / "fit.json")
+    fit.plot_fit(out / "fit_curves.png")
+    fit.plot_cdf(out / "emergence_cdf.png")
+    fit.data.to_csv(out / "data_used.csv", index=False)
+    write_provenance(out, "fit", {
+        "obs": str(obs), "task": task, "form": form, "d0": d0, "posterior": posterior,
+        "samples": n, "seed": seed, "min_loss": min_loss, "likelihood": likelihood,
+        "per_level": per_level, "bootstrap_unit": bootstrap_unit, "metric": metric,
+        "series": series, "method": method, "out": str(out)})
+    typer.echo(fit.summary())
+    typer.echo(f"wrote {out / 'fit.json'}, {out / 'fit_curves.png'}, "
+               f"{out / 'emergence_cdf.png'}, {out / 'data_used.csv'}")
+    return out
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app (heavy imports stay inside the commands)."""
+
+    @app.command("fit")
+    def fit_cmd(
+        obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
+        task: str = typer.Option(..., "--task", help="Task to fit."),
+        form: str = typer.Option("log_power", "--form", help=FORM_HELP),
+        d0: float = typer.Option(None, "--d0", help="Few-shot limit D0 (default: the shots)."),
+        posterior: str = typer.Option("mcmc", "--posterior",
+                                      help="Uncertainty: mcmc, bootstrap or none."),
+        samples: int = typer.Option(None, "--samples",
+                                    help="Posterior draws (default 2000 MCMC, 1000 bootstrap)."),
+        seed: int = typer.Option(0, "--seed", help="Random seed."),
+        min_loss: float = typer.Option(None, "--min-loss",
+                                       help="Use only checkpoints with loss >= this."),
+        out: Path = typer.Option(Path("emergence-out"), "--out", help="Output folder."),
+        likelihood: str = typer.Option("gaussian", "--likelihood",
+                                       help="gaussian (fitted sigma) or binomial (n_eval)."),
+        per_level: bool = typer.Option(False, "--per-level",
+                                       help="Fit A and B per data level instead of shared."),
+        bootstrap_unit: str = typer.Option("parametric", "--bootstrap-unit",
+                                           help="parametric, checkpoint or residual."),
+        metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
+        series: str = typer.Option(None, "--series", help="Only this model series."),
+        method: str = typer.Option(None, "--method", help="Only this finetuning method."),
+    ) -> None:
+        """Fit an emergence law to one task; write fit.json, fit_curves.png, emergence_cdf.png."""
+        run_fit_command(obs, task, form, d0, posterior, samples, seed, min_loss, out,
+                        likelihood, per_level, bootstrap_unit, metric, series, method)
+
+    @app.command("demo")
+    def demo_cmd(
+        out: Path = typer.Option(Path("emergence-demo"), "--out", help="Output folder."),
+        seed: int = typer.Option(0, "--seed", help="Random seed."),
+    ) -> None:
+        """Run the whole fitting path on the built-in example table (under a minute)."""
+        from emergence_law.demo import run_demo
+
+        run_demo(out, seed=seed)

@@ -1,0 +1,84 @@
+"""Convergence diagnostics for posterior draws: rank-normalised split R-hat and effective size.
+
+R-hat follows Vehtari et al. (2021) (the definition ArviZ uses; tests check we agree with
+``arviz.rhat``). ArviZ itself is not imported here because importing it costs seconds, longer
+than a whole fit. ESS uses emcee's integrated autocorrelation time averaged over walkers
+(Goodman & Weare's recommendation for ensemble samplers).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.special import ndtri
+from scipy.stats import rankdata
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's draws may not represent the posterior (high R-hat or low ESS)."""
+
+
+def _split(chains: np.ndarray) -> np.ndarray:
+    """(steps, chains) -> (steps // 2, 2 * chains): each chain cut in two halves."""
+    n = chains.shape[0] // 2
+    return np.concatenate([chains[:n], chains[chains.shape[0] - n:]], axis=1)
+
+
+def _rhat_basic(chains: np.ndarray) -> float:
+    n, m = chains.shape
+    means = chains.mean(axis=0)
+    W = chains.var(axis=0, ddof=1).mean()
+    B = n * means.var(ddof=1)
+    if W <= 0:
+        return float("nan")
+    var_plus = (n - 1) / n * W + B / n
+    return float(np.sqrt(var_plus / W))
+
+
+def _rank_normalise(x: np.ndarray) -> np.ndarray:
+    r = rankdata(x, method="average").reshape(x.shape)
+    return ndtri((r - 3.0 / 8.0) / (x.size + 1.0 / 4.0))
+
+
+def split_rhat(chains: np.ndarray) -> float:
+    """Rank-normalised split R-hat of ``chains`` shaped (steps, chains); max of bulk and tail."""
+    chains = np.asarray(chains, dtype=float)
+    if chains.ndim == 1:
+        chains = chains[:, None]
+    s = _split(chains)
+    bulk = _rhat_basic(_rank_normalise(s))
+    folded = np.abs(s - np.median(s))
+    tail = _rhat_basic(_rank_normalise(folded))
+    return float(max(bulk, tail))
+
+
+def effective_sample_size(chains: np.ndarray) -> tuple[float, float]:
+    """``(ess, tau)``: draws / integrated autocorrelation time (emcee's ensemble estimator)."""
+    from emcee.autocorr import integrated_time
+
+    chains = np.asarray(chains, dtype=float)
+    if chains.ndim == 1:
+        chains = chains[:, None]
+    tau = float(integrated_time(chains[:, :, None], quiet=True)[0])
+    tau = max(tau, 1.0)
+    return float(chains.size / tau), tau
+
+
+def check(diagnostics: dict, what: str = "E(D0)") -> list[str]:
+    """Messages (also issued as :class:`ConvergenceWarning`) when the diagnostics look poor."""
+    msgs = []
+    rhat = diagnostics.get("rhat")
+    ess = diagnostics.get("ess")
+    if rhat is not None and np.isfinite(rhat) and rhat > RHAT_MAX:
+        msgs.append(f"R-hat of {what} is {rhat:.3f} > {RHAT_MAX}: chains have not mixed; "
+                    "increase --samples")
+    if ess is not None and np.isfinite(ess) and ess < ESS_MIN:
+        msgs.append(f"effective sample size of {what} is {ess:.0f} < {ESS_MIN}; "
+                    "increase --samples")
+    for m in msgs:
+        warnings.warn(m, ConvergenceWarning, stacklevel=3)
+    return msgs

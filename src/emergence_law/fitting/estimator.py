@@ -1,0 +1,215 @@
+"""``EmergenceLaw``: configure, then ``fit(observations, task)`` -> :class:`EmergenceFit`.
+
+The estimator checks that the data can identify an emergence point at all before it reports one
+(fewer than two data levels, no level ever above chance, no level ever at chance, or a fit no
+better than a flat line raise :class:`NotIdentifiableError`), fits the MLE with a global
+multi-start search, then adds the posterior (MCMC or bootstrap) when asked.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from emergence_law.errors import NotIdentifiableError, OptionError
+from emergence_law.fitting.diagnostics import check as check_diagnostics
+from emergence_law.fitting.mle import fit_mle
+from emergence_law.fitting.model import LIKELIHOODS, ProfileModel, prepare_data
+from emergence_law.fitting.result import DATA_COLUMNS, EmergenceFit
+from emergence_law.laws import FORMS
+from emergence_law.observations import load_observations, select_task
+
+POSTERIORS = ("mcmc", "bootstrap", "none")
+#: a fit must beat the flat (no-rise) model by this many log-likelihood units
+MIN_LOGLIK_GAIN = 5.0
+#: z-score above chance that counts as "risen" in the identifiability checks
+RISE_Z = 3.0
+
+Progress = Callable[[str, int, int], None]
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The emergence point is only weakly pinned down by the data."""
+
+
+class EmergenceLaw:
+    """Emergence law ``Perf = B + A ReLU(E(D) - L)`` (+ Delta few-shot at D0), fitted by MLE.
+
+    Parameters follow the API contract in docs/core.md: ``form`` (``log_power``, ``power``,
+    ``no_fewshot``), ``d0`` (default: the few-shot rows' ``shots``), ``likelihood``
+    (``gaussian`` with fitted sigma, or ``binomial``), ``shared_ab``, ``posterior``
+    (``mcmc``, ``bootstrap``, ``none``), ``n_samples`` draws, ``seed``, and
+    ``bootstrap_unit`` (``parametric``, ``checkpoint``, ``residual``).
+    """
+
+    def __init__(self, form: str = "log_power", d0: float | None = None,
+                 likelihood: str = "gaussian", shared_ab: bool = True, posterior: str = "mcmc",
+                 n_samples: int = 2000, seed: int = 0, bootstrap_unit: str = "parametric",
+                 n_walkers: int = 32) -> None:
+        if form not in FORMS:
+            raise OptionError("--form", f"unknown form {form!r} (use {', '.join(FORMS)})")
+        if likelihood not in LIKELIHOODS:
+            raise OptionError("--likelihood",
+                              f"unknown likelihood {likelihood!r} (use {', '.join(LIKELIHOODS)})")
+        if posterior not in POSTERIORS:
+            raise OptionError("--posterior",
+                              f"unknown posterior {posterior!r} (use {', '.join(POSTERIORS)})")
+        if n_samples < 10:
+            raise OptionError("--samples", f"need at least 10 samples, got {n_samples}")
+        if d0 is not None and not d0 > 0:
+            raise OptionError("--d0", f"D0 must be positive, got {d0}")
+        self.form = form
+        self.d0 = d0
+        self.likelihood = likelihood
+        self.shared_ab = shared_ab
+        self.posterior = posterior
+        self.n_samples = int(n_samples)
+        self.seed = int(seed)
+        self.bootstrap_unit = bootstrap_unit
+        self.n_walkers = n_walkers
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in ("form", "d0", "likelihood", "shared_ab",
+                                               "posterior", "n_samples", "seed",
+                                               "bootstrap_unit", "n_walkers")}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"EmergenceLaw({args})"
+
+    # ------------------------------------------------------------------
+    def _resolve_d0(self, rows: pd.DataFrame, notes: list[str]) -> float:
+        if self.d0 is not None:
+            d0 = float(self.d0)
+        else:
+            shots = rows.loc[rows["setting"] == "fewshot", "shots"].dropna()
+            if shots.empty:
+                raise OptionError("--d0", "no few-shot rows to take D0 (shots) from; set D0")
+            counts = shots.astype(int).value_counts()
+            d0 = float(counts.idxmax())
+            if len(counts) > 1:
+                notes.append(f"few-shot rows have several shot counts; D0 = {d0:g} "
+                             "(the most common)")
+        if self.form != "power" and d0 < 2:
+            notes.append(f"D0 = {d0:g} makes log D0 <= 0 in the log power law; using D0 = 2")
+            d0 = 2.0
+        return d0
+
+    def _check_data(self, data, task: str) -> None:
+        """Refuse tables that cannot locate an elbow (see module docstring)."""
+        if len(data.levels) < 2:
+            raise NotIdentifiableError(
+                f"task {task!r}: {len(data.levels)} finetuning data level(s) "
+                f"({', '.join(f'{d:g}' for d in data.levels) or 'none'}); the emergence law "
+                "needs at least 2 levels of n_train to extrapolate to D0")
+        ft = ~data.is_fewshot
+        if data.chance is None:
+            return
+        ch = np.clip(data.chance, 1e-3, 1 - 1e-3)
+        n = np.where(np.isfinite(data.n_eval), data.n_eval, 100.0)
+        z = (data.value - ch) / np.sqrt(ch * (1 - ch) / n)
+        above = z > RISE_Z
+        if not above[ft].any():
+            raise NotIdentifiableError(
+                f"task {task!r}: no finetuned data level ever rises above chance "
+                f"({data.chance:g}); the elbows cannot be located (use more capable "
+                "checkpoints or more finetuning data)")
+        if above[ft].all():
+            raise NotIdentifiableError(
+                f"task {task!r}: every finetuned value is above chance ({data.chance:g}); "
+                "the elbows lie beyond the weakest checkpoint (add weaker checkpoints)")
+
+    def fit(self, observations: pd.DataFrame, task: str, *, min_loss: float | None = None,
+            metric: str | None = None, series: str | None = None, method: str | None = None,
+            progress: Progress | None = None) -> EmergenceFit:
+        """Fit the law to ``task``'s rows (only checkpoints with ``loss >= min_loss`` if set)."""
+        obs = load_observations(observations)
+        sel = select_task(obs, task, metric=metric, series=series, method=method)
+        notes: list[str] = []
+        d0 = self._resolve_d0(sel.rows, notes)
+        data = prepare_data(sel.rows, form=self.form, likelihood=self.likelihood,
+                            min_loss=min_loss)
+        self._check_data(data, task)
+        model = ProfileModel(data, form=self.form, d0=d0, likelihood=self.likelihood,
+                             shared_ab=self.shared_ab)
+        if progress:
+            progress("MLE", 0, 1)
+        mle = fit_mle(model)
+        if progress:
+            progress("MLE", 1, 1)
+        gain = mle.loglik - model.flat_loglik
+        if gain < MIN_LOGLIK_GAIN:
+            raise NotIdentifiableError(
+                f"task {task!r}: the emergence law fits no better than a flat line "
+                f"(log-likelihood gain {gain:.2f} < {MIN_LOGLIK_GAIN}); no data level shows a "
+                "clear rise, so no emergence point can be estimated")
+        notes += self._fit_notes(model, mle.theta)
+
+        fit = self._make_fit(model, mle, task, min_loss, notes, sel.describe())
+        if self.posterior == "mcmc":
+            from emergence_law.fitting.mcmc import sample_posterior
+
+            cb = (lambda i, n: progress("MCMC", i, n)) if progress else None
+            res = sample_posterior(model, mle.theta, n_samples=self.n_samples,
+                                   n_walkers=self.n_walkers, seed=self.seed, progress=cb)
+            fit.emergence_samples = res.theta[:, 0].copy()
+            fit.posterior = {"method": "mcmc", **res.settings}
+            fit.diagnostics.update(res.diagnostics)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                fit.warnings += check_diagnostics(res.diagnostics)
+        elif self.posterior == "bootstrap":
+            from emergence_law.fitting.bootstrap import bootstrap_posterior
+
+            cb = (lambda i, n: progress("bootstrap", i, n)) if progress else None
+            res = bootstrap_posterior(model, mle.theta, mle.beta, n_samples=self.n_samples,
+                                      unit=self.bootstrap_unit, seed=self.seed, progress=cb)
+            fit.emergence_samples = res.theta[:, 0].copy()
+            fit.posterior = {"method": "bootstrap", **res.settings}
+            fit.diagnostics.update(res.diagnostics)
+        return fit
+
+    def _fit_notes(self, model: ProfileModel, theta: np.ndarray) -> list[str]:
+        notes = []
+        b = model.bounds
+        if theta[2] <= b[2, 0] + 1e-3 or theta[2] >= b[2, 1] - 1e-3:
+            notes.append(f"alpha = {theta[2]:.3g} sits at its bound {list(b[2])}: the curvature "
+                         "of E(D) is not pinned down; treat E(D0) with caution")
+        E = model.elbows(theta[None, :])[0]
+        lmax, lmin = float(model.data.loss.max()), float(model.data.loss.min())
+        beyond = [f"{d:g}" for d, e in zip(model.data.levels, E[:-1], strict=True) if e >= lmax]
+        if beyond:
+            notes.append(f"the elbow of data level(s) D = {', '.join(beyond)} lies beyond the "
+                         f"weakest checkpoint (loss {lmax:.3f}): located by extrapolation only")
+        below = [f"{d:g}" for d, e in zip(model.data.levels, E[:-1], strict=True) if e <= lmin]
+        if below:
+            notes.append(f"data level(s) D = {', '.join(below)} never rise in the data: their "
+                         "elbow is only bounded")
+        for n in notes:
+            warnings.warn(n, IdentifiabilityWarning, stacklevel=4)
+        return notes
+
+    def _make_fit(self, model: ProfileModel, mle, task: str, min_loss: float | None,
+                  notes: list[str], selection: str) -> EmergenceFit:
+        params = model.law.paper_params(mle.theta)
+        params.update(model.linear_params(mle.beta))
+        params["sigma"] = model.sigma(mle.rss)
+        params["E_D0"] = float(mle.theta[0])
+        params["E_ref"] = float(mle.theta[1])
+        params["D_ref"] = float(model.law.d_ref)
+        rows = model.data.rows
+        cols = [c for c in DATA_COLUMNS if c in rows.columns]
+        return EmergenceFit(
+            task=task, form=self.form, d0=model.d0, d_ref=model.law.d_ref,
+            likelihood=self.likelihood, shared_ab=self.shared_ab, theta=mle.theta.copy(),
+            params=params, loglik=mle.loglik, n_obs=model.data.n,
+            levels=[float(x) for x in model.data.levels],
+            posterior={"method": "none"},
+            diagnostics={"loglik_gain_over_flat": float(mle.loglik - model.flat_loglik),
+                         "mle_evaluations": mle.n_evals},
+            warnings=list(notes), data=rows[cols].copy(), min_loss=min_loss,
+            chance=model.data.chance, selection=selection,
+        )

@@ -1,0 +1,104 @@
+"""The fitting API contract (docs/core.md): estimator, result object, JSON round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emergence_law import EmergenceFit, EmergenceLaw, simulate_observations
+from emergence_law.errors import OptionError
+
+
+@pytest.fixture(scope="module")
+def fit_none(sim):
+    df, truth = sim
+    return EmergenceLaw(posterior="none").fit(df, "simtask", min_loss=truth["emergence_point"])
+
+
+def test_mle_close_to_truth_and_params(fit_none, sim):
+    truth = sim[1]
+    assert abs(fit_none.emergence_point_mle - truth["emergence_point"]) < 0.05
+    p = fit_none.params
+    for key in ("k", "alpha", "C", "A", "B", "Delta", "sigma"):
+        assert key in p
+    assert p["A"] == pytest.approx(truth["A"], rel=0.2)
+    assert p["B"] == pytest.approx(truth["B"], abs=0.01)
+    # the paper's parameters reproduce the anchored law
+    D = np.array([30.0, 3000.0])
+    paper = p["C"] + p["k"] * np.log(D) ** p["alpha"]
+    assert np.allclose(paper, fit_none.emergence_point(D), atol=1e-9)
+    assert fit_none.emergence_point(fit_none.d0) == pytest.approx(fit_none.emergence_point_mle)
+    assert fit_none.d0 == 5
+
+
+def test_predict_is_the_relu(fit_none):
+    p = fit_none.params
+    e0 = fit_none.emergence_point_mle
+    assert fit_none.predict(e0 + 0.3) == pytest.approx(p["B"] + p["Delta"])
+    assert fit_none.predict(e0 - 0.1) == pytest.approx(p["B"] + p["Delta"] + 0.1 * p["A"])
+    e300 = fit_none.emergence_point(300)
+    assert fit_none.predict(e300 - 0.2, n_train=300) == pytest.approx(p["B"] + 0.2 * p["A"])
+
+
+def test_no_posterior_fields(fit_none):
+    assert fit_none.emergence_samples is None
+    assert fit_none.percentiles is None and fit_none.median is None
+    d = fit_none.to_dict()
+    assert d["emergence_point"]["mle"] == fit_none.emergence_point_mle
+    assert "-" in fit_none.summary()
+
+
+def test_json_round_trip_with_samples(fit_none, tmp_path):
+    fit = fit_none
+    fit.emergence_samples = np.random.default_rng(0).normal(fit.emergence_point_mle, 0.02, 500)
+    path = fit.save(tmp_path / "fit.json")
+    d = json.loads(path.read_text())
+    for key in ("task", "form", "d0", "emergence_point", "params", "diagnostics", "mode",
+                "likelihood", "posterior"):
+        assert key in d
+    ep = d["emergence_point"]
+    assert set(ep["percentiles"]) == {"5", "10", "25", "50", "75", "90", "95"}
+    assert len(ep["samples"]) == 500 and isinstance(ep["median"], float)
+    back = EmergenceFit.load(path)
+    assert back.percentiles == fit.percentiles
+    assert back.emergence_point(1000) == pytest.approx(fit.emergence_point(1000))
+    assert np.allclose(back.predict([1.8, 2.0], 300), fit.predict([1.8, 2.0], 300))
+    assert back.cdf(fit.median) == pytest.approx(0.5, abs=0.01)
+    assert 0.0 <= back.cdf(1.0) <= back.cdf(3.0) == 1.0
+    back.plot_fit(tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 10_000
+    fit.emergence_samples = None
+
+
+@pytest.mark.parametrize(("kw", "option"), [
+    ({"form": "cubic"}, "--form"), ({"posterior": "vi"}, "--posterior"),
+    ({"likelihood": "t"}, "--likelihood"), ({"d0": -1}, "--d0"), ({"n_samples": 1}, "--samples"),
+])
+def test_bad_options_name_the_option(kw, option):
+    with pytest.raises(OptionError, match=option):
+        EmergenceLaw(**kw)
+
+
+def test_other_forms_and_options_fit():
+    df, truth = simulate_observations(seed=3)
+    m = truth["emergence_point"]
+    fits = {
+        "power": EmergenceLaw(form="power", posterior="none").fit(df, "simtask", min_loss=m),
+        "no_fewshot": EmergenceLaw(form="no_fewshot", posterior="none").fit(df, "simtask",
+                                                                           min_loss=m),
+        "binomial": EmergenceLaw(likelihood="binomial", posterior="none").fit(df, "simtask",
+                                                                             min_loss=m),
+        "per_level": EmergenceLaw(shared_ab=False, posterior="none").fit(df, "simtask",
+                                                                        min_loss=m),
+        "d0=10": EmergenceLaw(d0=10, posterior="none").fit(df, "simtask", min_loss=m),
+    }
+    for name, f in fits.items():
+        assert abs(f.emergence_point_mle - m) < 0.1, name
+    assert "Delta" not in fits["no_fewshot"].params
+    assert "A_300" in fits["per_level"].params
+    assert fits["d0=10"].d0 == 10
+    # the true law is log-power: the power form cannot fit it better
+    assert fits["power"].loglik <= EmergenceLaw(posterior="none").fit(
+        df, "simtask", min_loss=m).loglik + 1.0
