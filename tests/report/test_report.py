@@ -47,6 +47,8 @@ def test_numbers_from_the_files_are_shown(full_results: Path, full_page: str) ->
     # PassUntil: rate, interval at its level, target size
     assert "predicted pass rate <b>0.0003</b> (90% interval [0.0001, 0.0009])" in full_page
     assert "7e9 parameters (pooled fit of arith)" in full_page
+    # where the data came from, as the commands' provenance records name it
+    assert ('Data: <span class="file">obs.csv</span> (fit, ablate, backtest).' in full_page)
     pu = full_page[full_page.index('<section id="passuntil">'):]
     assert "<th>pass_rate</th>" in pu[:pu.index("</section>")]  # per-model table of the fit
     page = parse(full_page)

@@ -181,6 +181,30 @@ def _headline(res: ResultsFolder) -> list[str]:
     return items
 
 
+#: provenance options that name where a command's input data came from
+DATA_OPTIONS = ("origin", "data_origin", "data", "observations", "obs", "counts", "input")
+
+
+def _data_origin(parts: list[ResultsFolder]) -> str | None:
+    """"Data: X (fit, backtest)": the inputs named in the provenance records, deduplicated."""
+    users: dict[str, list[str]] = {}
+    for res in parts:
+        for doc in res.provenance:
+            options = doc.content.get("options")
+            if not isinstance(options, Mapping):
+                continue
+            for key in DATA_OPTIONS:
+                value = options.get(key)
+                if isinstance(value, (str, int, float)) and str(value):
+                    users.setdefault(str(value), []).append(str(doc.content.get("command", "?")))
+                    break
+    if not users:
+        return None
+    return "Data: " + "; ".join(
+        f'<span class="file">{esc(v)}</span> ({esc(", ".join(dict.fromkeys(c)))})'
+        for v, c in users.items()) + "."
+
+
 def _backtest_sentence(frame: pd.DataFrame) -> str:
     text = f"Backtest: {len(frame)} cut-offs"
     if "success" in frame.columns:
@@ -423,6 +447,9 @@ def render_report(parts: ResultsFolder | list[ResultsFolder]) -> str:
     sections = [s for res in parts for s in _sections(res)] + [_settings_section(parts)]
     headline = [f"<span class=\"file\">{esc(res.label)}</span> {item}" if res.part else item
                 for res in parts for item in _headline(res)]
+    origin = _data_origin(parts)
+    if origin:
+        headline.append(origin)
     nav = "".join(f'<li><a href="#{esc(s.anchor)}">{esc(s.title)}</a></li>' for s in sections)
     parts = [
         "<!DOCTYPE html>",
