@@ -1,9 +1,123 @@
-"""CLI commands of the 'passuntil' area (see commands/__init__.py for the map)."""
+"""CLI commands of the 'passuntil' area: ``passuntil run`` and ``passuntil fit``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+passuntil_app = typer.Typer(
+    help="PassUntil: measure tiny pass rates by sampling until r passes; fit the task scaling law.",
+    no_args_is_help=True,
+)
+
+
+@passuntil_app.command("run")
+def run_cmd(
+    model: str = typer.Option(..., "--model", help="Model folder (or hub id where reachable)."),
+    task: Path = typer.Option(..., "--task", help="Task file (.jsonl or .yaml) of instances."),
+    r: int = typer.Option(2, "--r", help="Sample each instance until this many passes."),
+    budget: int = typer.Option(100_000, "--budget", help="Most samples per instance."),
+    out: Path = typer.Option(Path("passuntil_out"), "--out", help="Output folder."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Samples drawn per model call."),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens"),
+    stop: list[str] = typer.Option(["\\n"], "--stop",
+                                   help="Stop string(s); escapes like \\n are understood."),
+    params: float = typer.Option(None, "--params",
+                                 help="Model size N for the counts table (default: counted)."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, ... (default: best)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Sample every instance of TASK until r passes or the budget; stream counts to DIR."""
+    from emergence_law.errors import OptionError
+    from emergence_law.passuntil.estimate import task_estimate
+    from emergence_law.passuntil.generators import HFGenerator
+    from emergence_law.passuntil.sample import passuntil_sample
+    from emergence_law.passuntil.tasks import load_task_file
+    from emergence_law.provenance import write_provenance
+    from emergence_law.store import ResultStore
+
+    if r < 1:
+        raise OptionError("--r", f"must be at least 1, got {r}")
+    if budget < r:
+        raise OptionError("--budget", f"must be at least --r ({r}), got {budget}")
+    task_name, instances = load_task_file(task)
+    stops = [s.encode("utf-8").decode("unicode_escape") for s in stop]
+    gen = HFGenerator.from_pretrained(model, device=device, temperature=temperature, top_p=top_p,
+                                      max_new_tokens=max_new_tokens, stop=stops, seed=seed)
+    n_params = params or float(sum(p.numel() for p in gen.model.parameters()))
+    out.mkdir(parents=True, exist_ok=True)
+    options = {"model": model, "task": str(task), "r": r, "budget": budget,
+               "batch_size": batch_size, "temperature": temperature, "top_p": top_p,
+               "max_new_tokens": max_new_tokens, "stop": stops, "seed": seed,
+               "params": n_params}
+    write_provenance(out, "passuntil run", options)
+    namespace = (f"passuntil:{model}:{task_name}:r={r}:budget={budget}:T={temperature}:"
+                 f"top_p={top_p}:max_new={max_new_tokens}")
+    with ResultStore(out / "passuntil.sqlite") as store:
+        counts = passuntil_sample(gen, instances, r=r, budget=budget, batch_size=batch_size,
+                                  store=store, namespace=namespace, progress=progress,
+                                  description=task_name)
+    counts.insert(0, "model", model)
+    counts.insert(1, "params", n_params)
+    counts.insert(2, "task", task_name)
+    path = out / "passuntil_counts.csv"
+    counts.to_csv(path, index=False)
+    est = task_estimate(counts["trials"], counts["passes"], counts["censored"])
+    typer.echo(est.summary())
+    bad = counts[counts["checker_errors"] > 0]
+    if len(bad):
+        typer.echo(f"warning: the checker failed on {int(bad['checker_errors'].sum())} samples "
+                   f"of {len(bad)} instances (counted as fails); first: "
+                   f"{bad['first_error'].iloc[0]}", err=True)
+    typer.echo(f"counts: {path}")
+
+
+@passuntil_app.command("fit")
+def fit_cmd(
+    counts: Path = typer.Argument(..., help="Per-instance counts table (.csv/.parquet/.jsonl)."),
+    target_params: float = typer.Option(..., "--target-params",
+                                        help="Size N of the model to predict."),
+    level: str = typer.Option("pooled", "--level", help="pooled | instance | dataset"),
+    task: str = typer.Option(None, "--task", help="Task to fit when the table holds several."),
+    confidence: float = typer.Option(0.9, "--confidence", help="Interval level."),
+    draws: int = typer.Option(400, "--draws", help="Posterior draws for instance-level intervals."),
+    out: Path = typer.Option(Path("passuntil_fit"), "--out", help="Output folder."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Fit PU(N) = exp(-c N^-alpha) to COUNTS and predict the pass rate at --target-params."""
+    from emergence_law.errors import OptionError
+    from emergence_law.passuntil.counts import load_counts, select_counts
+    from emergence_law.passuntil.law import LEVELS, TaskScalingLaw
+    from emergence_law.passuntil.plots import plot_task_law
+    from emergence_law.provenance import write_provenance
+
+    if level not in LEVELS:
+        raise OptionError("--level", f"unknown level {level!r} (choose from {', '.join(LEVELS)})")
+    if target_params <= 0:
+        raise OptionError("--target-params", f"must be positive, got {target_params:g}")
+    table = load_counts(counts)
+    task_name, rows = select_counts(table, task, source=str(counts))
+    law = TaskScalingLaw(level=level, confidence=confidence, n_draws=draws, seed=seed)
+    law.fit(rows, source=str(counts))
+    pred = law.predict(target_params)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {**pred.to_dict(), "task": task_name, "fit": law.to_dict()}
+    (out / "passuntil_fit.json").write_text(json.dumps(record, indent=2) + "\n")
+    plot_task_law(law, pred, out / "passuntil_fit.png", title=f"{task_name}: {level} fit")
+    write_provenance(out, "passuntil fit", {"counts": str(counts), "target_params": target_params,
+                                            "level": level, "task": task_name,
+                                            "confidence": confidence, "draws": draws,
+                                            "seed": seed})
+    typer.echo(law.summary())
+    typer.echo(pred.summary())
+    typer.echo(f"wrote {out / 'passuntil_fit.json'} and {out / 'passuntil_fit.png'}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app (heavy imports stay inside the commands)."""
+    app.add_typer(passuntil_app, name="passuntil")

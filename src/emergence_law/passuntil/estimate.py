@@ -1,0 +1,222 @@
+"""Per-instance and task-level pass-rate estimates from PassUntil counts.
+
+An instance's outcome is ``(trials K, passes R, censored)``: sampling stopped either at the r-th
+pass (``R == r``, not censored) or at the budget (``K == budget``, ``R < r``, censored). The
+likelihood ``R log p + (K - R) log(1 - p)`` is the same for a fixed number of samples, for
+sample-until-r and for the truncated design: the stopping rule only changes a constant, so one
+function serves all designs (the likelihood principle). The designs differ in the *sampling
+distribution* of the estimate, which is what bias and exact intervals depend on:
+
+* ``paper``: the paper's r/K (censored instances recorded as R/K, i.e. 0 when nothing passed).
+  Biased upward under inverse sampling: about 2x at r = 2 when p is small.
+* ``unbiased``: the unique unbiased estimate under the truncated design (Girshick, Mosteller and
+  Savage 1946): ``(R - 1)/(K - 1)`` when sampling stopped at the r-th pass, ``R/K`` when it
+  stopped at the budget. Needs r >= 2 (at r = 1 the only unbiased estimate is 1{K = 1}).
+* ``mle``: the maximum of the likelihood, R/K, with the censoring kept: a censored instance is
+  not a measured 0 but an upper bound (its interval is [0, upper]); the law fits use its exact
+  likelihood term ``K log(1 - p)`` rather than the value 0.
+
+Exact intervals order the outcomes from "high p" (r passes in few samples) to "low p" (censored
+with few passes): for a stop at the r-th pass, ``[BetaInv(a/2; r, K-r+1), BetaInv(1-a/2; r,
+K-r)]``; for a stop at the budget, the Clopper-Pearson interval of R passes in K samples (with
+no pass in K the upper end is ``1 - (a/2)^(1/K)``, about 3.7/K at 95% two-sided, 3/K one-sided).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from emergence_law.errors import OptionError
+
+ESTIMATORS = ("unbiased", "mle", "paper")
+
+
+def _as_arrays(trials, passes, censored) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    k = np.asarray(trials, dtype=float)
+    x = np.asarray(passes, dtype=float)
+    c = np.broadcast_to(np.asarray(censored, dtype=bool), k.shape)
+    return k, x, c
+
+
+def log_likelihood(p, trials, passes) -> np.ndarray:
+    """Bernoulli log-likelihood of pass rate ``p``; valid for fixed-n and sample-until-r alike."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-300, 1.0)
+    k = np.asarray(trials, dtype=float)
+    x = np.asarray(passes, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fail = np.where(k - x > 0, (k - x) * np.log1p(-np.minimum(p, 1 - 1e-16)), 0.0)
+    return x * np.log(p) * (x > 0) + fail
+
+
+def point_estimate(trials, passes, censored, estimator: str = "unbiased") -> np.ndarray:
+    """Per-instance pass-rate estimates (vectorised); see the module docstring for the choices."""
+    k, x, c = _as_arrays(trials, passes, censored)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if estimator in ("mle", "paper"):
+            out = np.where(k > 0, x / k, np.nan)
+        elif estimator == "unbiased":
+            out = np.where(c, x / k, np.where(k > 1, (x - 1) / (k - 1), 1.0))
+        else:
+            raise OptionError("--estimator", f"unknown estimator {estimator!r} "
+                              f"(choose from {', '.join(ESTIMATORS)})")
+    return out
+
+
+def exact_interval(trials, passes, censored, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (conservative) confidence interval for each instance's pass rate.
+
+    Stopped at the r-th pass: Beta quantiles for inverse sampling. Stopped at the budget:
+    Clopper-Pearson. Both follow from ordering the truncated design's outcomes by evidence.
+    """
+    if not 0 < level < 1:
+        raise OptionError("--level", f"confidence level must lie in (0, 1), got {level}")
+    k, x, c = _as_arrays(trials, passes, censored)
+    a = 1.0 - level
+    lo = np.zeros_like(k)
+    hi = np.ones_like(k)
+    # stopped at the r-th pass (x >= 1 by construction)
+    s = ~c & (x >= 1)
+    lo[s] = stats.beta.ppf(a / 2, x[s], k[s] - x[s] + 1)
+    t = s & (k > x)
+    hi[t] = stats.beta.ppf(1 - a / 2, x[t], k[t] - x[t])
+    # stopped at the budget: Clopper-Pearson
+    cz = c & (x > 0)
+    lo[cz] = stats.beta.ppf(a / 2, x[cz], k[cz] - x[cz] + 1)
+    cu = c & (k > x)
+    hi[cu] = stats.beta.ppf(1 - a / 2, x[cu] + 1, k[cu] - x[cu])
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class InstanceEstimate:
+    """One instance's pass-rate estimate with its exact interval."""
+
+    trials: int
+    passes: int
+    censored: bool
+    estimate: float
+    lower: float
+    upper: float
+    estimator: str
+    level: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def estimate_instance(
+    trials: int, passes: int, censored: bool, *, estimator: str = "unbiased", level: float = 0.95
+) -> InstanceEstimate:
+    """Estimate one instance's pass rate from its PassUntil outcome."""
+    est = float(point_estimate(trials, passes, censored, estimator))
+    lo, hi = exact_interval(trials, passes, censored, level)
+    return InstanceEstimate(int(trials), int(passes), bool(censored), est, float(lo), float(hi),
+                            estimator, level)
+
+
+def estimate_instances(
+    counts: pd.DataFrame, *, estimator: str = "unbiased", level: float = 0.95
+) -> pd.DataFrame:
+    """Add ``estimate``, ``lower``, ``upper`` columns to a per-instance counts table."""
+    out = counts.copy()
+    cens = out["censored"].fillna(False).astype(bool) if "censored" in out else False
+    k = out["trials"].to_numpy(dtype=float)
+    x = out["passes"].to_numpy(dtype=float)
+    c = np.broadcast_to(np.asarray(cens, dtype=bool), k.shape)
+    out["estimate"] = point_estimate(k, x, c, estimator)
+    out["lower"], out["upper"] = exact_interval(k, x, c, level)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# task level
+
+
+@dataclass(frozen=True)
+class TaskEstimate:
+    """Task-level mean pass rate with a bootstrap interval over instances (and their sampling)."""
+
+    mean: float
+    lower: float
+    upper: float
+    n_instances: int
+    n_censored: int
+    samples: int
+    estimator: str
+    level: float
+
+    def summary(self) -> str:
+        return (f"task pass rate {self.mean:.4g} ({self.level:.0%} CI {self.lower:.4g} - "
+                f"{self.upper:.4g}; {self.n_instances} instances, {self.n_censored} censored, "
+                f"{self.samples} samples; {self.estimator} estimator)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def task_estimate(
+    trials, passes, censored, *, estimator: str = "unbiased", level: float = 0.95,
+    n_resamples: int = 2000, seed: int = 0,
+) -> TaskEstimate:
+    """Mean pass rate over instances with a percentile bootstrap interval.
+
+    Why resample instances: each resampled instance carries its own sampling noise, so the
+    bootstrap of unbiased per-instance estimates covers both sources of variation (which
+    instances the task drew, and how the sampling landed on each). The BCa correction is skipped
+    because with a handful of non-zero instances its jackknife is degenerate.
+    """
+    k, x, c = _as_arrays(trials, passes, censored)
+    est = point_estimate(k, x, c, estimator)
+    n = len(est)
+    if n == 0:
+        raise OptionError("counts", "no instances to estimate a task pass rate from")
+    mean = float(np.mean(est))
+    if n == 1 or np.all(est == est[0]):
+        lo, hi = exact_interval(k, x, c, level) if n == 1 else (est[:1], est[:1])
+        lo_v, hi_v = float(np.min(lo)), float(np.max(hi))
+    else:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, n, size=(n_resamples, n))
+        means = est[idx].mean(axis=1)
+        a = 1 - level
+        lo_v, hi_v = (float(v) for v in np.quantile(means, [a / 2, 1 - a / 2]))
+    return TaskEstimate(mean, lo_v, hi_v, n, int(c.sum()), int(k.sum()), estimator, level)
+
+
+# ---------------------------------------------------------------------------------------------
+# cost of a resolution
+
+
+def expected_samples(p, r: int, budget: int | None = None) -> float:
+    """Expected samples PassUntil draws on an instance of pass rate ``p``: E[min(K_r, budget)].
+
+    Without a budget it is r/p. With one, ``sum_{k<budget} P(Bin(k, p) <= r-1)`` exactly.
+    """
+    p = float(p)
+    if p <= 0:
+        return float("inf") if budget is None else float(budget)
+    if budget is None:
+        return r / p
+    ks = np.arange(int(budget))
+    return float(stats.binom.cdf(r - 1, ks, p).sum())
+
+
+def passes_for_resolution(rel_error: float) -> int:
+    """Passes r needed so the unbiased estimate's relative standard error is about ``rel_error``.
+
+    For inverse sampling, Var[(r-1)/(K-1)] <= p^2/(r-2) (Mikulski-Smith bound), so r = 2 + 1/e^2.
+    """
+    if rel_error <= 0:
+        raise OptionError("--rel-error", f"must be positive, got {rel_error}")
+    return int(np.ceil(2 + 1 / rel_error**2))
+
+
+def samples_for_resolution(p_values, rel_error: float, budget: int | None = None) -> dict:
+    """Expected samples a task costs to resolve each instance's pass rate to ``rel_error``."""
+    r = passes_for_resolution(rel_error)
+    per = np.array([expected_samples(p, r, budget) for p in np.atleast_1d(p_values)])
+    return {"r": r, "per_instance": per.tolist(), "total": float(per.sum())}

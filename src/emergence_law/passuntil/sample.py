@@ -1,0 +1,182 @@
+"""The PassUntil sampling engine: sample each instance until its r-th pass or the budget.
+
+Exact stopping when a batch overshoots: a batch's samples are independent draws, checked and
+counted *in draw order*; the instance stops at the sample that brings the r-th pass and every
+later sample of that batch is discarded, unseen by the counts. The recorded (K, R) is therefore
+exactly what one-at-a-time sampling would have recorded, and the negative-binomial (inverse
+sampling) law of K holds. Batches never cross the budget (the last one is shortened).
+
+Resumable: after every batch the instance's running counts are upserted into the SQLite
+:class:`~emergence_law.store.ResultStore` under ``namespace`` (one transaction), so an
+interruption loses at most the batch in flight; a rerun continues each instance from its stored
+counts (continuing is exact because samples are independent of the past). Dropping the batch in
+flight cannot bias anything: whether it is lost depends on when the interruption came, not on
+its outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from emergence_law.errors import OptionError
+from emergence_law.passuntil.checkers import Checker, check_batch
+from emergence_law.passuntil.generators import as_generator
+
+
+@dataclass
+class Instance:
+    """One test instance: an id, its prompt, and (optionally) its own checker."""
+
+    id: str
+    prompt: str
+    checker: Checker | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Counts:
+    """Running PassUntil counts of one instance (what the store keeps)."""
+
+    trials: int = 0
+    passes: int = 0
+    done: bool = False
+    censored: bool = False
+    checker_errors: int = 0
+    first_error: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {"trials": self.trials, "passes": self.passes, "done": self.done,
+                "censored": self.censored, "checker_errors": self.checker_errors,
+                "first_error": self.first_error}
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Counts:
+        return cls(int(rec["trials"]), int(rec["passes"]), bool(rec["done"]),
+                   bool(rec.get("censored", False)), int(rec.get("checker_errors", 0)),
+                   rec.get("first_error"))
+
+
+def _as_instances(instances: Iterable[Any]) -> list[Instance]:
+    out = []
+    for i, x in enumerate(instances):
+        if isinstance(x, Instance):
+            out.append(x)
+        elif isinstance(x, Mapping):
+            out.append(Instance(str(x.get("id", i)), str(x["prompt"]), x.get("checker")))
+        elif isinstance(x, str):
+            out.append(Instance(str(i), x))
+        else:
+            raise OptionError("instances", f"cannot use {type(x).__name__} as an instance")
+    ids = [x.id for x in out]
+    if len(set(ids)) != len(ids):
+        raise OptionError("instances", "instance ids must be unique")
+    return out
+
+
+def advance(counts: Counts, passed: Sequence[bool], r: int, budget: int) -> int:
+    """Count a batch's results in draw order, stopping exactly at the r-th pass or the budget.
+
+    Returns how many of the batch's samples were used (the rest are discarded).
+    """
+    used = 0
+    for ok in passed:
+        if counts.done:
+            break
+        used += 1
+        counts.trials += 1
+        if ok:
+            counts.passes += 1
+        if counts.passes >= r:
+            counts.done = True
+        elif counts.trials >= budget:
+            counts.done, counts.censored = True, True
+    return used
+
+
+def passuntil_sample(
+    generator: Any,
+    instances: Iterable[Any],
+    checker: Callable[[Instance, str], bool] | None = None,
+    r: int = 2,
+    budget: int = 100_000,
+    batch_size: int = 64,
+    *,
+    store: Any = None,
+    namespace: str = "passuntil",
+    progress: bool = True,
+    description: str = "PassUntil",
+) -> pd.DataFrame:
+    """Run PassUntil over ``instances``; return one row of counts per instance.
+
+    ``generator``: an object with ``sample(prompt, n)`` or a callable ``fn(prompt, n)``.
+    ``checker``: ``fn(instance, completion) -> bool``; when None each instance's own checker
+    (``fn(completion) -> bool``) is used. ``store``: a ``ResultStore`` to stream counts to and
+    resume from. Columns of the result: ``instance, trials, passes, censored, checker_errors,
+    first_error, r, budget``.
+    """
+    if r < 1:
+        raise OptionError("--r", f"must be at least 1, got {r}")
+    if budget < r:
+        raise OptionError("--budget", f"must be at least r={r}, got {budget}")
+    if batch_size < 1:
+        raise OptionError("--batch-size", f"must be at least 1, got {batch_size}")
+    gen = as_generator(generator)
+    items = _as_instances(instances)
+    for inst in items:
+        if checker is None and inst.checker is None:
+            raise OptionError("checker", f"instance {inst.id!r} has no checker and none was given")
+    state: dict[str, Counts] = {x.id: Counts() for x in items}
+    if store is not None:
+        for key, rec in store.get_records(namespace).items():
+            if key in state:
+                state[key] = Counts.from_record(rec)
+
+    def running_estimate() -> float:
+        rates = [c.passes / c.trials for c in state.values() if c.trials]
+        return sum(rates) / len(rates) if rates else float("nan")
+
+    bar = _progress(progress)
+    with bar:
+        task = bar.add_task(description, total=len(items),
+                            completed=sum(c.done for c in state.values()),
+                            samples=sum(c.trials for c in state.values()), est="-")
+        for inst in items:
+            cnt = state[inst.id]
+            check = inst.checker if checker is None else (lambda c, _i=inst: checker(_i, c))
+            while not cnt.done:
+                n = min(batch_size, budget - cnt.trials)
+                completions = gen.sample(inst.prompt, n)
+                result = check_batch(check, completions)
+                advance(cnt, result.passed, r, budget)
+                if result.errors:
+                    cnt.checker_errors += len(result.errors)
+                    cnt.first_error = cnt.first_error or result.errors[0]
+                if store is not None:
+                    store.put_records(namespace, {inst.id: cnt.to_record()})
+                bar.update(task, samples=sum(c.trials for c in state.values()),
+                           est=f"{running_estimate():.3g}")
+            bar.update(task, completed=sum(c.done for c in state.values()))
+    rows = [{"instance": x.id, **state[x.id].to_record(), "r": r, "budget": budget}
+            for x in items]
+    df = pd.DataFrame(rows).drop(columns=["done"])
+    return df
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("instances, {task.fields[samples]:,} samples, PU~{task.fields[est]}"),
+        TimeElapsedColumn(), disable=not enabled, transient=False,
+    )
