@@ -32,6 +32,7 @@ from emergence_law.report.render import (
     flatten,
     fmt,
     frame_table,
+    is_columns,
     json_html,
     key_values,
     table,
@@ -64,11 +65,13 @@ nav a, a { color: var(--accent); text-decoration: none; }
 .headline { background: var(--bg-alt); border-left: 4px solid var(--accent);
             padding: .6rem 1rem; margin: 1rem 0; }
 .headline li { margin: .2rem 0; }
+.flag { color: #9a5b00; font-weight: 600; }
 .warn { background: #fff4e0; border-left: 4px solid #d98b00; padding: .4rem .8rem; }
 .scroll { overflow-x: auto; margin: .5rem 0 1rem; }
 .scroll.tall { max-height: 36rem; overflow-y: auto; border-bottom: 1px solid var(--line); }
 .scroll.tall thead th { position: sticky; top: 0; }
 td.t { text-align: left; }
+.scroll.tall td { white-space: nowrap; }
 table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding: .2rem 0; }
 th, td { border: 1px solid var(--line); padding: .22rem .5rem; text-align: right;
@@ -96,16 +99,23 @@ class _Section:
     def __init__(self, anchor: str, title: str, body: str) -> None:
         self.anchor, self.title, self.body = anchor, title, body
 
+    def html(self) -> str:
+        return (f'<section id="{esc(self.anchor)}"><h2>{esc(self.title)}</h2>'
+                f"{self.body}</section>")
+
     def in_part(self, res: ResultsFolder) -> _Section:
         """Anchor and title of a section read from a subfolder name that subfolder."""
         if res.part is None:
             return self
-        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", res.part)
-        return _Section(f"{slug}-{self.anchor}", f"{self.title} ({res.label})", self.body)
+        return _Section(_anchor(res, self.anchor), f"{self.title} ({res.label})", self.body)
 
-    def html(self) -> str:
-        return (f'<section id="{esc(self.anchor)}"><h2>{esc(self.title)}</h2>'
-                f"{self.body}</section>")
+
+def _anchor(res: ResultsFolder, name: str) -> str:
+    """A section's anchor: ``fit``, or ``mcmc-fit`` for the fit in subfolder ``mcmc/``."""
+    if res.part is None:
+        return name
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", res.part) + "-" + name
+
 
 
 def _num(value: Any) -> float | None:
@@ -163,6 +173,10 @@ def _headline(res: ResultsFolder) -> list[str]:
         if "mle" in ep and "median" in ep:
             text += f"; MLE {fmt(ep['mle'])}"
         items.append(text + " (pretraining loss).")
+        n_warn = len(_fit_warnings(fit))
+        if n_warn:
+            items.append(f'<span class="flag">The fit reported {n_warn} warning'
+                         f'{"s" if n_warn > 1 else ""}</span> (see <a href="#{esc(_anchor(res, "fit"))}">the fit</a>).')
     if res.backtest is not None:
         items.append(_backtest_sentence(res.backtest.frame))
     if res.ablations is not None and "error" in res.ablations.frame.columns:
@@ -182,7 +196,8 @@ def _headline(res: ResultsFolder) -> list[str]:
 
 
 #: provenance options that name where a command's input data came from
-DATA_OPTIONS = ("origin", "data_origin", "data", "observations", "obs", "counts", "input")
+DATA_OPTIONS = ("origin", "data_origin", "source", "data", "observations", "obs", "counts",
+                "input")
 
 
 def _data_origin(parts: list[ResultsFolder]) -> str | None:
@@ -262,16 +277,15 @@ def _fit_section(res: ResultsFolder) -> _Section | None:
         return None
     body = []
     fit: Mapping[str, Any] = res.fit.content if res.fit else {}
-    facts = {k: fit[k] for k in ("task", "form", "d0", "likelihood") if k in fit}
-    if facts:
-        body.append(key_values(facts, caption="Model"))
+    body.extend(f'<p class="warn">Warning from the fit: {esc(w)}</p>' for w in _fit_warnings(fit))
     ep = fit.get("emergence_point")
     if isinstance(ep, Mapping):
         header, row = [], []
         for key, label in (("mle", "MLE"), ("median", "median"), ("mode", "mode")):
-            if key in ep:
+            value = ep.get(key, fit.get(key) if key == "mode" else None)
+            if value is not None:
                 header.append(label)
-                row.append(ep[key])
+                row.append(value)
         for q, value in _percentiles(ep):
             header.append(_pct_label(q))
             row.append(value)
@@ -287,19 +301,26 @@ def _fit_section(res: ResultsFolder) -> _Section | None:
     if res.emergence_cdf:
         body.append(figure(res.emergence_cdf, "Cumulative distribution of the emergence point "
                            "under the posterior"))
+    shown = {"emergence_point", "params", "diagnostics", "posterior", "warnings", "mode", "data"}
+    facts = {k: v for k, v in fit.items() if k not in shown}
+    if facts:
+        body.append("<h3>Model and data selection</h3>" + key_values(facts))
     if isinstance(fit.get("params"), Mapping):
         body.append("<h3>Parameters</h3>" + key_values(fit["params"]))
     if isinstance(fit.get("diagnostics"), Mapping):
-        body.append("<h3>Sampler diagnostics</h3>" + _diagnostic_warnings(fit["diagnostics"])
-                    + key_values(fit["diagnostics"]))
+        checks = "" if "warnings" in fit else _diagnostic_warnings(fit["diagnostics"])
+        body.append("<h3>Sampler diagnostics</h3>" + checks + key_values(fit["diagnostics"]))
     if isinstance(fit.get("posterior"), Mapping):
         body.append("<h3>Posterior</h3>" + key_values(fit["posterior"]))
-    shown = {"task", "form", "d0", "likelihood", "emergence_point", "params", "diagnostics",
-             "posterior"}
-    rest = {k: v for k, v in fit.items() if k not in shown}
-    if rest:
-        body.append("<h3>Other fields</h3>" + key_values(rest))
     return _Section("fit", "Emergence-law fit", "".join(body))
+
+
+def _fit_warnings(fit: Mapping[str, Any]) -> list[str]:
+    """The fitter's own warnings (convergence, identifiability), shown, never buried."""
+    warnings = fit.get("warnings")
+    if isinstance(warnings, str):
+        return [warnings]
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
 
 
 def _table_plot_section(anchor: str, title: str, tab, plot, caption: str,
@@ -328,9 +349,13 @@ def _json_plot_section(anchor: str, title: str, doc: JsonDoc | None, plot,
 
 
 def _data_section(res: ResultsFolder) -> _Section | None:
-    if res.data_used is None:
+    """data_used.csv, or else the column-wise ``data`` a fit.json may carry."""
+    if res.data_used is not None:
+        frame, name = res.data_used.frame, res.data_used.name
+    elif res.fit is not None and is_columns(res.fit.content.get("data")):
+        frame, name = pd.DataFrame(res.fit.content["data"]), "the data field of fit.json"
+    else:
         return None
-    frame = res.data_used.frame
     facts = [f"{len(frame):,} observation rows"]
     for col, what in (("task", "tasks"), ("model", "models"), ("checkpoint", "checkpoints")):
         if col in frame.columns:
@@ -342,7 +367,7 @@ def _data_section(res: ResultsFolder) -> _Section | None:
         levels = sorted(pd.to_numeric(frame["n_train"], errors="coerce").dropna().unique())
         if levels:
             facts.append("data levels D = " + ", ".join(fmt(int(x)) for x in levels))
-    lead = (f'<p>The rows the fit used ({esc(res.data_used.name)}): '
+    lead = (f'<p>The rows the fit used ({esc(name)}): '
             f"{'; '.join(facts)}.</p>")
     return _Section("data", "Data used", lead + frame_table(frame, DATA_ROWS_SHOWN))
 
@@ -397,7 +422,7 @@ def _other_section(res: ResultsFolder) -> _Section | None:
 
 
 def _sections(res: ResultsFolder) -> list[_Section]:
-    """The sections of one folder (or subfolder part), settings excluded."""
+    """The result sections of one folder (or subfolder part): not other outputs or settings."""
     ablation_md = ""
     if res.ablations is None and res.ablations_md:
         ablation_md = f"<pre>{esc(res.ablations_md)}</pre>"
@@ -419,7 +444,6 @@ def _sections(res: ResultsFolder) -> list[_Section]:
                            "prediction for the target size", lead=pu_lead),
         _lab_section(res),
         _data_section(res),
-        _other_section(res),
     ]
     return [s.in_part(res) for s in candidates if s is not None]
 
@@ -444,7 +468,9 @@ def render_report(parts: ResultsFolder | list[ResultsFolder]) -> str:
     fits = [res.fit for res in parts if res.fit is not None]
     task = fits[0].content.get("task") if fits else None
     title = f"emergence-law report: {task}" if task else "emergence-law report"
-    sections = [s for res in parts for s in _sections(res)] + [_settings_section(parts)]
+    sections = [s for res in parts for s in _sections(res)]
+    sections += [o.in_part(res) for res in parts if (o := _other_section(res))]
+    sections.append(_settings_section(parts))
     headline = [f"<span class=\"file\">{esc(res.label)}</span> {item}" if res.part else item
                 for res in parts for item in _headline(res)]
     origin = _data_origin(parts)

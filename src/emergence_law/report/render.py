@@ -127,6 +127,16 @@ def _is_number_list(value: Any) -> bool:
         isinstance(v, Number) and not isinstance(v, bool) or v is None for v in value)
 
 
+def is_columns(value: Any) -> bool:
+    """A dict of equal-length lists of scalars (a table stored column-wise, e.g. ``data``)."""
+    if not isinstance(value, dict) or len(value) < 2:
+        return False
+    lists = list(value.values())
+    return (all(isinstance(v, list) for v in lists) and len({len(v) for v in lists}) == 1
+            and len(lists[0]) > 1
+            and all(not isinstance(x, (dict, list)) for v in lists for x in v))
+
+
 def _is_records(value: Any) -> bool:
     return (isinstance(value, list) and len(value) > 0
             and all(isinstance(v, dict) for v in value)
@@ -140,7 +150,11 @@ def value_html(value: Any) -> str:
             return number_summary(value)
         return "[" + ", ".join(fmt(v) for v in value) + "]"
     if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
-        return ", ".join(fmt(v) for v in value) if value else "[]"
+        if not value:
+            return "[]"
+        shown = ", ".join(fmt(v) for v in value[:MAX_INLINE_LIST])
+        more = len(value) - MAX_INLINE_LIST
+        return shown + (f", &hellip; ({more:,} more)" if more > 0 else "")
     if isinstance(value, (dict, list)):
         import json
 
@@ -149,11 +163,11 @@ def value_html(value: Any) -> str:
 
 
 def flatten(obj: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested dicts as ``(dotted.key, value)`` pairs; lists stay whole."""
+    """Nested dicts as ``(dotted.key, value)`` pairs; lists and column-wise tables stay whole."""
     out: list[tuple[str, Any]] = []
     for key, value in obj.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict) and value and not is_columns(value):
             out.extend(flatten(value, prefix=f"{name}."))
         else:
             out.append((name, value))
@@ -171,6 +185,10 @@ def key_values(obj: Mapping[str, Any], caption: str | None = None,
             continue
         if _is_records(value):
             subtables.append(records_table(value, caption=key))
+            continue
+        if is_columns(value):
+            subtables.append(f'<p class="caption">{esc(key)}</p>'
+                             + frame_table(pd.DataFrame(value), max_rows=50))
             continue
         rows.append(f"<tr><th scope=\"row\">{esc(key)}</th><td>{value_html(value)}</td></tr>")
     parts = []
@@ -195,6 +213,8 @@ def records_table(records: list[dict[str, Any]], caption: str | None = None,
 
 def json_html(content: Any) -> str:
     """Any JSON document as tables where it has a table's shape, else as a short listing."""
+    if is_columns(content):
+        return frame_table(pd.DataFrame(content), max_rows=50)
     if isinstance(content, dict):
         return key_values(content)
     if _is_records(content):

@@ -1,0 +1,65 @@
+"""The report on what the real ``fit`` command writes (not a fixture of its shape).
+
+Simulated observations (known law) -> ``emergence-law fit`` (MLE + a short MCMC run) ->
+``emergence-law report`` -> the numbers on the page are fit.json's, its plots load in Chromium.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pytest
+from report_browser import find_chromium, loaded_image_widths
+from report_pagecheck import parse
+
+from emergence_law.cli import main
+from emergence_law.simulate import simulate_observations
+
+# a short MCMC run may not converge; the fitter warns, and the report must show that warning
+pytestmark = pytest.mark.filterwarnings("ignore:R-hat")
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("realfit")
+    obs, _ = simulate_observations(seed=3, n_checkpoints=12, data_levels=(30, 100, 300, 1000),
+                                   task="simtask")
+    obs.to_csv(root / "obs.csv", index=False)
+    out = root / "results"
+    assert main(["fit", str(root / "obs.csv"), "--task", "simtask", "--samples", "100",
+                 "--out", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
+    return out
+
+
+def test_report_shows_the_real_fit(fitted: Path) -> None:
+    fit = json.loads((fitted / "fit.json").read_text())
+    text = (fitted / "report.html").read_text()
+    page = parse(text)
+    assert page.section_ids == ["fit", "data", "settings"]
+    assert page.title == "emergence-law report: simtask"
+    ep = fit["emergence_point"]
+    assert f"<b>{ep['median']:.4g} nats</b> (median)" in text
+    assert f"MLE {ep['mle']:.4g}" in text
+    p5, p95 = ep["percentiles"]["5"], ep["percentiles"]["95"]
+    assert f"5%&ndash;95% interval [{p5:.4g}, {p95:.4g}]" in text
+    for warning in fit.get("warnings", []):            # the fitter's warnings are shown
+        assert f"Warning from the fit: {warning}" in text.replace("&gt;", ">")
+    # the data table: every row of data_used.csv (fewer than the 200-row cut)
+    n_rows = len((fitted / "data_used.csv").read_text().strip().splitlines()) - 1
+    assert page.sections_rows["data"] == 1 + n_rows
+    # both plots embedded byte for byte; the obs file named as the data's origin
+    pngs = {(fitted / n).read_bytes() for n in ("fit_curves.png", "emergence_cdf.png")}
+    assert {base64.b64decode(i["src"].split(",", 1)[1]) for i in page.images} == pngs
+    assert "obs.csv</span> (fit" in text
+    assert "<h3><code>fit</code></h3>" in text and "<h3><code>report</code></h3>" in text
+
+
+def test_real_fit_report_images_load_in_chromium(fitted: Path, tmp_path: Path) -> None:
+    chromium = find_chromium()
+    widths, _ = loaded_image_widths(chromium, fitted / "report.html", tmp_path)
+    expected = [mpimg.imread(fitted / n).shape[1] for n in ("fit_curves.png", "emergence_cdf.png")]
+    assert widths == expected
