@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from report_fixtures import ALL_SECTIONS, build_results_folder, copy_sections
+
+# the helper modules beside this file (report_*.py) must import under either pytest import
+# mode (prepend or importlib, which does not put test folders on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report_fixtures import ALL_SECTIONS, build_results_folder, copy_sections  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from emergence_law.cli import main
 
 
@@ -41,24 +39,21 @@ def test_bad_folder_writes_nothing(tmp_path: Path, capsys) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
-@pytest.mark.parametrize(
-    ("setup", "message"),
-    [
-        ("missing", "emergence-law: error: option DIR: results folder"),
-        ("bad_json", "fit.json: invalid JSON at line 1"),
-    ],
-)
-def test_errors_are_one_line_without_traceback(results_subset, tmp_path: Path, setup: str,
-                                               message: str) -> None:
-    """End to end in a real process: exit code 2, one line on stderr, no traceback."""
-    if setup == "missing":
-        folder = tmp_path / "does-not-exist"
-    else:
-        folder = results_subset(["fit"])
-        (folder / "fit.json").write_text("{oops")
-    proc = subprocess.run([sys.executable, "-m", "emergence_law", "report", str(folder)],
+def test_bad_file_is_one_line(results_subset, capsys) -> None:
+    folder = results_subset(["fit"])
+    (folder / "fit.json").write_text("{oops")
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fit.json: invalid JSON at line 1" in err
+    assert not (folder / "report.html").exists()
+
+
+def test_error_in_a_real_process_has_no_traceback(tmp_path: Path) -> None:
+    """End to end through the console entry point: exit code 2, one line, no traceback."""
+    proc = subprocess.run([sys.executable, "-m", "emergence_law", "report",
+                           str(tmp_path / "does-not-exist")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert message in proc.stderr
+    assert proc.stderr.startswith("emergence-law: error: option DIR: results folder ")
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr

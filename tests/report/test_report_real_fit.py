@@ -1,13 +1,15 @@
-"""The report on what the real ``fit`` command writes (not a fixture of its shape).
+"""The report on what the real ``fit`` and ``passuntil fit`` commands write (not fixtures).
 
-Simulated observations (known law) -> ``emergence-law fit`` (MLE + a short MCMC run) ->
-``emergence-law report`` -> the numbers on the page are fit.json's, its plots load in Chromium.
+Simulated observations (known law) -> ``emergence-law fit`` (MLE + a short MCMC run), simulated
+PassUntil counts -> ``emergence-law passuntil fit`` into ``passuntil_fit/`` -> ``emergence-law
+report`` -> the numbers on the page are the JSON files', the plots load in Chromium.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import warnings
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -16,10 +18,10 @@ from report_browser import find_chromium, loaded_image_widths
 from report_pagecheck import parse
 
 from emergence_law.cli import main
+from emergence_law.passuntil.simulate import simulate_task
 from emergence_law.simulate import simulate_observations
 
-# a short MCMC run may not converge; the fitter warns, and the report must show that warning
-pytestmark = pytest.mark.filterwarnings("ignore:R-hat")
+PNGS = ("fit_curves.png", "emergence_cdf.png", "passuntil_fit/passuntil_fit.png")
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +31,15 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                    task="simtask")
     obs.to_csv(root / "obs.csv", index=False)
     out = root / "results"
-    assert main(["fit", str(root / "obs.csv"), "--task", "simtask", "--samples", "100",
-                 "--out", str(out)]) == 0
+    with warnings.catch_warnings():  # a short MCMC run may not converge: the report shows it
+        warnings.simplefilter("ignore")
+        assert main(["fit", str(root / "obs.csv"), "--task", "simtask", "--samples", "100",
+                     "--out", str(out)]) == 0
+    # passuntil fit's default output folder name, as a subfolder: the report reads it too
+    task = simulate_task(n_instances=12, seed=0)
+    task.counts.to_csv(root / "counts.csv", index=False)
+    assert main(["passuntil", "fit", str(root / "counts.csv"), "--target-params", "1e10",
+                 "--level", "dataset", "--out", str(out / "passuntil_fit")]) == 0
     assert main(["report", str(out)]) == 0
     return out
 
@@ -39,7 +48,7 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     fit = json.loads((fitted / "fit.json").read_text())
     text = (fitted / "report.html").read_text()
     page = parse(text)
-    assert page.section_ids == ["fit", "data", "settings"]
+    assert page.section_ids == ["fit", "data", "passuntil_fit-passuntil", "settings"]
     assert page.title == "emergence-law report: simtask"
     ep = fit["emergence_point"]
     assert f"<b>{ep['median']:.4g} nats</b> (median)" in text
@@ -51,15 +60,21 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     # the data table: every row of data_used.csv (fewer than the 200-row cut)
     n_rows = len((fitted / "data_used.csv").read_text().strip().splitlines()) - 1
     assert page.sections_rows["data"] == 1 + n_rows
-    # both plots embedded byte for byte; the obs file named as the data's origin
-    pngs = {(fitted / n).read_bytes() for n in ("fit_curves.png", "emergence_cdf.png")}
+    # PassUntil: prediction, interval and its coverage, the fit's per-model table
+    pu = json.loads((fitted / "passuntil_fit" / "passuntil_fit.json").read_text())
+    lo, hi = pu["interval"]
+    assert (f"predicted pass rate <b>{pu['predicted_pass_rate']:.4g}</b> (90% interval "
+            f"[{lo:.4g}, {hi:.4g}]) for a model of 1e10 parameters (dataset fit of sim)") in text
+    assert page.sections_rows["passuntil_fit-passuntil"] > len(pu["fit"]["models"])
+    # every plot embedded byte for byte; the input files named as the data's origin
+    pngs = {(fitted / n).read_bytes() for n in PNGS}
     assert {base64.b64decode(i["src"].split(",", 1)[1]) for i in page.images} == pngs
-    assert "obs.csv</span> (fit" in text
+    assert "obs.csv</span> (fit)" in text and "counts.csv</span> (passuntil fit)" in text
     assert "<h3><code>fit</code></h3>" in text and "<h3><code>report</code></h3>" in text
 
 
 def test_real_fit_report_images_load_in_chromium(fitted: Path, tmp_path: Path) -> None:
     chromium = find_chromium()
     widths, _ = loaded_image_widths(chromium, fitted / "report.html", tmp_path)
-    expected = [mpimg.imread(fitted / n).shape[1] for n in ("fit_curves.png", "emergence_cdf.png")]
+    expected = [mpimg.imread(fitted / n).shape[1] for n in PNGS]
     assert widths == expected

@@ -71,6 +71,7 @@ nav a, a { color: var(--accent); text-decoration: none; }
 .scroll.tall { max-height: 36rem; overflow-y: auto; border-bottom: 1px solid var(--line); }
 .scroll.tall thead th { position: sticky; top: 0; }
 td.t { text-align: left; }
+.pair { display: flex; flex-wrap: wrap; gap: 0 2.5rem; align-items: flex-start; }
 .scroll.tall td { white-space: nowrap; }
 table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding: .2rem 0; }
@@ -395,10 +396,12 @@ def _settings_section(parts: list[ResultsFolder]) -> _Section:
             words = [str(a) for a in argv]
             words[0] = Path(words[0]).name
             body.append(f"<pre>{esc(shlex.join(words))}</pre>")
+        tables = []
         if isinstance(rec.get("options"), Mapping) and rec["options"]:
-            body.append(key_values(rec["options"], caption="Options"))
+            tables.append(key_values(rec["options"], caption="Options"))
         if isinstance(rec.get("versions"), Mapping):
-            body.append(key_values(rec["versions"], caption="Versions"))
+            tables.append(key_values(rec["versions"], caption="Versions"))
+        body.append(f'<div class="pair">{"".join(tables)}</div>')
         rest = {k: v for k, v in rec.items()
                 if k not in ("command", "time", "platform", "argv", "options", "versions")}
         if rest:

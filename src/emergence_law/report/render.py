@@ -52,7 +52,7 @@ def fmt(value: Any) -> str:
             return esc(int(x))
         if abs(x) >= 1e5 or abs(x) < 1e-3:
             return esc(_short_exponent(f"{x:.3g}"))
-        return esc(f"{x:.4g}")
+        return esc(_short_exponent(f"{x:.4g}"))
     return esc(value)
 
 
