@@ -109,18 +109,26 @@ def _write_backtest(out: Path) -> None:
 
 
 def _write_ablate(out: Path) -> None:
-    ab = pd.DataFrame({
-        "ablation": ["full", "drop 1 smallest D", "drop 1 largest D", "one subset", "last 4 ckpts"],
-        "error": [0.02, 0.03, 0.07, 0.04, 0.12], "error_p5": [0.0, 0.0, 0.01, 0.0, 0.02],
-        "error_p95": [0.08, 0.09, 0.15, 0.1, 0.25], "success": [True, True, True, True, False],
+    nan = float("nan")
+    ab = pd.DataFrame({   # the columns of emergence_law.analysis.ablations.CSV_COLUMNS (part)
+        "ablation": ["full data", "-1 smallest data level", "-1 largest data level",
+                     "only subset sample 1", "last 4 checkpoints", "every other (odd)"],
+        "group": ["full", "data", "data", "data", "checkpoints", "checkpoints"],
+        "error": [0.02, 0.03, 0.07, 0.04, 0.12, nan],
+        "error_p5": [0.0, 0.0, 0.01, 0.0, 0.02, nan],
+        "error_p95": [0.08, 0.09, 0.15, 0.1, 0.25, nan],
+        "success": [True, True, True, True, False, None],
+        "status": ["ok", "ok", "ok", "ok", "ok", "skipped"],
+        "reason": [None, None, None, None, None, "only 5 checkpoints"],
     })
     ab.to_csv(out / "ablations.csv", index=False)
     lines = ["| " + " | ".join(ab.columns) + " |", "|" + "---|" * len(ab.columns)]
     lines += ["| " + " | ".join(map(str, r)) + " |" for r in ab.itertuples(index=False)]
     (out / "ablations.md").write_text("\n".join(lines) + "\n")
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.barh(ab["ablation"], ab["error"], xerr=[ab["error"] - ab["error_p5"],
-            ab["error_p95"] - ab["error"]], color="tab:orange")
+    fitted = ab[ab["status"] == "ok"]
+    ax.barh(fitted["ablation"], fitted["error"], xerr=[fitted["error"] - fitted["error_p5"],
+            fitted["error_p95"] - fitted["error"]], color="tab:orange")
     ax.set(xlabel="|MLE - GT| (nats)")
     _save(fig, out / "ablations.png")
     write_provenance(out, "ablate", {"data": "obs.csv", "task": "arith"})

@@ -45,6 +45,9 @@ def test_numbers_from_the_files_are_shown(full_results: Path, full_page: str) ->
     assert "4 within tolerance" in full_page
     assert "<b>6&times; the FLOPs</b>" in full_page
     # PassUntil: rate, interval at its level, target size
+    assert ("Ablations: 6 variants (1 skipped or failed); 4 of 5 within tolerance; |error| "
+            "from 0.02 to 0.12 nats.") in full_page
+    assert "<details><summary>ablations.md</summary>" in full_page
     assert "predicted pass rate <b>0.0003</b> (90% interval [0.0001, 0.0009])" in full_page
     assert "7e9 parameters (pooled fit of arith)" in full_page
     # where the data came from, as the commands' provenance records name it

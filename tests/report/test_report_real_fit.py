@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import matplotlib.image as mpimg
+import pandas as pd
 import pytest
 from report_browser import find_chromium, loaded_image_widths
 from report_pagecheck import parse
@@ -20,7 +21,8 @@ from emergence_law.cli import main
 from emergence_law.passuntil.simulate import simulate_task
 from emergence_law.simulate import simulate_observations
 
-PNGS = ("fit_curves.png", "emergence_cdf.png", "passuntil_fit/passuntil_fit.png")
+PNGS = ("fit_curves.png", "emergence_cdf.png", "ablations.png",
+        "passuntil_fit/passuntil_fit.png")
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,10 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = root / "results"
     # a short MCMC run may not converge: the fitter then warns, and the report must show it
     assert main(["fit", str(root / "obs.csv"), "--task", "simtask", "--samples", "100",
+                 "--out", str(out)]) == 0
+    # two ablations, MLE only (the full set with MCMC is minutes of work)
+    assert main(["ablate", str(root / "obs.csv"), "--task", "simtask", "--posterior", "none",
+                 "--only", "full", "--only", "last 3 checkpoints", "--workers", "1",
                  "--out", str(out)]) == 0
     # passuntil fit's default output folder name, as a subfolder: the report reads it too
     task = simulate_task(n_instances=12, seed=0)
@@ -46,7 +52,8 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     fit = json.loads((fitted / "fit.json").read_text())
     text = (fitted / "report.html").read_text()
     page = parse(text)
-    assert page.section_ids == ["fit", "data", "passuntil_fit-passuntil", "settings"]
+    assert page.section_ids == ["fit", "ablations", "data", "passuntil_fit-passuntil",
+                                "settings"]
     assert page.title == "emergence-law report: simtask"
     ep = fit["emergence_point"]
     assert f"<b>{ep['median']:.4g} nats</b> (median)" in text
@@ -58,6 +65,11 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     # the data table: every row of data_used.csv (fewer than the 200-row cut)
     n_rows = len((fitted / "data_used.csv").read_text().strip().splitlines()) - 1
     assert page.sections_rows["data"] == 1 + n_rows
+    # ablations: every row of the CSV, the success count in the headline, the Markdown kept
+    ab = pd.read_csv(fitted / "ablations.csv")
+    assert page.sections_rows["ablations"] == 1 + len(ab)
+    assert f"Ablations: 2 variants; {int(ab['success'].sum())} of 2 within tolerance" in text
+    assert "<details><summary>ablations.md</summary>" in text
     # PassUntil: prediction, interval and its coverage, the fit's per-model table
     pu = json.loads((fitted / "passuntil_fit" / "passuntil_fit.json").read_text())
     lo, hi = pu["interval"]
@@ -67,7 +79,7 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     # every plot embedded byte for byte; the input files named as the data's origin
     pngs = {(fitted / n).read_bytes() for n in PNGS}
     assert {base64.b64decode(i["src"].split(",", 1)[1]) for i in page.images} == pngs
-    assert "obs.csv</span> (fit)" in text and "counts.csv</span> (passuntil fit)" in text
+    assert "obs.csv</span> (fit, ablate)" in text and "counts.csv</span> (passuntil fit)" in text
     assert "<h3><code>fit</code></h3>" in text and "<h3><code>report</code></h3>" in text
 
 

@@ -71,6 +71,7 @@ nav a, a { color: var(--accent); text-decoration: none; }
 .scroll.tall { max-height: 36rem; overflow-y: auto; border-bottom: 1px solid var(--line); }
 .scroll.tall thead th { position: sticky; top: 0; }
 td.t { text-align: left; }
+details summary { cursor: pointer; color: var(--accent); margin: .4rem 0; }
 .pair { display: flex; flex-wrap: wrap; gap: 0 2.5rem; align-items: flex-start; }
 .scroll.tall td { white-space: nowrap; }
 table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; }
@@ -180,11 +181,8 @@ def _headline(res: ResultsFolder) -> list[str]:
                          f'{"s" if n_warn > 1 else ""}</span> (see <a href="#{esc(_anchor(res, "fit"))}">the fit</a>).')
     if res.backtest is not None:
         items.append(_backtest_sentence(res.backtest.frame))
-    if res.ablations is not None and "error" in res.ablations.frame.columns:
-        err = pd.to_numeric(res.ablations.frame["error"], errors="coerce").abs()
-        if err.notna().any():
-            items.append(f"Ablations: {len(err)} variants, |error| from {fmt(err.min())} to "
-                         f"{fmt(err.max())} nats.")
+    if res.ablations is not None:
+        items.append(_ablation_sentence(res.ablations.frame))
     if res.passuntil:
         items.append(_passuntil_sentence(res.passuntil.content))
     if res.compare and isinstance(res.compare.content, Mapping):
@@ -224,7 +222,7 @@ def _data_origin(parts: list[ResultsFolder]) -> str | None:
 def _backtest_sentence(frame: pd.DataFrame) -> str:
     text = f"Backtest: {len(frame)} cut-offs"
     if "success" in frame.columns:
-        ok = frame["success"].astype(str).str.strip().str.lower().isin(("true", "1", "1.0", "yes"))
+        ok = _truthy(frame["success"])
         text += f", {int(ok.sum())} within tolerance"
         if "flops_ratio" in frame.columns and ok.any():
             ratio = pd.to_numeric(frame.loc[ok, "flops_ratio"], errors="coerce").max()
@@ -235,6 +233,26 @@ def _backtest_sentence(frame: pd.DataFrame) -> str:
         err = pd.to_numeric(frame["error"], errors="coerce").abs()
         if err.notna().any():
             text += f"; median |error| {fmt(err.median())} nats"
+    return text + "."
+
+
+def _truthy(column: pd.Series) -> pd.Series:
+    return column.astype(str).str.strip().str.lower().isin(("true", "1", "1.0", "yes"))
+
+
+def _ablation_sentence(frame: pd.DataFrame) -> str:
+    """How many ablations were fitted and succeeded, and the range of their errors."""
+    fitted = frame
+    text = f"Ablations: {len(frame)} variants"
+    if "status" in frame.columns:
+        fitted = frame[frame["status"].astype(str).str.strip().str.lower() == "ok"]
+        if len(fitted) < len(frame):
+            text += f" ({len(frame) - len(fitted)} skipped or failed)"
+    if "success" in frame.columns and len(fitted):
+        text += f"; {int(_truthy(fitted['success']).sum())} of {len(fitted)} within tolerance"
+    err = pd.to_numeric(fitted.get("error", pd.Series(dtype=float)), errors="coerce").abs()
+    if err.notna().any():
+        text += f"; |error| from {fmt(err.min())} to {fmt(err.max())} nats"
     return text + "."
 
 
@@ -427,8 +445,11 @@ def _other_section(res: ResultsFolder) -> _Section | None:
 def _sections(res: ResultsFolder) -> list[_Section]:
     """The result sections of one folder (or subfolder part): not other outputs or settings."""
     ablation_md = ""
-    if res.ablations is None and res.ablations_md:
+    if res.ablations_md and res.ablations is None:
         ablation_md = f"<pre>{esc(res.ablations_md)}</pre>"
+    elif res.ablations_md:  # the CSV is the table; the Markdown adds its header lines
+        ablation_md = (f"<details><summary>ablations.md</summary><pre>{esc(res.ablations_md)}"
+                       "</pre></details>")
     pu_lead = f"<p>{_passuntil_sentence(res.passuntil.content)}</p>" if res.passuntil else ""
     candidates = [
         _fit_section(res),

@@ -73,6 +73,8 @@ def _cell_class(column: str, value: Any) -> str:
     if column.lower() in ("success", "succeeded", "ok", "covered") and not is_missing(value):
         truthy = str(value).strip().lower() in ("true", "1", "yes", "1.0")
         return ' class="ok"' if truthy else ' class="bad"'
+    if column.lower() == "status" and str(value).strip().lower() in ("failed", "error"):
+        return ' class="bad"'
     return ' class="t"' if _is_text(value) else ""
 
 
