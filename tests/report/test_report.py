@@ -38,8 +38,8 @@ def test_every_section_appears_in_pipeline_order(full_page: str) -> None:
 def test_numbers_from_the_files_are_shown(full_results: Path, full_page: str) -> None:
     fit = json.loads((full_results / "fit.json").read_text())
     ep = fit["emergence_point"]
-    assert f"<b>{ep['median']:.4g} nats</b> (median)" in full_page
-    assert f"[{ep['percentiles']['5']:.4g}, {ep['percentiles']['95']:.4g}]" in full_page
+    assert f"<b>{ep['median']:.3f} nats</b> (median)" in full_page
+    assert f"[{ep['percentiles']['5']:.3f}, {ep['percentiles']['95']:.3f}]; MLE 1.920" in full_page
     assert "2,000 posterior samples" in full_page
     # the earliest successful backtest cut-off used 6x fewer FLOPs (the 9x one failed)
     assert "4 within tolerance" in full_page

@@ -56,10 +56,10 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
                                 "settings"]
     assert page.title == "emergence-law report: simtask"
     ep = fit["emergence_point"]
-    assert f"<b>{ep['median']:.4g} nats</b> (median)" in text
-    assert f"MLE {ep['mle']:.4g}" in text
+    assert f"<b>{ep['median']:.3f} nats</b> (median)" in text
+    assert f"MLE {ep['mle']:.3f}" in text
     p5, p95 = ep["percentiles"]["5"], ep["percentiles"]["95"]
-    assert f"5%&ndash;95% interval [{p5:.4g}, {p95:.4g}]" in text
+    assert f"5%&ndash;95% interval [{p5:.3f}, {p95:.3f}]" in text
     for warning in fit.get("warnings", []):            # the fitter's warnings are shown
         assert f"Warning from the fit: {warning}" in text.replace("&gt;", ">")
     # the data table: every row of data_used.csv (fewer than the 200-row cut)

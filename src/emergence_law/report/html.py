@@ -35,6 +35,7 @@ from emergence_law.report.render import (
     is_columns,
     json_html,
     key_values,
+    nats,
     table,
 )
 
@@ -166,14 +167,14 @@ def _headline(res: ResultsFolder) -> list[str]:
         task = f" of <b>{esc(fit['task'])}</b>" if "task" in fit else ""
         text = f"Predicted few-shot emergence point{task}: "
         center = ep.get("median", ep.get("mle"))
-        text += f"<b>{fmt(center)} nats</b> ({'median' if 'median' in ep else 'MLE'})"
+        text += f"<b>{nats(center)} nats</b> ({'median' if 'median' in ep else 'MLE'})"
         iv = _interval(ep)
         if iv:
             lo_q, lo, hi_q, hi = iv
             text += (f", {_pct_label(lo_q)}&ndash;{_pct_label(hi_q)} interval "
-                     f"[{fmt(lo)}, {fmt(hi)}]")
+                     f"[{nats(lo)}, {nats(hi)}]")
         if "mle" in ep and "median" in ep:
-            text += f"; MLE {fmt(ep['mle'])}"
+            text += f"; MLE {nats(ep['mle'])}"
         items.append(text + " (pretraining loss).")
         n_warn = len(_fit_warnings(fit))
         if n_warn:
@@ -309,7 +310,8 @@ def _fit_section(res: ResultsFolder) -> _Section | None:
             header.append(_pct_label(q))
             row.append(value)
         if header:
-            body.append(table(header, [row], caption="Emergence point (pretraining loss, nats)"))
+            body.append(table(header, [row], caption="Emergence point (pretraining loss, nats)",
+                              formatter=nats))
         samples = ep.get("samples")
         if isinstance(samples, list):
             body.append(f'<p class="note">{len(samples):,} posterior samples of the emergence '

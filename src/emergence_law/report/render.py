@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Number
 from typing import Any
 
@@ -56,6 +56,13 @@ def fmt(value: Any) -> str:
     return esc(value)
 
 
+def nats(value: Any) -> str:
+    """A loss in nats with 3 decimals, as the paper's tables give them (1.860, not 1.86)."""
+    if isinstance(value, Number) and not isinstance(value, bool) and not is_missing(value):
+        return esc(f"{float(value):.3f}")  # type: ignore[arg-type]
+    return fmt(value)
+
+
 def _short_exponent(text: str) -> str:
     """``1.2e+09`` -> ``1.2e9``, ``3e-05`` -> ``3e-5``: shorter, still valid Python/CSV."""
     if "e" not in text:
@@ -79,8 +86,9 @@ def _cell_class(column: str, value: Any) -> str:
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | None = None,
-          raw_header: bool = False, tall: bool = False) -> str:
-    """An HTML table; cells are formatted with :func:`fmt` (so escaped).
+          raw_header: bool = False, tall: bool = False,
+          formatter: Callable[[Any], str] = fmt) -> str:
+    """An HTML table; cells are formatted with ``formatter`` (:func:`fmt`: escaped).
 
     ``tall`` puts it in a box of limited height that scrolls (long data tables).
     """
@@ -90,7 +98,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
     cols = [h if raw_header else esc(h) for h in header]
     parts.append("<thead><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr></thead><tbody>")
     for row in rows:
-        cells = "".join(f"<td{_cell_class(str(h), v)}>{fmt(v)}</td>" for h, v in zip(header, row, strict=True))
+        cells = "".join(f"<td{_cell_class(str(h), v)}>{formatter(v)}</td>"
+                        for h, v in zip(header, row, strict=True))
         parts.append(f"<tr>{cells}</tr>")
     parts.append("</tbody></table></div>")
     return "".join(parts)
