@@ -118,6 +118,33 @@ def fit_cmd(
     typer.echo(f"wrote {out / 'passuntil_fit.json'} and {out / 'passuntil_fit.png'}")
 
 
+@passuntil_app.command("curvature")
+def curvature_cmd(
+    counts: Path = typer.Argument(..., help="Per-instance counts table (.csv/.parquet/.jsonl)."),
+    task: str = typer.Option(None, "--task", help="Task to test when the table holds several."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the test."),
+    out: Path = typer.Option(Path("passuntil_curvature"), "--out", help="Output folder."),
+) -> None:
+    """Test log(-log PU) against log N for curvature (accelerated emergence) and compare the
+    linear, multi-step (convex) and multiple-circuits (concave) growth models by AIC."""
+    from emergence_law.passuntil.counts import load_counts, select_counts
+    from emergence_law.passuntil.curvature import compare_growth_models
+    from emergence_law.passuntil.law import task_points
+    from emergence_law.passuntil.likelihood import CountsGrid
+    from emergence_law.provenance import write_provenance
+
+    table = load_counts(counts)
+    task_name, rows = select_counts(table, task, source=str(counts))
+    pts = task_points(CountsGrid.from_counts(rows, str(counts)))
+    cmp = compare_growth_models(pts.params, pts.pass_rate, pts.se, alpha=alpha)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "passuntil_curvature.json").write_text(
+        json.dumps({"task": task_name, **cmp.to_dict()}, indent=2) + "\n")
+    write_provenance(out, "passuntil curvature", {"counts": str(counts), "task": task_name,
+                                                  "alpha": alpha})
+    typer.echo(cmp.summary())
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app (heavy imports stay inside the commands)."""
     app.add_typer(passuntil_app, name="passuntil")

@@ -124,12 +124,15 @@ class HFGenerator:
         ids: set[int] = set()
         covered = set()
         vocab = self.tokenizer.get_vocab()
+        for s in self.stop:
+            if len(s) == 1:  # one character cannot straddle tokens: a token holding it suffices
+                covered.add(s)
         for i in vocab.values():
             text = self.tokenizer.decode([i])
             for s in self.stop:
                 if s in text:
                     ids.add(i)
-                    if text == s or len(s) == 1:
+                    if text == s:
                         covered.add(s)
         return ids if covered == set(self.stop) else None
 

@@ -120,8 +120,8 @@ def passuntil_sample(
     """
     if r < 1:
         raise OptionError("--r", f"must be at least 1, got {r}")
-    if budget < r:
-        raise OptionError("--budget", f"must be at least r={r}, got {budget}")
+    if budget < 1:
+        raise OptionError("--budget", f"must be at least 1, got {budget}")
     if batch_size < 1:
         raise OptionError("--batch-size", f"must be at least 1, got {batch_size}")
     gen = as_generator(generator)

@@ -1,0 +1,105 @@
+"""PassUntil on real tiny Hugging Face models trained in the test session."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from emergence_law.cli import main
+from emergence_law.passuntil.checkers import ExactMatch
+from emergence_law.passuntil.estimate import exact_interval
+from emergence_law.passuntil.generators import HFGenerator
+from emergence_law.passuntil.sample import Instance, passuntil_sample
+
+torch = pytest.importorskip("torch")
+PROMPTS = {"3+4=": "7", "5+5=": "10", "12+9=": "21"}
+
+
+def exact_pass_probability(gen: HFGenerator, prompt: str, answer: str) -> float:
+    """P(the model writes exactly `answer` then EOS), by teacher forcing."""
+    ids = gen.encode(prompt)
+    ans = gen.tokenizer(answer, add_special_tokens=False)["input_ids"]
+    seq = torch.tensor([ids + ans])
+    with torch.inference_mode():
+        logp = torch.log_softmax(gen.model(input_ids=seq).logits[0].float(), -1)
+    n = len(ids)
+    total = sum(float(logp[n - 1 + j, t]) for j, t in enumerate(ans))
+    total += float(logp[n - 1 + len(ans), gen.eos_id])
+    return float(np.exp(total))
+
+
+def test_cached_sampling_matches_the_model_and_generate(tiny_lms):
+    path = tiny_lms[32]
+    cached = HFGenerator.from_pretrained(path, max_new_tokens=3, seed=1)
+    reference = HFGenerator.from_pretrained(path, max_new_tokens=3, seed=2, method="generate")
+    prompt = "3+4="
+    a = cached.sample(prompt, 3000)
+    # first character against the model's exact next-token distribution
+    with torch.inference_mode():
+        probs = torch.softmax(cached.model(input_ids=torch.tensor([cached.encode(prompt)]))
+                              .logits[0, -1].float(), -1).numpy()
+    first = Counter(s[:1] for s in a)
+    chars = [c for c in first if c]
+    expected = np.array([probs[cached.tokenizer.convert_tokens_to_ids(c)] for c in chars])
+    observed = np.array([first[c] for c in chars])
+    ok = expected * len(a) >= 5
+    chi2 = stats.chisquare(observed[ok], expected[ok] / expected[ok].sum() * observed[ok].sum())
+    assert chi2.pvalue > 1e-3
+    # whole completions against transformers' own generate (different code path)
+    b = reference.sample(prompt, 3000)
+    ca, cb = Counter(a), Counter(b)
+    keys = [k for k in set(ca) | set(cb) if ca[k] + cb[k] >= 10]
+    table = np.array([[ca[k] for k in keys], [cb[k] for k in keys]])
+    assert stats.chi2_contingency(table).pvalue > 1e-3
+
+
+def test_passuntil_on_a_tiny_lm_brackets_the_exact_pass_rate(tiny_lms):
+    gen = HFGenerator.from_pretrained(tiny_lms[32], max_new_tokens=4, seed=0)
+    instances = [Instance(p, p, ExactMatch([a])) for p, a in PROMPTS.items()]
+    counts = passuntil_sample(gen, instances, r=3, budget=20_000, batch_size=256,
+                              progress=False)
+    truth = np.array([exact_pass_probability(gen, p, a) for p, a in PROMPTS.items()])
+    assert (truth < 0.05).all()  # the model rarely passes
+    lo, hi = exact_interval(counts["trials"], counts["passes"], counts["censored"], 0.99)
+    assert ((lo <= truth) & (truth <= hi)).all(), (counts, truth)
+
+
+def test_cli_run_then_fit(tiny_lms, tmp_path, capsys):
+    task = tmp_path / "add.jsonl"
+    task.write_text("".join(json.dumps({"id": p, "prompt": p, "answer": a}) + "\n"
+                            for p, a in PROMPTS.items()))
+    tables = []
+    for d, path in tiny_lms.items():
+        out = tmp_path / f"run{d}"
+        rc = main(["passuntil", "run", "--model", str(path), "--task", str(task), "--r", "2",
+                   "--budget", "3000", "--out", str(out), "--batch-size", "256",
+                   "--max-new-tokens", "4", "--no-progress"])
+        assert rc == 0
+        assert (out / "passuntil.sqlite").exists() and (out / "run_passuntil_run.json").exists()
+        tables.append(pd.read_csv(out / "passuntil_counts.csv"))
+    counts = pd.concat(tables)
+    assert set(counts.columns) >= {"model", "params", "task", "instance", "trials", "passes",
+                                   "censored"}
+    assert counts["params"].nunique() == 2 and (counts["task"] == "add").all()
+    assert "task pass rate" in capsys.readouterr().out
+    path = tmp_path / "counts.csv"
+    counts.to_csv(path, index=False)
+    rc = main(["passuntil", "fit", str(path), "--target-params", "1e5", "--out",
+               str(tmp_path / "fit"), "--draws", "100"])
+    assert rc == 0
+    fit = json.loads((tmp_path / "fit" / "passuntil_fit.json").read_text())
+    assert fit["level"] == "pooled" and 0 <= fit["interval"][0] <= fit["interval"][1] <= 1
+
+
+def test_cli_run_reports_a_bad_model_path_in_one_line(tmp_path, capsys):
+    task = tmp_path / "t.jsonl"
+    task.write_text('{"id": "a", "prompt": "1+1=", "answer": "2"}\n')
+    rc = main(["passuntil", "run", "--model", str(tmp_path), "--task", str(task)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "option --model" in err and "no config.json" in err
+    assert len(err.splitlines()) == 1
