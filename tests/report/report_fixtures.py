@@ -145,19 +145,38 @@ def _write_json_plot(out: Path, stem: str, content: dict, command: str) -> None:
 
 
 def _write_lab(out: Path) -> None:
+    """The shape emergence_law.lab.pipeline writes: answers, origin, plots listed in plots/."""
     summary = {
-        "scale": "small", "device": "cpu", "minutes": 12.5,
-        "emergence_seen": True,
-        "prediction": {"error_nats": 0.04, "flops_in_advance": 3.1, "success": True},
+        "origin": "measured by `emergence-law lab run --scale small` (seed 0): tiny models "
+                  "trained from scratch on CPU; nothing here is simulated",
+        "scale": {"name": "small", "sizes": [1.1e5, 4.4e5], "seed": 0}, "device": "cpu",
+        "seconds": 750.0,
+        "fewshot_emergence": {"answer": "yes: chance until 2.2 nats, then rising", "elbow": 2.2},
+        "prediction": {"methods": {"full": {"mle": 2.16, "ground_truth": 2.2, "error_nats": -0.04,
+                                            "interval_90": [2.1, 2.25], "success": True,
+                                            "flops_in_advance": 3.1}}},
+        "answers": {"1_fewshot_emergence": "yes: chance until 2.2 nats, then rising",
+                    "2_finetuning_shifts_elbow": "yes: 0.05 to 0.2 nats, growing with D",
+                    "3_prediction_vs_ground_truth": "full: predicted 2.160 nats vs ground truth "
+                                                    "2.200: error -0.040 nats, success, 3.10x "
+                                                    "the FLOPs in advance",
+                    "4_passuntil_largest_model": "not measured"},
         "models": [{"name": "toy-0", "params": 1.1e5, "final_loss": 2.4},
                    {"name": "toy-1", "params": 4.4e5, "final_loss": 2.1}],
+        "plots": ["plots/finetune_shift.png"],
     }
     (out / "lab_summary.json").write_text(json.dumps(summary, indent=2))
-    for name in ("emergence", "finetune_shift"):
+    (out / "plots").mkdir(exist_ok=True)
+    for path in (out / "lab_emergence.png", out / "plots" / "finetune_shift.png"):
         fig, ax = plt.subplots(figsize=(5, 3.5))
         ax.plot([3, 2.5, 2.2, 2.0], [0.25, 0.25, 0.4, 0.7], "o-")
-        ax.set(title=name.replace("_", " "))
-        _save(fig, out / f"lab_{name}.png")
+        ax.set(title=path.stem.replace("_", " "))
+        _save(fig, path)
+    lab_fit = {"task": "lab-mc", "form": "log_power",
+               "emergence_point": {"mle": 2.16, "median": 2.17,
+                                   "percentiles": {"5": 2.1, "50": 2.17, "95": 2.25}},
+               "params": {"k": 0.1, "alpha": 1.0}, "warnings": ["few checkpoints"]}
+    (out / "emergence_fit_full.json").write_text(json.dumps(lab_fit))
     write_provenance(out, "lab run", {"scale": "small", "out": str(out)})
 
 
@@ -169,7 +188,8 @@ SECTION_FILES = {
     "compare": ("compare.json", "compare.png", "run_compare.json"),
     "to_params": ("to_params.json", "to_params.png", "run_to_params.json"),
     "passuntil": ("passuntil_fit.json", "passuntil_fit.png", "run_passuntil_fit.json"),
-    "lab": ("lab_summary.json", "lab_*.png", "run_lab_run.json"),
+    "lab": ("lab_summary.json", "lab_*.png", "plots/*.png", "emergence_fit_*.json",
+            "run_lab_run.json"),
 }
 
 
@@ -181,7 +201,9 @@ def copy_sections(src: Path, dst: Path, sections: Iterable[str]) -> Path:
             matches = list(src.glob(pattern))
             assert matches, (section, pattern)
             for path in matches:
-                shutil.copy2(path, dst / path.name)
+                target = dst / path.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
     return dst
 
 

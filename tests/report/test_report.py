@@ -51,7 +51,7 @@ def test_numbers_from_the_files_are_shown(full_results: Path, full_page: str) ->
     assert "predicted pass rate <b>0.0003</b> (90% interval [0.0001, 0.0009])" in full_page
     assert "7e9 parameters (pooled fit of arith)" in full_page
     # where the data came from, as the commands' provenance records name it
-    assert ('Data: <span class="file">obs.csv</span> (fit, ablate, backtest).' in full_page)
+    assert 'obs.csv</span> (fit, ablate, backtest).' in full_page
     pu = full_page[full_page.index('<section id="passuntil">'):]
     assert "<th>pass_rate</th>" in pu[:pu.index("</section>")]  # per-model table of the fit
     page = parse(full_page)
@@ -62,12 +62,13 @@ def test_numbers_from_the_files_are_shown(full_results: Path, full_page: str) ->
 
 
 def test_no_warning_for_converged_chains(full_page: str) -> None:
-    assert 'class="warn"' not in full_page
+    fit = full_page[full_page.index('<section id="fit">'):]
+    assert 'class="warn"' not in fit[:fit.index("</section>")]
 
 
 def test_images_are_embedded_byte_for_byte(full_results: Path, full_page: str) -> None:
     page = parse(full_page)
-    pngs = sorted(full_results.glob("*.png"))
+    pngs = sorted(full_results.rglob("*.png"))
     assert len(page.images) == len(pngs) == 9
     embedded = set()
     for img in page.images:
@@ -157,6 +158,37 @@ def test_other_outputs_get_their_own_section(results_copy) -> None:
                    "<td>0.75</td>", "origin"):
         assert needle in text
     assert "README.txt" not in text
+
+
+def test_lab_answers_origin_plots_and_fits(full_page: str) -> None:
+    lab = full_page[full_page.index('<section id="lab">'):]
+    lab = lab[:lab.index("</section>")]
+    assert "<li><b>2. finetuning shifts elbow</b>: yes: 0.05 to 0.2 nats, growing with D</li>" \
+        in lab
+    assert lab.count("<img ") == 2                         # lab_emergence + plots/ listed
+    assert "(finetune_shift.png)" in lab
+    assert '<summary class="file">emergence_fit_full.json</summary>' in lab
+    assert "Warning from the fit: few checkpoints" in lab
+    assert "<td>2.160</td>" in lab                         # its emergence point, in nats
+    # the headline carries the prediction answer and the data's origin
+    assert "Toy lab, prediction vs ground truth: full: predicted 2.160 nats" in full_page
+    assert "Data: <span class=\"file\">measured by `emergence-law lab run --scale small`" \
+        in full_page
+
+
+@pytest.mark.parametrize(("plots", "pattern"), [
+    (["plots/missing.png"], r"lab_summary.json: listed plot 'plots/missing.png' does not exist"),
+    (["../outside.png"], r"lab_summary.json: plot '../outside.png' lies outside the results"),
+    ("plots/a.png", r"lab_summary.json: 'plots' must be a list of relative file names"),
+])
+def test_bad_listed_plot_is_named(results_subset, plots, pattern: str) -> None:
+    folder = results_subset(["lab"])
+    (folder.parent / "outside.png").write_bytes((folder / "lab_emergence.png").read_bytes())
+    summary = json.loads((folder / "lab_summary.json").read_text())
+    summary["plots"] = plots
+    (folder / "lab_summary.json").write_text(json.dumps(summary))
+    with pytest.raises(DataError, match=pattern):
+        build_report(folder)
 
 
 def test_provenance_lists_commands_in_pipeline_order(full_page: str) -> None:

@@ -32,7 +32,7 @@ def test_every_image_loads_in_chromium(chromium: str, report: Path, full_results
     widths, dom = loaded_image_widths(chromium, report, tmp_path)
     widths.sort()
     # the widths Chromium decoded equal the PNG files' own widths, read independently
-    expected = sorted(mpimg.imread(p).shape[1] for p in full_results.glob("*.png"))
+    expected = sorted(mpimg.imread(p).shape[1] for p in full_results.rglob("*.png"))
     assert widths == expected and len(widths) == 9
     # the rendered DOM still has every section
     assert parse(dom).section_ids[:2] == ["fit", "backtest"]

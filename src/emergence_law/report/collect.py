@@ -103,6 +103,8 @@ class ResultsFolder:
     passuntil_plot: Image | None = None
     lab: JsonDoc | None = None
     lab_plots: list[Image] = field(default_factory=list)
+    #: ``emergence_fit_<method>.json``: the lab's fits (fit.json's shape), one per method
+    lab_fits: list[JsonDoc] = field(default_factory=list)
     provenance: list[JsonDoc] = field(default_factory=list)
     other_images: list[Image] = field(default_factory=list)
     other_tables: list[Table] = field(default_factory=list)
@@ -195,6 +197,31 @@ def read_csv(path: Path, required: tuple[str, ...] = ()) -> Table:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _listed_plots(summary: JsonDoc, root: Path) -> list[Image]:
+    """The PNGs a summary lists under ``plots`` (paths relative to its folder, e.g. plots/x.png).
+
+    A listed file that is missing, or a path leading outside the results folder, is an error
+    naming the summary: the report must not silently drop a figure the run says it made.
+    """
+    listed = summary.content.get("plots")
+    if listed is None:
+        return []
+    if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
+        raise DataError("'plots' must be a list of relative file names", source=str(summary.path))
+    images = []
+    base = root.resolve()
+    for rel in listed:
+        path = (root / rel).resolve()
+        if not path.is_relative_to(base):
+            raise DataError(f"plot {rel!r} lies outside the results folder",
+                            source=str(summary.path))
+        if not path.is_file():
+            raise DataError(f"listed plot {rel!r} does not exist", source=str(summary.path))
+        if path.suffix.lower() == ".png":
+            images.append(read_png(path))
+    return images
 
 
 def _command_rank(doc: JsonDoc) -> tuple[int, str]:
@@ -301,6 +328,11 @@ def read_folder(root: Path, part: str | None = None) -> ResultsFolder:
     out.lab = obj("lab_summary.json")
     out.lab_plots = [read_png(files[n]) for n in files if n.startswith("lab_") and n.endswith(".png")]
     used.update(i.name for i in out.lab_plots)
+    if out.lab is not None:
+        out.lab_plots += _listed_plots(out.lab, root)
+        fits = [n for n in files if n.startswith("emergence_fit_") and n.endswith(".json")]
+        out.lab_fits = [read_json_object(files[n]) for n in fits]
+        used.update(fits)
     runs = [n for n in files if n.startswith("run_") and n.endswith(".json")]
     used.update(runs)
     out.provenance = sorted((read_json_object(files[n]) for n in runs), key=_command_rank)

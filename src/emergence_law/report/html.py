@@ -25,7 +25,7 @@ import pandas as pd
 from emergence_law import __version__
 from emergence_law.errors import OptionError
 from emergence_law.provenance import versions
-from emergence_law.report.collect import JsonDoc, ResultsFolder, collect_tree
+from emergence_law.report.collect import Image, JsonDoc, ResultsFolder, collect_tree
 from emergence_law.report.render import (
     esc,
     figure,
@@ -186,6 +186,11 @@ def _headline(res: ResultsFolder) -> list[str]:
         items.append(_ablation_sentence(res.ablations.frame))
     if res.passuntil:
         items.append(_passuntil_sentence(res.passuntil.content))
+    answers = res.lab.content.get("answers") if res.lab else None
+    if isinstance(answers, Mapping):
+        for key, value in answers.items():
+            if "prediction" in key:
+                items.append(f"Toy lab, {esc(_question(key).split('. ', 1)[-1])}: {esc(value)}")
     if res.compare and isinstance(res.compare.content, Mapping):
         prob = {k: v for k, v in flatten(res.compare.content) if "prob" in k.lower()
                 and _num(v) is not None}
@@ -204,6 +209,8 @@ def _data_origin(parts: list[ResultsFolder]) -> str | None:
     """"Data: X (fit, backtest)": the inputs named in the provenance records, deduplicated."""
     users: dict[str, list[str]] = {}
     for res in parts:
+        if res.lab is not None and isinstance(res.lab.content.get("origin"), str):
+            users.setdefault(res.lab.content["origin"], []).append("lab run")
         for doc in res.provenance:
             options = doc.content.get("options")
             if not isinstance(options, Mapping):
@@ -295,9 +302,14 @@ def _diagnostic_warnings(diag: Mapping[str, Any]) -> str:
 def _fit_section(res: ResultsFolder) -> _Section | None:
     if not (res.fit or res.fit_curves or res.emergence_cdf):
         return None
-    body = []
     fit: Mapping[str, Any] = res.fit.content if res.fit else {}
-    body.extend(f'<p class="warn">Warning from the fit: {esc(w)}</p>' for w in _fit_warnings(fit))
+    return _Section("fit", "Emergence-law fit", _fit_body(fit, res.fit_curves, res.emergence_cdf))
+
+
+def _fit_body(fit: Mapping[str, Any], curves: Image | None = None,
+              cdf: Image | None = None) -> str:
+    """A fit.json (and its two plots) as HTML: warnings first, then the emergence point."""
+    body = [f'<p class="warn">Warning from the fit: {esc(w)}</p>' for w in _fit_warnings(fit)]
     ep = fit.get("emergence_point")
     if isinstance(ep, Mapping):
         header, row = [], []
@@ -315,12 +327,12 @@ def _fit_section(res: ResultsFolder) -> _Section | None:
         samples = ep.get("samples")
         if isinstance(samples, list):
             body.append(f'<p class="note">{len(samples):,} posterior samples of the emergence '
-                        "point in fit.json.</p>")
-    if res.fit_curves:
-        body.append(figure(res.fit_curves, "Fitted emergence law: data points, the fitted ReLU "
+                        "point stored with the fit.</p>")
+    if curves:
+        body.append(figure(curves, "Fitted emergence law: data points, the fitted ReLU "
                            "per data level and the extrapolated few-shot prediction"))
-    if res.emergence_cdf:
-        body.append(figure(res.emergence_cdf, "Cumulative distribution of the emergence point "
+    if cdf:
+        body.append(figure(cdf, "Cumulative distribution of the emergence point "
                            "under the posterior"))
     shown = {"emergence_point", "params", "diagnostics", "posterior", "warnings", "mode", "data"}
     facts = {k: v for k, v in fit.items() if k not in shown}
@@ -333,7 +345,7 @@ def _fit_section(res: ResultsFolder) -> _Section | None:
         body.append("<h3>Sampler diagnostics</h3>" + checks + key_values(fit["diagnostics"]))
     if isinstance(fit.get("posterior"), Mapping):
         body.append("<h3>Posterior</h3>" + key_values(fit["posterior"]))
-    return _Section("fit", "Emergence-law fit", "".join(body))
+    return "".join(body)
 
 
 def _fit_warnings(fit: Mapping[str, Any]) -> list[str]:
@@ -475,12 +487,33 @@ def _sections(res: ResultsFolder) -> list[_Section]:
 
 
 def _lab_section(res: ResultsFolder) -> _Section | None:
+    """The toy lab: where its data came from, its answers, its plots, then the details."""
     if res.lab is None and not res.lab_plots:
         return None
-    body = [json_html(res.lab.content)] if res.lab else []
+    lab: Mapping[str, Any] = res.lab.content if res.lab else {}
+    body = []
+    if lab.get("origin"):
+        body.append(f"<p><b>Data origin:</b> {esc(lab['origin'])}</p>")
+    answers = lab.get("answers")
+    if isinstance(answers, Mapping) and answers:
+        body.append('<h3>Answers</h3><ul class="answers">' + "".join(
+            f"<li><b>{esc(_question(k))}</b>: {esc(v)}</li>" for k, v in answers.items())
+            + "</ul>")
     body.extend(figure(img, img.path.stem.removeprefix("lab_").replace("_", " "))
                 for img in res.lab_plots)
+    rest = {k: v for k, v in lab.items() if k not in ("origin", "answers", "plots")}
+    if rest:
+        body.append("<h3>Details</h3>" + json_html(rest))
+    for doc in res.lab_fits:
+        body.append(f'<details><summary class="file">{esc(doc.name)}</summary>'
+                    f"{_fit_body(doc.content)}</details>")
     return _Section("lab", "Toy model lab", "".join(body))
+
+
+def _question(key: str) -> str:
+    """``3_prediction_vs_ground_truth`` -> ``3. prediction vs ground truth``."""
+    m = re.match(r"(\d+)_(.*)", key)
+    return f"{m[1]}. {m[2].replace('_', ' ')}" if m else key.replace("_", " ")
 
 
 # ---------------------------------------------------------------------------------------------
