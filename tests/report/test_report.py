@@ -141,7 +141,7 @@ def test_long_data_table_is_cut_with_a_count(results_subset) -> None:
     text = build_report(folder).read_text()
     assert "Showing the first 200 of 1,234 rows (1,034 more in the file)" in text
     assert parse(text).sections_rows["data"] == 1 + 200
-    assert "1,234 observation rows; 1 tasks; 1234 fewshot" in text
+    assert "1,234 observation rows; 1 task; 1234 fewshot" in text
 
 
 def test_other_outputs_get_their_own_section(results_copy) -> None:

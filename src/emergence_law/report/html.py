@@ -390,9 +390,10 @@ def _data_section(res: ResultsFolder) -> _Section | None:
     else:
         return None
     facts = [f"{len(frame):,} observation rows"]
-    for col, what in (("task", "tasks"), ("model", "models"), ("checkpoint", "checkpoints")):
+    for col in ("task", "model", "checkpoint"):
         if col in frame.columns:
-            facts.append(f"{frame[col].nunique()} {what}")
+            n = frame[col].nunique()
+            facts.append(f"{n} {col}{'' if n == 1 else 's'}")
     if "setting" in frame.columns:
         counts = frame["setting"].value_counts()
         facts.append(", ".join(f"{int(n)} {esc(s)}" for s, n in counts.items()))
