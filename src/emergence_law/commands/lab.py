@@ -1,9 +1,47 @@
-"""CLI commands of the 'lab' area (see commands/__init__.py for the map)."""
+"""CLI commands of the 'lab' area: ``emergence-law lab run`` (the toy model suite)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+SCALE_HELP = ("small (<= 15 min on 2 CPU cores), medium or large (GPU); tiny is a seconds-long "
+              "smoke test that is too small to show emergence")
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app (heavy imports stay inside the commands)."""
+    lab = typer.Typer(help="The toy model suite: the whole method end to end on tiny models.",
+                      no_args_is_help=True)
+
+    @lab.command("run")
+    def run(
+        scale: str = typer.Option("small", "--scale", help=SCALE_HELP),
+        out: Path = typer.Option(Path("lab-results"), "--out", help="results folder (resumable)"),
+        device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+        threads: int = typer.Option(1, "--threads",
+                                    help="torch CPU threads (1 is fastest for these tiny models)"),
+        no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars"),
+    ) -> None:
+        """Train a family of tiny transformers, measure emergence, fit and report.
+
+        Re-running with the same --out resumes: finished checkpoints and measurements are kept.
+        """
+        import json
+
+        from emergence_law.errors import OptionError
+        from emergence_law.lab.family import get_scale
+        from emergence_law.lab.pipeline import DEVICES, run_lab
+
+        sc = get_scale(scale)
+        if device not in DEVICES:
+            raise OptionError("--device", f"unknown device {device!r} (use cpu or cuda)")
+        res = run_lab(sc, out, device=device, progress=not no_progress, threads=threads)
+        summary = json.loads(res.summary.read_text())
+        for key, text in summary["answers"].items():
+            typer.echo(f"{key}: {text}")
+        typer.echo(f"wrote {res.observations}, {res.summary} and {len(res.plots)} plots "
+                   f"in {res.seconds:.0f} s")
+
+    app.add_typer(lab, name="lab")

@@ -1,0 +1,21 @@
+"""The toy model suite: the whole emergence-prediction method end to end on tiny models.
+
+``emergence-law lab run`` trains a family of small Llama-style transformers from scratch on a
+generated arithmetic corpus (:mod:`.corpus`, :mod:`.family`, :mod:`.train`), measures
+pretraining loss, few-shot and finetuned accuracy and PassUntil counts through the project's
+own evaluator and store (:mod:`.measure`), and answers the method's questions from those
+tables (:mod:`.results`, :mod:`.plots`, :mod:`.pipeline`). The measured tables ship with the
+package (:mod:`.shipped`) for the demo.
+
+Importing this package imports no torch; training and measuring need the ``measure`` extra.
+"""
+
+from emergence_law.lab.shipped import (
+    lab_data_origin,
+    load_lab_observations,
+    load_lab_passuntil_counts,
+    load_lab_summary,
+)
+
+__all__ = ["lab_data_origin", "load_lab_observations", "load_lab_passuntil_counts",
+           "load_lab_summary"]

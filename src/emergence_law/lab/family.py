@@ -1,0 +1,106 @@
+"""The model family and the settings of each lab scale.
+
+A scale fixes everything a run depends on (sizes, steps, checkpoint steps, evaluation sizes,
+finetuning grid, PassUntil budget), so a results folder is reproducible from its scale name and
+seed alone. ``small`` is sized for 2 CPU cores; ``medium``/``large`` are the same code for a GPU.
+``tiny`` exists for the test-suite only (a seconds-long end-to-end run, too small to show
+emergence).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from emergence_law.errors import OptionError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One member of the family: a Llama-style decoder of the given shape."""
+
+    name: str
+    d_model: int
+    n_layers: int
+    n_heads: int = 4
+
+
+@dataclass(frozen=True)
+class LabScale:
+    """Everything a lab run at one scale depends on."""
+
+    name: str
+    sizes: tuple[ModelSpec, ...]
+    steps: int
+    checkpoints: tuple[int, ...]
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup: int = 20
+    n_eval: int = 500
+    n_val_rows: int = 256
+    shots: int = 3
+    data_amounts: tuple[int, ...] = (64, 256, 1024, 4096)
+    subset_seeds: tuple[int, ...] = (0, 1)
+    methods: tuple[str, ...] = ("full", "lora-r4")
+    finetune_steps: int = 60
+    finetune_batch: int = 16
+    finetune_lr: float = 1e-3
+    lora_lr: float = 1e-2
+    n_finetune_checkpoints: int = 4
+    passuntil_instances: int = 40
+    passuntil_budget: int = 2000
+    passuntil_r: int = 2
+    seed: int = 0
+    mixture: dict[str, float] = field(
+        default_factory=lambda: {"add": 0.55, "sub": 0.38, "mul": 0.07}
+    )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _log_steps(last: int, first: int, n: int) -> tuple[int, ...]:
+    """About ``n`` checkpoint steps, log-spaced from ``first`` to ``last`` (both included)."""
+    import numpy as np
+
+    steps = np.unique(np.round(np.geomspace(first, last, n)).astype(int))
+    return tuple(int(s) for s in steps)
+
+
+SCALES: dict[str, LabScale] = {
+    "tiny": LabScale(
+        name="tiny",
+        sizes=(ModelSpec("d16", 16, 1), ModelSpec("d32", 32, 1)),
+        steps=30, checkpoints=(10, 20, 30), batch_size=16, n_eval=40, n_val_rows=32,
+        data_amounts=(8, 16, 32, 64), subset_seeds=(0, 1), finetune_steps=3,
+        finetune_batch=8, n_finetune_checkpoints=1, passuntil_instances=4,
+        passuntil_budget=32,
+    ),
+    "small": LabScale(
+        name="small",
+        sizes=(ModelSpec("d32", 32, 2), ModelSpec("d48", 48, 2), ModelSpec("d64", 64, 2)),
+        steps=600, checkpoints=_log_steps(600, 25, 12), batch_size=32,
+    ),
+    "medium": LabScale(
+        name="medium",
+        sizes=(ModelSpec("d32", 32, 2), ModelSpec("d64", 64, 2), ModelSpec("d96", 96, 3),
+               ModelSpec("d128", 128, 4)),
+        steps=3000, checkpoints=_log_steps(3000, 25, 20), batch_size=128,
+        n_eval=1000, n_finetune_checkpoints=6, passuntil_instances=100,
+        passuntil_budget=20000,
+    ),
+    "large": LabScale(
+        name="large",
+        sizes=(ModelSpec("d64", 64, 2), ModelSpec("d128", 128, 4), ModelSpec("d256", 256, 4),
+               ModelSpec("d384", 384, 6)),
+        steps=10000, checkpoints=_log_steps(10000, 25, 30), batch_size=256,
+        n_eval=1000, n_finetune_checkpoints=8, passuntil_instances=200,
+        passuntil_budget=100000,
+    ),
+}
+
+
+def get_scale(name: str) -> LabScale:
+    """The settings of scale ``name``; an unknown name is a one-line option error."""
+    if name not in SCALES:
+        raise OptionError("--scale", f"unknown scale {name!r} (use {', '.join(SCALES)})")
+    return SCALES[name]

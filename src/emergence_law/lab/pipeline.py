@@ -1,0 +1,280 @@
+"""``emergence-law lab run``: train the family, measure it, fit, and report, resumably.
+
+Stages (each skips what a previous, interrupted run finished):
+
+1. train every size, saving checkpoints (``models/<size>/step-N``);
+2. pretraining loss and few-shot accuracy of every checkpoint;
+3. the ground-truth few-shot elbow from all checkpoints, then the pre-emergence checkpoints
+   (loss above it) to finetune: every data amount x subset seed x method;
+4. PassUntil counts of one pre-emergence checkpoint per size (the same step for every size);
+5. fits and the four answers (:mod:`emergence_law.lab.results`), plots, ``lab_summary.json``,
+   and the tables ``lab_observations.csv`` / ``lab_passuntil_counts.csv``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emergence_law.errors import EmergenceLawError, OptionError
+from emergence_law.lab.family import LabScale, get_scale
+
+OBS_FILE = "lab_observations.csv"
+COUNTS_FILE = "lab_passuntil_counts.csv"
+SUMMARY_FILE = "lab_summary.json"
+STORE_FILE = "lab_store.sqlite"
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass
+class LabOutputs:
+    """Where a run wrote its results."""
+
+    out: Path
+    observations: Path
+    counts: Path | None
+    summary: Path
+    plots: list[Path]
+    seconds: float
+
+
+def _progress():
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+
+
+def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
+            device: str = "cpu", progress: bool = True, threads: int | None = None
+            ) -> LabOutputs:
+    """Run the whole lab at ``scale`` into ``out``; see the module docstring."""
+    import torch
+
+    from emergence_law.lab.measure import (
+        LabContext,
+        fewshot_job,
+        finetune_job,
+        lab_rows,
+        loss_of,
+        passuntil_job,
+        pick_preemergence,
+    )
+    from emergence_law.lab.train import train_family_member
+    from emergence_law.store import ResultStore
+
+    sc = get_scale(scale) if isinstance(scale, str) else scale
+    if device not in DEVICES:
+        raise OptionError("--device", f"unknown device {device!r} (use cpu or cuda)")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise OptionError("--device", "cuda was asked for but torch sees no GPU")
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    models_dir = out / "models"
+    store = ResultStore(out / STORE_FILE)
+    ctx = LabContext(sc, models_dir, store, device)
+    bar = _progress() if progress else None
+    try:
+        if bar:
+            bar.start()
+
+        def task(desc: str, total: int):
+            return bar.add_task(desc, total=total) if bar else None
+
+        def adv(tid, n: int = 1) -> None:
+            if bar and tid is not None:
+                bar.advance(tid, n)
+
+        # 1. train
+        tid = task("train family", len(sc.sizes) * sc.steps)
+        ckpts = []
+        for spec in sc.sizes:
+            ckpts += train_family_member(spec, sc, models_dir, device=device,
+                                         advance=lambda n, _t=tid: adv(_t, n))
+        # 2. loss + few-shot
+        tid = task("loss + few-shot", len(ckpts))
+        for ck in ckpts:
+            fewshot_job(ctx, ck)
+            adv(tid)
+        obs = _observations(lab_rows(store))
+        # 3. ground truth, pre-emergence checkpoints, finetuning
+        from emergence_law.lab.results import ground_truth
+
+        try:
+            gt = ground_truth(obs)
+            elbow = gt.elbow
+        except EmergenceLawError:
+            gt, elbow = None, float("-inf")  # nothing emerged: every checkpoint is "pre"
+        losses = {ck: loss_of(ctx, ck) for ck in ckpts}
+        chosen = pick_preemergence(losses, elbow, sc.n_finetune_checkpoints)
+        grid = [(ck, d, s, m) for ck in chosen for m in sc.methods for d in sc.data_amounts
+                for s in sc.subset_seeds]
+        tid = task("finetune", len(grid))
+        for ck, d, s, m in grid:
+            finetune_job(ctx, ck, d, s, m)
+            adv(tid)
+        obs = _observations(lab_rows(store))
+        # 4. PassUntil on one pre-emergence step shared by every size
+        pu_ckpts = _passuntil_checkpoints(ckpts, losses, elbow)
+        tid = task("PassUntil", len(pu_ckpts))
+        counts_rows = []
+        for ck in pu_ckpts:
+            counts_rows += passuntil_job(ctx, ck)
+            adv(tid)
+        counts = pd.DataFrame(counts_rows)
+        # 5. fits, answers, plots
+        tid = task("fit + report", 1)
+        files = write_results(obs, counts, out, sc, device=device,
+                              seconds=time.perf_counter() - t0)
+        adv(tid)
+    finally:
+        if bar:
+            bar.stop()
+        store.close()
+    return files
+
+
+def _observations(rows: list[dict]) -> pd.DataFrame:
+    from emergence_law.observations import OBSERVATION_COLUMNS, rows_to_frame
+
+    df = rows_to_frame(rows)
+    keep = [c for c in OBSERVATION_COLUMNS if c in df.columns]
+    return df[keep].sort_values(["setting", "model", "tokens", "metric", "method", "n_train",
+                                 "subset"], na_position="first").reset_index(drop=True)
+
+
+def _passuntil_checkpoints(ckpts: list, losses: dict, elbow: float) -> list:
+    """One checkpoint per size at the latest step where every size is still pre-emergence
+    (PassUntil's use: resolving pass rates that greedy decoding reports as zero)."""
+    by_step: dict[int, list] = {}
+    for ck in ckpts:
+        by_step.setdefault(ck.step, []).append(ck)
+    n_sizes = len({ck.model for ck in ckpts})
+    good = [s for s, cks in by_step.items()
+            if len(cks) == n_sizes and all(losses[ck] > elbow for ck in cks)]
+    step = max(good) if good else min(by_step)
+    return sorted(by_step[step], key=lambda ck: ck.params)
+
+
+def write_results(obs: pd.DataFrame, counts: pd.DataFrame, out: Path, sc: LabScale, *,
+                  device: str = "cpu", seconds: float | None = None) -> LabOutputs:
+    """Tables, answers, plots and ``lab_summary.json`` from measured tables (no models)."""
+    from emergence_law.lab import plots
+    from emergence_law.lab.results import (
+        fewshot_emergence,
+        finetune_shift,
+        ground_truth,
+        passuntil_prediction,
+        prediction,
+    )
+    from emergence_law.observations import save_observations
+
+    out = Path(out)
+    obs_path = out / OBS_FILE
+    save_observations(obs, obs_path)
+    counts_path = None
+    if not counts.empty:
+        counts_path = out / COUNTS_FILE
+        counts.to_csv(counts_path, index=False)
+    try:
+        gt = ground_truth(obs)
+    except EmergenceLawError as exc:
+        gt, gt_note = None, str(exc)
+    else:
+        gt_note = None
+    summary: dict[str, Any] = {
+        "origin": (f"measured by `emergence-law lab run --scale {sc.name}` "
+                   f"(emergence_law.lab, seed {sc.seed}): tiny Llama-style models trained "
+                   "from scratch on CPU; nothing here is simulated"),
+        "scale": sc.to_dict(), "device": device,
+        "seconds": seconds, "versions": _versions(),
+    }
+    summary["fewshot_emergence"] = fewshot_emergence(obs, gt)
+    if gt_note:
+        summary["fewshot_emergence"]["note"] = gt_note
+    fits: dict[str, Any] = {}
+    if gt is not None:
+        pred, fits = prediction(obs, gt, methods=sc.methods, seed=sc.seed)
+        summary["prediction"] = pred
+    else:
+        summary["prediction"] = {"answer": "no ground truth: nothing emerged at this scale"}
+    summary["finetune_shift"] = finetune_shift(obs, gt, fits)
+    law = None
+    if counts_path is not None:
+        summary["passuntil"], law = passuntil_prediction(counts, seed=sc.seed)
+    summary["answers"] = _answers(summary)
+    plot_paths = plots.write_all(obs, counts, gt, fits, law, summary, out / "plots")
+    summary["plots"] = [str(p.relative_to(out)) for p in plot_paths]
+    for method, fit in fits.items():
+        fit.save(out / f"emergence_fit_{method}.json")
+    summary_path = out / SUMMARY_FILE
+    summary_path.write_text(json.dumps(summary, indent=1, default=_json_default))
+    return LabOutputs(out, obs_path, counts_path, summary_path, plot_paths, seconds or 0.0)
+
+
+def _answers(s: dict[str, Any]) -> dict[str, str]:
+    """One honest sentence per question of issue 6."""
+    pred = s.get("prediction", {})
+    q3 = pred.get("answer")
+    if q3 is None:
+        parts = []
+        for method, r in pred.get("methods", {}).items():
+            if "error" in r:
+                parts.append(f"{method}: no fit ({r['error']})")
+                continue
+            adv = r.get("flops_in_advance")
+            parts.append(
+                f"{method}: predicted {r['mle']:.3f} nats (90% {r['interval_90'][0]:.3f}-"
+                f"{r['interval_90'][1]:.3f}) vs ground truth {r['ground_truth']:.3f}: error "
+                f"{r['error_nats']:+.3f} nats, {'success' if r['success'] else 'FAILURE'} "
+                f"(<= 0.1), " + (f"{adv:.2f}x the FLOPs in advance" if adv else "FLOPs n/a"))
+        q3 = "; ".join(parts)
+    return {
+        "1_fewshot_emergence": s["fewshot_emergence"]["answer"],
+        "2_finetuning_shifts_elbow": s["finetune_shift"]["answer"],
+        "3_prediction_vs_ground_truth": q3,
+        "4_passuntil_largest_model": s.get("passuntil", {}).get("answer", "not measured"),
+    }
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("emergence-law", "torch", "transformers", "peft", "numpy", "scipy", "emcee"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[pkg] = md.version(pkg)
+    return out
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)

@@ -1,0 +1,163 @@
+"""The lab's plots: the three that tell the story, plus PassUntil and the backtest.
+
+1. ``fewshot_emergence.png``: few-shot accuracy of every checkpoint against pretraining loss,
+   per model size, with the ground-truth ReLU (chance, then a rise).
+2. ``emergence_fit_<method>.png``: the emergence law fitted on pre-emergence checkpoints only
+   (Fig. 4 style, drawn by the core's plot), with the ground truth marked.
+3. ``advance.png``: prediction error against the FLOPs of the most capable model used, as
+   checkpoints are held out (Fig. 7 style).
+Also ``finetune_shift.png`` (elbow per data amount) and ``passuntil.png`` (task scaling law).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from emergence_law.lab.task import TASK_MC
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
+def plot_fewshot(obs: pd.DataFrame, gt: Any, path: Path) -> Path:
+    plt = _plt()
+    fs = obs[(obs["setting"] == "fewshot") & (obs["metric"] == "acc") & (obs["task"] == TASK_MC)]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    models = sorted(fs["model"].unique(), key=lambda m: float(fs[fs["model"] == m]["params"].iloc[0]))
+    cmap = plt.get_cmap("plasma")
+    for j, m in enumerate(models):
+        r = fs[fs["model"] == m].sort_values("loss")
+        se = np.sqrt(r["value"] * (1 - r["value"]) / r["n_eval"].astype(float))
+        ax.errorbar(r["loss"], r["value"], yerr=se, fmt="o-", ms=4, lw=1, capsize=2,
+                    color=cmap(0.1 + 0.7 * j / max(1, len(models) - 1)),
+                    label=f"{m} ({float(r['params'].iloc[0]) / 1e3:.0f}k params)")
+    chance = float(fs["chance"].iloc[0])
+    ax.axhline(chance, color="0.5", ls=":", lw=1, label=f"chance ({chance:.2f})")
+    if gt is not None:
+        grid = np.linspace(fs["loss"].min(), fs["loss"].max(), 300)
+        p = gt.params
+        ax.plot(grid, p["B"] + p["A"] * np.maximum(gt.elbow - grid, 0), color="black", lw=2,
+                alpha=0.7, label=f"ground-truth ReLU, elbow {gt.elbow:.3f} nats")
+        ax.axvspan(*gt.interval, color="tab:green", alpha=0.15, label="95% interval of elbow")
+    ax.invert_xaxis()
+    ax.set_xlabel("pretraining loss (answer tokens, nats)  →  more capable")
+    ax.set_ylabel("3-shot accuracy (4-way multiple choice)")
+    ax.set_title("Few-shot emergence in the lab: 3-digit × 1-digit multiplication")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_fit_with_truth(fit: Any, gt: Any, path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fit.plot_fit(ax=ax)
+    if gt is not None:
+        ax.axvline(gt.elbow, color="tab:green", lw=2, ls="-.",
+                   label=f"ground truth {gt.elbow:.3f} (all checkpoints)")
+        ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(f"Prediction from pre-emergence checkpoints only ({fit.selection or fit.task})"[:90])
+    return _save(fig, path)
+
+
+def plot_finetune_shift(summary: dict[str, Any], path: Path) -> Path | None:
+    levels = summary.get("finetune_shift", {}).get("levels", [])
+    if not levels:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for method, marker in (("full", "o"), ("lora-r4", "s")):
+        mine = sorted((lv for lv in levels if lv["method"] == method), key=lambda r: r["n_train"])
+        if not mine:
+            continue
+        d = [lv["n_train"] for lv in mine]
+        if all(lv.get("law_elbow") is not None for lv in mine):
+            ax.plot(d, [lv["law_elbow"] for lv in mine], marker + "-", label=f"{method}: E(D), law")
+        pts = [(lv["n_train"], lv["elbow"]) for lv in mine if lv.get("elbow") is not None]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker, mfc="none", ms=9,
+                    label=f"{method}: elbow fitted per level")
+    gt = summary.get("finetune_shift", {}).get("fewshot_elbow")
+    if gt is not None:
+        ax.axhline(gt, color="tab:green", ls="-.", label=f"few-shot ground truth {gt:.3f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("finetuning examples D")
+    ax.set_ylabel("elbow (pretraining loss, nats)")
+    ax.set_title("Finetuning moves the point of emergence to higher loss")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def plot_advance(summary: dict[str, Any], path: Path) -> Path | None:
+    methods = summary.get("prediction", {}).get("methods", {})
+    rows = [(m, b) for m, r in methods.items() for b in r.get("backtest", [])
+            if b.get("error_nats") is not None]
+    if not rows:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for method, marker in (("full", "o"), ("lora-r4", "s")):
+        pts = [b for m, b in rows if m == method]
+        if not pts:
+            continue
+        x = [b["flops_in_advance"] or np.nan for b in pts]
+        y = [abs(b["error_nats"]) for b in pts]
+        ax.plot(x, y, marker + "-", label=method)
+        for b, xi, yi in zip(pts, x, y, strict=True):
+            if not b["success"]:
+                ax.plot(xi, yi, "x", color="red", ms=10)
+    ax.axhline(0.1, color="red", ls=":", label="success threshold 0.1 nats")
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs at emergence / FLOPs of the most capable model used")
+    ax.set_ylabel("|predicted - ground truth| (nats)")
+    ax.set_title("How far in advance: hold out the most capable checkpoints")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def write_all(obs: pd.DataFrame, counts: pd.DataFrame, gt: Any, fits: dict[str, Any], law: Any,
+              summary: dict[str, Any], folder: Path) -> list[Path]:
+    """Every plot that the data supports; returns the written paths."""
+    folder = Path(folder)
+    out: list[Path] = [plot_fewshot(obs, gt, folder / "fewshot_emergence.png")]
+    for method, fit in fits.items():
+        out.append(plot_fit_with_truth(fit, gt, folder / f"emergence_fit_{method}.png"))
+    for p in (plot_finetune_shift(summary, folder / "finetune_shift.png"),
+              plot_advance(summary, folder / "advance.png")):
+        if p is not None:
+            out.append(p)
+    if law is not None:
+        from emergence_law.passuntil.plots import plot_task_law
+
+        pu = summary.get("passuntil", {})
+        pred = None
+        if "predicted_pass_rate" in pu:
+            from emergence_law.passuntil.law import LawPrediction
+
+            pred = LawPrediction(pu["target_params"], pu["predicted_pass_rate"], pu["interval"],
+                                 "pooled", pu["confidence"])
+        out.append(Path(plot_task_law(law, pred, folder / "passuntil.png",
+                                      title="PassUntil: fitted on smaller models, "
+                                            "largest predicted")))
+    return out

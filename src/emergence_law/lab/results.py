@@ -1,0 +1,288 @@
+"""Answering the lab's four questions from its measured tables alone (no models needed).
+
+Works on the observation table and the PassUntil counts, so the same analysis runs on a fresh
+lab run and on the shipped data. Each answer is a plain dict for ``lab_summary.json``:
+
+1. ``fewshot_emergence``: is few-shot accuracy at chance, then rising against loss? (ground
+   truth ReLU on all checkpoints, the rise above chance in standard errors)
+2. ``finetune_shift``: does finetuning move the elbow to higher loss, further with more data?
+   (a ReLU elbow per data level, and E(D) of the joint emergence-law fit)
+3. ``prediction``: the emergence law fitted on pre-emergence checkpoints only, against the
+   ground truth: error in nats, interval, success (|error| <= 0.1 nats, the paper's criterion),
+   and how many times the FLOPs in advance, also as checkpoints are held out one by one.
+4. ``passuntil``: the task scaling law fitted on the smaller models, predicting the largest.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from emergence_law.analysis.ground_truth import GroundTruth, ground_truth_emergence
+from emergence_law.errors import EmergenceLawError
+from emergence_law.lab.task import TASK_MC
+
+SUCCESS_NATS = 0.1
+
+
+def _fewshot(obs: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
+    return obs[(obs["setting"] == "fewshot") & (obs["metric"] == metric)
+               & (obs["task"] == TASK_MC)]
+
+
+def _finetune(obs: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
+    return obs[(obs["setting"] == "finetune") & (obs["metric"] == metric)
+               & (obs["task"] == TASK_MC)]
+
+
+def ground_truth(obs: pd.DataFrame) -> GroundTruth:
+    """The few-shot emergence point from every checkpoint (raises if nothing emerged)."""
+    return ground_truth_emergence(_fewshot(obs), TASK_MC, metric="acc")
+
+
+def fewshot_emergence(obs: pd.DataFrame, gt: GroundTruth | None) -> dict[str, Any]:
+    """Question 1: chance, then a rise against loss?"""
+    fs = _fewshot(obs)
+    chance = float(fs["chance"].iloc[0])
+    n = fs["n_eval"].astype(float).to_numpy()
+    se = np.sqrt(chance * (1 - chance) / n)
+    z = (fs["value"].to_numpy(dtype=float) - chance) / se
+    out: dict[str, Any] = {
+        "n_checkpoints": int(len(fs)), "chance": chance,
+        "max_accuracy": float(fs["value"].max()),
+        "loss_range": [float(fs["loss"].min()), float(fs["loss"].max())],
+        "n_above_chance_3se": int((z > 3).sum()),
+    }
+    if gt is None:
+        out.update(emerged=False, answer="no: few-shot accuracy never rises clearly above chance")
+        return out
+    pre = fs[fs["loss"] > gt.elbow]
+    post = fs[fs["loss"] <= gt.elbow]
+    zpre = (pre["value"] - chance) / np.sqrt(chance * (1 - chance) / pre["n_eval"].astype(float))
+    out.update(
+        emerged=True, ground_truth=gt.to_dict(),
+        n_pre_emergence=int(len(pre)), n_post_emergence=int(len(post)),
+        pre_emergence_mean_accuracy=float(pre["value"].mean()) if len(pre) else None,
+        pre_emergence_max_z=float(zpre.max()) if len(pre) else None,
+        slope_per_nat=float(gt.params["A"]),
+        answer=(f"yes: accuracy stays near chance ({chance:.2f}) for the {len(pre)} checkpoints "
+                f"with loss above {gt.elbow:.3f} nats, then rises by {gt.params['A']:.2f} per "
+                f"nat of loss to {fs['value'].max():.2f}"),
+    )
+    return out
+
+
+def _level_elbow(rows: pd.DataFrame) -> dict[str, Any] | None:
+    """ReLU elbow of one data level's finetuned rows (the ground-truth fitter on those rows)."""
+    as_fs = rows.assign(setting="fewshot", shots=0, n_train=pd.NA)
+    try:
+        g = ground_truth_emergence(as_fs, TASK_MC, metric="acc")
+    except EmergenceLawError as exc:
+        return {"elbow": None, "note": str(exc).split(": ", 1)[-1]}
+    return {"elbow": g.elbow, "interval": list(g.interval)}
+
+
+def finetune_shift(obs: pd.DataFrame, gt: GroundTruth | None, fits: dict[str, Any]
+                   ) -> dict[str, Any]:
+    """Question 2: per data level and method, the elbow (and the joint law's E(D))."""
+    ft = _finetune(obs)
+    levels: list[dict[str, Any]] = []
+    for (method, d), rows in ft.groupby(["method", "n_train"]):
+        rec = {"method": str(method), "n_train": int(d),
+               "mean_accuracy": float(rows["value"].mean()), "n_rows": int(len(rows))}
+        rec.update(_level_elbow(rows) or {})
+        fit = fits.get(str(method))
+        if fit is not None:
+            rec["law_elbow"] = float(fit.emergence_point(float(d)))
+        levels.append(rec)
+    out: dict[str, Any] = {"levels": levels}
+    if gt is not None:
+        out["fewshot_elbow"] = gt.elbow
+    answers = []
+    for method in sorted({lv["method"] for lv in levels}):
+        mine = sorted((lv for lv in levels if lv["method"] == method), key=lambda r: r["n_train"])
+        elbows = [lv.get("law_elbow") for lv in mine]
+        if gt is not None and all(e is not None for e in elbows):
+            higher = all(e > gt.elbow for e in elbows)
+            mono = all(b >= a - 1e-9 for a, b in zip(elbows, elbows[1:], strict=False))
+            answers.append(
+                f"{method}: E(D) = " + ", ".join(f"{e:.3f}" for e in elbows)
+                + f" nats for D = {', '.join(str(lv['n_train']) for lv in mine)} vs few-shot "
+                f"{gt.elbow:.3f}: " + ("higher" if higher else "NOT all higher")
+                + (", increasing with D" if mono else ", NOT increasing with D"))
+    out["answer"] = "; ".join(answers) if answers else "no fitted emergence law to read E(D) from"
+    return out
+
+
+def _fit(obs: pd.DataFrame, method: str, *, posterior: str, n_samples: int, seed: int):
+    from emergence_law.fitting import EmergenceLaw
+
+    law = EmergenceLaw(form="log_power", posterior=posterior, n_samples=n_samples, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return law.fit(obs, TASK_MC, metric="acc", method=method)
+
+
+def preemergence_rows(obs: pd.DataFrame, max_loss_used: float) -> pd.DataFrame:
+    """Rows of checkpoints with loss >= ``max_loss_used`` only: what a forecaster would have."""
+    rows = obs[(obs["task"] == TASK_MC) & (obs["metric"] == "acc")]
+    return rows[rows["loss"] >= max_loss_used]
+
+
+def emergence_flops(obs: pd.DataFrame, elbow: float) -> dict[str, float | None]:
+    """Per model, the FLOPs at which its loss curve crosses ``elbow`` (log-linear interpolation
+    between its checkpoints), None if it never does."""
+    fs = _fewshot(obs)
+    out: dict[str, float | None] = {}
+    for model, rows in fs.groupby("model"):
+        r = rows.sort_values("flops")
+        f, lo = r["flops"].to_numpy(float), r["loss"].to_numpy(float)
+        hit = np.flatnonzero(lo <= elbow)
+        if not len(hit):
+            out[str(model)] = None
+            continue
+        j = int(hit[0])
+        if j == 0:
+            out[str(model)] = float(f[0])
+            continue
+        t = (lo[j - 1] - elbow) / max(lo[j - 1] - lo[j], 1e-12)
+        out[str(model)] = float(np.exp(np.log(f[j - 1]) + t * (np.log(f[j]) - np.log(f[j - 1]))))
+    return out
+
+
+def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
+               n_samples: int = 1000, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Question 3: predict from pre-emergence checkpoints; score against the ground truth.
+
+    Returns the summary dict and the fitted :class:`EmergenceFit` per method.
+    """
+    ft = _finetune(obs)
+    fits: dict[str, Any] = {}
+    per_method: dict[str, Any] = {}
+    cross = emergence_flops(obs, gt.elbow)
+    reached = [v for v in cross.values() if v is not None]
+    family_flops = min(reached) if reached else None
+    for method in methods:
+        rows_m = ft[ft["method"] == method]
+        if rows_m.empty:
+            continue
+        cut = float(rows_m["loss"].min())
+        data = preemergence_rows(obs, max(cut, gt.elbow + 1e-9))
+        data = data[(data["setting"] == "fewshot") | (data["method"] == method)]
+        try:
+            fit = _fit(data, method, posterior="mcmc", n_samples=n_samples, seed=seed)
+        except EmergenceLawError as exc:
+            per_method[method] = {"error": str(exc)}
+            continue
+        fits[method] = fit
+        used_flops = float(data["flops"].max())
+        err = fit.emergence_point_mle - gt.elbow
+        ivl = fit.interval(0.9)
+        per_method[method] = {
+            "mle": fit.emergence_point_mle, "ground_truth": gt.elbow, "error_nats": float(err),
+            "abs_error_nats": float(abs(err)), "success": bool(abs(err) <= SUCCESS_NATS),
+            "interval_90": list(ivl) if ivl else None,
+            "percentiles": fit.percentiles,
+            "truth_in_interval": bool(ivl and ivl[0] <= gt.elbow <= ivl[1]),
+            "most_capable_loss_used": cut, "max_flops_used": used_flops,
+            "flops_in_advance": (family_flops / used_flops) if family_flops else None,
+            "E_of_D": {str(int(d)): float(fit.emergence_point(float(d))) for d in fit.levels},
+            "d0": fit.d0, "params": {k: float(v) for k, v in fit.params.items()},
+            "diagnostics": {k: v for k, v in fit.diagnostics.items()
+                            if isinstance(v, (int, float, str, bool))},
+            "backtest": backtest(obs, gt, method, family_flops),
+        }
+    out = {"ground_truth": gt.elbow, "ground_truth_interval": list(gt.interval),
+           "emergence_flops_by_model": cross, "family_emergence_flops": family_flops,
+           "success_threshold_nats": SUCCESS_NATS, "methods": per_method}
+    return out, fits
+
+
+def backtest(obs: pd.DataFrame, gt: GroundTruth, method: str, family_flops: float | None
+             ) -> list[dict[str, Any]]:
+    """Fig. 7: hold out the most capable finetuned checkpoints one by one; refit (MLE)."""
+    ft = _finetune(obs)
+    ft = ft[ft["method"] == method]
+    losses = sorted(ft["loss"].unique())
+    out = []
+    for k in range(0, max(0, len(losses) - 1)):
+        cut = float(losses[k])
+        data = preemergence_rows(obs, max(cut, gt.elbow + 1e-9))
+        data = data[(data["setting"] == "fewshot") | (data["method"] == method)]
+        rec: dict[str, Any] = {"held_out": k, "most_capable_loss_used": cut,
+                               "max_flops_used": float(data["flops"].max())}
+        try:
+            fit = _fit(data, method, posterior="none", n_samples=10, seed=0)
+            err = fit.emergence_point_mle - gt.elbow
+            rec.update(mle=fit.emergence_point_mle, error_nats=float(err),
+                       success=bool(abs(err) <= SUCCESS_NATS))
+        except EmergenceLawError as exc:
+            rec.update(mle=None, error_nats=None, success=False, note=str(exc))
+        rec["flops_in_advance"] = (family_flops / rec["max_flops_used"]) if family_flops else None
+        out.append(rec)
+    return out
+
+
+def passuntil_prediction(counts: pd.DataFrame, *, seed: int = 0) -> tuple[dict[str, Any], Any]:
+    """Question 4: fit the task scaling law on all but the largest model, predict the largest."""
+    from emergence_law.passuntil.estimate import task_estimate
+    from emergence_law.passuntil.law import TaskScalingLaw
+
+    sizes = sorted(counts["params"].unique())
+    if len(sizes) < 3:
+        return {"answer": f"needs at least 3 model sizes, have {len(sizes)}"}, None
+    largest = sizes[-1]
+    train = counts[counts["params"] < largest]
+    target = counts[counts["params"] == largest]
+    measured = {}
+    for (model, params), rows in counts.groupby(["model", "params"]):
+        est = task_estimate(rows["trials"].to_numpy(), rows["passes"].to_numpy(),
+                            rows["censored"].to_numpy(bool))
+        measured[str(model)] = {"params": float(params), **_est_dict(est)}
+    try:
+        law = TaskScalingLaw(level="pooled", seed=seed).fit(train, source="lab passuntil counts")
+        pred = law.predict(float(largest))
+    except EmergenceLawError as exc:
+        return {"answer": f"the task scaling law could not be fitted: {exc}",
+                "measured": measured}, None
+    truth = measured[str(target["model"].iloc[0])]
+    p_true = truth.get("pass_rate")
+    lo, hi = pred.interval
+    out = {
+        "fitted_on": [str(m) for m in train["model"].unique()],
+        "target_model": str(target["model"].iloc[0]), "target_params": float(largest),
+        "predicted_pass_rate": pred.predicted_pass_rate, "interval": [lo, hi],
+        "confidence": pred.confidence, "measured_pass_rate": p_true,
+        "measured": measured, "law": {"c": law.c_, "alpha": law.alpha_},
+    }
+    if p_true and p_true > 0 and pred.predicted_pass_rate > 0:
+        out["ratio_predicted_to_measured"] = pred.predicted_pass_rate / p_true
+        out["log10_error"] = math.log10(pred.predicted_pass_rate / p_true)
+        out["measured_in_interval"] = bool(lo <= p_true <= hi)
+        out["answer"] = (f"predicted PU {pred.predicted_pass_rate:.3g} "
+                         f"({pred.confidence:.0%} interval {lo:.3g}-{hi:.3g}) for "
+                         f"{out['target_model']} vs measured {p_true:.3g} "
+                         f"(x{out['ratio_predicted_to_measured']:.2f})")
+    else:
+        out["answer"] = "the largest model's measured pass rate is 0 (all censored)"
+    return out, law
+
+
+def _est_dict(est: Any) -> dict[str, Any]:
+    d = est.to_dict() if hasattr(est, "to_dict") else dict(vars(est))
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (int, float, bool, str)) or v is None:
+            out[k] = v
+        elif isinstance(v, (list, tuple)) and len(v) <= 4:
+            out[k] = [float(x) for x in v]
+    if "pass_rate" not in out:
+        for key in ("mean", "estimate", "pu"):
+            if key in out:
+                out["pass_rate"] = out[key]
+                break
+    return out

@@ -1,0 +1,54 @@
+"""The lab's measured tables, shipped as package data for the demo (no models, no network).
+
+They were produced by the lab itself (``emergence-law lab run --scale small``; see
+``emergence_law/data/README.md`` for the exact command and settings) and are validated on load
+like any user table, so the demo runs on real measurements, not simulations.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emergence_law.errors import DataError
+
+OBSERVATIONS = "lab_observations.csv"
+PASSUNTIL_COUNTS = "lab_passuntil_counts.csv"
+SUMMARY = "lab_summary.json"
+
+
+def data_path(name: str) -> Path:
+    """Path of a shipped data file (raises a one-line DataError if it is missing)."""
+    path = Path(str(resources.files("emergence_law") / "data" / name))
+    if not path.exists():
+        raise DataError("shipped lab data file is missing from the installation",
+                        source=str(path))
+    return path
+
+
+def load_lab_observations() -> pd.DataFrame:
+    """The lab's observation table (few-shot and finetuned accuracy of every checkpoint)."""
+    from emergence_law.observations import load_observations
+
+    return load_observations(data_path(OBSERVATIONS))
+
+
+def load_lab_passuntil_counts() -> pd.DataFrame:
+    """The lab's PassUntil counts (one row per model and instance), validated."""
+    from emergence_law.passuntil.counts import load_counts
+
+    return load_counts(data_path(PASSUNTIL_COUNTS))
+
+
+def load_lab_summary() -> dict[str, Any]:
+    """The lab's ``lab_summary.json``: settings, versions, and the answers it measured."""
+    return json.loads(data_path(SUMMARY).read_text(encoding="utf-8"))
+
+
+def lab_data_origin() -> str:
+    """One sentence naming where the shipped data came from (for demo output)."""
+    return str(load_lab_summary().get("origin", "emergence_law lab run"))

@@ -1,0 +1,159 @@
+"""Pretraining the family from scratch, saving real Hugging Face checkpoints along the way.
+
+Every checkpoint is a ``save_pretrained`` folder (model + character tokenizer), so the project's
+measurement code loads it like any hub checkpoint. Training is deterministic and resumable: the
+batch of step ``s`` is drawn from a generator seeded by ``(seed, s)``, and the optimiser state
+is kept with the latest checkpoint, so a run stopped at any point continues where its last
+checkpoint left it and repeats no finished checkpoint.
+
+Loss is taken on answer tokens only (LAB-NOTES: operands are random, their loss is an
+irreducible floor that hides learning).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emergence_law.lab.corpus import VOCAB, VOCAB_SIZE, CorpusConfig, TaskSplit, sample_rows
+from emergence_law.lab.family import LabScale, ModelSpec
+
+DONE = "checkpoint.json"
+STATE = "trainer_state.pt"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A finished checkpoint folder and what it cost."""
+
+    model: str
+    step: int
+    path: Path
+    params: int
+    tokens: float  # training tokens seen (all positions of every row)
+
+    @property
+    def flops(self) -> float:
+        return 6.0 * self.params * self.tokens
+
+
+def checkpoint_dir(root: Path, spec: ModelSpec, step: int) -> Path:
+    return Path(root) / spec.name / f"step-{step:06d}"
+
+
+def _finished(root: Path, spec: ModelSpec) -> dict[int, Path]:
+    out = {}
+    base = Path(root) / spec.name
+    if base.exists():
+        for d in base.glob("step-*"):
+            if (d / DONE).exists():
+                out[int(d.name.split("-")[1])] = d
+    return out
+
+
+def _read_checkpoint(spec: ModelSpec, path: Path) -> Checkpoint:
+    meta = json.loads((path / DONE).read_text())
+    return Checkpoint(spec.name, int(meta["step"]), path, int(meta["params"]),
+                      float(meta["tokens"]))
+
+
+def _lr(step: int, scale: LabScale) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak over the whole run."""
+    if step < scale.warmup:
+        return scale.lr * (step + 1) / scale.warmup
+    frac = (step - scale.warmup) / max(1, scale.steps - scale.warmup)
+    return scale.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def train_family_member(
+    spec: ModelSpec,
+    scale: LabScale,
+    root: str | Path,
+    *,
+    device: str = "cpu",
+    advance: Callable[[int], None] | None = None,
+) -> list[Checkpoint]:
+    """Train one model of the family, saving every checkpoint of ``scale``; resume if possible.
+
+    ``advance(n)`` is called after every ``n`` optimiser steps (progress bars).
+    """
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from emergence_law.tinylm import build_char_tokenizer, build_tiny_model
+
+    hf_logging.disable_progress_bar()  # our own rich bar reports progress
+    root = Path(root)
+    done = _finished(root, spec)
+    wanted = sorted(s for s in scale.checkpoints if s <= scale.steps)
+    if all(s in done for s in wanted):
+        if advance:
+            advance(scale.steps)
+        return [_read_checkpoint(spec, done[s]) for s in wanted]
+
+    tokenizer = build_char_tokenizer(VOCAB, model_max_length=256)
+    model = build_tiny_model(VOCAB_SIZE, d_model=spec.d_model, n_layers=spec.n_layers,
+                             n_heads=spec.n_heads, max_len=256, seed=scale.seed)
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=scale.lr, weight_decay=0.01,
+                            betas=(0.9, 0.95))
+    start = 0
+    resumable = [s for s in done if (done[s] / STATE).exists()]
+    if resumable:
+        start = max(resumable)
+        path = done[start]
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(path).to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=scale.lr, weight_decay=0.01,
+                                betas=(0.9, 0.95))
+        opt.load_state_dict(torch.load(path / STATE, map_location=device))
+    n_params = int(sum(p.numel() for p in model.parameters()))
+    split = TaskSplit.make(seed=scale.seed)
+    corpus = CorpusConfig(mixture=dict(scale.mixture))
+    row_len = 1 + corpus.eqs_per_row * 13
+    if advance and start:
+        advance(start)
+    model.train()
+    last_saved: Path | None = done.get(start)
+    for step in range(start + 1, scale.steps + 1):
+        rng = np.random.default_rng([scale.seed, 1, step])
+        ids, mask = sample_rows(corpus, split, scale.batch_size, rng)
+        ids_t = torch.from_numpy(ids).to(device)
+        labels = torch.where(torch.from_numpy(mask).to(device), ids_t, -100)
+        for g in opt.param_groups:
+            g["lr"] = _lr(step - 1, scale)
+        loss = model(input_ids=ids_t, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if advance:
+            advance(1)
+        if step in wanted:
+            path = checkpoint_dir(root, spec, step)
+            tmp = path.with_name(path.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            torch.save(opt.state_dict(), tmp / STATE)
+            meta = {"model": spec.name, "step": step, "params": n_params,
+                    "tokens": float(step * scale.batch_size * row_len),
+                    "d_model": spec.d_model, "n_layers": spec.n_layers,
+                    "n_heads": spec.n_heads, "scale": scale.name, "seed": scale.seed,
+                    "train_loss": float(loss.detach())}
+            (tmp / DONE).write_text(json.dumps(meta, indent=1))
+            shutil.rmtree(path, ignore_errors=True)
+            tmp.rename(path)  # a checkpoint exists only once it is complete
+            if last_saved is not None and (last_saved / STATE).exists():
+                (last_saved / STATE).unlink()  # keep optimiser state with the latest only
+            last_saved = path
+    model.eval()
+    done = _finished(root, spec)
+    return [_read_checkpoint(spec, done[s]) for s in wanted]
