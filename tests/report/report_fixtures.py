@@ -8,7 +8,6 @@ real provenance records from :func:`emergence_law.provenance.write_provenance`.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,7 +22,6 @@ import pandas as pd  # noqa: E402
 from emergence_law.provenance import write_provenance  # noqa: E402
 
 ALL_SECTIONS = ("fit", "backtest", "ablate", "compare", "to_params", "passuntil", "lab")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 #: the true emergence point of the simulated data, nats
 TRUE_E = 1.9

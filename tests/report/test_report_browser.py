@@ -51,3 +51,13 @@ def test_screenshot_is_not_blank(chromium: str, report: Path, tmp_path: Path) ->
     assert colourful > 0.001                      # coloured plot markers are drawn
     # the top of the page (title, headline) and the lower part (figures) both have content
     assert (gray[:300] < 0.9).mean() > 0.01 and (gray[800:2000] < 0.9).mean() > 0.01
+
+
+def test_missing_chromium_fails_in_ci_and_skips_locally(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))          # an empty folder: no browser on PATH
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="required in CI"):
+        find_chromium()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        find_chromium()
