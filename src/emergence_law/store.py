@@ -9,7 +9,7 @@ Tables:
 
 * ``jobs``: one row per job id, with its definition (JSON), status (``pending``, ``running``,
   ``done``, ``failed``), attempts, the last error and its traceback, the owner of a running job
-  (``host:pid``) and timestamps.
+  (``host:pid``), where it ran (``worker``: host, pid, Ray resources), seconds and timestamps.
 * ``observations``: observation rows (JSON) produced by a job; written in the same transaction
   that marks the job done, so a job is either done with all its rows or not done at all.
 * ``records``: small keyed records (``namespace``, ``key``) -> JSON, e.g. PassUntil's running
@@ -74,6 +74,7 @@ _ADDED_COLUMNS = {
     "traceback": "TEXT",
     "owner": "TEXT",
     "seconds": "REAL",
+    "worker": "TEXT",
 }
 
 
@@ -258,11 +259,13 @@ class ResultStore:
         definition: Mapping[str, Any],
         rows: Iterable[Mapping[str, Any]],
         seconds: float | None = None,
+        worker: Mapping[str, Any] | None = None,
     ) -> bool:
         """Store a finished job's observation rows and mark it done, atomically.
 
         Returns False (and writes nothing) if the job was already done: a result is never
-        written twice, whichever worker finishes second.
+        written twice, whichever worker finishes second. ``worker`` (host, pid, resources)
+        records where it ran.
         """
         jid = job_id(definition)
         encoded = [(jid, i, canonical_json(dict(r))) for i, r in enumerate(rows)]
@@ -273,11 +276,11 @@ class ResultStore:
                 return False
             c.execute(
                 "INSERT INTO jobs(job_id, kind, definition, status, attempts, created, updated, "
-                "seconds) VALUES (?, ?, ?, 'done', 1, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET "
-                "status='done', error=NULL, traceback=NULL, owner=NULL, "
-                "updated=excluded.updated, seconds=excluded.seconds",
+                "seconds, worker) VALUES (?, ?, ?, 'done', 1, ?, ?, ?, ?) ON CONFLICT(job_id) "
+                "DO UPDATE SET status='done', error=NULL, traceback=NULL, owner=NULL, "
+                "updated=excluded.updated, seconds=excluded.seconds, worker=excluded.worker",
                 (jid, str(definition.get("kind", "job")), canonical_json(dict(definition)),
-                 now, now, seconds),
+                 now, now, seconds, canonical_json(dict(worker)) if worker else None),
             )
             # rows of an earlier, unfinished attempt cannot exist (they commit with 'done'),
             # but clear them anyway so the (job_id, idx) key can never collide
@@ -286,7 +289,8 @@ class ResultStore:
         return True
 
     def record_failure(
-        self, definition: Mapping[str, Any], error: str, traceback: str | None = None
+        self, definition: Mapping[str, Any], error: str, traceback: str | None = None,
+        worker: Mapping[str, Any] | None = None,
     ) -> None:
         """Mark a job failed with its error (a done job stays done)."""
         jid = job_id(definition)
@@ -294,14 +298,15 @@ class ResultStore:
         with self.transaction() as c:
             c.execute(
                 "INSERT INTO jobs(job_id, kind, definition, status, attempts, error, traceback, "
-                "created, updated) VALUES (?, ?, ?, 'failed', 1, ?, ?, ?, ?) "
+                "created, updated, worker) VALUES (?, ?, ?, 'failed', 1, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(job_id) DO UPDATE SET "
                 "status=CASE WHEN status='done' THEN 'done' ELSE 'failed' END, "
                 "error=CASE WHEN status='done' THEN error ELSE excluded.error END, "
                 "traceback=CASE WHEN status='done' THEN traceback ELSE excluded.traceback END, "
+                "worker=CASE WHEN status='done' THEN worker ELSE excluded.worker END, "
                 "owner=NULL, updated=excluded.updated",
                 (jid, str(definition.get("kind", "job")), canonical_json(dict(definition)),
-                 error, traceback, now, now),
+                 error, traceback, now, now, canonical_json(dict(worker)) if worker else None),
             )
 
     def reset_failed(self, ids: Iterable[str] | None = None) -> int:
@@ -320,7 +325,7 @@ class ResultStore:
         """The jobs table (optionally one status), oldest first."""
         import pandas as pd
 
-        q = ("SELECT job_id, kind, status, attempts, error, traceback, owner, seconds, "
+        q = ("SELECT job_id, kind, status, attempts, error, traceback, owner, seconds, worker, "
              "definition, created, updated FROM jobs")
         args: tuple = ()
         if status is not None:

@@ -54,3 +54,12 @@ def write_recipe(folder: Path, tree: dict[str, Any], name: str = "recipe.yaml") 
 def recipe_file(tmp_path: Path) -> Path:
     """A 3-checkpoint x 2-model synthetic recipe: 6 loss + 6 few-shot + 24 finetune jobs."""
     return write_recipe(tmp_path, synthetic_recipe())
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A local Ray instance with 2 CPUs (slow to start: one per session)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -8,6 +8,8 @@ traceback) so it is recorded and the sweep goes on; only Ctrl-C propagates.
 from __future__ import annotations
 
 import importlib
+import os
+import socket
 import time
 import traceback as tb
 from collections.abc import Callable, Mapping
@@ -31,6 +33,7 @@ class JobOutcome:
     error: str | None = None
     traceback: str | None = None
     seconds: float = 0.0
+    worker: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -94,6 +97,7 @@ def execute(definition: Mapping[str, Any], *, base_dir: str | Path = ".",
             device: str = "cpu") -> JobOutcome:
     """Run a job, catching every error into the outcome (Ctrl-C still stops)."""
     jid = job_id(definition)
+    worker = {"host": socket.gethostname(), "pid": os.getpid()}
     start = time.perf_counter()
     try:
         rows = run_definition(definition, base_dir=base_dir, device=device)
@@ -101,5 +105,6 @@ def execute(definition: Mapping[str, Any], *, base_dir: str | Path = ".",
         raise
     except BaseException as exc:  # a job's failure (even SystemExit) is data, not a crash
         message = " ".join(f"{type(exc).__name__}: {exc}".split())
-        return JobOutcome(jid, None, message, tb.format_exc(), time.perf_counter() - start)
-    return JobOutcome(jid, rows, None, None, time.perf_counter() - start)
+        return JobOutcome(jid, None, message, tb.format_exc(), time.perf_counter() - start,
+                          worker)
+    return JobOutcome(jid, rows, None, None, time.perf_counter() - start, worker)

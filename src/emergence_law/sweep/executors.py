@@ -154,7 +154,13 @@ class ProcessPoolJobExecutor(Executor):
 
 def _ray_execute(definition: dict[str, Any], base_dir: str, device: str) -> JobOutcome:
     """The Ray task: run one job on a worker and send its outcome back to the driver."""
-    return execute(definition, base_dir=base_dir, device=device)
+    import ray
+
+    outcome = execute(definition, base_dir=base_dir, device=device)
+    ctx = ray.get_runtime_context()
+    outcome.worker = {**(outcome.worker or {}), "node": ctx.get_node_id(),
+                      "resources": ctx.get_assigned_resources()}
+    return outcome
 
 
 class RayExecutor(Executor):

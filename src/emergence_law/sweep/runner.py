@@ -104,11 +104,12 @@ def run_sweep(
     try:
         for job, outcome in executor.run(todo, on_start=start):
             if outcome.ok:
-                store.record_result(job.definition, outcome.rows or [], seconds=outcome.seconds)
+                store.record_result(job.definition, outcome.rows or [], seconds=outcome.seconds,
+                                    worker=outcome.worker)
                 report.done += 1
             else:
                 store.record_failure(job.definition, outcome.error or "unknown error",
-                                     outcome.traceback)
+                                     outcome.traceback, worker=outcome.worker)
                 report.failed += 1
                 report.failures.append((job.label, outcome.error or "unknown error"))
             in_flight.discard(job.id)
