@@ -40,7 +40,8 @@ def test_every_image_loads_in_chromium(chromium: str, report: Path, full_results
 
 def test_screenshot_is_not_blank(chromium: str, report: Path, tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
-    run_chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1200,2000", report.as_uri())
+    run_chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1200,2000",
+                 report.as_uri())
     pixels = mpimg.imread(shot)[..., :3]
     assert pixels.shape[:2] == (2000, 1200)
     gray = pixels.mean(axis=2)

@@ -326,7 +326,8 @@ def read_folder(root: Path, part: str | None = None) -> ResultsFolder:
     out.passuntil = obj("passuntil_fit.json")
     out.passuntil_plot = png("passuntil_fit.png")
     out.lab = obj("lab_summary.json")
-    out.lab_plots = [read_png(files[n]) for n in files if n.startswith("lab_") and n.endswith(".png")]
+    out.lab_plots = [read_png(files[n]) for n in files
+                     if n.startswith("lab_") and n.endswith(".png")]
     used.update(i.name for i in out.lab_plots)
     if out.lab is not None:
         out.lab_plots += _listed_plots(out.lab, root)

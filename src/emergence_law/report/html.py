@@ -120,7 +120,6 @@ def _anchor(res: ResultsFolder, name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", res.part) + "-" + name
 
 
-
 def _num(value: Any) -> float | None:
     if isinstance(value, Number) and not isinstance(value, bool):
         return float(value)  # type: ignore[arg-type]
@@ -178,8 +177,9 @@ def _headline(res: ResultsFolder) -> list[str]:
         items.append(text + " (pretraining loss).")
         n_warn = len(_fit_warnings(fit))
         if n_warn:
+            link = f'<a href="#{esc(_anchor(res, "fit"))}">the fit</a>'
             items.append(f'<span class="flag">The fit reported {n_warn} warning'
-                         f'{"s" if n_warn > 1 else ""}</span> (see <a href="#{esc(_anchor(res, "fit"))}">the fit</a>).')
+                         f'{"s" if n_warn > 1 else ""}</span> (see {link}).')
     if res.backtest is not None:
         items.append(_backtest_sentence(res.backtest.frame))
     if res.ablations is not None:
