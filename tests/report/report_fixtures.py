@@ -87,7 +87,8 @@ def _write_fit(out: Path, rng: np.random.Generator, task: str) -> None:
 
 
 def _write_backtest(out: Path) -> None:
-    bt = pd.DataFrame({
+    bt = pd.DataFrame({   # part of emergence_law.analysis.backtest.CSV_COLUMNS
+        "method": ["emergence_law"] * 5,
         "cutoff_loss": [2.05, 2.1, 2.15, 2.2, 2.25],
         "max_flops_used": [1.2e15, 8e14, 5e14, 3e14, 2e14],
         "prediction": [1.91, 1.92, 1.95, 1.99, 2.08],
@@ -95,6 +96,7 @@ def _write_backtest(out: Path) -> None:
         "error": [0.01, 0.02, 0.05, 0.09, 0.18],
         "success": [True, True, True, True, False],
         "flops_ratio": [1.5, 2.25, 3.6, 6.0, 9.0],
+        "status": ["ok"] * 5,
     })
     bt.to_csv(out / "backtest.csv", index=False)
     fig, ax = plt.subplots(figsize=(6, 4))

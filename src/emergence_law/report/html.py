@@ -228,20 +228,32 @@ def _data_origin(parts: list[ResultsFolder]) -> str | None:
 
 
 def _backtest_sentence(frame: pd.DataFrame) -> str:
-    text = f"Backtest: {len(frame)} cut-offs"
+    """Per predictor (``method`` column, when several): successes and how far in advance."""
+    if "method" in frame.columns and frame["method"].nunique() > 1:
+        parts = [f"{esc(m)}: {_backtest_counts(g)}" for m, g in frame.groupby("method", sort=False)]
+        return "Backtest, " + "; ".join(parts) + "."
+    return f"Backtest: {_backtest_counts(frame)}."
+
+
+def _backtest_counts(frame: pd.DataFrame) -> str:
+    n = len(frame)
+    if "status" in frame.columns:
+        frame = frame[frame["status"].astype(str).str.strip().str.lower() == "ok"]
+    text = f"{len(frame)} cut-offs" + (f" ({n - len(frame)} skipped or failed)"
+                                       if len(frame) < n else "")
     if "success" in frame.columns:
         ok = _truthy(frame["success"])
         text += f", {int(ok.sum())} within tolerance"
         if "flops_ratio" in frame.columns and ok.any():
             ratio = pd.to_numeric(frame.loc[ok, "flops_ratio"], errors="coerce").max()
             if pd.notna(ratio):
-                text += (f"; the earliest successful prediction came <b>{fmt(ratio)}&times; "
+                text += (f", the earliest successful prediction <b>{fmt(ratio)}&times; "
                          "the FLOPs</b> in advance")
     if "error" in frame.columns:
         err = pd.to_numeric(frame["error"], errors="coerce").abs()
         if err.notna().any():
-            text += f"; median |error| {fmt(err.median())} nats"
-    return text + "."
+            text += f", median |error| {fmt(err.median())} nats"
+    return text
 
 
 def _truthy(column: pd.Series) -> pd.Series:
