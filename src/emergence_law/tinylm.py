@@ -37,10 +37,10 @@ def build_char_tokenizer(
     """A character-level fast tokenizer: one token per character, decoding joins them back.
 
     Give the ``alphabet`` (a string of characters) or ``texts`` to collect it from (or both).
-    Unknown characters map to ``<unk>``. A BOS token is prepended by nothing (callers add what
-    they need), so ``len(tok(text).input_ids) == len(text)``.
+    Unknown characters map to ``<unk>``. Like Llama tokenizers it prepends BOS when special
+    tokens are added (the default), so ``len(tok(text).input_ids) == len(text) + 1``.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     chars: set[str] = set()
@@ -59,6 +59,10 @@ def build_char_tokenizer(
     # every single character (newlines included) is its own pre-token
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     core.decoder = decoders.Fuse()
+    # like Llama tokenizers: encoding with special tokens prepends BOS, as the model was trained
+    core.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, vocab[BOS])]
+    )
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
         pad_token=PAD,
@@ -250,11 +254,16 @@ def make_tiny_lm(
     return out
 
 
-def arithmetic_texts(n: int = 400, seed: int = 0, max_operand: int = 20) -> list[str]:
-    """Simple addition facts like ``"3+4=7"`` for toy tasks: cheap, learnable, checkable."""
+def arithmetic_texts(n: int = 400, seed: int = 0, max_operand: int = 20,
+                     per_text: int = 1) -> list[str]:
+    """Addition facts like ``"3+4=7"`` for toy tasks: cheap, learnable, checkable.
+
+    With ``per_text > 1`` each text holds that many facts, one per line, the layout of a
+    few-shot prompt.
+    """
     rng = random.Random(seed)
-    out = []
-    for _ in range(n):
+    facts = []
+    for _ in range(n * per_text):
         a, b = rng.randint(0, max_operand), rng.randint(0, max_operand)
-        out.append(f"{a}+{b}={a + b}")
-    return out
+        facts.append(f"{a}+{b}={a + b}")
+    return ["\n".join(facts[i:i + per_text]) for i in range(0, len(facts), per_text)]

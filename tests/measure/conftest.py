@@ -1,4 +1,4 @@
-"""Tiny real models shared by the measure tests (trained once per session, in seconds)."""
+"""Tiny real models and tasks shared by the measure tests (trained once per session, seconds)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,46 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+ALPHABET = "0123456789+=\n "
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _few_threads():
     import torch
 
-    torch.set_num_threads(2)
+    # one thread: on a shared, busy CPU two OpenMP threads spin and run ~5x slower
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory) -> Path:
-    """A character-level llama trained 150 steps on addition facts."""
+    """A character-level llama trained 150 steps on addition facts, 8 per line-separated text."""
     from emergence_law.tinylm import arithmetic_texts, make_tiny_lm
 
-    return make_tiny_lm(tmp_path_factory.mktemp("tiny") / "lm", arithmetic_texts(400, seed=0),
-                        steps=150, seed=0, alphabet="0123456789+=? abcdefghijklmnopqrstuvwxyz")
+    return make_tiny_lm(tmp_path_factory.mktemp("tiny") / "lm",
+                        arithmetic_texts(300, seed=0, per_text=8), steps=150, seed=0,
+                        alphabet=ALPHABET, seq_len=48, batch_size=12)
+
+
+@pytest.fixture(scope="session")
+def loaded_lm(tiny_lm):
+    from emergence_law.measure.models import load_model
+
+    return load_model(tiny_lm)
+
+
+@pytest.fixture(scope="session")
+def addition_task_file(tmp_path_factory) -> Path:
+    """A 4-choice addition task, 3-shot, 48 eval problems disjoint from the 96 train ones."""
+    from emergence_law.measure.tasks import make_addition_task
+
+    return make_addition_task(tmp_path_factory.mktemp("task") / "mc", n_train=96, n_eval=48,
+                              seed=1, shots=3)
+
+
+@pytest.fixture(scope="session")
+def addition_gen_file(tmp_path_factory) -> Path:
+    from emergence_law.measure.tasks import make_addition_task
+
+    return make_addition_task(tmp_path_factory.mktemp("task") / "gen", n_train=16, n_eval=16,
+                              seed=2, shots=3, kind="generate")

@@ -51,7 +51,7 @@ def test_make_tiny_lm_loads_with_auto_classes_and_learned(tiny_lm):
     model = AutoModelForCausalLM.from_pretrained(tiny_lm)
     tok = AutoTokenizer.from_pretrained(tiny_lm)
     info = json.loads((tiny_lm / "training.json").read_text())
-    assert info["final_loss"] < 0.6 * info["first_loss"]
+    assert info["final_loss"] < 0.7 * info["first_loss"]
     # the trained model predicts digits after '=' far above the uniform level over its vocabulary
     ids = torch.tensor([[tok.bos_token_id] + tok("12+3=", add_special_tokens=False).input_ids])
     with torch.no_grad():
@@ -79,3 +79,11 @@ def test_bad_options_are_user_errors():
         build_tiny_model(10, arch="mamba")
     with pytest.raises(OptionError, match="d_model"):
         build_tiny_model(10, d_model=30, n_heads=4)
+
+
+def test_char_tokenizer_prepends_bos_like_llama():
+    from emergence_law.tinylm import build_char_tokenizer
+
+    tok = build_char_tokenizer("ab")
+    assert tok("ab").input_ids == [tok.bos_token_id] + tok("ab", add_special_tokens=False).input_ids
+    assert tok.decode(tok("ab").input_ids, skip_special_tokens=True) == "ab"

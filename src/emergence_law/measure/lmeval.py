@@ -23,6 +23,7 @@ says so in the ``loss_source`` column.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -191,7 +192,7 @@ def _identity(data: dict, path: Path, tokens_per_step: float | None,
     config = data.get("config") or {}
     margs = parse_model_args(config.get("model_args"))
     model = margs.get("pretrained") or data.get("model_name") or config.get("model") or path.stem
-    revision = margs.get("revision")
+    revision = margs.get("revision") or config.get("model_revision") or None
     step = step_from(revision, path.name)
     checkpoint = revision or (f"step{step}" if step is not None else None)
     params = _number(config.get("model_num_parameters")) or params_from_name(model)
@@ -270,16 +271,21 @@ def _rows_v04(data: dict, path: Path, ident: dict, with_samples: bool) -> list[d
             continue
         shots = _shots_v04(data, task)
         n_eval = _number((nsamples.get(task) or {}).get("effective"))
-        sample_stats = _sample_stats(path, task, data) if with_samples else None
+        extra, acc_chance = [], None
+        if with_samples:
+            f = _samples_file(path, task)
+            if f is not None:
+                output_type = ((data.get("configs") or {}).get(task) or {}).get("output_type", "")
+                extra, acc_chance = continuous_rows(_read_samples(f, output_type), output_type,
+                                                    {**ident, "task": task, "shots": shots})
         for key, value in metrics.items():
             name, _, filt = key.partition(",")
             if name.endswith("_stderr") or name == "alias" or _number(value) is None:
                 continue
             metric = name if filt in ("", "none") else f"{name}_{filt}"
             chance = _chance_for(task, name)
-            if sample_stats is not None and sample_stats.get("chance") is not None and \
-                    name in ("acc", "acc_norm"):
-                chance = sample_stats["chance"]
+            if acc_chance is not None and name in ("acc", "acc_norm"):
+                chance = acc_chance
             rows.append({
                 **ident, "task": task, "metric": metric, "value": float(value),
                 "setting": "fewshot", "shots": shots,
@@ -287,16 +293,7 @@ def _rows_v04(data: dict, path: Path, ident: dict, with_samples: bool) -> list[d
                 "stderr": _number(metrics.get(f"{name}_stderr,{filt}" if filt else
                                               f"{name}_stderr")),
             })
-        if sample_stats is not None:
-            for metric in ("logprob", "logprob_norm"):
-                if sample_stats.get(metric) is not None:
-                    rows.append({
-                        **ident, "task": task, "metric": metric,
-                        "value": sample_stats[metric], "setting": "fewshot", "shots": shots,
-                        "n_eval": sample_stats["n"], "chance": sample_stats.get(
-                            f"{metric}_chance"),
-                        "stderr": sample_stats.get(f"{metric}_stderr"),
-                    })
+        rows.extend(extra)
     return rows
 
 
@@ -373,29 +370,37 @@ def _read_samples(path: Path, output_type: str) -> list[dict]:
     return out
 
 
-def _sample_stats(results_path: Path, task: str, data: dict) -> dict[str, Any] | None:
-    f = _samples_file(results_path, task)
-    if f is None:
-        return None
-    output_type = ((data.get("configs") or {}).get(task) or {}).get("output_type", "")
-    recs = _read_samples(f, output_type)
+def _mean_se(x: np.ndarray) -> tuple[float, float | None]:
+    return float(x.mean()), (float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else None)
+
+
+def continuous_rows(recs: list[dict], output_type: str,
+                    base: dict[str, Any]) -> tuple[list[dict], float | None]:
+    """Rows of the continuous metrics from per-document records, and the accuracy chance level.
+
+    ``logprob``: mean log-likelihood of the correct continuation (nats). Multiple choice adds
+    ``logprob_norm`` (mean log of the correct choice's probability normalised over the choices;
+    its chance level, mean −ln k, is in the extra column ``log_chance`` because the ``chance``
+    column holds non-negative levels) and ``prob_norm`` (mean normalised probability; chance
+    mean 1/k), a bounded continuous stand-in for accuracy.
+    """
     if not recs:
-        return None
-    lp = np.array([r["logprob"] for r in recs], dtype=float)
-    stats: dict[str, Any] = {"n": len(recs), "logprob": float(lp.mean()),
-                             "logprob_stderr": float(lp.std(ddof=1) / np.sqrt(len(lp)))
-                             if len(lp) > 1 else None}
-    if output_type == "multiple_choice":
-        ln = np.array([r["logprob_norm"] for r in recs], dtype=float)
-        k = np.array([r["n_choices"] for r in recs], dtype=float)
-        stats.update({
-            "logprob_norm": float(ln.mean()),
-            "logprob_norm_stderr": float(ln.std(ddof=1) / np.sqrt(len(ln))) if len(ln) > 1
-            else None,
-            "logprob_norm_chance": float(np.mean(-np.log(k))),
-            "chance": float(np.mean(1.0 / k)),
-        })
-    return stats
+        return [], None
+    common = {**base, "setting": "fewshot", "n_eval": len(recs)}
+    v, se = _mean_se(np.array([r["logprob"] for r in recs], dtype=float))
+    rows = [{**common, "metric": "logprob", "value": v, "stderr": se, "chance": None}]
+    if output_type != "multiple_choice":
+        return rows, None
+    ln = np.array([r["logprob_norm"] for r in recs], dtype=float)
+    k = np.array([r["n_choices"] for r in recs], dtype=float)
+    v, se = _mean_se(ln)
+    rows.append({**common, "metric": "logprob_norm", "value": v, "stderr": se, "chance": None,
+                 "log_chance": float(np.mean(-np.log(k)))})
+    v, se = _mean_se(np.exp(ln))
+    acc_chance = float(np.mean(1.0 / k))
+    rows.append({**common, "metric": "prob_norm", "value": v, "stderr": se,
+                 "chance": acc_chance})
+    return rows, acc_chance
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,3 +550,108 @@ def describe_import(df: pd.DataFrame) -> str:
     parts.append("loss: " + ", ".join(f"{n} rows from {s}" if s != "none" else
                                        f"{n} rows without a loss" for s, n in src.items()))
     return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# running lm-eval-harness on a model in memory
+
+
+def run_lmeval(
+    model: Any,
+    tokenizer: Any,
+    tasks: Sequence[str],
+    *,
+    model_name: str = "model",
+    revision: str | None = None,
+    include_path: str | Path | Sequence[str | Path] | None = None,
+    num_fewshot: int | None = None,
+    limit: int | float | None = None,
+    batch_size: int = 16,
+    output_path: str | Path | None = None,
+    log_samples: bool = True,
+    device: str = "cpu",
+    bootstrap_iters: int = 0,
+    builtin_tasks: bool = True,
+) -> dict[str, Any]:
+    """Run lm-eval tasks on a model already in memory (e.g. just finetuned: no save/reload).
+
+    Task names are lm-eval's (a hub dataset is needed for most) or those of task YAMLs under
+    ``include_path`` (local data via ``dataset_path: json``; see :meth:`Task.to_lmeval`). With
+    ``output_path`` the harness's own ``results_*.json`` and ``samples_*.jsonl`` are written
+    there (importable with :func:`import_lmeval`); the results dict is returned either way.
+    ``builtin_tasks=False`` looks only under ``include_path`` (skips indexing the harness's own).
+    """
+    import lm_eval
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    includes = None
+    if include_path is not None:
+        items = [include_path] if isinstance(include_path, (str, Path)) else list(include_path)
+        includes = [str(Path(p).resolve()) for p in items]
+    # indexing lm-eval's thousands of built-in task YAMLs takes long: only when needed
+    manager = TaskManager(include_path=includes, include_defaults=includes is None)
+    if includes is not None and builtin_tasks and any(t not in manager.all_tasks for t in tasks):
+        manager = TaskManager(include_path=includes, include_defaults=True)
+    unknown = [t for t in tasks if t not in manager.all_tasks]
+    if unknown:
+        raise OptionError("--task", f"unknown lm-eval task(s) {', '.join(unknown)}"
+                          + ("" if includes else " (local task YAMLs need include_path)"))
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    model_args = {"pretrained": model_name, **({"revision": revision} if revision else {})}
+    tracker = None
+    if output_path is not None:
+        tracker = EvaluationTracker(output_path=str(output_path))
+    results = lm_eval.simple_evaluate(
+        model=lm, model_args=model_args, tasks=list(tasks), num_fewshot=num_fewshot,
+        limit=limit, task_manager=manager, log_samples=log_samples or tracker is not None,
+        bootstrap_iters=bootstrap_iters, evaluation_tracker=tracker,
+    )
+    if results is None:  # pragma: no cover - only on non-zero ranks of distributed runs
+        return {}
+    if tracker is not None:
+        samples = results.pop("samples", None)
+        tracker.general_config_tracker.model_name = model_name
+        tracker.general_config_tracker.model_name_sanitized = re.sub(r"[^\w.-]+", "__",
+                                                                     model_name)
+        tracker.save_results_aggregated(results=results, samples=samples if log_samples else None)
+        if log_samples and samples:
+            for task_name in results["configs"]:
+                # the tracker rewrites samples while saving; keep the in-memory ones intact
+                tracker.save_results_samples(task_name=task_name,
+                                             samples=copy.deepcopy(samples[task_name]))
+        results["samples"] = samples
+    return results
+
+
+def lmeval_results_to_rows(results: dict[str, Any], **identity: Any) -> list[dict[str, Any]]:
+    """Observation rows straight from a results dict of :func:`run_lmeval` (nothing written)."""
+    data = {k: v for k, v in results.items() if k != "samples"}
+    ident = {"series": None, "model": None, "checkpoint": None, "params": None,
+             "tokens": None, "flops": None, "step": None, "source": "<in memory>"}
+    ident.update(identity)
+    rows = _rows_v04(data, Path("<in memory>"), ident, with_samples=False)
+    extra = _in_memory_sample_rows(results, ident)
+    chance = {r["task"]: r["_acc_chance"] for r in extra if r.get("_acc_chance") is not None}
+    for r in rows:
+        if r["metric"] in ("acc", "acc_norm") and r["task"] in chance:
+            r["chance"] = chance[r["task"]]
+    for r in extra:
+        r.pop("_acc_chance", None)
+    return rows + extra
+
+
+def _in_memory_sample_rows(results: dict[str, Any], ident: dict[str, Any]) -> list[dict]:
+    rows = []
+    for task, samples in (results.get("samples") or {}).items():
+        output_type = ((results.get("configs") or {}).get(task) or {}).get("output_type", "")
+        recs = [ps for ps in (_per_sample(dict(s), output_type) for s in samples)
+                if ps is not None]
+        extra, acc_chance = continuous_rows(recs, output_type,
+                                            {**ident, "task": task,
+                                             "shots": _shots_v04(results, task)})
+        if extra:
+            extra[0]["_acc_chance"] = acc_chance
+        rows.extend(extra)
+    return rows
