@@ -220,11 +220,15 @@ class ResultStore:
         return self.status_of(jid) == "done"
 
     def mark_running(self, jid: str, owner: str | None = None) -> bool:
-        """Claim a job that is not done for ``owner`` (default: this process); False if done."""
+        """Claim a pending job for ``owner`` (default: this process), atomically.
+
+        False if the job is done, failed, or already claimed: two sweeps on one store never
+        run the same job at once, they share the pending ones.
+        """
         with self.transaction() as c:
             cur = c.execute(
                 "UPDATE jobs SET status='running', attempts=attempts+1, owner=?, updated=? "
-                "WHERE job_id=? AND status != 'done'",
+                "WHERE job_id=? AND status='pending'",
                 (owner or process_owner(), time.time(), jid),
             )
             return cur.rowcount > 0

@@ -6,6 +6,7 @@ nothing of unfinished jobs; a final `sweep run` must complete every job exactly 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -120,3 +121,20 @@ def test_ctrl_c_marks_the_job_in_flight_not_done(tmp_path: Path) -> None:
         assert notes.str.contains("interrupted").any()
     assert _start(recipe, log).wait(120) == 0
     assert _check_sound(store)["done"] == 12
+
+
+def test_two_sweeps_on_one_store_share_the_work(tmp_path: Path) -> None:
+    recipe = write_recipe(tmp_path, synthetic_recipe(
+        models=1, steps=[1000, 2000, 4000], hparams={"sleep_s": 0.15},
+        loss_hparams={"sleep_s": 0.15}))
+    store = tmp_path / "store.sqlite"
+    log = tmp_path / "log.txt"
+    first, second = _start(recipe, log), _start(recipe, log)
+    assert first.wait(120) == 0 and second.wait(120) == 0, log.read_text()
+    counts = _check_sound(store)
+    assert counts["done"] == 18
+    with ResultStore(store) as s:
+        jobs = s.jobs()
+    assert (jobs["attempts"] == 1).all()  # a job claimed by one sweep is never run by the other
+    pids = {json.loads(w)["pid"] for w in jobs["worker"]}
+    assert pids == {first.pid, second.pid}  # both ran some of the jobs

@@ -53,13 +53,21 @@ def test_ray_runs_the_same_jobs_with_their_resources(local_ray, tmp_path: Path) 
         assert {jid: row for jid, _, row in store.job_rows()} == ray_rows
 
 
-def test_a_crashing_ray_worker_fails_only_its_job(local_ray, tmp_path: Path) -> None:
+def test_crashed_worker_and_impossible_request_fail_only_their_jobs(local_ray, tmp_path: Path
+                                                                    ) -> None:
     tree = synthetic_recipe(models=1, steps=[1000, 8000], n_train=[100], subsets=1,
                             hparams={"exit_checkpoints": ["step8000"]})
+    tree["loss"]["resources"] = {"num_gpus": 1}  # this Ray instance has no GPU
     recipe = load_recipe(write_recipe(tmp_path, tree))
     with ResultStore(recipe.store) as store:
         report = run_sweep(plan_recipe(recipe), store, RayExecutor(base_dir=recipe.base_dir))
-        assert (report.done, report.failed) == (4, 2)
-        assert all("died" in e.lower() or "crash" in e.lower() for _, e in report.failures), (
-            report.failures)
-        assert store.counts()["failed"] == 2
+        assert (report.done, report.failed) == (2, 4)
+        errors = dict(report.failures)
+        crashed = [e for job, e in errors.items() if "step8000" in job and "loss" not in job]
+        assert len(crashed) == 2
+        assert all("died" in e.lower() or "crash" in e.lower() for e in crashed), crashed
+        impossible = [e for job, e in errors.items() if job.startswith("loss")]
+        assert impossible == ["no Ray node can run this job: it asks for 1 CPU, 1 GPU; the "
+                              "largest node has 2 CPU, 0 GPU (set the job's `resources:` in "
+                              "the recipe)"] * 2
+        assert store.counts()["failed"] == 4

@@ -1,8 +1,9 @@
 """Where jobs run: in this process, in a local process pool, or as Ray tasks.
 
 Every executor has the same shape: it takes jobs, calls ``on_start(job)`` just before each one
-is handed to a worker (the runner marks it running), and yields ``(job, outcome)`` pairs as jobs
-finish, in completion order. Results always travel back to the driver, which alone writes to the
+is handed to a worker (the runner claims it in the store; if the claim fails, e.g. another sweep
+took the job, ``on_start`` returns False and the job is skipped), and yields ``(job, outcome)``
+pairs as jobs finish, in completion order. Results always travel back to the driver, which alone writes to the
 store: one writer, so no locking between workers and no result written twice.
 
 At most ``max_in_flight`` jobs are handed out at once, so the store's ``running`` marks show what
@@ -24,11 +25,11 @@ from emergence_law.errors import OptionError
 from emergence_law.sweep.execute import JobOutcome, execute
 from emergence_law.sweep.plan import Job
 
-OnStart = Callable[[Job], None]
+OnStart = Callable[[Job], bool]
 
 
-def _noop(job: Job) -> None:
-    return None
+def _noop(job: Job) -> bool:
+    return True
 
 
 class Executor(ABC):
@@ -63,7 +64,8 @@ class InProcessExecutor(Executor):
     def run(self, jobs: Sequence[Job], on_start: OnStart = _noop
             ) -> Iterator[tuple[Job, JobOutcome]]:
         for job in jobs:
-            on_start(job)
+            if not on_start(job):
+                continue
             yield job, execute(job.definition, base_dir=self.base_dir, device=self.device)
 
 
@@ -111,7 +113,8 @@ class ProcessPoolJobExecutor(Executor):
                 if alone and running:
                     break
                 job = queue.pop()
-                on_start(job)
+                if not on_start(job):
+                    continue
                 fut = self._pool.submit(execute, job.definition, base_dir=self.base_dir,
                                         device=self.device)
                 running[fut] = job
@@ -176,7 +179,8 @@ class RayExecutor(Executor):
 
     def __init__(self, *, address: str | None = None, base_dir: str | Path = ".",
                  device: str = "cpu", max_in_flight: int | None = None, max_retries: int = 0,
-                 init_kwargs: dict[str, Any] | None = None) -> None:
+                 init_kwargs: dict[str, Any] | None = None, check_resources: bool = True
+                 ) -> None:
         super().__init__(base_dir=base_dir, device=device)
         try:
             import ray
@@ -193,8 +197,28 @@ class RayExecutor(Executor):
             self._started = True
         self.max_in_flight = max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.max_retries = max_retries
+        self.check_resources = check_resources
         self._remote = ray.remote(_ray_execute)
         self._running: dict[Any, Job] = {}
+
+    def _infeasible(self, job: Job) -> str | None:
+        """Why no node of the cluster can ever run ``job`` (None if some node can).
+
+        Ray would keep such a task pending for ever; an autoscaling cluster that grows on
+        demand should set ``ray: {check_resources: false}`` in the recipe.
+        """
+        if not self.check_resources:
+            return None
+        nodes = [n.get("Resources", {}) for n in self._ray.nodes() if n.get("Alive")]
+        want = {"CPU": job.resources.get("num_cpus", 1), "GPU": job.resources.get("num_gpus", 0),
+                "memory": job.resources.get("memory", 0)}
+        if any(all(node.get(k, 0) >= v for k, v in want.items() if v) for node in nodes):
+            return None
+        asked = ", ".join(f"{v:g} {k}" for k, v in want.items() if v)
+        best = {k: max((node.get(k, 0) for node in nodes), default=0) for k in want}
+        have = ", ".join(f"{best[k]:g} {k}" for k, v in want.items() if v)
+        return (f"no Ray node can run this job: it asks for {asked}; the largest node has "
+                f"{have} (set the job's `resources:` in the recipe)")
 
     def _options(self, job: Job) -> dict[str, Any]:
         res = job.resources
@@ -213,10 +237,18 @@ class RayExecutor(Executor):
         while queue or running:
             while queue and len(running) < self.max_in_flight:
                 job = queue.pop()
-                on_start(job)
+                problem = self._infeasible(job)
+                if problem is not None:
+                    if on_start(job):
+                        yield job, JobOutcome(job.id, None, problem)
+                    continue
+                if not on_start(job):
+                    continue
                 ref = self._remote.options(**self._options(job)).remote(
                     job.definition, self.base_dir, self.device)
                 running[ref] = job
+            if not running:
+                continue
             ready, _ = ray.wait(list(running), num_returns=1)
             for ref in ready:
                 job = running.pop(ref)
@@ -255,5 +287,6 @@ def make_executor(kind: str, *, workers: int | None = None, address: str | None 
             address=address or opts.pop("address", None), base_dir=base_dir, device=device,
             max_in_flight=workers or opts.pop("max_in_flight", None),
             max_retries=int(opts.pop("max_retries", 0)), init_kwargs=opts.pop("init", None),
+            check_resources=bool(opts.pop("check_resources", True)),
         )
     raise OptionError("--executor", f"expected 'local' or 'ray', got {kind!r}")

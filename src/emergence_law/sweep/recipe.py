@@ -40,6 +40,7 @@ from emergence_law.errors import EmergenceLawError
 HARNESSES = ("builtin", "lmeval", "python")
 METHODS = ("full", "lora")
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
+RAY_KEYS = ("address", "max_retries", "max_in_flight", "check_resources", "init")
 
 
 class RecipeError(EmergenceLawError):
@@ -304,7 +305,7 @@ def parse_recipe(tree: Any, *, source: str = "<recipe>", base_dir: str | Path = 
         checkpoints=checkpoints,
         tasks=tasks,
         loss=loss,
-        ray=ck.free_mapping(top.get("ray"), "ray"),
+        ray=ck.mapping(top.get("ray") or {}, "ray", RAY_KEYS),
         raw=dict(top),
     )
 

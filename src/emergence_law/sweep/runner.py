@@ -41,7 +41,7 @@ class SweepReport:
             parts.append(f"{self.skipped_failed} failed before and skipped (--retry-failed "
                          "runs them again)")
         if self.skipped_running:
-            parts.append(f"{self.skipped_running} running elsewhere and skipped")
+            parts.append(f"{self.skipped_running} run by another sweep on this store")
         if self.released_stale:
             parts.append(f"{self.released_stale} left running by an ended run, run again")
         if self.retried:
@@ -95,11 +95,14 @@ def run_sweep(
             todo.append(job)
     in_flight: set[str] = set()
 
-    def start(job: Job) -> None:
-        store.mark_running(job.id, owner)
+    def start(job: Job) -> bool:
+        if not store.mark_running(job.id, owner):  # another sweep on this store took it
+            report.skipped_running += 1
+            return False
         in_flight.add(job.id)
         if on_event is not None:
             on_event(job, None)
+        return True
 
     try:
         for job, outcome in executor.run(todo, on_start=start):
