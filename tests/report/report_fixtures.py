@@ -221,13 +221,32 @@ def build_results_folder(out: Path, sections: Iterable[str] = ALL_SECTIONS, *,
         _write_backtest(out)
     if "ablate" in sections:
         _write_ablate(out)
-    if "compare" in sections:
-        _write_json_plot(out, "compare", {"series": ["v1", "v2"], "median": [1.95, 1.88],
-                                          "prob_v2_first": 0.93}, "compare")
-    if "to_params" in sections:
-        _write_json_plot(out, "to_params", {"scaling_law": {"E": 1.7, "A": 400.0, "alpha": 0.34},
-                                            "params_median": 3.2e11,
-                                            "params_interval": [2.5e11, 5e11]}, "to-params")
+    if "compare" in sections:   # the shape of emergence_law.analysis.compare (to_dict)
+        series_fit = {"task": task, "form": "log_power",
+                      "emergence_point": {"mle": 1.95, "median": 1.95,
+                                          "percentiles": {"5": 1.9, "50": 1.95, "95": 2.0}}}
+        _write_json_plot(out, "compare", {
+            "task": task, "series": {"v1": series_fit, "v2": {**series_fit, "form": "power"}},
+            "p_a_higher": 0.07, "p_a_higher_mc_error": 0.01,
+            "question": "P(v1 emerges at a higher loss than v2)", "a": "v1", "b": "v2",
+            "ess": {"v1": 900.0, "v2": 850.0}, "difference_a_minus_b": {"median": -0.07},
+            "verdict": "v2 emerges first (at a higher pretraining loss) with probability "
+                       "0.930 +/- 0.010 (Monte Carlo error)"}, "compare")
+    if "to_params" in sections:  # the shape of emergence_law.analysis.to_params (to_dict)
+        pct = {"5": 2.5e11, "50": 3.2e11, "95": 5e11}
+        _write_json_plot(out, "to_params", {
+            "task": task,
+            "emergence_loss": {"mle": 1.62, "percentiles": {"5": 1.58, "50": 1.62, "95": 1.66},
+                               "n_draws": 2000},
+            "scaling_law": {"E": 1.7, "A": 400.0, "alpha": 0.34},
+            "tokens_per_param": 20.0,
+            "params": {"mle": 3.1e11, "percentiles": pct, "fraction_unreachable": 0.0},
+            "flops": {"mle": 1.2e25, "percentiles": {"5": 7.5e24, "50": 1.2e25, "95": 3e25},
+                      "formula": "6 * tokens_per_param * params^2"},
+            "n_draws": 2000,
+            "message": "emergence at about 3.2e11 parameters (5-95%: 2.5e11 to 5e11)",
+            "notes": ["the scaling law is extrapolated 0.1 nats below the smallest loss seen"],
+        }, "to-params")
     if "passuntil" in sections:
         models = [{"model": f"m{i}", "params": 1e8 * 2 ** i, "pass_rate": 1e-6 * 4 ** i,
                    "se": 3e-7 * 4 ** i} for i in range(4)]

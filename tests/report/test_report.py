@@ -160,6 +160,23 @@ def test_other_outputs_get_their_own_section(results_copy) -> None:
     assert "README.txt" not in text
 
 
+def test_compare_and_to_params_sections(full_page: str) -> None:
+    assert ("Comparison: v2 emerges first (at a higher pretraining loss) with probability "
+            "0.930 +/- 0.010 (Monte Carlo error).") in full_page
+    assert ("Model size at emergence: emergence at about 3.2e11 parameters (5-95%: 2.5e11 to "
+            "5e11).") in full_page
+    cmp = full_page[full_page.index('<section id="compare">'):]
+    cmp = cmp[:cmp.index("</section>")]
+    assert cmp.count("<details><summary>fit of series") == 2
+    assert "<td>1.950</td>" in cmp                          # a series' emergence point
+    tp = full_page[full_page.index('<section id="to-params">'):]
+    tp = tp[:tp.index("</section>")]
+    assert ('<tr><td class="t">parameters</td><td>3.1e11</td><td>2.5e11</td><td>3.2e11</td>'
+            "<td>5e11</td></tr>") in tp
+    assert "extrapolated 0.1 nats below" in tp
+    assert "scaling_law.alpha" in tp
+
+
 def test_backtest_of_two_predictors_is_summarised_per_predictor(results_subset) -> None:
     folder = results_subset(["backtest"])
     bt = pd.read_csv(folder / "backtest.csv")

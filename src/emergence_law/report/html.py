@@ -191,13 +191,38 @@ def _headline(res: ResultsFolder) -> list[str]:
         for key, value in answers.items():
             if "prediction" in key:
                 items.append(f"Toy lab, {esc(_question(key).split('. ', 1)[-1])}: {esc(value)}")
-    if res.compare and isinstance(res.compare.content, Mapping):
-        prob = {k: v for k, v in flatten(res.compare.content) if "prob" in k.lower()
-                and _num(v) is not None}
-        if prob:
-            key, value = next(iter(prob.items()))
-            items.append(f"Comparison: {esc(key)} = {fmt(value)}.")
+    if res.compare:
+        items.append(f"Comparison: {_compare_sentence(res.compare.content)}")
+    if res.to_params:
+        items.append(f"Model size at emergence: {_size_sentence(res.to_params.content)}")
     return items
+
+
+def _compare_sentence(cmp: Mapping[str, Any]) -> str:
+    """compare's own verdict; else its question and probability."""
+    if isinstance(cmp.get("verdict"), str):
+        return esc(cmp["verdict"]) + "."
+    p = _num(cmp.get("p_a_higher"))
+    if p is not None:
+        question = cmp.get("question", "P(first series emerges at a higher loss)")
+        err = _num(cmp.get("p_a_higher_mc_error"))
+        return f"{esc(question)} = {fmt(p)}" + (f" &plusmn; {fmt(err)}." if err else ".")
+    return "see the comparison section."
+
+
+def _size_sentence(tp: Mapping[str, Any]) -> str:
+    """to-params' own message; else the median and interval of the parameter count."""
+    if isinstance(tp.get("message"), str):
+        return esc(tp["message"]).rstrip(".") + "."
+    params = tp.get("params")
+    if isinstance(params, Mapping):
+        iv = _interval(params)
+        pct = dict(_percentiles(params))
+        text = f"median {fmt(pct.get(50.0, params.get('mle')))} parameters"
+        if iv:
+            text += f", {_pct_label(iv[0])}&ndash;{_pct_label(iv[2])} [{fmt(iv[1])}, {fmt(iv[3])}]"
+        return text + "."
+    return "see the section."
 
 
 #: provenance options that name where a command's input data came from
@@ -393,6 +418,58 @@ def _json_plot_section(anchor: str, title: str, doc: JsonDoc | None, plot,
     return _Section(anchor, title, "".join(body))
 
 
+def _compare_section(res: ResultsFolder) -> _Section | None:
+    """Verdict first, then the numbers, the plot, and each series' fit as a fold-out."""
+    if res.compare is None and res.compare_plot is None:
+        return None
+    cmp: Mapping[str, Any] = res.compare.content if res.compare else {}
+    body = [f"<p>{_compare_sentence(cmp)}</p>"] if cmp else []
+    series = cmp.get("series")
+    rest = {k: v for k, v in cmp.items()
+            if k not in ("verdict",) and not (k == "series" and isinstance(series, Mapping))}
+    if rest:
+        body.append(key_values(rest))
+    if res.compare_plot:
+        body.append(figure(res.compare_plot, "Emergence posteriors of the compared series"))
+    if isinstance(series, Mapping):
+        for name, fit in series.items():
+            if isinstance(fit, Mapping):
+                body.append(f"<details><summary>fit of series {esc(name)}</summary>"
+                            f"{_fit_body(fit)}</details>")
+    return _Section("compare", "Comparison of model series", "".join(body))
+
+
+def _to_params_section(res: ResultsFolder) -> _Section | None:
+    """The size (and FLOPs) at the predicted emergence loss, with the scaling law behind it."""
+    if res.to_params is None and res.to_params_plot is None:
+        return None
+    tp: Mapping[str, Any] = res.to_params.content if res.to_params else {}
+    body = [f"<p>{_size_sentence(tp)}</p>"] if tp else []
+    notes = tp.get("notes")
+    if isinstance(notes, list):
+        body.extend(f'<p class="note">{esc(n)}</p>' for n in notes)
+    rows, levels = [], sorted({q for k in ("emergence_loss", "params", "flops")
+                               if isinstance(tp.get(k), Mapping)
+                               for q, _ in _percentiles(tp[k])})
+    for key, label in (("emergence_loss", "emergence loss (nats)"), ("params", "parameters"),
+                       ("flops", "FLOPs")):
+        block = tp.get(key)
+        if isinstance(block, Mapping):
+            pct = dict(_percentiles(block))
+            rows.append([label, block.get("mle"), *[pct.get(q) for q in levels]])
+    if rows:
+        body.append(table(["", "MLE", *[_pct_label(q) for q in levels]], rows))
+    tabled = {"emergence_loss", "params", "flops", "message", "notes"} if rows else {
+        "message", "notes"}
+    rest = {k: v for k, v in tp.items() if k not in tabled}
+    if rest:
+        body.append(key_values(rest))
+    if res.to_params_plot:
+        body.append(figure(res.to_params_plot, "Loss scaling law of the model family and the "
+                           "size at the predicted emergence loss"))
+    return _Section("to-params", "From emergence loss to model size", "".join(body))
+
+
 def _data_section(res: ResultsFolder) -> _Section | None:
     """data_used.csv, or else the column-wise ``data`` a fit.json may carry."""
     if res.data_used is not None:
@@ -486,10 +563,8 @@ def _sections(res: ResultsFolder) -> list[_Section]:
         _table_plot_section("ablations", "Ablations", res.ablations, res.ablations_plot,
                             "Prediction error of each ablation (5th-95th percentile bars)",
                             extra=ablation_md),
-        _json_plot_section("compare", "Comparison of model series", res.compare,
-                           res.compare_plot, "Emergence posteriors of the compared series"),
-        _json_plot_section("to-params", "From emergence loss to model size", res.to_params,
-                           res.to_params_plot, "Loss scaling law and the predicted size"),
+        _compare_section(res),
+        _to_params_section(res),
         _json_plot_section("passuntil", "PassUntil task scaling law", res.passuntil,
                            res.passuntil_plot, "Pass rate against model size, with the "
                            "prediction for the target size", lead=pu_lead),
