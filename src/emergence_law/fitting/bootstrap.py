@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emergence_law.fitting.mle import fit_mle, initial_grid
+from emergence_law.fitting.mle import fit_mle, initial_grid, lm_polish
 from emergence_law.fitting.model import ProfileModel, binomial_weights
 
 UNITS = ("parametric", "checkpoint", "residual")
@@ -99,41 +99,12 @@ class BatchedProfile:
         fit = A[:, None] * R + consts @ self.C.T
         return np.sqrt(self.W[sl]) * (self.Y[sl] - fit)
 
-    def polish(self, theta: np.ndarray, iters: int = 40) -> tuple[np.ndarray, np.ndarray]:
-        """Batched Levenberg-Marquardt on the profiled residuals, one problem per replicate."""
-        b = self.m.bounds
-        h = np.array([1e-5, 1e-5, 1e-4])
-        theta = np.clip(theta.copy(), b[:, 0], b[:, 1])
-        r = self.residuals(theta)
-        f = np.einsum("bn,bn->b", r, r)
-        lam = np.full(len(theta), 1e-3)
-        for _ in range(iters):
-            J = np.empty(r.shape + (3,))
-            for k in range(3):
-                t = theta.copy()
-                t[:, k] += h[k]
-                J[:, :, k] = (self.residuals(t) - r) / h[k]
-            JtJ = np.einsum("bnk,bnl->bkl", J, J)
-            g = np.einsum("bnk,bn->bk", J, r)
-            D = np.einsum("bkk->bk", JtJ) + 1e-12
-            M = JtJ + lam[:, None, None] * (D[:, :, None] * np.eye(3)[None])
-            step = -np.linalg.solve(M, g[:, :, None])[:, :, 0]
-            cand = np.clip(theta + step, b[:, 0], b[:, 1])
-            rc = self.residuals(cand)
-            fc = np.einsum("bn,bn->b", rc, rc)
-            better = fc < f
-            theta[better], r[better], f[better] = cand[better], rc[better], fc[better]
-            lam = np.where(better, lam / 3.0, lam * 4.0)
-            if np.all(lam > 1e8) or np.all(np.abs(step).max(axis=1) < 1e-9):
-                break
-        return theta, f
-
 
 def _replicates(model: ProfileModel, unit: str, beta: np.ndarray, theta_hat: np.ndarray,
                 n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Values and weights (n_rep, rows) of the resampled tables."""
     d = model.data
-    fitted = d.value - model.residuals(theta_hat)[0] / np.sqrt(d.weight)
+    fitted = d.value - model.residuals(theta_hat) / np.sqrt(d.weight)
     if unit == "parametric":
         if model.likelihood == "binomial":
             p = np.clip(fitted, 0.0, 1.0)
@@ -183,8 +154,9 @@ def bootstrap_posterior(
             bp = BatchedProfile(model, Y, W)
             G = bp.rss_grid(grid)                                      # (G, m)
             start = grid[np.argmin(G, axis=0)]
-            t1, f1 = bp.polish(start)
-            t2, f2 = bp.polish(np.repeat(theta_hat[None, :], m, axis=0))
+            t1, f1, _ = lm_polish(bp.residuals, start, model.bounds)
+            t2, f2, _ = lm_polish(bp.residuals, np.repeat(theta_hat[None, :], m, axis=0),
+                                  model.bounds)
             th = np.where((f2 < f1)[:, None], t2, t1)
         else:  # per-level slopes: refit one by one (slower, same answer)
             th = np.array([_refit_one(model, Y[i], W[i], theta_hat) for i in range(m)])

@@ -58,8 +58,11 @@ def split_rhat(chains: np.ndarray) -> float:
 
 def effective_sample_size(chains: np.ndarray) -> tuple[float, float]:
     """``(ess, tau)``: draws / integrated autocorrelation time (emcee's ensemble estimator)."""
+    import logging
+
     from emcee.autocorr import integrated_time
 
+    logging.getLogger("emcee.autocorr").setLevel(logging.ERROR)  # we warn ourselves (check())
     chains = np.asarray(chains, dtype=float)
     if chains.ndim == 1:
         chains = chains[:, None]

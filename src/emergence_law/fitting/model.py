@@ -187,11 +187,14 @@ class ProfileModel:
         """
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         if self.shared_ab:
-            return self._solve_shared(theta)
+            return self._solve_shared(theta)[:2]
         return self._solve_general(theta)
 
-    def _solve_shared(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One slope: eliminate the constant columns (Schur complement), O(G n c) work."""
+    def _solve_shared(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One slope: eliminate the constant columns (Schur complement), O(G n c) work.
+
+        Also returns the weighted ReLU column ``R`` so residuals need not recompute it.
+        """
         E = self.elbows(theta)
         R = np.maximum(E[:, self.data.level] - self.data.loss[None, :], 0.0) * self._sw
         a = np.einsum("gn,gn->g", R, R)
@@ -205,7 +208,7 @@ class ProfileModel:
         consts = self._beta_flat[None, :] - A[:, None] * bK
         rss = self._flat_rss - np.where(ok, num * A, 0.0)
         beta = np.concatenate([A[:, None], consts], axis=1)
-        return beta, np.maximum(rss, 1e-300)
+        return beta, np.maximum(rss, 1e-300), R
 
     def _solve_general(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         S = self._slope_columns(theta)                                # (G, n, s)
@@ -235,16 +238,19 @@ class ProfileModel:
         return self.solve(theta)[1]
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
-        """Weighted residuals ``sqrt(w) (y - fit)`` at one theta (for least-squares solvers)."""
+        """Weighted residuals ``sqrt(w) (y - fit)`` at one theta (1-D) or a batch (G, n)."""
+        theta = np.asarray(theta, dtype=float)
+        single = theta.ndim == 1
         theta = np.atleast_2d(theta)
-        beta, _ = self.solve(theta)
         if self.shared_ab:
-            E = self.elbows(theta)[0]
-            R = np.maximum(E[self.data.level] - self.data.loss, 0.0) * self._sw
-            return self._y - beta[0, 0] * R - self._const @ beta[0, 1:]
-        S = self._slope_columns(theta)[0]
-        X = np.concatenate([S, self._const], axis=1)
-        return self._y - X @ beta[0]
+            beta, _, R = self._solve_shared(theta)
+            r = self._y[None, :] - beta[:, :1] * R - beta[:, 1:] @ self._const.T
+        else:
+            beta, _ = self.solve(theta)
+            S = self._slope_columns(theta)
+            r = (self._y[None, :] - np.einsum("gns,gs->gn", S, beta[:, :S.shape[2]])
+                 - beta[:, S.shape[2]:] @ self._const.T)
+        return r[0] if single else r
 
     # ------------------------------------------------------------------ likelihoods
     def loglik_from_rss(self, rss: np.ndarray | float) -> np.ndarray:

@@ -1,0 +1,34 @@
+"""The simulator draws the paper-like design it promises, with the noise it promises."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emergence_law.laws import emergence_point_paper
+from emergence_law.simulate import simulate_observations
+
+
+def test_design_and_truth():
+    df, truth = simulate_observations(seed=0)
+    ft = df[df["setting"] == "finetune"]
+    fs = df[df["setting"] == "fewshot"]
+    assert df["checkpoint"].nunique() == 25 and len(fs) == 25
+    assert sorted(ft["n_train"].unique()) == [30, 100, 300, 1000, 3000]
+    assert set(ft.groupby(["checkpoint", "n_train"])["subset"].nunique()) == {2}
+    assert (fs["shots"] == 5).all() and truth["d0"] == 5
+    assert truth["emergence_point"] == emergence_point_paper(5, truth["k"], truth["alpha"],
+                                                             truth["C"])
+    pre = fs[fs["loss"] > truth["emergence_point"] + 0.05]
+    assert abs(pre["value"].mean() - 0.25) < 0.01          # flat at chance before the elbow
+    post = fs[fs["loss"] < truth["emergence_point"] - 0.1]
+    assert (post["value"] > 0.3).all()
+
+
+def test_binomial_noise_matches_n_eval():
+    # far before emergence every value is Binomial(n_eval, chance) / n_eval
+    df, _ = simulate_observations(seed=1, n_eval=400, subset_sd=0.0, n_checkpoints=60,
+                                  loss_range=(3.0, 4.0))
+    v = df["value"].to_numpy()
+    expected = np.sqrt(0.25 * 0.75 / 400)
+    assert abs(v.std(ddof=1) / expected - 1) < 0.15
+    assert abs(v.mean() - 0.25) < 3 * expected / np.sqrt(len(v)) + 1e-3
