@@ -18,7 +18,7 @@ SIMULATED_LABEL = "SIMULATED data (drawn from a known emergence law; not measure
 
 def run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None = None,
              source_label: str | None = None, task: str | None = None, seed: int = 0,
-             echo: bool = True) -> dict:
+             echo: bool = True, mcmc_samples: int = 2000, boot_samples: int = 1000) -> dict:
     """Fit the demo table (MLE + MCMC + bootstrap + plots) and write everything to ``out_dir``.
 
     Returns a dict of what was written and the headline numbers. With ``obs=None`` the table is
@@ -51,7 +51,8 @@ def run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None = 
     results = {"source": label, "simulated": truth is not None, "task": task,
                "ground_truth": gt.to_dict(), "min_loss": min_loss}
     for post in ("mcmc", "bootstrap"):
-        law = EmergenceLaw(posterior=post, n_samples=2000 if post == "mcmc" else 1000, seed=seed)
+        n = mcmc_samples if post == "mcmc" else boot_samples
+        law = EmergenceLaw(posterior=post, n_samples=n, seed=seed)
         fit = law.fit(obs, task, min_loss=min_loss)
         sub = out / post
         sub.mkdir(exist_ok=True)

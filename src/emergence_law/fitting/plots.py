@@ -43,7 +43,8 @@ def plot_fit(fit: EmergenceFit, path: str | Path | None = None, ax: Any = None) 
     loss = d["loss"].to_numpy(dtype=float)
     lo, hi = float(loss.min()), float(loss.max())
     e0 = fit.emergence_point_mle
-    lo = min(lo, e0 - 0.05 * (hi - lo))
+    iv = fit.interval(0.9)
+    lo = min(lo, e0, iv[0] if iv else e0) - 0.04 * (hi - lo)
     grid = np.linspace(lo, hi, 300)
     cmap = plt.get_cmap("viridis")
     levels = fit.levels
@@ -58,7 +59,6 @@ def plot_fit(fit: EmergenceFit, path: str | Path | None = None, ax: Any = None) 
                    label=f"few-shot ({fit.d0:g}-shot)")
     ax.plot(grid, fit.predict(grid, None), color="0.35", lw=2, ls="--",
             label=f"extrapolated few-shot, E(D0) = {e0:.3f}")
-    iv = fit.interval(0.9)
     if iv is not None:
         ax.axvspan(iv[0], iv[1], color="tab:red", alpha=0.12, label="90% interval of E(D0)")
     ax.axvline(e0, color="tab:red", lw=1)
