@@ -72,19 +72,19 @@ def test_size_for_loss_inverts_predict_and_flags_the_irreducible_term():
 
 def test_bootstrap_interval_covers_the_truth_at_roughly_its_rate():
     """A small calibration check (the benchmark script runs the larger one): the 90% bootstrap
-    interval of the size needed for loss 1.95 covers the true size in most of 10 datasets."""
+    interval of the size needed for loss 1.95 covers the true size in most of 8 datasets."""
     target = 1.95
     truth = (TRUE["A"] / (target - TRUE["E"])) ** (1 / TRUE["alpha"])
     hits = 0
     widths = []
-    for seed in range(10):
+    for seed in range(8):
         N, y = _size_data(np.random.default_rng(100 + seed), noise=0.01, n=10)
-        fit = ScalingLaw(n_bootstrap=40, seed=seed).fit(N, y)
+        fit = ScalingLaw(n_bootstrap=30, seed=seed).fit(N, y)
         draws = fit.size_for_loss(target, draws=fit.bootstrap)
         lo, hi = np.percentile(draws, [5, 95])
         hits += lo <= truth <= hi
         widths.append(np.log10(hi / lo))
-    assert hits >= 7
+    assert hits >= 6
     assert 0.0 < np.median(widths) < 1.0  # informative, not a vacuous interval
 
 

@@ -86,3 +86,154 @@ def plot_ablations(result: Any, path: str | Path | None = None):
                  "nats)", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+METHOD_COLOURS = {"emergence_law": "#1f6fb4", "two_step": "#e08a1e"}
+
+
+def plot_backtest(result: Any, path: str | Path | None = None):
+    """Fig. 7: one row per cut-off at the FLOPs (or loss) of the most capable model used; the
+    circle is the posterior median, the bar its 5th-95th percentile, the diamond the MLE; a red
+    cross marks a failed prediction (|MLE - GT| > threshold). Vertical line: the ground truth
+    with its success band; dashed horizontal line: the first post-emergence checkpoint."""
+    plt = _plt()
+    t = result.table
+    gt = result.ground_truth.elbow
+    thr = result.threshold
+    use_flops = t["max_flops_used"].notna().all() and t["first_post_flops"].notna().all()
+    ycol, ypost = (("max_flops_used", "first_post_flops") if use_flops
+                   else ("cutoff_loss", "first_post_loss"))
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    ax.axvspan(gt - thr, gt + thr, color="#2a9d5c", alpha=0.12, label=f"GT +/- {thr:g} nats")
+    ax.axvline(gt, color="#2a9d5c", lw=1.5, label=f"ground truth {gt:.3f}")
+    ax.axhline(float(t[ypost].iloc[0]), color="black", ls="--", lw=1,
+               label="first post-emergence checkpoint")
+    methods = list(dict.fromkeys(t["method"]))
+    offsets = np.linspace(-0.04, 0.04, len(methods)) if len(methods) > 1 else [0.0]
+    xs = [gt]
+    for m, off in zip(methods, offsets, strict=True):
+        d = t[(t["method"] == m) & (t["status"] == "ok")]
+        colour = METHOD_COLOURS.get(m, "#444444")
+        y = d[ycol].to_numpy(dtype=float)
+        y = y * 10 ** off if use_flops else y + off * 0.5
+        pred = d["prediction"].to_numpy(dtype=float)
+        med = d["p50"].to_numpy(dtype=float)
+        lo, hi = d["p5"].to_numpy(dtype=float), d["p95"].to_numpy(dtype=float)
+        has = np.isfinite(med)
+        if has.any():
+            ax.errorbar(med[has], y[has], xerr=[med[has] - lo[has], hi[has] - med[has]],
+                        fmt="o", color=colour, mfc="white", capsize=3,
+                        label=f"{m}: posterior median, 5-95%")
+        ok = d["success"].astype(bool).to_numpy()
+        if ok.any():
+            ax.plot(pred[ok], y[ok], "D", color=colour, ms=5, label=f"{m}: MLE, success")
+        if (~ok).any():
+            ax.plot(pred[~ok], y[~ok], "X", color=colour, mec=FAIL_COLOUR, ms=9, mew=1.2,
+                    label=f"{m}: MLE, failure (> {thr:g} nats)")
+        xs += list(pred) + list(lo[has]) + list(hi[has])
+    xs = np.array([x for x in xs if np.isfinite(x)])
+    span = max(4 * thr, float(np.percentile(np.abs(xs - gt), 90)) * 1.3)
+    ax.set_xlim(gt - span, gt + span)
+    if use_flops:
+        ax.set_yscale("log")
+        ax.set_ylabel("FLOPs of the most capable model used")
+    else:
+        ax.set_ylabel("loss of the most capable model used (nats)")
+        ax.invert_yaxis()
+    ax.set_xlabel("predicted few-shot emergence point (nats of pretraining loss)")
+    ax.set_title(f"How far in advance: task {result.task}", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+SERIES_COLOURS = ("#1f6fb4", "#c0392b")
+
+
+def plot_compare(cmp: Any, path: str | Path | None = None):
+    """Fig. 8/9: left, each series' few-shot data and fitted few-shot curve (vertical line at
+    its predicted emergence point); right, the two posterior CDFs of E(D0)."""
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    for name, fit, colour in zip(cmp.series, cmp.fits, SERIES_COLOURS, strict=True):
+        d = fit.data
+        fs = d[d["setting"] == "fewshot"] if d is not None else None
+        lo_hi = []
+        if fs is not None and len(fs):
+            ax1.scatter(fs["loss"], fs["value"], s=14, color=colour, alpha=0.7,
+                        label=f"{name}: few-shot data")
+            lo_hi = [float(fs["loss"].min()), float(fs["loss"].max())]
+        s = np.sort(fit.emergence_samples)
+        ax2.plot(s, np.arange(1, len(s) + 1) / len(s), color=colour, lw=2,
+                 label=f"{name}: median {fit.median:.3f}")
+        e = fit.emergence_point_mle
+        grid = np.linspace(min(lo_hi + [e]) - 0.1, max(lo_hi + [e]) + 0.05, 300)
+        ax1.plot(grid, fit.predict(grid), color=colour, lw=1.8,
+                 label=f"{name}: fitted few-shot curve")
+        ax1.axvline(e, color=colour, ls="--", lw=1)
+        ax2.axvline(e, color=colour, ls="--", lw=1)
+    ax1.invert_xaxis()
+    ax1.set_xlabel("pretraining loss (nats; more capable to the right)")
+    ax1.set_ylabel("few-shot performance")
+    ax1.set_title(f"task {cmp.task}: fits (dashed: MLE emergence point)", fontsize=10)
+    ax1.legend(fontsize=7)
+    ax2.set_xlabel("few-shot emergence point E(D0) (nats)")
+    ax2.set_ylabel("posterior CDF  P(E <= x)")
+    ax2.set_title(f"P({cmp.series[0]} emerges at a higher loss) = {cmp.p_a_higher:.3f} "
+                  f"+/- {cmp.mc_error:.3f}", fontsize=10)
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_to_params(post: Any, path: str | Path | None = None):
+    """Fig. 10/15: left, the scaling law (data, fit, 5-95% bootstrap band) with the predicted
+    emergence loss; right, the posterior over parameter count (log scale), unreachable share."""
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    s = post.scaling
+    d = s.data
+    n_lo = float(d["params"].min()) / 3
+    finite = post.params_draws[np.isfinite(post.params_draws)]
+    n_hi = max(float(d["params"].max()) * 3,
+               float(np.percentile(finite, 97)) * 1.5 if finite.size else 0.0)
+    grid = np.geomspace(n_lo, n_hi, 200)
+    r = post.tokens_per_param
+    tok = (lambda n: r * n) if s.form == "chinchilla" else (lambda n: None)  # noqa: E731
+    if s.bootstrap is not None:
+        curves = np.array([s._loss(s.form, b, grid, tok(grid)) for b in s.bootstrap])
+        lo, hi = np.percentile(curves, [5, 95], axis=0)
+        ax1.fill_between(grid, lo, hi, color="#1f6fb4", alpha=0.2, label="5-95% bootstrap")
+    ax1.plot(grid, s.predict(grid, tok(grid)), color="#1f6fb4", lw=2,
+             label="fit " + ("L(N, R N)" if s.form == "chinchilla" else "L(N)"))
+    ax1.scatter(d["params"], d["loss"], color="black", s=18, zorder=3, label="models")
+    ax1.axhline(post.emergence_mle, color="#2a9d5c", ls="--", lw=1.5,
+                label=f"predicted emergence loss {post.emergence_mle:.3f}")
+    if post.emergence_draws is not None and len(post.emergence_draws):
+        e5, e95 = np.percentile(post.emergence_draws, [5, 95])
+        ax1.axhspan(e5, e95, color="#2a9d5c", alpha=0.12)
+    ax1.axhline(s.params["E"], color="grey", ls=":", lw=1,
+                label=f"irreducible loss E = {s.params['E']:.3f}")
+    ax1.set_xscale("log")
+    ax1.set_xlabel("parameters N")
+    ax1.set_ylabel("pretraining loss (nats)")
+    ax1.set_title("scaling law and predicted emergence loss", fontsize=10)
+    ax1.legend(fontsize=7)
+    if finite.size:
+        ax2.hist(np.log10(finite), bins=40, color="#1f6fb4", alpha=0.75)
+        for q, ls in ((5, ":"), (50, "-"), (95, ":")):
+            with np.errstate(invalid="ignore"):
+                v = np.percentile(post.params_draws, q)
+            if np.isfinite(v):
+                ax2.axvline(np.log10(v), color="black", ls=ls, lw=1)
+    if np.isfinite(post.params_mle):
+        ax2.axvline(np.log10(post.params_mle), color="#2a9d5c", lw=2, label="MLE")
+    ax2.set_xlabel("log10 parameters at emergence")
+    ax2.set_ylabel("posterior draws")
+    frac = post.fraction_unreachable
+    ax2.set_title(f"size at emergence (lines: 5/50/95%); unreachable: {100 * frac:.1f}%",
+                  fontsize=10)
+    if np.isfinite(post.params_mle):
+        ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -6,6 +6,8 @@ the heavy imports (numpy fits, matplotlib) inside the command body.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,16 @@ def _law_settings(form: str, d0: float | None, likelihood: str, per_level: bool,
            "posterior": posterior, "n_samples": n, "seed": seed}
     EmergenceLaw(**law)  # raises OptionError naming the bad option
     return law
+
+
+@contextlib.contextmanager
+def _keep_on_interrupt(csv: Path) -> Iterator[None]:
+    """On Ctrl-C say what was kept (typer turns the interrupt into a silent exit 130)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        typer.echo(f"emergence-law: interrupted; finished results are kept in {csv}", err=True)
+        raise
 
 
 def _check_workers(workers: int | None) -> None:
@@ -76,11 +88,140 @@ def register(app: typer.Typer) -> None:
             "obs": obs, "task": task, "threshold": threshold, "cutoff": cutoff, **law,
             "metric": metric, "series": series, "ft_method": ft_method, "workers": workers,
             "only": only})
-        result = run_ablations(table, task, law=law, threshold=threshold, cutoff=cutoff,
-                               metric=metric, series=series, method=ft_method, workers=workers,
-                               ablations=ablations, on_update=lambda r: r.to_csv(csv))
+        with _keep_on_interrupt(csv):
+            result = run_ablations(table, task, law=law, threshold=threshold, cutoff=cutoff,
+                                   metric=metric, series=series, method=ft_method,
+                                   workers=workers, ablations=ablations,
+                                   on_update=lambda r: r.to_csv(csv))
         result.to_csv(csv)
         (out / "ablations.md").write_text(result.to_markdown())
         result.plot(out / "ablations.png")
         typer.echo(result.summary())
         typer.echo(f"wrote {csv}, {out / 'ablations.md'}, {out / 'ablations.png'}")
+
+    @app.command("backtest")
+    def backtest_cmd(
+        obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
+        task: str = typer.Option(..., "--task", help="Task to backtest."),
+        method: str = typer.Option("emergence_law", "--method", help="Predictor: emergence_law, "
+                                   "two_step (no finetuning data) or both."),
+        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder."),
+        threshold: float = typer.Option(0.1, "--threshold",
+                                        help="Success if |MLE - ground truth| <= this (nats)."),
+        cutoff: float = typer.Option(None, "--cutoff", help="Pre-emergence means loss >= this "
+                                     "(default: the ground-truth elbow)."),
+        order_by: str = typer.Option("auto", "--order-by", help="Hold out by flops, loss, or "
+                                     "auto (FLOPs when every checkpoint has them)."),
+        min_checkpoints: int = typer.Option(3, "--min-checkpoints",
+                                            help="Stop when fewer checkpoints would remain."),
+        posterior: str = typer.Option("mcmc", "--posterior", help="mcmc, bootstrap or none "
+                                      "(two_step always bootstraps unless none)."),
+        samples: int = typer.Option(None, "--samples", help="Posterior draws per fit."),
+        form: str = typer.Option("log_power", "--form", help="E(D) form."),
+        d0: float = typer.Option(None, "--d0", help="D0 (default: the shots)."),
+        likelihood: str = typer.Option("gaussian", "--likelihood", help="gaussian or binomial."),
+        per_level: bool = typer.Option(False, "--per-level", help="A and B per data level."),
+        seed: int = typer.Option(0, "--seed", help="Random seed."),
+        metric: str = typer.Option(None, "--metric", help="Accuracy metric (default: the most "
+                                   "common)."),
+        nll_metric: str = typer.Option(None, "--nll-metric", help="two_step: continuous metric "
+                                       "used as task NLL (default: nll, else logprob, ...)."),
+        series: str = typer.Option(None, "--series", help="Only this model series."),
+        ft_method: str = typer.Option(None, "--ft-method", help="Only this finetuning method."),
+        workers: int = typer.Option(None, "--workers", help="Parallel fits (default 2)."),
+    ) -> None:
+        """How far in advance (Fig. 7): backtest.csv, backtest.png, and the largest FLOPs ratio
+        at which the prediction succeeded."""
+        from emergence_law.analysis.backtest import run_backtest
+        from emergence_law.observations import load_observations
+        from emergence_law.provenance import write_provenance
+
+        _check_workers(workers)
+        law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
+        table = load_observations(obs)
+        out.mkdir(parents=True, exist_ok=True)
+        csv = out / "backtest.csv"
+        write_provenance(out, "backtest", {
+            "obs": obs, "task": task, "method": method, "threshold": threshold,
+            "cutoff": cutoff, "order_by": order_by, "min_checkpoints": min_checkpoints, **law,
+            "metric": metric, "nll_metric": nll_metric, "series": series,
+            "ft_method": ft_method, "workers": workers})
+        baseline = {"nll_metric": nll_metric} if nll_metric else {}
+        with _keep_on_interrupt(csv):
+            result = run_backtest(table, task, method=method, law=law, baseline=baseline,
+                                  threshold=threshold, cutoff=cutoff, order_by=order_by,
+                                  min_checkpoints=min_checkpoints, metric=metric,
+                                  series=series, ft_method=ft_method, workers=workers,
+                                  on_update=lambda r: r.to_csv(csv))
+        result.to_csv(csv)
+        result.plot(out / "backtest.png")
+        typer.echo(result.summary())
+        typer.echo(f"wrote {csv}, {out / 'backtest.png'}")
+
+    @app.command("compare")
+    def compare_cmd(
+        obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
+        task: str = typer.Option(..., "--task", help="Task to compare on."),
+        series: list[str] = typer.Option(..., "--series", help="Model series; give exactly "
+                                         "two: --series A --series B."),
+        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder."),
+        posterior: str = typer.Option("mcmc", "--posterior", help="mcmc or bootstrap."),
+        samples: int = typer.Option(None, "--samples", help="Posterior draws per series."),
+        form: str = typer.Option("log_power", "--form", help="E(D) form."),
+        d0: float = typer.Option(None, "--d0", help="D0 (default: the shots)."),
+        likelihood: str = typer.Option("gaussian", "--likelihood", help="gaussian or binomial."),
+        per_level: bool = typer.Option(False, "--per-level", help="A and B per data level."),
+        min_loss: float = typer.Option(None, "--min-loss",
+                                       help="Use only checkpoints with loss >= this."),
+        seed: int = typer.Option(0, "--seed", help="Random seed."),
+        metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
+        ft_method: str = typer.Option(None, "--ft-method", help="Only this finetuning method."),
+    ) -> None:
+        """Which series emerges first (Fig. 8/9): compare.json and compare.png."""
+        from emergence_law.analysis.compare import compare_series
+        from emergence_law.errors import OptionError
+        from emergence_law.observations import load_observations
+        from emergence_law.provenance import write_provenance
+
+        if len(series) != 2:
+            raise OptionError("--series", f"give exactly two series, got {len(series)}")
+        law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
+        table = load_observations(obs)
+        write_provenance(out, "compare", {"obs": obs, "task": task, "series": series, **law,
+                                          "min_loss": min_loss, "metric": metric,
+                                          "ft_method": ft_method})
+        cmp = compare_series(table, task, series[0], series[1], law=law, metric=metric,
+                             ft_method=ft_method, min_loss=min_loss)
+        cmp.save(out / "compare.json")
+        cmp.plot(out / "compare.png")
+        typer.echo(cmp.summary())
+        typer.echo(f"wrote {out / 'compare.json'}, {out / 'compare.png'}")
+
+    @app.command("to-params")
+    def to_params_cmd(
+        fit_json: Path = typer.Argument(..., help="fit.json written by 'emergence-law fit'."),
+        scaling: Path = typer.Option(..., "--scaling", help="Table of a model family's losses: "
+                                     "params, loss[, tokens] (.csv, .parquet, .jsonl)."),
+        tokens_per_param: float = typer.Option(20.0, "--tokens-per-param",
+                                               help="Training tokens per parameter R "
+                                               "(FLOPs = 6 R N^2)."),
+        law: str = typer.Option("auto", "--law", help="size (L(N)), chinchilla (L(N, D)) or "
+                                "auto (Chinchilla if tokens/params varies)."),
+        bootstrap: int = typer.Option(200, "--bootstrap", help="Scaling-law bootstrap "
+                                      "resamples."),
+        seed: int = typer.Option(0, "--seed", help="Random seed."),
+        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder."),
+    ) -> None:
+        """Loss -> parameter count and FLOPs (Fig. 10/15): to_params.json and to_params.png."""
+        from emergence_law.analysis.to_params import loss_to_params
+        from emergence_law.provenance import write_provenance
+
+        write_provenance(out, "to-params", {"fit_json": fit_json, "scaling": scaling,
+                                            "tokens_per_param": tokens_per_param, "law": law,
+                                            "bootstrap": bootstrap, "seed": seed})
+        post = loss_to_params(fit_json, scaling, tokens_per_param=tokens_per_param, law=law,
+                              n_bootstrap=bootstrap, seed=seed)
+        post.save(out / "to_params.json")
+        post.plot(out / "to_params.png")
+        typer.echo(post.summary())
+        typer.echo(f"wrote {out / 'to_params.json'}, {out / 'to_params.png'}")

@@ -1,0 +1,225 @@
+"""How far in advance can emergence be predicted (the paper's Fig. 7)?
+
+Hold out the most capable pre-emergence checkpoints one at a time (ordered by FLOPs when every
+checkpoint has them, else by loss), refit on what is left, and score each prediction against the
+ground truth from all few-shot rows. For each cut-off the table gives the loss and FLOPs of the
+most capable checkpoint used, the prediction with its 5-95% interval, success (|MLE - GT| <=
+threshold), and ``flops_ratio``: FLOPs of the first post-emergence checkpoint over the FLOPs
+used, i.e. how many times more compute the first model that shows the capability needed. When
+FLOPs are unknown, ``loss_gap`` (loss used minus loss of the first post-emergence checkpoint)
+says the same in nats.
+
+``method`` picks the predictor: ``emergence_law`` (finetuning data), ``two_step`` (the
+no-finetuning baseline of baseline.py), or ``both`` on the same cut-offs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from emergence_law.analysis.ablations import DEFAULT_LAW, DEFAULT_THRESHOLD, task_rows
+from emergence_law.analysis.checkpoints import checkpoint_keys, checkpoint_table
+from emergence_law.analysis.jobs import METHODS, FitJob, run_fit_job, score
+from emergence_law.analysis.runner import run_jobs
+from emergence_law.errors import DataError, NotIdentifiableError, OptionError
+from emergence_law.observations import load_observations
+
+CSV_COLUMNS = ["method", "n_held_out", "n_checkpoints", "cutoff_loss", "max_flops_used",
+               "prediction", "p5", "p50", "p95", "error", "error_p5", "error_p95", "success",
+               "flops_ratio", "loss_gap", "first_post_loss", "first_post_flops", "gt", "status",
+               "reason", "seconds"]
+
+
+@dataclass
+class BacktestResult:
+    """One row per (method, cut-off); see CSV_COLUMNS."""
+
+    task: str
+    table: pd.DataFrame
+    ground_truth: Any
+    threshold: float
+    order_by: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_csv(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.table.to_csv(path, index=False, float_format="%.6g")
+        return path
+
+    def best(self, method: str) -> pd.Series | None:
+        """The successful cut-off furthest in advance (largest FLOPs ratio, else loss gap)."""
+        t = self.table[(self.table["method"] == method) & (self.table["status"] == "ok")]
+        t = t[t["success"].astype(bool)]
+        if t.empty:
+            return None
+        col = "flops_ratio" if t["flops_ratio"].notna().any() else "loss_gap"
+        return t.loc[t[col].idxmax()]
+
+    def reliable(self, method: str) -> pd.Series | None:
+        """The furthest cut-off up to which *every* cut-off succeeded (a lucky success after a
+        run of failures does not count here, unlike :meth:`best`)."""
+        t = self.table[self.table["method"] == method].sort_values("n_held_out")
+        last = None
+        for _, r in t.iterrows():
+            if r["status"] != "ok" or not bool(r["success"]):
+                break
+            last = r
+        return last
+
+    def summary_lines(self) -> list[str]:
+        out = []
+        for method in dict.fromkeys(self.table["method"]):
+            b = self.best(method)
+            n_ok = int(((self.table["method"] == method) & (self.table["status"] == "ok")).sum())
+            if b is None:
+                out.append(f"{method}: no cut-off predicted within {self.threshold:g} nats of the "
+                           f"ground truth {self.ground_truth.elbow:.3f} ({n_ok} fitted)")
+            elif np.isfinite(b["flops_ratio"]):
+                r = self.reliable(method)
+                rel = (f"every cut-off succeeded up to {r['flops_ratio']:.2f}x" if r is not None
+                       else "the cut-off with all checkpoints already failed")
+                out.append(f"{method}: largest FLOPs ratio with a successful prediction: "
+                           f"{b['flops_ratio']:.2f}x (most capable model used: "
+                           f"{b['max_flops_used']:.3g} FLOPs, loss {b['cutoff_loss']:.3f}; "
+                           f"error {b['error']:.3f} nats); {rel}")
+            else:
+                out.append(f"{method}: FLOPs unknown; largest loss gap with a successful "
+                           f"prediction: {b['loss_gap']:.3f} nats before the first "
+                           f"post-emergence checkpoint (error {b['error']:.3f} nats)")
+        return out
+
+    def summary(self) -> str:
+        return (f"task {self.task}: ground truth {self.ground_truth.elbow:.4f} nats; checkpoints "
+                f"held out by {self.order_by}\n" + "\n".join(self.summary_lines()))
+
+    def plot(self, path: str | Path | None = None):
+        from emergence_law.analysis.plots import plot_backtest
+
+        return plot_backtest(self, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.table.astype(object).where(self.table.notna(), None)
+        return {"task": self.task, "ground_truth": self.ground_truth.to_dict(),
+                "threshold": self.threshold, "order_by": self.order_by,
+                "rows": t.to_dict(orient="records"), **self.info}
+
+
+def _method_params(method: str, law: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    if method == "emergence_law":
+        return dict(law)
+    post = law.get("posterior", "mcmc")
+    return {"posterior": "none" if post == "none" else "bootstrap",
+            "n_samples": min(int(law.get("n_samples", 200)), 200), "seed": law.get("seed", 0),
+            **baseline}
+
+
+def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
+                 method: str = "emergence_law", law: dict[str, Any] | None = None,
+                 baseline: dict[str, Any] | None = None,
+                 threshold: float = DEFAULT_THRESHOLD, cutoff: float | None = None,
+                 order_by: str = "auto", min_checkpoints: int = 3,
+                 metric: str | None = None, series: str | None = None,
+                 ft_method: str | None = None, workers: int | None = None,
+                 progress: bool = True,
+                 on_update: Callable[[BacktestResult], None] | None = None) -> BacktestResult:
+    """Hold out the most capable pre-emergence checkpoints one by one; score every refit.
+
+    ``law``: EmergenceLaw settings; ``baseline``: TwoStepBaseline settings (e.g. nll_metric);
+    ``cutoff``: pre-emergence means loss >= cutoff (default: the ground-truth elbow);
+    ``min_checkpoints``: stop holding out when fewer would remain.
+    """
+    from emergence_law.analysis.ground_truth import ground_truth_emergence
+
+    methods = list(METHODS) if method == "both" else [method]
+    if any(m not in METHODS for m in methods):
+        raise OptionError("--method", f"unknown method {method!r} (use emergence_law, two_step "
+                          "or both)")
+    if threshold <= 0:
+        raise OptionError("--threshold", f"must be positive, got {threshold}")
+    if min_checkpoints < 2:
+        raise OptionError("--min-checkpoints", "must be at least 2")
+    if order_by not in ("auto", "flops", "loss"):
+        raise OptionError("--order-by", f"use auto, flops or loss, not {order_by!r}")
+    obs = load_observations(obs)
+    rows, metric = task_rows(obs, task, metric=metric, series=series, method=ft_method)
+    every = obs[obs["task"] == task]
+    if series is not None:
+        every = every[every["series"] == series]
+    baseline = dict(baseline or {})
+    if "two_step" in methods:  # fail now, in one line, rather than in every job
+        from emergence_law.analysis.baseline import find_nll_metric
+
+        find_nll_metric(every, baseline.get("nll_metric"))
+    gt = ground_truth_emergence(rows, task, metric=metric)
+    cut = float(gt.elbow if cutoff is None else cutoff)
+    ck = checkpoint_table(rows, order_by)
+    by = ck.attrs["order_by"]
+    pre = ck[ck["loss"] >= cut]
+    post = ck[ck["loss"] < cut]
+    if len(pre) < min_checkpoints:
+        raise NotIdentifiableError(f"task {task!r}: only {len(pre)} checkpoints at or above the "
+                                   f"cut-off loss {cut:.4f}; the backtest needs "
+                                   f"{min_checkpoints}")
+    if post.empty:
+        raise DataError(f"task {task!r}: no checkpoint below the cut-off loss {cut:.4f}, so no "
+                        "post-emergence checkpoint to measure the lead against")
+    first_post = post.iloc[0]  # least capable post-emergence checkpoint
+    law = {**DEFAULT_LAW, **(law or {})}
+    keys_all = checkpoint_keys(rows)
+    keys_every = checkpoint_keys(every)
+
+    records: list[dict[str, Any]] = []
+    jobs: list[FitJob] = []
+    order = pre["key"].tolist()  # least -> most capable
+    for m in methods:
+        params = _method_params(m, law, baseline)
+        for h in range(0, len(order) - min_checkpoints + 1):
+            used = order[: len(order) - h]
+            u = pre[pre["key"].isin(used)]
+            src, keys = (rows, keys_all) if m == "emergence_law" else (every, keys_every)
+            sub = src[keys.isin(used).to_numpy()]
+            mf = float(u["flops"].max()) if u["flops"].notna().all() else np.nan
+            rec = {"method": m, "n_held_out": h, "n_checkpoints": len(used),
+                   "cutoff_loss": float(u["loss"].min()), "max_flops_used": mf,
+                   "first_post_loss": float(first_post["loss"]),
+                   "first_post_flops": float(first_post["flops"]),
+                   "gt": gt.elbow, "status": "pending", "reason": ""}
+            rec["flops_ratio"] = rec["first_post_flops"] / mf if np.isfinite(mf) else np.nan
+            rec["loss_gap"] = rec["cutoff_loss"] - rec["first_post_loss"]
+            records.append(rec)
+            jobs.append(FitJob(f"{m} -{h}", sub, task, params, m, metric))
+    table = pd.DataFrame.from_records(records)
+    for c in CSV_COLUMNS:
+        if c not in table.columns:
+            table[c] = np.nan
+    table = table[CSV_COLUMNS].astype({"success": object, "status": object, "reason": object})
+    result = BacktestResult(task, table, gt, threshold, by,
+                            info={"metric": metric, "cutoff": cut, "methods": methods,
+                                  "first_post_checkpoint": str(first_post["key"])})
+
+    def on_result(i: int, res: dict[str, Any]) -> None:
+        table.loc[i, "seconds"] = res["seconds"]
+        if res["status"] != "ok":
+            table.loc[i, ["status", "reason"]] = [res["status"], res["reason"]]
+        else:
+            s = score(res["mle"], res["samples"], gt.elbow, threshold)
+            table.loc[i, "prediction"] = s["mle"]
+            for k in ("p5", "p50", "p95", "error", "error_p5", "error_p95", "success"):
+                table.loc[i, k] = s[k]
+            table.loc[i, "status"] = "ok"
+            if res.get("warnings"):
+                table.loc[i, "reason"] = "; ".join(res["warnings"])
+        if on_update is not None:
+            on_update(result)
+
+    run_jobs(run_fit_job, jobs, workers=workers, description=f"backtest ({task})",
+             progress=progress, on_result=on_result)
+    table["success"] = table["success"].astype("boolean")
+    return result
