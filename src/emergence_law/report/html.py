@@ -71,7 +71,7 @@ nav a, a { color: var(--accent); text-decoration: none; }
 .scroll { overflow-x: auto; margin: .5rem 0 1rem; }
 .scroll.tall { max-height: 36rem; overflow-y: auto; border-bottom: 1px solid var(--line); }
 .scroll.tall thead th { position: sticky; top: 0; }
-td.t { text-align: left; }
+td.t, th.t { text-align: left; }
 details summary { cursor: pointer; color: var(--accent); margin: .4rem 0; }
 .pair { display: flex; flex-wrap: wrap; gap: 0 2.5rem; align-items: flex-start; }
 .scroll.tall td { white-space: nowrap; }

@@ -92,11 +92,18 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | N
 
     ``tall`` puts it in a box of limited height that scrolls (long data tables).
     """
+    rows = [list(r) for r in rows]
     parts = [f'<div class="scroll{" tall" if tall else ""}"><table>']
     if caption:
         parts.append(f"<caption>{esc(caption)}</caption>")
     cols = [h if raw_header else esc(h) for h in header]
-    parts.append("<thead><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr></thead><tbody>")
+    # a column of text gets a left-aligned header, like its cells
+    text = [any(_is_text(r[i]) for r in rows) and all(_is_text(r[i]) or is_missing(r[i])
+                                                      for r in rows) for i in range(len(cols))]
+    left = ' class="t"'
+    parts.append("<thead><tr>" + "".join(f"<th{left if t else ''}>{c}</th>"
+                                         for c, t in zip(cols, text, strict=True))
+                 + "</tr></thead><tbody>")
     for row in rows:
         cells = "".join(f"<td{_cell_class(str(h), v)}>{formatter(v)}</td>"
                         for h, v in zip(header, row, strict=True))
