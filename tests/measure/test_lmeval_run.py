@@ -53,7 +53,7 @@ def test_harness_output_files_import_with_per_sample_logprobs(harness_run):
     assert any(f.name.startswith("samples_addition_mc_") for f in files)
     df = import_lmeval(folder)
     by = df.set_index("metric")
-    assert set(by.index) >= {"acc", "acc_norm", "logprob", "logprob_norm"}
+    assert set(by.index) == {"acc", "acc_norm", "logprob", "logprob_norm", "prob_norm"}
     assert by.loc["acc", "value"] == results["results"]["addition_mc"]["acc,none"]
     assert by.loc["acc", "model"] == "tiny/add-64" and by.loc["acc", "checkpoint"] == "step150"
     assert by.loc["acc", "shots"] == 3 and by.loc["acc", "n_eval"] == 48

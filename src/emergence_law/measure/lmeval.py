@@ -46,6 +46,8 @@ KNOWN_CHANCE = {
     "boolq": 0.5, "copa": 0.5, "hellaswag": 0.25, "openbookqa": 0.25, "commonsense_qa": 0.2,
     "cola": 0.5, "lambada_openai": 0.0, "lambada_standard": 0.0, "gsm8k": 0.0,
 }
+#: bookkeeping entries of a 0.4 results block that are not metrics
+_NOT_METRICS = frozenset({"alias", "name", "sample_len", "samples", "sample_count"})
 ACCURACY_METRICS = ("acc", "acc_norm", "exact_match", "em")
 LAMBADA_TASKS = ("lambada_openai", "lambada_standard", "lambada")
 PERPLEXITY_METRICS = ("perplexity", "ppl")
@@ -270,7 +272,8 @@ def _rows_v04(data: dict, path: Path, ident: dict, with_samples: bool) -> list[d
         if not isinstance(metrics, dict):
             continue
         shots = _shots_v04(data, task)
-        n_eval = _number((nsamples.get(task) or {}).get("effective"))
+        n_eval = _number((nsamples.get(task) or {}).get("effective")) or _number(
+            metrics.get("sample_len"))
         extra, acc_chance = [], None
         if with_samples:
             f = _samples_file(path, task)
@@ -280,7 +283,7 @@ def _rows_v04(data: dict, path: Path, ident: dict, with_samples: bool) -> list[d
                                                     {**ident, "task": task, "shots": shots})
         for key, value in metrics.items():
             name, _, filt = key.partition(",")
-            if name.endswith("_stderr") or name == "alias" or _number(value) is None:
+            if name.endswith("_stderr") or name in _NOT_METRICS or _number(value) is None:
                 continue
             metric = name if filt in ("", "none") else f"{name}_{filt}"
             chance = _chance_for(task, name)

@@ -1,0 +1,303 @@
+"""Finetuning a checkpoint on D task examples (full or LoRA), then evaluating it.
+
+Snell et al. measure how finetuning on D examples shifts the emergence point, so each
+observation is (checkpoint, D, subset seed, method). Subsets are *nested* across D for one seed
+(the first D of one fixed permutation of the training pool), so curves over D for a seed differ
+only by the added data, and several seeds give the between-subset spread. Training examples are
+checked against the evaluation split: a prompt in both is an error (or dropped on request),
+because a finetuned model that saw eval items would fake emergence.
+
+The model is trained on ``prompt + delimiter + answer + EOS`` with the loss on the answer tokens
+only, tokenised exactly as the evaluator scores them, and evaluated zero-shot on the eval split
+with the few-shot evaluator; the model stays in memory throughout (no save/reload).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from emergence_law.errors import DataError, OptionError
+from emergence_law.measure.fewshot import (
+    FewshotResult,
+    _max_length,
+    encode_pair,
+    evaluate_fewshot,
+)
+from emergence_law.measure.tasks import Example, Task
+
+METHODS = ("full", "lora")
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class FinetuneHparams:
+    """Training settings; :func:`default_hparams` picks them by model size and method."""
+
+    lr: float = 1e-5
+    epochs: float = 3.0
+    batch_size: int = 8
+    min_steps: int = 10
+    max_steps: int | None = None
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    lora_rank: int = 8
+    lora_alpha: float | None = None  # default 2 * rank
+    lora_dropout: float = 0.0
+    max_grad_norm: float = 1.0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None, base: FinetuneHparams | None = None
+                  ) -> FinetuneHparams:
+        out = copy.copy(base or cls())
+        kinds = {"lr": float, "epochs": float, "batch_size": int, "min_steps": int,
+                 "max_steps": int, "warmup_ratio": float, "weight_decay": float,
+                 "lora_rank": int, "lora_alpha": float, "lora_dropout": float,
+                 "max_grad_norm": float}
+        for k, v in (d or {}).items():
+            if k not in kinds:
+                raise OptionError("hparams", f"unknown hyperparameter {k!r} (known: "
+                                  f"{', '.join(sorted(kinds))})")
+            try:
+                setattr(out, k, None if v is None else kinds[k](v))
+            except (TypeError, ValueError) as exc:
+                raise OptionError("hparams", f"{k} must be a number, got {v!r}") from exc
+        return out
+
+
+def default_hparams(n_params: float, method: str = "full") -> FinetuneHparams:
+    """Sensible defaults by model size: smaller models and LoRA adapters take larger rates."""
+    if method not in METHODS:
+        raise OptionError("--method", f"unknown method {method!r} (use full or lora)")
+    if n_params < 1e7:  # toy models trained here
+        lr = 3e-3 if method == "full" else 1e-2
+    elif n_params < 1e9:
+        lr = 3e-5 if method == "full" else 3e-4
+    else:  # OpenLLaMA-3B..13B scale (Snell et al. finetune with small rates)
+        lr = 1e-5 if method == "full" else 1e-4
+    return FinetuneHparams(lr=lr)
+
+
+def method_label(method: str, lora_rank: int) -> str:
+    """The observation table's ``method`` value: ``full`` or ``lora-r<rank>``."""
+    return "full" if method == "full" else f"lora-r{lora_rank}"
+
+
+# ---------------------------------------------------------------------------------------------
+# data subsets
+
+
+def subset_indices(n_pool: int, n_train: int, subset: int, *, base_seed: int = 0) -> list[int]:
+    """The training subset of size ``n_train`` for subset seed ``subset``: nested across sizes.
+
+    The first ``n_train`` of one permutation of the pool, fixed by ``(base_seed, subset)``.
+    """
+    if n_train < 1:
+        raise OptionError("--n-train", f"must be at least 1, got {n_train}")
+    if n_train > n_pool:
+        raise OptionError("--n-train", f"{n_train} examples asked for but the training pool "
+                          f"has only {n_pool}")
+    perm = np.random.default_rng([int(base_seed), int(subset)]).permutation(n_pool)
+    return [int(i) for i in perm[:n_train]]
+
+
+def _key(ex: Example) -> str:
+    return " ".join(ex.prompt.split())
+
+
+def overlapping(train: Sequence[Example], evaluation: Sequence[Example]) -> list[Example]:
+    """Training examples whose prompt (whitespace-normalised) also appears in the eval split."""
+    keys = {_key(e) for e in evaluation}
+    return [t for t in train if _key(t) in keys]
+
+
+def training_pool(task: Task, *, drop_overlap: bool = False) -> list[Example]:
+    """The task's training examples, checked to share no prompt with its eval split."""
+    pool = task.examples(task.train_split)
+    clash = overlapping(pool, task.examples(task.eval_split))
+    if clash:
+        if not drop_overlap:
+            raise DataError(
+                f"{len(clash)} training example(s) also appear in the eval split "
+                f"'{task.eval_split}' (first: {clash[0].prompt!r}); remove them or allow "
+                "dropping them (drop_overlap / --drop-overlap)",
+                source=task.source, row=clash[0].index + 1)
+        bad = {id(c) for c in clash}
+        pool = [e for e in pool if id(e) not in bad]
+    return pool
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+
+def _training_batches(tokenizer: Any, task: Task, examples: Sequence[Example],
+                      max_len: int) -> list[tuple[list[int], list[int]]]:
+    eos = tokenizer.eos_token_id
+    out = []
+    for ex in examples:
+        ctx, cont = encode_pair(tokenizer, ex.prompt, task.target_delimiter + ex.answer_text)
+        ids = ctx + cont + ([eos] if eos is not None else [])
+        labels = [-100] * len(ctx) + ids[len(ctx):]
+        out.append((ids[-max_len:], labels[-max_len:]))
+    return out
+
+
+@dataclass
+class TrainReport:
+    steps: int
+    first_loss: float
+    final_loss: float
+    trainable_params: int
+    losses: list[float] = field(repr=False, default_factory=list)
+
+
+def finetune_model(
+    model: Any,
+    tokenizer: Any,
+    task: Task,
+    examples: Sequence[Example],
+    *,
+    method: str = "full",
+    hparams: FinetuneHparams | None = None,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> tuple[Any, TrainReport]:
+    """A finetuned copy of ``model`` (the original is untouched) and a training report."""
+    import torch
+
+    if method not in METHODS:
+        raise OptionError("--method", f"unknown method {method!r} (use full or lora)")
+    if not examples:
+        raise OptionError("--n-train", "no training examples")
+    hp = hparams or default_hparams(sum(p.numel() for p in model.parameters()), method)
+    torch.manual_seed(seed)
+    ft = copy.deepcopy(model)
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        cfg = LoraConfig(r=hp.lora_rank, lora_alpha=hp.lora_alpha or 2 * hp.lora_rank,
+                         lora_dropout=hp.lora_dropout, target_modules="all-linear",
+                         task_type="CAUSAL_LM")
+        ft = get_peft_model(ft, cfg)
+    params = [p for p in ft.parameters() if p.requires_grad]
+    data = _training_batches(tokenizer, task, examples, _max_length(model, tokenizer))
+    steps = max(hp.min_steps, math.ceil(hp.epochs * len(data) / hp.batch_size))
+    if hp.max_steps is not None:
+        steps = min(steps, hp.max_steps)
+    opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    warm = max(1, int(hp.warmup_ratio * steps))
+
+    def schedule(s: int) -> float:  # linear warm-up, then linear decay to zero
+        return (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    rng = np.random.default_rng(seed)
+    order: list[int] = []
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    ft.train()
+    losses = []
+    for step in range(steps):
+        if len(order) < hp.batch_size:
+            order.extend(rng.permutation(len(data)).tolist())
+        idx, order = order[:hp.batch_size], order[hp.batch_size:]
+        batch = [data[i] for i in idx]
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        lab = torch.full((len(batch), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for j, (x, y) in enumerate(batch):
+            ids[j, :len(x)] = torch.tensor(x)
+            lab[j, :len(y)] = torch.tensor(y)
+            mask[j, :len(x)] = 1
+        out = ft(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device))
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
+        opt.step()
+        sched.step()
+        losses.append(float(out.loss.detach()))
+        if progress:
+            progress(step + 1, steps)
+    ft.eval()
+    report = TrainReport(steps=steps, first_loss=losses[0], final_loss=losses[-1],
+                         trainable_params=int(sum(p.numel() for p in params)), losses=losses)
+    return ft, report
+
+
+# ---------------------------------------------------------------------------------------------
+# one observation: finetune on D examples, evaluate
+
+
+@dataclass
+class FinetuneResult:
+    """One finetuned evaluation: which data, which method, what it scored."""
+
+    n_train: int
+    subset: int
+    method: str
+    hparams: FinetuneHparams
+    train: TrainReport
+    eval: FewshotResult
+
+    def to_rows(self, **identity: Any) -> list[dict[str, Any]]:
+        rows = self.eval.to_rows(**identity)
+        for r in rows:
+            r.update({"setting": "finetune", "n_train": self.n_train, "subset": self.subset,
+                      "method": self.method, "train_steps": self.train.steps,
+                      "train_loss": self.train.final_loss, "lr": self.hparams.lr})
+        return rows
+
+    def summary(self) -> str:
+        m = ", ".join(f"{k} {v:.4f}" for k, v in self.eval.metrics.items())
+        return (f"{self.method} on D={self.n_train} (subset {self.subset}): "
+                f"{self.train.steps} steps, train loss {self.train.first_loss:.3f} -> "
+                f"{self.train.final_loss:.3f}; eval {m}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_train": self.n_train, "subset": self.subset, "method": self.method,
+                "hparams": asdict(self.hparams), "train_steps": self.train.steps,
+                "train_loss": self.train.final_loss, "eval": self.eval.to_dict()}
+
+
+def finetune_and_evaluate(
+    model: Any,
+    tokenizer: Any,
+    task: Task,
+    n_train: int,
+    subset: int = 0,
+    *,
+    method: str = "full",
+    lora_rank: int | None = None,
+    hparams: FinetuneHparams | dict[str, Any] | None = None,
+    base_seed: int = 0,
+    drop_overlap: bool = False,
+    eval_limit: int | None = None,
+    eval_shots: int = 0,
+    batch_size: int = 32,
+    progress: ProgressFn | None = None,
+) -> FinetuneResult:
+    """Finetune a copy of ``model`` on subset ``subset`` of size ``n_train``; evaluate it."""
+    n_params = sum(p.numel() for p in model.parameters())
+    base = default_hparams(n_params, method)
+    hp = hparams if isinstance(hparams, FinetuneHparams) else FinetuneHparams.from_dict(
+        hparams, base)
+    if lora_rank is not None:
+        if lora_rank < 1:
+            raise OptionError("--lora-rank", f"must be at least 1, got {lora_rank}")
+        hp.lora_rank = int(lora_rank)
+    pool = training_pool(task, drop_overlap=drop_overlap)
+    chosen = [pool[i] for i in subset_indices(len(pool), n_train, subset, base_seed=base_seed)]
+    assert not overlapping(chosen, task.examples(task.eval_split))  # checked above
+    ft, report = finetune_model(model, tokenizer, task, chosen, method=method, hparams=hp,
+                                seed=base_seed * 1000 + subset, progress=progress)
+    result = evaluate_fewshot(ft, tokenizer, task, shots=eval_shots, limit=eval_limit,
+                              batch_size=batch_size)
+    return FinetuneResult(n_train=n_train, subset=subset, method=method_label(method, hp.lora_rank),
+                          hparams=hp, train=report, eval=result)
