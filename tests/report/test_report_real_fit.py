@@ -1,8 +1,9 @@
-"""The report on what the real ``fit`` and ``passuntil fit`` commands write (not fixtures).
+"""The report on what the real commands write (not fixtures of their shapes).
 
-Simulated observations (known law) -> ``emergence-law fit`` (MLE + a short MCMC run), simulated
-PassUntil counts -> ``emergence-law passuntil fit`` into ``passuntil_fit/`` -> ``emergence-law
-report`` -> the numbers on the page are the JSON files', the plots load in Chromium.
+Simulated observations (known law) -> ``emergence-law fit`` (MLE + a short MCMC run),
+``backtest`` and ``ablate`` (MLE only, to stay fast); simulated PassUntil counts ->
+``emergence-law passuntil fit`` into ``passuntil_fit/``; then ``emergence-law report``. The
+numbers on the page are the files' numbers, and the plots load in Chromium.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from emergence_law.cli import main
 from emergence_law.passuntil.simulate import simulate_task
 from emergence_law.simulate import simulate_observations
 
-PNGS = ("fit_curves.png", "emergence_cdf.png", "ablations.png",
+PNGS = ("fit_curves.png", "emergence_cdf.png", "backtest.png", "ablations.png",
         "passuntil_fit/passuntil_fit.png")
 
 
@@ -36,6 +37,9 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # a short MCMC run may not converge: the fitter then warns, and the report must show it
     assert main(["fit", str(root / "obs.csv"), "--task", "simtask", "--samples", "100",
                  "--out", str(out)]) == 0
+    # hold out the most capable checkpoints one by one, MLE only, while 8 or more remain
+    assert main(["backtest", str(root / "obs.csv"), "--task", "simtask", "--posterior", "none",
+                 "--min-checkpoints", "8", "--workers", "1", "--out", str(out)]) == 0
     # two ablations, MLE only (the full set with MCMC is minutes of work)
     assert main(["ablate", str(root / "obs.csv"), "--task", "simtask", "--posterior", "none",
                  "--only", "full", "--only", "last 3 checkpoints", "--workers", "1",
@@ -53,8 +57,8 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     fit = json.loads((fitted / "fit.json").read_text())
     text = (fitted / "report.html").read_text()
     page = parse(text)
-    assert page.section_ids == ["fit", "ablations", "data", "passuntil_fit-passuntil",
-                                "settings"]
+    assert page.section_ids == ["fit", "backtest", "ablations", "data",
+                                "passuntil_fit-passuntil", "settings"]
     assert page.title == "emergence-law report: simtask"
     ep = fit["emergence_point"]
     assert f"<b>{ep['median']:.3f} nats</b> (median)" in text
@@ -66,6 +70,19 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     # the data table: every row of data_used.csv (fewer than the 200-row cut)
     n_rows = len((fitted / "data_used.csv").read_text().strip().splitlines()) - 1
     assert page.sections_rows["data"] == 1 + n_rows
+    # backtest: every cut-off, and the headline's counts and FLOPs ratio from the CSV
+    bt = pd.read_csv(fitted / "backtest.csv")
+    assert page.sections_rows["backtest"] == 1 + len(bt)
+    fitted_bt = bt[bt["status"] == "ok"]
+    good = fitted_bt[fitted_bt["success"].astype(bool)]
+    expected = f"Backtest: {len(fitted_bt)} cut-offs"
+    if len(fitted_bt) < len(bt):
+        expected += f" ({len(bt) - len(fitted_bt)} skipped or failed)"
+    expected += f", {len(good)} within tolerance"
+    if len(good):
+        expected += (f", the earliest successful prediction <b>"
+                     f"{good['flops_ratio'].max():.4g}&times; the FLOPs</b> in advance")
+    assert expected in text
     # ablations: every row of the CSV, the success count in the headline, the Markdown kept
     ab = pd.read_csv(fitted / "ablations.csv")
     assert page.sections_rows["ablations"] == 1 + len(ab)
@@ -83,7 +100,7 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     # every plot embedded byte for byte; the input files named as the data's origin
     pngs = {(fitted / n).read_bytes() for n in PNGS}
     assert {base64.b64decode(i["src"].split(",", 1)[1]) for i in page.images} == pngs
-    assert "obs.csv</span> (fit, ablate)" in text and "counts.csv</span> (passuntil fit)" in text
+    assert "obs.csv</span> (fit, ablate, backtest)" in text and "counts.csv</span> (passuntil fit)" in text
     assert "<h3><code>fit</code></h3>" in text and "<h3><code>report</code></h3>" in text
 
 
