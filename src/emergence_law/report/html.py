@@ -72,9 +72,9 @@ nav a, a { color: var(--accent); text-decoration: none; }
 .scroll.tall { max-height: 36rem; overflow-y: auto; border-bottom: 1px solid var(--line); }
 .scroll.tall thead th { position: sticky; top: 0; }
 td.t, th.t { text-align: left; }
+td.t { white-space: nowrap; } td.long { white-space: normal; min-width: 24rem; }
 details summary { cursor: pointer; color: var(--accent); margin: .4rem 0; }
 .pair { display: flex; flex-wrap: wrap; gap: 0 2.5rem; align-items: flex-start; }
-.scroll.tall td { white-space: nowrap; }
 table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding: .2rem 0; }
 th, td { border: 1px solid var(--line); padding: .22rem .5rem; text-align: right;

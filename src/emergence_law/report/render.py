@@ -82,7 +82,9 @@ def _cell_class(column: str, value: Any) -> str:
         return ' class="ok"' if truthy else ' class="bad"'
     if column.lower() == "status" and str(value).strip().lower() in ("failed", "error"):
         return ' class="bad"'
-    return ' class="t"' if _is_text(value) else ""
+    if _is_text(value):  # long text (a skip reason, a note) wraps in a wide cell, short stays
+        return ' class="t long"' if len(value) > 40 else ' class="t"'
+    return ""
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]], caption: str | None = None,
