@@ -222,6 +222,19 @@ def test_bad_listed_plot_is_named(results_subset, plots, pattern: str) -> None:
         build_report(folder)
 
 
+def test_broken_unknown_files_are_reported_not_fatal(results_subset) -> None:
+    """Files no command writes may be anything: the page says which could not be read."""
+    folder = results_subset(["backtest"])
+    (folder / "notes.json").write_text("{,}")
+    (folder / "logo.png").write_text("GIF89a")
+    (folder / "table.csv").write_text("")
+    text = build_report(folder).read_text()
+    assert parse(text).section_ids == ["backtest", "other", "settings"]
+    for name, reason in (("notes.json", "invalid JSON at line 1"),
+                         ("logo.png", "not a PNG image"), ("table.csv", "empty file")):
+        assert f'<span class="file">{name}</span> could not be read: {reason}' in text
+
+
 def test_provenance_lists_commands_in_pipeline_order(full_page: str) -> None:
     order = ["lab run", "fit", "ablate", "backtest", "compare", "to-params", "passuntil fit"]
     positions = [full_page.index(f"<h3><code>{c}</code></h3>") for c in order]
@@ -316,6 +329,9 @@ def test_only_provenance(tmp_path: Path) -> None:
         ("ablations.csv", "", r"ablations.csv: empty file"),
         ("fit_curves.png", "not a png", r"fit_curves.png: not a PNG image"),
         ("lab_summary.json", b"\xff\xfe{", r"lab_summary.json: not UTF-8 text"),
+        ("data_used.csv", b"loss,task\n\xff\xfe,x\n", r"data_used.csv: cannot be read as CSV"),
+        ("data_used.csv", "loss,task\n2.5,a\n2.4,b,extra,cells\n",
+         r"data_used.csv: cannot be read as CSV: Error tokenizing data"),
     ],
 )
 def test_bad_file_is_named(results_subset, name: str, content, pattern: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ class ResultsFolder:
     other_images: list[Image] = field(default_factory=list)
     other_tables: list[Table] = field(default_factory=list)
     other_json: list[JsonDoc] = field(default_factory=list)
+    #: other files that could not be read: (path, reason), shown in the report, not fatal
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def images(self) -> list[Image]:
@@ -338,9 +341,17 @@ def read_folder(root: Path, part: str | None = None) -> ResultsFolder:
     used.update(runs)
     out.provenance = sorted((read_json_object(files[n]) for n in runs), key=_command_rank)
 
+    # files no command documents: a broken one is reported on the page, it does not stop it
     rest = [n for n in files if n not in used and not n.startswith(".")]
-    out.other_images = [read_png(files[n]) for n in rest if n.lower().endswith(".png")]
-    out.other_tables = [read_csv(files[n]) for n in rest if n.lower().endswith(".csv")]
-    out.other_json = [read_json(files[n]) for n in rest if n.lower().endswith(".json")]
+    readers: list[tuple[str, Callable[[Path], Any], list[Any]]] = [
+        (".png", read_png, out.other_images), (".csv", read_csv, out.other_tables),
+        (".json", read_json, out.other_json)]
+    for name in rest:
+        for suffix, reader, into in readers:
+            if name.lower().endswith(suffix):
+                try:
+                    into.append(reader(files[name]))
+                except DataError as exc:
+                    out.unreadable.append((files[name], exc.reason))
 
     return out

@@ -533,9 +533,10 @@ def _settings_section(parts: list[ResultsFolder]) -> _Section:
 
 
 def _other_section(res: ResultsFolder) -> _Section | None:
-    if not (res.other_images or res.other_tables or res.other_json):
+    if not (res.other_images or res.other_tables or res.other_json or res.unreadable):
         return None
-    body = []
+    body = [f'<p class="warn"><span class="file">{esc(path.name)}</span> could not be read: '
+            f"{esc(reason)}</p>" for path, reason in res.unreadable]
     for img in res.other_images:
         body.append(figure(img, img.path.stem.replace("_", " ")))
     for tab in res.other_tables:
