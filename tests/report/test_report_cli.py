@@ -29,6 +29,9 @@ def test_report_command_out_option(results_subset, tmp_path: Path) -> None:
     assert main(["report", str(folder), "--out", str(target)]) == 0
     assert target.is_file() and not (folder / "report.html").exists()
     assert "PassUntil task scaling law" in target.read_text()
+    # no stray provenance file beside a page written elsewhere (the page has its versions)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["pu.html"]
+    assert not (folder / "run_report.json").exists()
 
 
 def test_bad_folder_writes_nothing(tmp_path: Path, capsys) -> None:

@@ -23,7 +23,10 @@ def report(
 
     collect_tree(results_dir)  # fail on a bad folder before writing anything into it
     target = out if out is not None else results_dir / "report.html"
-    write_provenance(target.parent, "report", {"results_dir": results_dir, "out": target})
+    if target.resolve().parent == results_dir.resolve():
+        # a record beside the other commands' ones; a page written elsewhere (a desktop, a
+        # mail folder) leaves no stray file there: it carries its build versions itself
+        write_provenance(results_dir, "report", {"results_dir": results_dir, "out": target})
     path = build_report(results_dir, target)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
 
