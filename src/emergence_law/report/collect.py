@@ -3,8 +3,9 @@
 The report reads results, it never recomputes them: each command leaves files with fixed names
 (``fit.json``, ``backtest.csv``, ``run_<command>.json``, ...), and a report section appears only
 when its files are there. Everything is read and checked here, before any HTML is written, so a
-broken file stops the report with one line naming the file (and column) instead of producing a
-page with a hole in it.
+broken output of a command stops the report with one line naming the file (and column) instead
+of producing a page with a hole in it. Files no command documents are shown as "other outputs";
+one that cannot be read is listed with its reason instead.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ KNOWN_NAMES = frozenset({
     "compare.png", "to_params.json", "to_params.png", "passuntil_fit.json", "passuntil_fit.png",
     "lab_summary.json",
 })
-
 
 #: the order in which commands' provenance records are listed (the pipeline's order)
 COMMAND_ORDER = ("lab run", "measure", "import-lmeval", "sweep", "fit", "ablate", "backtest",
