@@ -203,8 +203,7 @@ def test_lab_answers_origin_plots_and_fits(full_page: str) -> None:
     assert "<td>2.160</td>" in lab                         # its emergence point, in nats
     # the headline carries the prediction answer and the data's origin
     assert "Toy lab, prediction vs ground truth: full: predicted 2.160 nats" in full_page
-    assert "Data: <span class=\"file\">measured by `emergence-law lab run --scale small`" \
-        in full_page
+    assert "Data: measured by `emergence-law lab run --scale small` (seed 0)" in full_page
 
 
 @pytest.mark.parametrize(("plots", "pattern"), [

@@ -247,9 +247,11 @@ def _data_origin(parts: list[ResultsFolder]) -> str | None:
                     break
     if not users:
         return None
-    return "Data: " + "; ".join(
-        f'<span class="file">{esc(v)}</span> ({esc(", ".join(dict.fromkeys(c)))})'
-        for v, c in users.items()) + "."
+    def shown(value: str) -> str:  # a path in monospace, a sentence (the lab's origin) as text
+        return esc(value) if " " in value else f'<span class="file">{esc(value)}</span>'
+
+    return "Data: " + "; ".join(f'{shown(v)} ({esc(", ".join(dict.fromkeys(c)))})'
+                                for v, c in users.items()) + "."
 
 
 def _backtest_sentence(frame: pd.DataFrame) -> str:
