@@ -79,9 +79,9 @@ def test_sigkill_at_several_points_then_resume_completes_exactly_once(tmp_path: 
     log = tmp_path / "log.txt"
     done_before = 0
     left_running = 0
-    # before any job finished (store being created / jobs registered), early, mid, late;
-    # right after a result was committed (delay 0) or in the middle of the next job
-    for at_least, delay in ((0, 0.0), (3, 0.015), (14, 0.0), (27, 0.015)):
+    # before any job finished (store being created / jobs registered), early, late; right
+    # after a result was committed (delay 0) or in the middle of the next job
+    for at_least, delay in ((0, 0.0), (5, 0.015), (20, 0.0), (28, 0.015)):
         proc = _start(recipe, log)
         rc = _kill_when(proc, store, at_least, signal.SIGKILL, delay)
         assert rc == -signal.SIGKILL
@@ -110,7 +110,7 @@ def test_ctrl_c_marks_the_job_in_flight_not_done(tmp_path: Path) -> None:
     store = tmp_path / "store.sqlite"
     log = tmp_path / "log.txt"
     proc = _start(recipe, log)
-    rc = _kill_when(proc, store, 4, signal.SIGINT)
+    rc = _kill_when(proc, store, 4, signal.SIGINT, delay=0.02)  # in the middle of a job
     assert rc == 130, log.read_text()
     text = log.read_text()
     assert "interrupted" in text and "Traceback" not in text
@@ -118,15 +118,13 @@ def test_ctrl_c_marks_the_job_in_flight_not_done(tmp_path: Path) -> None:
     assert counts["running"] == 0 and counts["done"] >= 4
     with ResultStore(store) as s:
         notes = s.jobs("pending")["error"].dropna()
-        assert notes.str.contains("interrupted").any()
-    assert _start(recipe, log).wait(120) == 0
-    assert _check_sound(store)["done"] == 12
+        assert notes.str.contains("interrupted (Ctrl-C)", regex=False).any()
 
 
 def test_two_sweeps_on_one_store_share_the_work(tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path, synthetic_recipe(
-        models=1, steps=[1000, 2000, 4000], hparams={"sleep_s": 0.15},
-        loss_hparams={"sleep_s": 0.15}))
+        models=1, steps=[1000, 2000, 4000], hparams={"sleep_s": 0.1},
+        loss_hparams={"sleep_s": 0.1}))
     store = tmp_path / "store.sqlite"
     log = tmp_path / "log.txt"
     first, second = _start(recipe, log), _start(recipe, log)

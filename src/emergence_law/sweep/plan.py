@@ -65,7 +65,8 @@ def describe(d: dict[str, Any]) -> str:
 
 @dataclass
 class SweepPlan:
-    """The jobs of a recipe, in run order (loss jobs first: exports need them)."""
+    """The jobs of a recipe, in run order: checkpoint by checkpoint (its loss job first), so an
+    in-process run loads each checkpoint once."""
 
     recipe: Recipe
     jobs: list[Job]
@@ -109,25 +110,24 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 
 def plan_recipe(recipe: Recipe) -> SweepPlan:
     """Every job of a recipe: loss per checkpoint, few-shot per shots, finetune per D × subset."""
-    loss_jobs: list[Job] = []
-    task_jobs: list[Job] = []
+    ordered: list[Job] = []
     for c in recipe.checkpoints:
         if recipe.loss is not None:
             spec = recipe.loss
             d = {"kind": "loss", **_base(c), "corpus": spec.corpus, "hparams": spec.hparams}
             if spec.callable:
                 d.update(kind="python", setting="loss", callable=spec.callable)
-            loss_jobs.append(Job(_clean(d), {**c.resources, **spec.resources}))
+            ordered.append(Job(_clean(d), {**c.resources, **spec.resources}))
         for t in recipe.tasks:
             res = {**c.resources, **t.resources}
             if t.fewshot_models is None or c.model_name in t.fewshot_models:
                 for shots in t.fewshot:
                     kind = {"builtin": "fewshot", "lmeval": "lmeval"}.get(t.harness, "python")
                     d = {"kind": kind, **_base(c), "task": t.task, "shots": shots,
-                         "hparams": t.hparams}
+                         "hparams": t.fewshot_hparams}
                     if kind == "python":
                         d.update(setting="fewshot", callable=t.callable)
-                    task_jobs.append(Job(_clean(d), res))
+                    ordered.append(Job(_clean(d), res))
             for b in t.finetune:
                 if b.models is not None and c.model_name not in b.models:
                     continue
@@ -142,11 +142,11 @@ def plan_recipe(recipe: Recipe) -> SweepPlan:
                             d["harness"] = "lmeval"
                         if t.harness == "python":
                             d.update(kind="python", setting="finetune", callable=t.callable)
-                        task_jobs.append(Job(_clean(d), {**res, **b.resources}))
+                        ordered.append(Job(_clean(d), {**res, **b.resources}))
     jobs: list[Job] = []
     seen: set[str] = set()
     dup = 0
-    for j in loss_jobs + task_jobs:
+    for j in ordered:
         if j.id in seen:
             dup += 1
             continue

@@ -96,6 +96,7 @@ class TaskSpec:
     callable: str | None
     fewshot: tuple[int, ...]
     fewshot_models: tuple[str, ...] | None
+    fewshot_hparams: dict[str, Any]
     finetune: tuple[FinetuneBlock, ...]
     hparams: dict[str, Any]
     resources: dict[str, float]
@@ -249,7 +250,7 @@ _MODEL = ("name", "series", "model", "revision", "params", "steps", "checkpoint"
 _CKPT = ("checkpoint", "model", "revision", "tokens", "step")
 _TASK = ("task", "harness", "callable", "fewshot", "finetune", "hparams", "resources",
          "description")
-_FEWSHOT = ("shots", "models")
+_FEWSHOT = ("shots", "models", "hparams")
 _FINETUNE = ("n_train", "subsets", "method", "lora_rank", "shots", "hparams", "models",
              "resources")
 _LOSS = ("corpus", "callable", "hparams", "resources")
@@ -402,6 +403,8 @@ def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[s
             raise ck.fail(f"{key}.callable", "only used with `harness: python`")
         fewshot: tuple[int, ...] = ()
         fewshot_models = None
+        hparams = ck.free_mapping(t.get("hparams"), f"{key}.hparams")
+        fewshot_hparams = dict(hparams)
         if t.get("fewshot") is not None:
             fs = t["fewshot"]
             if isinstance(fs, Mapping):
@@ -411,6 +414,8 @@ def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[s
                 fewshot = ck.int_list(fsm["shots"], f"{key}.fewshot.shots")
                 if fsm.get("models") is not None:
                     fewshot_models = ck.names(fsm["models"], f"{key}.fewshot.models", names)
+                fewshot_hparams.update(ck.free_mapping(fsm.get("hparams"),
+                                                       f"{key}.fewshot.hparams"))
             else:
                 fewshot = ck.int_list(fs, f"{key}.fewshot")
         blocks = t.get("finetune") or []
@@ -418,7 +423,6 @@ def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[s
             blocks = [blocks]
         if not isinstance(blocks, list):
             raise ck.fail(f"{key}.finetune", "expected a list of finetuning settings")
-        hparams = ck.free_mapping(t.get("hparams"), f"{key}.hparams")
         finetune = tuple(_parse_finetune(ck, b, f"{key}.finetune[{j}]", names, hparams)
                          for j, b in enumerate(blocks))
         if not fewshot and not finetune:
@@ -430,6 +434,7 @@ def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[s
             callable=func,
             fewshot=fewshot,
             fewshot_models=fewshot_models,
+            fewshot_hparams=fewshot_hparams,
             finetune=finetune,
             hparams=hparams,
             resources={**default_res, **ck.resources(t.get("resources"), f"{key}.resources")},
