@@ -20,16 +20,17 @@ def test_recovers_the_true_elbow(sim):
 
 
 def test_interval_coverage_over_simulated_tables():
-    """The 95% profile-likelihood interval covers the true elbow on >= 34 of 40 tables."""
+    """The 95% profile-likelihood interval covers the true elbow on >= 25 of 30 tables
+    (a correct 95% interval fails this with probability 0.016)."""
     hits = 0
     rng = np.random.default_rng(0)
-    for seed in range(40):
+    for seed in range(30):
         e = rng.uniform(1.8, 2.0)
         df, truth = simulate_observations(C=e - 0.0526 * np.log(5), seed=seed, n_subsets=1,
                                           data_levels=(30, 100), n_eval=1000)
         gt = ground_truth_emergence(df, "simtask")
         hits += gt.interval[0] <= truth["emergence_point"] <= gt.interval[1]
-    assert hits >= 34, hits
+    assert hits >= 25, hits
 
 
 def test_no_rise_is_not_identifiable():

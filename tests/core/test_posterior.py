@@ -87,7 +87,8 @@ def test_small_calibration_set():
         model = ProfileModel(data, form="log_power", d0=5)
         mle = fit_mle(model)
         e = truth["emergence_point"]
-        m = sample_posterior(model, mle.theta, n_samples=300, burn=150, seed=seed).theta[:, 0]
+        m = sample_posterior(model, mle.theta, n_samples=300, burn=150, min_steps=250,
+                             seed=seed).theta[:, 0]
         b = bootstrap_posterior(model, mle.theta, mle.beta, n_samples=200, seed=seed).theta[:, 0]
         for name, s in (("mcmc", m), ("bootstrap", b)):
             lo, hi = np.percentile(s, [5, 95])

@@ -75,6 +75,7 @@ def sample_posterior(
     burn: int = 300,
     thin: int = 5,
     steps_per_sample: float = 25.0,
+    min_steps: int = 500,
     seed: int = 0,
     moves: str = "de",
     progress: Callable[[int, int], None] | None = None,
@@ -101,7 +102,8 @@ def sample_posterior(
     sampler._random = np.random.mtrand.RandomState(seed)  # reproducible proposals
     # store every `thin`-th step: emcee's per-yield bookkeeping dominates a cheap log-prob
     n_burn = math.ceil(burn / thin)
-    n_prod = max(math.ceil(500 / thin), math.ceil(steps_per_sample * n_samples / n_walkers / thin))
+    n_prod = max(math.ceil(min_steps / thin),
+                 math.ceil(steps_per_sample * n_samples / n_walkers / thin))
     total = n_burn + n_prod
     for done, _ in enumerate(sampler.sample(p0, iterations=total, thin_by=thin,
                                             progress=False), 1):
