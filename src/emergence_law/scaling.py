@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -304,7 +305,9 @@ class ScalingLaw:
         log_d = None if d is None else np.log(d)
         return _design(self.form, np.log(n), log_d), np.log(loss)
 
-    def fit(self, params: Any, loss: Any, tokens: Any = None) -> ScalingFit:
+    def fit(self, params: Any, loss: Any, tokens: Any = None,
+            progress: Callable[[int, int], None] | None = None) -> ScalingFit:
+        """Fit the law (and its bootstrap; ``progress(done, total)`` reports resamples)."""
         n = np.asarray(params, dtype=float)
         y = np.asarray(loss, dtype=float)
         d = None if tokens is None else np.asarray(tokens, dtype=float)
@@ -327,19 +330,20 @@ class ScalingLaw:
         params_d = {name: float(nat[i]) for i, name in enumerate(_PARAM_NAMES[self.form])}
         boot = None
         if self.n_bootstrap > 0:
-            boot = self._bootstrap(n, y, d, theta, grid)
+            boot = self._bootstrap(n, y, d, theta, grid, progress)
         data = pd.DataFrame({"params": n, "loss": y})
         if d is not None:
             data["tokens"] = d
         return ScalingFit(self.form, params_d, len(n), val, self.huber_delta, boot, data)
 
-    def fit_table(self, df: pd.DataFrame) -> ScalingFit:
+    def fit_table(self, df: pd.DataFrame,
+                  progress: Callable[[int, int], None] | None = None) -> ScalingFit:
         """Fit to a validated scaling table (see :func:`load_scaling_table`)."""
         tokens = df["tokens"].to_numpy(dtype=float) if self.form == "chinchilla" else None
         return self.fit(df["params"].to_numpy(dtype=float), df["loss"].to_numpy(dtype=float),
-                        tokens)
+                        tokens, progress)
 
-    def _bootstrap(self, n, y, d, theta0, grid) -> np.ndarray:
+    def _bootstrap(self, n, y, d, theta0, grid, progress=None) -> np.ndarray:
         """Case bootstrap; each refit starts from the full-data optimum and the best grid points."""
         rng = np.random.default_rng(self.seed)
         k = len(theta0)
@@ -357,6 +361,8 @@ class ScalingLaw:
             starts = np.vstack([theta0[None, :], grid])
             th, _ = _minimise(self.form, x, log_l, self.huber_delta, starts, 1)
             draws.append(_natural(self.form, th))
+            if progress is not None:
+                progress(len(draws), self.n_bootstrap)
         if not draws:
             raise NotIdentifiableError("no bootstrap resample could identify the scaling law")
         return np.array(draws).reshape(-1, k)

@@ -117,8 +117,11 @@ class Comparison:
 
 def compare_series(obs: pd.DataFrame | str | Path, task: str, series_a: str, series_b: str, *,
                    law: dict[str, Any] | None = None, metric: str | None = None,
-                   ft_method: str | None = None, min_loss: float | None = None) -> Comparison:
+                   ft_method: str | None = None, min_loss: float | None = None,
+                   progress: bool = False) -> Comparison:
     """Fit ``task`` separately on two series and compare their emergence posteriors."""
+    import contextlib
+
     from emergence_law.fitting import EmergenceLaw
 
     if series_a == series_b:
@@ -130,9 +133,19 @@ def compare_series(obs: pd.DataFrame | str | Path, task: str, series_a: str, ser
     obs = load_observations(obs)
     fits = []
     for s in (series_a, series_b):
-        with quiet_fit():
+        if progress:
+            from rich.console import Console
+
+            from emergence_law.fitting.progress import rich_progress
+
+            console = Console(stderr=True)
+            console.print(f"series {s}:")
+            bars = rich_progress(console)
+        else:
+            bars = contextlib.nullcontext(None)
+        with quiet_fit(), bars as cb:
             fit = EmergenceLaw(**law).fit(obs, task, metric=metric, series=s, method=ft_method,
-                                          min_loss=min_loss)
+                                          min_loss=min_loss, progress=cb)
         if fit.emergence_samples is None or len(fit.emergence_samples) == 0:
             raise DataError(f"series {s!r}: the fit returned no posterior draws")
         fits.append(fit)

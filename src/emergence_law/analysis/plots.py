@@ -122,13 +122,14 @@ def plot_backtest(result: Any, path: str | Path | None = None):
         has = np.isfinite(med)
         if has.any():
             ax.errorbar(med[has], y[has], xerr=[med[has] - lo[has], hi[has] - med[has]],
-                        fmt="o", color=colour, mfc="white", capsize=3,
+                        fmt="o", color=colour, mfc="none", ms=9, capsize=3, zorder=2,
                         label=f"{m}: posterior median, 5-95%")
         ok = d["success"].astype(bool).to_numpy()
         if ok.any():
-            ax.plot(pred[ok], y[ok], "D", color=colour, ms=5, label=f"{m}: MLE, success")
+            ax.plot(pred[ok], y[ok], "D", color=colour, ms=5, zorder=4,
+                    label=f"{m}: MLE, success")
         if (~ok).any():
-            ax.plot(pred[~ok], y[~ok], "X", color=colour, mec=FAIL_COLOUR, ms=9, mew=1.2,
+            ax.plot(pred[~ok], y[~ok], "X", color=colour, mec=FAIL_COLOUR, ms=9, mew=1.2, zorder=4,
                     label=f"{m}: MLE, failure (> {thr:g} nats)")
         xs += list(pred) + list(lo[has]) + list(hi[has])
     xs = np.array([x for x in xs if np.isfinite(x)])

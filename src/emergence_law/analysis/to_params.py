@@ -149,7 +149,7 @@ def choose_form(table: pd.DataFrame, form: str) -> str:
 
 def loss_to_params(fit_json: str | Path | dict, scaling: str | Path | pd.DataFrame, *,
                    tokens_per_param: float = 20.0, law: str = "auto", n_bootstrap: int = 200,
-                   seed: int = 0) -> SizePosterior:
+                   seed: int = 0, progress: bool = False) -> SizePosterior:
     """Posterior over N (and FLOPs) at the predicted emergence loss, both fits' uncertainty in."""
     if not tokens_per_param > 0:
         raise OptionError("--tokens-per-param", f"must be positive, got {tokens_per_param}")
@@ -158,7 +158,18 @@ def loss_to_params(fit_json: str | Path | dict, scaling: str | Path | pd.DataFra
     mle, draws, task = read_emergence_draws(fit_json)
     table = load_scaling_table(scaling)
     form = choose_form(table, law)
-    sfit = ScalingLaw(form, n_bootstrap=n_bootstrap, seed=seed).fit_table(table)
+    if progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        bars = Progress("scaling-law bootstrap", BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=Console(stderr=True))
+        task_id = bars.add_task("bootstrap", total=n_bootstrap)
+        with bars:
+            sfit = ScalingLaw(form, n_bootstrap=n_bootstrap, seed=seed).fit_table(
+                table, progress=lambda i, n: bars.update(task_id, completed=i, total=n))
+    else:
+        sfit = ScalingLaw(form, n_bootstrap=n_bootstrap, seed=seed).fit_table(table)
     notes = [f"scaling law: {sfit.to_dict()['law']} fitted to {sfit.n_obs} rows"]
     rng = np.random.default_rng(seed)
     if draws is None or len(draws) == 0:

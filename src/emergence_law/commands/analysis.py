@@ -130,8 +130,7 @@ def register(app: typer.Typer) -> None:
         ft_method: str = typer.Option(None, "--ft-method", help="Only this finetuning method."),
         workers: int = typer.Option(None, "--workers", help="Parallel fits (default 2)."),
     ) -> None:
-        """How far in advance (Fig. 7): backtest.csv, backtest.png, and the largest FLOPs ratio
-        at which the prediction succeeded."""
+        """How far in advance (Fig. 7): backtest.csv, backtest.png and the largest FLOPs ratio."""
         from emergence_law.analysis.backtest import run_backtest
         from emergence_law.observations import load_observations
         from emergence_law.provenance import write_provenance
@@ -191,7 +190,7 @@ def register(app: typer.Typer) -> None:
                                           "min_loss": min_loss, "metric": metric,
                                           "ft_method": ft_method})
         cmp = compare_series(table, task, series[0], series[1], law=law, metric=metric,
-                             ft_method=ft_method, min_loss=min_loss)
+                             ft_method=ft_method, min_loss=min_loss, progress=True)
         cmp.save(out / "compare.json")
         cmp.plot(out / "compare.png")
         typer.echo(cmp.summary())
@@ -220,7 +219,7 @@ def register(app: typer.Typer) -> None:
                                             "tokens_per_param": tokens_per_param, "law": law,
                                             "bootstrap": bootstrap, "seed": seed})
         post = loss_to_params(fit_json, scaling, tokens_per_param=tokens_per_param, law=law,
-                              n_bootstrap=bootstrap, seed=seed)
+                              n_bootstrap=bootstrap, seed=seed, progress=True)
         post.save(out / "to_params.json")
         post.plot(out / "to_params.png")
         typer.echo(post.summary())
