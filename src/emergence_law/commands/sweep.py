@@ -117,7 +117,7 @@ def run_cmd(
     )
 
     from emergence_law.store import ResultStore
-    from emergence_law.sweep.executors import make_executor
+    from emergence_law.sweep.executors import InProcessExecutor, make_executor
     from emergence_law.sweep.runner import SweepReport, run_sweep
 
     if executor not in ("local", "ray"):
@@ -144,10 +144,19 @@ def run_cmd(
                        TextColumn("{task.fields[last]}"))
             with Progress(*columns, console=console, transient=False) as progress:
                 bar = progress.add_task(f"sweep {recipe.name}", total=todo, last="")
+                if isinstance(ex, InProcessExecutor):  # follow the job inside this process
+                    inner = progress.add_task("  job", total=None, last="", visible=False)
+
+                    def job_progress(done: int, total: int) -> None:
+                        progress.update(inner, completed=done, total=total, visible=True)
+
+                    ex.job_progress = job_progress
 
                 def on_event(job: Any, outcome: Any) -> None:
                     if outcome is None:
                         progress.update(bar, last=job.label)
+                        if isinstance(ex, InProcessExecutor):
+                            progress.update(inner, completed=0, total=None, visible=False)
                         return
                     progress.advance(bar)
                     if not outcome.ok:
@@ -159,6 +168,8 @@ def run_cmd(
                               report=report)
                 finally:
                     progress.update(bar, total=progress.tasks[0].completed, last="")
+                    for task in progress.tasks[1:]:
+                        progress.update(task.id, visible=False)
     except KeyboardInterrupt:
         console.print(f"interrupted: {report.summary()}", highlight=False)
         raise
@@ -178,26 +189,39 @@ def status_cmd(
 ) -> None:
     """Done / failed / running / pending counts, and the failed jobs with their errors."""
     from emergence_law.store import ResultStore
-    from emergence_law.sweep.plan import describe
+    from emergence_law.sweep.plan import describe, kind_label
 
     recipe, plan = _load(recipe_path) if recipe_path is not None else (None, None)
     path = _store_path(recipe, store)
     if plan is None and not path.exists():
         raise OptionError("--store", f"{path}: no such store")
-    with ResultStore(path) as db:
-        ids = plan.ids if plan is not None else None
-        counts = db.counts(ids)
-        jobs = db.jobs("failed")
-        if ids is not None:
-            jobs = jobs[jobs["job_id"].isin(set(ids))]
-        failed = [{"id": r.job_id, "job": describe(json.loads(r.definition)),
-                   "attempts": int(r.attempts), "error": (r.error or "").splitlines()[0]
-                   if r.error else ""} for r in jobs.itertuples()]
-        extra = 0
-        if plan is not None:
-            extra = len(set(db.statuses()) - set(plan.ids))
+    failed: list[dict[str, Any]] = []
+    known: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    if path.exists():  # a recipe not run yet has no store: everything is pending
+        with ResultStore(path) as db:
+            jobs = db.jobs()
+            known = dict(zip(jobs["job_id"], jobs["status"], strict=True))
+            kinds = {r.job_id: kind_label(json.loads(r.definition)) for r in jobs.itertuples()}
+            bad = jobs[jobs["status"] == "failed"]
+            if plan is not None:
+                bad = bad[bad["job_id"].isin(set(plan.ids))]
+            failed = [{"id": r.job_id, "job": describe(json.loads(r.definition)),
+                       "attempts": int(r.attempts), "error": (r.error or "").splitlines()[0]
+                       if r.error else ""} for r in bad.itertuples()]
+    extra = 0
+    if plan is not None:
+        extra = len(set(known) - set(plan.ids))
+        kinds = {j.id: j.kind_label for j in plan.jobs}
+    counts = {"pending": 0, "running": 0, "done": 0, "failed": 0}
+    for jid in kinds:
+        counts[known.get(jid, "pending")] += 1
+    by_kind: dict[str, dict[str, int]] = {}
+    for jid, kind in kinds.items():
+        per = by_kind.setdefault(kind, {"done": 0, "failed": 0, "running": 0, "pending": 0})
+        per[known.get(jid, "pending")] += 1
     info = {"store": str(path), "total": sum(counts.values()), **counts,
-            "failures": failed[:failures]}
+            "by_kind": by_kind, "failures": failed[:failures]}
     if plan is not None:
         info["not_in_recipe"] = extra
     if as_json:
@@ -205,6 +229,9 @@ def status_cmd(
         return
     typer.echo(f"store {path}: {info['total']} jobs: {counts['done']} done, {counts['failed']} "
                f"failed, {counts['running']} running, {counts['pending']} pending")
+    for kind, per in sorted(by_kind.items()):
+        typer.echo(f"  {kind:<18} {per['done']:>6} done {per['failed']:>6} failed "
+                   f"{per['running']:>6} running {per['pending']:>6} pending")
     if extra:
         typer.echo(f"({extra} other jobs in the store are not in this recipe, e.g. from an "
                    "earlier version of it)")

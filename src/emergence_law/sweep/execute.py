@@ -55,9 +55,14 @@ def load_callable(path: str) -> Callable[[dict[str, Any]], Any]:
     return obj
 
 
+ProgressFn = Callable[[int, int], None]
+
+
 def run_definition(definition: Mapping[str, Any], *, base_dir: str | Path = ".",
-                   device: str = "cpu") -> list[dict[str, Any]]:
-    """Run a job and return its rows (raises on failure). Paths resolve against ``base_dir``."""
+                   device: str = "cpu", progress: ProgressFn | None = None
+                   ) -> list[dict[str, Any]]:
+    """Run a job and return its rows (raises on failure). Paths resolve against ``base_dir``;
+    ``progress(done, total)`` is called by measuring jobs as they go."""
     d = resolve_paths(dict(definition), base_dir)
     kind = d.get("kind")
     if kind == "python":
@@ -71,7 +76,7 @@ def run_definition(definition: Mapping[str, Any], *, base_dir: str | Path = ".",
                 f"job kind {kind!r} needs emergence_law.measure (install the 'measure' extra): "
                 f"{exc}"
             ) from exc
-        rows = run_job(d, device=device)
+        rows = run_job(d, device=device, progress=progress)
     else:
         raise ValueError(f"unknown job kind {kind!r} (expected python or one of "
                          f"{', '.join(MEASURE_KINDS)})")
@@ -94,13 +99,13 @@ def _check_rows(rows: Any) -> list[dict[str, Any]]:
 
 
 def execute(definition: Mapping[str, Any], *, base_dir: str | Path = ".",
-            device: str = "cpu") -> JobOutcome:
+            device: str = "cpu", progress: ProgressFn | None = None) -> JobOutcome:
     """Run a job, catching every error into the outcome (Ctrl-C still stops)."""
     jid = job_id(definition)
     worker = {"host": socket.gethostname(), "pid": os.getpid()}
     start = time.perf_counter()
     try:
-        rows = run_definition(definition, base_dir=base_dir, device=device)
+        rows = run_definition(definition, base_dir=base_dir, device=device, progress=progress)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # a job's failure (even SystemExit) is data, not a crash

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from emergence_law.errors import OptionError
-from emergence_law.sweep.execute import JobOutcome, execute
+from emergence_law.sweep.execute import JobOutcome, ProgressFn, execute
 from emergence_law.sweep.plan import Job
 
 OnStart = Callable[[Job], bool]
@@ -57,16 +57,26 @@ class Executor(ABC):
 
 
 class InProcessExecutor(Executor):
-    """One job at a time in this process: simplest, and the model stays in this process."""
+    """One job at a time in this process: simplest, and the model stays in this process.
+
+    ``job_progress(done, total)``, if given, follows the running job (batches evaluated,
+    training steps), e.g. for a second progress bar.
+    """
 
     name = "local"
+
+    def __init__(self, *, base_dir: str | Path = ".", device: str = "cpu",
+                 job_progress: ProgressFn | None = None) -> None:
+        super().__init__(base_dir=base_dir, device=device)
+        self.job_progress = job_progress
 
     def run(self, jobs: Sequence[Job], on_start: OnStart = _noop
             ) -> Iterator[tuple[Job, JobOutcome]]:
         for job in jobs:
             if not on_start(job):
                 continue
-            yield job, execute(job.definition, base_dir=self.base_dir, device=self.device)
+            yield job, execute(job.definition, base_dir=self.base_dir, device=self.device,
+                               progress=self.job_progress)
 
 
 class ProcessPoolJobExecutor(Executor):

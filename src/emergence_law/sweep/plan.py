@@ -39,9 +39,20 @@ class Job:
         return str(self.definition.get("kind", "job"))
 
     @property
+    def kind_label(self) -> str:
+        """The kind, with the setting for python jobs (``python:finetune``)."""
+        return kind_label(self.definition)
+
+    @property
     def label(self) -> str:
         """A short human description, e.g. ``finetune mmlu open_llama_3b@step5000 D=250 s=1``."""
         return describe(self.definition)
+
+
+def kind_label(d: dict[str, Any]) -> str:
+    """A definition's kind, with the setting for python jobs (``python:finetune``)."""
+    kind = str(d.get("kind", "job"))
+    return f"python:{d.get('setting')}" if kind == "python" else kind
 
 
 def describe(d: dict[str, Any]) -> str:
@@ -78,10 +89,7 @@ class SweepPlan:
 
     def counts_by_kind(self) -> dict[str, int]:
         """Number of jobs per kind (python jobs counted by their setting)."""
-        c = Counter(
-            f"python:{j.definition.get('setting')}" if j.kind == "python" else j.kind
-            for j in self.jobs
-        )
+        c = Counter(j.kind_label for j in self.jobs)
         return dict(sorted(c.items()))
 
     def counts_by_task(self) -> dict[str, int]:
