@@ -33,6 +33,9 @@ def test_run_status_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     recipe = write_recipe(tmp_path, synthetic_recipe(hparams={"fail_checkpoints": ["step16000"]}))
     rc, out, err = _cli(capsys, "sweep", "plan", str(recipe), "--list")
     assert rc == 0 and out.count("finetune toy") == 24
+    rc, out, _ = _cli(capsys, "sweep", "status", str(recipe))  # before the first run
+    assert rc == 0 and "36 jobs: 0 done, 0 failed, 0 running, 36 pending" in out
+    assert not (tmp_path / "store.sqlite").exists()  # looking creates nothing
     rc, out, err = _cli(capsys, "sweep", "run", str(recipe))
     assert rc == 1  # some jobs failed (recorded); the others ran
     assert "36 jobs planned; 0 already done; 26 done now; 10 failed now" in out
@@ -41,9 +44,11 @@ def test_run_status_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     info = json.loads(out)
     assert (info["done"], info["failed"], info["pending"], info["not_in_recipe"]) == (26, 10, 0, 0)
     assert info["failures"][0]["error"].startswith("RuntimeError: synthetic failure")
+    assert info["by_kind"]["python:finetune"] == {"done": 16, "failed": 8, "running": 0,
+                                                  "pending": 0}
     rc, out, _ = _cli(capsys, "sweep", "status", "--store", str(tmp_path / "store.sqlite"))
     assert rc == 0 and "36 jobs: 26 done, 10 failed, 0 running, 0 pending" in out
-    assert out.count("failed ") == 10
+    assert sum(line.startswith("failed ") for line in out.splitlines()) == 10
     obs = tmp_path / "obs.parquet"
     rc, out, _ = _cli(capsys, "sweep", "export", str(recipe), "--out", str(obs))
     assert rc == 0 and "20 observation rows from 26 finished jobs" in out
