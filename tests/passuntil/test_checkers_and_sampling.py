@@ -117,15 +117,34 @@ def _instances(ps: dict[str, float]) -> list[Instance]:
     return [Instance(k, k, ExactMatch(["right"])) for k in ps]
 
 
-def test_batched_sampling_keeps_the_negative_binomial_law():
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_batched_sampling_keeps_the_negative_binomial_law(adaptive):
     # many instances of known p, big batches that overshoot: the unbiased estimate stays unbiased
     ps = {f"q{i}": 2e-3 for i in range(400)}
     counts = passuntil_sample(BernoulliGenerator(ps, seed=3), _instances(ps), r=2, budget=50_000,
-                              batch_size=256, progress=False)
+                              batch_size=256, progress=False, adaptive=adaptive)
     est = point_estimate(counts["trials"], counts["passes"], counts["censored"], "unbiased")
     se = 2e-3 / np.sqrt(len(ps))  # relative sd of the r=2 estimate is about 1
     assert abs(est.mean() - 2e-3) < 4 * se
     assert (counts["passes"] == 2).all()
+
+
+def test_adaptive_batches_do_not_waste_samples_on_easy_instances():
+    class Counting(BernoulliGenerator):
+        drawn = 0
+
+        def sample(self, prompt, n):
+            self.drawn += n
+            return super().sample(prompt, n)
+
+    ps = {f"e{i}": 0.3 for i in range(20)}
+    fixed, adaptive = Counting(ps), Counting(ps)
+    passuntil_sample(fixed, _instances(ps), r=2, budget=10_000, batch_size=256, progress=False,
+                     adaptive=False)
+    passuntil_sample(adaptive, _instances(ps), r=2, budget=10_000, batch_size=256,
+                     progress=False)
+    assert fixed.drawn == 20 * 256
+    assert adaptive.drawn < fixed.drawn / 10
 
 
 def test_interrupted_run_resumes_from_the_store(tmp_path):

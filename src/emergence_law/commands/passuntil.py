@@ -59,9 +59,15 @@ def run_cmd(
     namespace = (f"passuntil:{model}:{task_name}:r={r}:budget={budget}:T={temperature}:"
                  f"top_p={top_p}:max_new={max_new_tokens}")
     with ResultStore(out / "passuntil.sqlite") as store:
-        counts = passuntil_sample(gen, instances, r=r, budget=budget, batch_size=batch_size,
-                                  store=store, namespace=namespace, progress=progress,
-                                  description=task_name)
+        try:
+            counts = passuntil_sample(gen, instances, r=r, budget=budget, batch_size=batch_size,
+                                      store=store, namespace=namespace, progress=progress,
+                                      description=task_name)
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: the counts of every finished batch are kept in "
+                       f"{out / 'passuntil.sqlite'}; run the same command again to resume",
+                       err=True)
+            raise
     counts.insert(0, "model", model)
     counts.insert(1, "params", n_params)
     counts.insert(2, "task", task_name)

@@ -7,8 +7,9 @@ sample-until-r and for the truncated design: the stopping rule only changes a co
 function serves all designs (the likelihood principle). The designs differ in the *sampling
 distribution* of the estimate, which is what bias and exact intervals depend on:
 
-* ``paper``: the paper's r/K (censored instances recorded as R/K, i.e. 0 when nothing passed).
-  Biased upward under inverse sampling: about 2x at r = 2 when p is small.
+* ``paper``: the paper's r/K, with instances that did not reach r passes within the budget
+  recorded as 0. Biased upward under inverse sampling (about 2x at r = 2 when p is small) and
+  downward where the budget binds.
 * ``unbiased``: the unique unbiased estimate under the truncated design (Girshick, Mosteller and
   Savage 1946): ``(R - 1)/(K - 1)`` when sampling stopped at the r-th pass, ``R/K`` when it
   stopped at the budget. Needs r >= 2 (at r = 1 the only unbiased estimate is 1{K = 1}).
@@ -57,8 +58,10 @@ def point_estimate(trials, passes, censored, estimator: str = "unbiased") -> np.
     """Per-instance pass-rate estimates (vectorised); see the module docstring for the choices."""
     k, x, c = _as_arrays(trials, passes, censored)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if estimator in ("mle", "paper"):
+        if estimator == "mle":
             out = np.where(k > 0, x / k, np.nan)
+        elif estimator == "paper":
+            out = np.where(c, 0.0, np.where(k > 0, x / k, np.nan))
         elif estimator == "unbiased":
             out = np.where(c, x / k, np.where(k > 1, (x - 1) / (k - 1), 1.0))
         else:

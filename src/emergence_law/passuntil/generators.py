@@ -223,7 +223,7 @@ class HFGenerator:
                 out = self.model(input_ids=nxt[:, None], past_key_values=cache, use_cache=True)
                 cache = out.past_key_values
                 logits = out.logits[:, -1, :].float()
-        rows = [tokens[i, : int(lengths[i])].tolist() for i in range(n)]
+        rows = [row[:k] for row, k in zip(tokens.tolist(), lengths.tolist(), strict=True)]
         texts = self.tokenizer.batch_decode(rows, skip_special_tokens=True)
         return [self._truncate(x) for x in texts]
 

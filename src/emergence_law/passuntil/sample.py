@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from emergence_law.errors import OptionError
@@ -97,6 +98,25 @@ def advance(counts: Counts, passed: Sequence[bool], r: int, budget: int) -> int:
     return used
 
 
+def next_batch_size(counts: Counts, r: int, budget: int, batch_size: int,
+                    min_batch: int | None = None) -> int:
+    """How many samples to draw next for an instance.
+
+    Fixed (``min_batch=None``): ``batch_size``. Adaptive: about 1.5x the samples the remaining
+    passes are expected to need, ``1.5 (r - R) / p~`` with ``p~ = (R + 1)/(K + 2)``, between
+    ``min_batch`` and ``batch_size``. A hard instance reaches full batches after a few doublings;
+    an easy one stops wasting samples beyond its r-th pass. Exactness is unaffected: the size
+    depends only on outcomes already counted, and the stop is still at the r-th pass in draw
+    order.
+    """
+    left = budget - counts.trials
+    if min_batch is None:
+        return min(batch_size, left)
+    p_guess = (counts.passes + 1) / (counts.trials + 2)
+    want = int(np.ceil(1.5 * (r - counts.passes) / p_guess))
+    return max(1, min(left, batch_size, max(min_batch, want)))
+
+
 def passuntil_sample(
     generator: Any,
     instances: Iterable[Any],
@@ -109,6 +129,8 @@ def passuntil_sample(
     namespace: str = "passuntil",
     progress: bool = True,
     description: str = "PassUntil",
+    adaptive: bool = True,
+    min_batch: int = 8,
 ) -> pd.DataFrame:
     """Run PassUntil over ``instances``; return one row of counts per instance.
 
@@ -116,7 +138,8 @@ def passuntil_sample(
     ``checker``: ``fn(instance, completion) -> bool``; when None each instance's own checker
     (``fn(completion) -> bool``) is used. ``store``: a ``ResultStore`` to stream counts to and
     resume from. Columns of the result: ``instance, trials, passes, censored, checker_errors,
-    first_error, r, budget``.
+    first_error, r, budget``. ``adaptive``: size each batch from the counts so far (see
+    :func:`next_batch_size`) so that easy instances do not waste most of a large batch.
     """
     if r < 1:
         raise OptionError("--r", f"must be at least 1, got {r}")
@@ -148,7 +171,7 @@ def passuntil_sample(
             cnt = state[inst.id]
             check = inst.checker if checker is None else (lambda c, _i=inst: checker(_i, c))
             while not cnt.done:
-                n = min(batch_size, budget - cnt.trials)
+                n = next_batch_size(cnt, r, budget, batch_size, min_batch if adaptive else None)
                 completions = gen.sample(inst.prompt, n)
                 result = check_batch(check, completions)
                 advance(cnt, result.passed, r, budget)
