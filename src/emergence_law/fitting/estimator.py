@@ -177,7 +177,9 @@ class EmergenceLaw:
                                       unit=self.bootstrap_unit, seed=self.seed, progress=cb)
             fit.emergence_samples = res.theta[:, 0].copy()
             fit.posterior = {"method": "bootstrap", **res.settings}
-            fit.diagnostics.update(res.diagnostics)
+            # replicates are independent draws: ESS = their number; R-hat does not apply
+            fit.diagnostics.update({"rhat": None, "ess": float(len(res.theta)),
+                                    **res.diagnostics})
         return fit
 
     def _fit_notes(self, model: ProfileModel, theta: np.ndarray) -> list[str]:
@@ -216,7 +218,8 @@ class EmergenceLaw:
             params=params, loglik=mle.loglik, n_obs=model.data.n,
             levels=[float(x) for x in model.data.levels],
             posterior={"method": "none"},
-            diagnostics={"loglik_gain_over_flat": float(mle.loglik - model.flat_loglik),
+            diagnostics={"rhat": None, "ess": None,
+                         "loglik_gain_over_flat": float(mle.loglik - model.flat_loglik),
                          "mle_evaluations": mle.n_evals},
             warnings=list(notes), data=rows[cols].copy(), min_loss=min_loss,
             chance=model.data.chance, selection=selection,

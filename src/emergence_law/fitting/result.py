@@ -162,7 +162,7 @@ class EmergenceFit:
         lines.append(f"log-likelihood: {self.loglik:.3f}")
         if self.diagnostics:
             ds = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
-                           for k, v in self.diagnostics.items())
+                           for k, v in self.diagnostics.items() if v is not None)
             lines.append(f"diagnostics: {ds}")
         for w in self.warnings:
             lines.append(f"warning: {w}")
