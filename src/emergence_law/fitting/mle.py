@@ -106,7 +106,7 @@ def _simplex_polish(model: ProfileModel, theta: np.ndarray) -> np.ndarray:
     b = model.bounds
 
     def f(x: np.ndarray) -> float:
-        return float(model.rss(x)[0]) if np.all((x >= b[:, 0]) & (x <= b[:, 1])) else np.inf
+        return model.rss_one(x) if np.all((x >= b[:, 0]) & (x <= b[:, 1])) else np.inf
 
     simplex = np.vstack([theta, theta + np.diag([2e-3, 2e-3, 2e-2])])
     f0 = f(theta)

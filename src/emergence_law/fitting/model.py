@@ -234,6 +234,27 @@ class ProfileModel:
         rss = np.maximum(rss, 1e-300)
         return beta, rss
 
+    def rss_one(self, theta: np.ndarray) -> float:
+        """RSS at a single theta with as few numpy calls as possible (simplex polish loop)."""
+        if not self.shared_ab:
+            return float(self.solve(theta)[1][0])
+        e0, eref, a = float(theta[0]), float(theta[1]), float(theta[2])
+        lx = self._lx
+        s = np.expm1(a * lx) / a if abs(a) > 1e-6 else lx + 0.5 * a * lx * lx
+        s0, sr = s[-2], s[-1]
+        E = e0 + (eref - e0) * (s[:-1] - s0) / (sr - s0)
+        E[-1] = e0
+        R = np.maximum(E[self.data.level] - self.data.loss, 0.0) * self._sw
+        a_ = float(R @ R)
+        b = R @ self._const
+        d = float(R @ self._y)
+        bK = b @ self._Kc
+        denom = a_ - float(bK @ b)
+        num = d - float(bK @ self._Cty)
+        if denom > 1e-12 * max(a_, 1e-300) and num > 0:
+            return max(self._flat_rss - num * num / denom, 1e-300)
+        return self._flat_rss
+
     def rss(self, theta: np.ndarray) -> np.ndarray:
         return self.solve(theta)[1]
 
