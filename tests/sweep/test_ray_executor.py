@@ -15,6 +15,8 @@ from emergence_law.sweep.executors import InProcessExecutor, RayExecutor
 from .conftest import synthetic_recipe, write_recipe
 
 pytest.importorskip("ray")
+# one Ray instance per test process: under `pytest -n 2 --dist loadgroup` these stay together
+pytestmark = pytest.mark.xdist_group("ray")
 
 
 def test_ray_runs_the_same_jobs_with_their_resources(local_ray, tmp_path: Path) -> None:

@@ -72,6 +72,7 @@ def test_tiny_models_sweep_in_process_then_export(tiny_folder: Path) -> None:
     assert (t.loc[t.setting == "finetune", "n_train"] == 8).all()
 
 
+@pytest.mark.xdist_group("ray")
 def test_tiny_models_on_ray_match_in_process(tiny_folder: Path, local_ray, tmp_path: Path
                                              ) -> None:
     tree = yaml.safe_load((tiny_folder / "tiny-local.yaml").read_text())
