@@ -123,11 +123,16 @@ def main() -> None:
 
     t0 = time.perf_counter()
     rows = []
+    partial = a.out.with_suffix(".partial.json")
+    partial.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(a.workers) as pool, Progress() as bar:
         task = bar.add_task("simulated tables", total=len(jobs))
-        for r in pool.map(one_table, jobs):
+        for r in pool.map(one_table, jobs):  # Ctrl-C: the tables done so far stay in partial
             rows.append(r)
             bar.advance(task)
+            if len(rows) % 10 == 0:
+                partial.write_text(json.dumps({"tables": rows}) + "\n")
+    partial.unlink(missing_ok=True)
     summary = summarise(rows)
     summary["options"] = {**opt, "tables": a.tables, "first_seed": a.first_seed}
     summary["wall_s"] = time.perf_counter() - t0
