@@ -192,15 +192,16 @@ class PrefixScorer:
         # right padding: causal attention keeps pad tokens from touching real ones, no mask needed
         logits = self.model(input_ids=ids, past_key_values=cache, use_cache=True).logits
         self.n_forward += 1
-        logprobs = logits.float().log_softmax(-1)
         results = []
         for j, (_c, k) in enumerate(batch):
-            # predictions for rest[0] come from the prefix's last position, the others from here
-            n_rest = len(rests[j])
-            preds = torch.cat([self.last_logprobs[None], logprobs[j, :n_rest - 1]], 0)
-            targets = torch.tensor(rests[j], device=self.device)
-            lp = preds[-len(k):]
-            tk = targets[-len(k):]
+            # rest[t] is predicted by input position t-1, rest[0] by the prefix's last position;
+            # only the continuation's positions go through the (vocabulary-wide) softmax
+            n_rest, n_k = len(rests[j]), len(k)
+            first = n_rest - n_k
+            lp = logits[j, max(0, first - 1):n_rest - 1].float().log_softmax(-1)
+            if first == 0:
+                lp = torch.cat([self.last_logprobs[None], lp], 0)
+            tk = torch.tensor(rests[j][first:], device=self.device)
             ll = float(lp.gather(1, tk[:, None]).sum())
             greedy = bool((lp.argmax(-1) == tk).all())
             results.append((ll, greedy))
@@ -216,12 +217,12 @@ class PrefixScorer:
                          device=self.device)
         for j, f in enumerate(fulls):
             ids[j, :len(f) - 1] = torch.tensor(f[:-1], device=self.device)
-        logprobs = self.model(input_ids=ids).logits.float().log_softmax(-1)
+        logits = self.model(input_ids=ids).logits
         self.n_forward += 1
         results = []
         for j, ((_c, k), f) in enumerate(zip(batch, fulls, strict=True)):
             n = len(f) - 1
-            lp = logprobs[j, n - len(k):n]
+            lp = logits[j, n - len(k):n].float().log_softmax(-1)
             tk = torch.tensor(k, device=self.device)
             results.append((float(lp.gather(1, tk[:, None]).sum()),
                             bool((lp.argmax(-1) == tk).all())))
