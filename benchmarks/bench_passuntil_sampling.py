@@ -19,6 +19,7 @@ Run: nice -n 10 python benchmarks/bench_passuntil_sampling.py [--model DIR] [--t
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -59,13 +60,22 @@ def main() -> None:
 
     import torch
 
+    torch.set_num_threads(a.threads)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pu-"))
+    try:
+        _run(a, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(a: argparse.Namespace, tmp: Path) -> None:
+    import torch
+
     from emergence_law.passuntil.checkers import ExactMatch
     from emergence_law.passuntil.generators import HFGenerator
     from emergence_law.passuntil.sample import Instance, passuntil_sample
     from emergence_law.store import ResultStore
 
-    torch.set_num_threads(a.threads)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-pu-"))
     path = a.model or build_model(a.d_model, a.steps, tmp / "lm")
     kw = dict(max_new_tokens=a.max_new_tokens, stop=(), device=a.device)
     cached = HFGenerator.from_pretrained(path, **kw)

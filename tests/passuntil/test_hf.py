@@ -103,3 +103,43 @@ def test_cli_run_reports_a_bad_model_path_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "option --model" in err and "no config.json" in err
     assert len(err.splitlines()) == 1
+
+
+def test_ctrl_c_stops_a_run_safely_and_keeps_finished_batches(tiny_lms, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from emergence_law.store import ResultStore
+
+    task = tmp_path / "t.jsonl"
+    task.write_text('{"id": "a", "prompt": "3+4=", "answer": "7"}\n')
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "emergence_law", "passuntil", "run", "--model",
+           str(tiny_lms[16]), "--task", str(task), "--r", "100000", "--budget", "100000000",
+           "--batch-size", "256", "--max-new-tokens", "4", "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:  # wait until some batches are stored
+            db = out / "passuntil.sqlite"
+            if db.exists():
+                with ResultStore(db) as store:
+                    recs = [store.get_records(ns) for ns in store.namespaces()]
+                if recs and recs[0].get("a", {}).get("trials", 0) >= 512:
+                    break
+            time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "run the same command again to resume" in err.decode()
+    assert "Traceback" not in err.decode()
+    with ResultStore(out / "passuntil.sqlite") as store:
+        (rec,) = [store.get_records(ns)["a"] for ns in store.namespaces()]
+    assert rec["trials"] >= 512 and not rec["done"]

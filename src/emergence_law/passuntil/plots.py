@@ -37,7 +37,7 @@ def plot_task_law(law: TaskScalingLaw, prediction: LawPrediction | None, path: s
                              _y(pts.lower[pos]) - _y(pts.pass_rate[pos])]))
     yerr = np.nan_to_num(yerr, posinf=3.0)
     ax.errorbar(pts.params[pos], _y(pts.pass_rate[pos]), yerr=yerr, fmt="o", color="black",
-                capsize=3, label="task PU per model (unbiased mean)")
+                capsize=3, label="task PU per model (unbiased mean, 68% bootstrap)")
     if (~pos).any():
         ax.plot(pts.params[~pos], np.full((~pos).sum(), _y(pts.upper[~pos].clip(1e-12)).max()),
                 "v", color="gray", label="no pass (upper bound)")
@@ -54,6 +54,9 @@ def plot_task_law(law: TaskScalingLaw, prediction: LawPrediction | None, path: s
     sec = ax.secondary_yaxis("right", functions=(lambda y: np.exp(-np.exp(y)),
                                                  lambda p: _y(p)))
     sec.set_ylabel("PU")
+    sec.set_yticks([1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9])
+    sec.set_yticklabels(["1e-6", "1e-5", "1e-4", "1e-3", "0.01", "0.05", "0.1", "0.2", "0.3",
+                         "0.5", "0.7", "0.9"])
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
