@@ -44,6 +44,9 @@ def test_default_level_is_pooled(counts_csv, tmp_path):
     [
         (["--level", "global"], "option --level: unknown level 'global'"),
         (["--target-params", "-5"], "option --target-params: must be positive"),
+        (["--confidence", "95"], "option --confidence: must lie in (0, 1)"),
+        (["--draws", "3"], "option --draws: need at least 20"),
+        (["--task", "other"], "task 'other' has no rows"),
     ],
 )
 def test_bad_options_give_one_line(counts_csv, tmp_path, capsys, args, message):
@@ -60,3 +63,11 @@ def test_bad_table_gives_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "bad.csv, row 1, column 'trials': expected a number" in err
     assert len(err.splitlines()) == 1
+
+
+def test_one_model_size_is_not_enough(tmp_path, capsys):
+    f = tmp_path / "one.csv"
+    f.write_text("model,params,task,instance,trials,passes\nm,1e8,t,a,10,2\nm,1e8,t,b,9,2\n")
+    rc = main(["passuntil", "fit", str(f), "--target-params", "1e9", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "at least two model sizes" in err and len(err.splitlines()) == 1

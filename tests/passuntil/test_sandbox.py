@@ -116,3 +116,21 @@ def test_check_batch_runs_sandboxes_in_parallel_and_keeps_order():
     out = check_batch(ch, [good, "    return 0\n", good, "    while True: pass\n"])
     assert out.passed == [True, False, True, False]
     assert [r.status for r in ch.last_results] == ["passed", "failed", "passed", "timeout"]
+
+
+def test_engine_survives_hanging_and_crashing_programs():
+    from emergence_law.passuntil.sample import Instance, passuntil_sample
+
+    p = PROBLEMS["HumanEval/53"]
+    cycle = ["    while True:\n        pass\n", "    import os\n    os.kill(os.getpid(), 9)\n",
+             "    return x - y\n", p["canonical_solution"]]
+
+    def gen(prompt: str, n: int) -> list[str]:
+        return [cycle[i % len(cycle)] for i in range(n)]
+
+    inst = Instance("HumanEval/53", p["prompt"], checker("HumanEval/53", timeout=1.0))
+    counts = passuntil_sample(gen, [inst], r=1, budget=10, batch_size=4, progress=False,
+                              adaptive=False)
+    assert (counts.loc[0, "trials"], counts.loc[0, "passes"]) == (4, 1)
+    assert [r.status for r in inst.checker.last_results] == ["timeout", "failed", "failed",
+                                                             "passed"]

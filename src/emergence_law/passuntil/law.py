@@ -122,6 +122,9 @@ class TaskScalingLaw:
                               f"{', '.join(LEVELS)})")
         if not 0 < self.confidence < 1:
             raise OptionError("--confidence", f"must lie in (0, 1), got {self.confidence}")
+        if self.n_draws < 20:
+            raise OptionError("--draws", f"need at least 20 draws for an interval, got "
+                              f"{self.n_draws}")
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, counts: pd.DataFrame | CountsGrid, source: str = "counts") -> TaskScalingLaw:
