@@ -10,6 +10,10 @@ It also checks the answers: both runs must give identical tables (same seeds), a
 full-data prediction must be a success against the simulated truth.
 
     python benchmarks/bench_ablations.py [--samples 2000] [--workers 2] [--checkpoints 25]
+
+``--scaling-coverage N`` adds the heavier statistical check behind ``to-params`` (the test suite
+runs a small version): over N simulated model families, how often the 90% bootstrap interval of
+the parameter count needed for a target loss covers the true count.
 """
 
 from __future__ import annotations
@@ -42,13 +46,53 @@ def _timed(obs, workers: int, samples: int):
     return res, wall, cpu
 
 
+def scaling_coverage(n_datasets: int, n_bootstrap: int, workers: int) -> None:
+    """Coverage of the scaling-law bootstrap's 90% interval for N(loss) over many families."""
+    from emergence_law.analysis.runner import run_jobs
+
+    w0 = time.perf_counter()
+    res = run_jobs(_coverage_one, [(s, n_bootstrap) for s in range(n_datasets)],
+                   workers=workers, description="scaling coverage", progress=False)
+    hits = np.array([r[0] for r in res])
+    widths = np.array([r[1] for r in res])
+    se = np.sqrt(0.9 * 0.1 / n_datasets)
+    print(f"scaling-law bootstrap, 90% interval of N at loss {_TARGET}: coverage "
+          f"{hits.mean():.3f} over {n_datasets} families (nominal 0.90 +/- {2 * se:.3f} at 2 SE); "
+          f"median width {np.median(widths):.2f} decades; {time.perf_counter() - w0:.0f} s")
+
+
+_TRUE = (1.69, 406.4, 0.34)  # E, A, alpha (Chinchilla's published L(N) term)
+_TARGET = 1.95
+
+
+def _coverage_one(job: tuple[int, int]) -> tuple[bool, float]:
+    from emergence_law.scaling import ScalingLaw
+
+    seed, n_boot = job
+    rng = np.random.default_rng(1000 + seed)
+    E, A, alpha = _TRUE
+    N = np.geomspace(5e7, 7e10, 10)
+    y = (E + A / N ** alpha) * np.exp(rng.normal(0, 0.01, N.size))
+    fit = ScalingLaw(n_bootstrap=n_boot, seed=seed).fit(N, y)
+    lo, hi = np.percentile(fit.size_for_loss(_TARGET, draws=fit.bootstrap), [5, 95])
+    truth = (A / (_TARGET - E)) ** (1 / alpha)
+    return bool(lo <= truth <= hi), float(np.log10(hi / lo))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=2000, help="MCMC draws per fit")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--checkpoints", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scaling-coverage", type=int, default=0, metavar="N",
+                    help="also check scaling-law bootstrap coverage over N families")
+    ap.add_argument("--only-coverage", action="store_true", help="skip the ablation timing")
     args = ap.parse_args()
+    if args.scaling_coverage:
+        scaling_coverage(args.scaling_coverage, 200, args.workers)
+    if args.only_coverage:
+        return
 
     obs, truth = simulate_observations(seed=args.seed, n_checkpoints=args.checkpoints)
     print(f"task: {len(obs)} rows, {args.checkpoints} checkpoints, 5 data levels x 2 subsets, "

@@ -3,8 +3,8 @@
 Ablations and backtests both hold out checkpoints "from the most capable down"; they must agree
 on what a checkpoint is and which one is most capable, so that logic lives here once.
 
-A checkpoint is identified by ``(series, model, checkpoint)`` when those columns are filled, and
-by its loss otherwise. Capability is ordered by FLOPs when every checkpoint has them (the
+A checkpoint is identified by its labels ``(series, model, checkpoint)`` (where filled) together
+with its loss. Capability is ordered by FLOPs when every checkpoint has them (the
 paper's Fig. 7 axis), else by pretraining loss (lower is more capable).
 """
 
@@ -60,7 +60,3 @@ def checkpoint_table(rows: pd.DataFrame, order_by: str = "auto") -> pd.DataFrame
     tab.attrs["order_by"] = by
     return tab
 
-
-def keep_checkpoints(rows: pd.DataFrame, keys: set[str] | list[str]) -> pd.DataFrame:
-    """The rows whose checkpoint key is in ``keys``."""
-    return rows[checkpoint_keys(rows).isin(set(keys)).to_numpy()]

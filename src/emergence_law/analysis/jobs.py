@@ -11,7 +11,7 @@ import logging
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,6 @@ class FitJob:
     params: dict[str, Any]
     method: str = "emergence_law"
     metric: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def signature(self) -> tuple:
         """Identical row sets and settings give identical fits: run such jobs once."""
