@@ -75,3 +75,20 @@ def test_import_lmeval_cli(pythia_dir, tmp_path, capsys):
     assert df["loss"].notna().all() and df["model"].nunique() == 2
     assert main(["import-lmeval", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert "file or folder not found" in capsys.readouterr().err
+
+
+def test_measure_lmeval_writes_harness_files_that_import(tiny_lm, addition_task_file, tmp_path,
+                                                         capsys):
+    folder = tmp_path / "harness"
+    assert main(["measure", "lmeval", "--model", str(tiny_lm), "--task",
+                 str(addition_task_file), "--shots", "1", "--limit", "5", "--checkpoint", "s150",
+                 "--output-path", str(folder)]) == 0
+    assert "prob_norm" in capsys.readouterr().out
+    obs, per = tmp_path / "obs.csv", tmp_path / "per.csv"
+    assert main(["import-lmeval", str(folder), "--out", str(obs), "--loss-from", "none",
+                 "--samples", str(per)]) == 0
+    assert "without a loss" in capsys.readouterr().out
+    table = pd.read_csv(obs)
+    assert set(table["metric"]) == {"acc", "acc_norm", "logprob", "logprob_norm", "prob_norm"}
+    assert (table["n_eval"] == 5).all() and (table["shots"] == 1).all()
+    assert len(pd.read_csv(per)) == 5
