@@ -106,3 +106,22 @@ def test_bad_options_are_reported():
         point_estimate(10, 2, False, "nope")
     with pytest.raises(OptionError, match="level"):
         exact_interval(10, 2, False, 1.5)
+
+
+def test_population_estimates_are_censoring_aware_and_shrink_per_instance_error():
+    from emergence_law.passuntil.shrinkage import population_estimates
+
+    rng = np.random.default_rng(1)
+    mse_eb, mse_unb, mse_mle = [], [], []
+    for _ in range(8):
+        p = np.exp(-np.exp(rng.normal(2.3, 0.4, 40)))  # ~60% censored at budget 20,000
+        k, x, c = simulate_passuntil(p, 2, 20_000, rng)
+        est = population_estimates(k, x, c)
+        zero = c & (x == 0)
+        lo, hi = exact_interval(k, x, c, 0.95)
+        assert zero.any() and (est.per_instance[zero] > 0).all()  # censored, not 0
+        assert (est.per_instance[zero] < hi[zero]).all()
+        mse_eb.append(np.mean((est.per_instance - p) ** 2))
+        mse_unb.append(np.mean((point_estimate(k, x, c, "unbiased") - p) ** 2))
+        mse_mle.append(np.mean((point_estimate(k, x, c, "mle") - p) ** 2))
+    assert np.mean(mse_eb) < np.mean(mse_unb) < np.mean(mse_mle)
