@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = command.main(args=argv, prog_name="emergence-law", standalone_mode=False)
     except (typer.Exit, click.exceptions.Exit) as exc:
+        if exc.exit_code == 130:  # typer turns Ctrl-C into Exit(130) without a word
+            print("emergence-law: interrupted (finished results are kept)", file=sys.stderr)
         return int(exc.exit_code)
     except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
         print("emergence-law: interrupted (finished results are kept)", file=sys.stderr)
