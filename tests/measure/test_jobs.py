@@ -90,6 +90,7 @@ def test_bad_definitions_name_the_key(definition, match, tiny_lm):
 
 
 def test_missing_model_is_one_line(tmp_path):
+    pytest.importorskip("torch")
     from emergence_law.measure.models import ModelLoadError
 
     with pytest.raises(ModelLoadError, match="folder not found"):

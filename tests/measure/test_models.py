@@ -6,6 +6,9 @@ import pytest
 
 from emergence_law.measure.models import ModelCache, ModelLoadError, load_model
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
 
 def test_local_folder_loads_in_eval_mode(tiny_lm):
     lm = load_model(tiny_lm)

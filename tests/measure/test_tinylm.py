@@ -8,6 +8,9 @@ import pytest
 
 from emergence_law.errors import OptionError
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
 
 def test_char_tokenizer_round_trip(tmp_path):
     from transformers import AutoTokenizer
