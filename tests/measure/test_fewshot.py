@@ -86,3 +86,16 @@ def test_shots_override_and_zero_shot(loaded_lm, addition_task_file):
     assert task.fewshot_prefix() == ""
     res = evaluate_fewshot(loaded_lm.model, loaded_lm.tokenizer, task, limit=8)
     assert res.shots == 0 and res.n_eval == 8
+
+
+def test_fewshot_examples_from_the_eval_split_are_not_scored(loaded_lm, tmp_path):
+    import json
+
+    rows = [{"prompt": f"{i}+1=", "choices": [str(i + 1), str(i + 2)], "answer": 0}
+            for i in range(10)]
+    f = tmp_path / "t.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    task = load_task(f)
+    task.fewshot_split = task.eval_split = "eval"
+    res = evaluate_fewshot(loaded_lm.model, loaded_lm.tokenizer, task, shots=3)
+    assert res.n_eval == 7 and set(res.per_example["index"]) == set(range(3, 10))

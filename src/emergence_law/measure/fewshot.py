@@ -251,6 +251,10 @@ def evaluate_fewshot(
     """Evaluate ``model`` on ``task`` (its eval split, or ``split``) with ``shots`` examples."""
     k = task.shots if shots is None else int(shots)
     examples = task.examples(split)
+    if k > 0 and task.fewshot_split == (split or task.eval_split):
+        # the prompt's solved examples come from the evaluated split: never score them
+        used = {e.index for e in task.fewshot_examples(k)}
+        examples = [e for e in examples if e.index not in used]
     if limit is not None:
         examples = examples[:limit]
     prefix = task.fewshot_prefix(k)
