@@ -68,7 +68,9 @@ def test_json_round_trip_with_samples(fit_none, tmp_path):
     assert back.cdf(fit.median) == pytest.approx(0.5, abs=0.01)
     assert 0.0 <= back.cdf(1.0) <= back.cdf(3.0) == 1.0
     back.plot_fit(tmp_path / "a.png")
+    back.plot(tmp_path / "both.png")
     assert (tmp_path / "a.png").stat().st_size > 10_000
+    assert (tmp_path / "both.png").stat().st_size > 20_000
     fit.emergence_samples = None
 
 
