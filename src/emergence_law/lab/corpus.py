@@ -72,7 +72,7 @@ class CorpusConfig:
     """The pretraining mixture: equations per row and the share of each op."""
 
     mixture: dict[str, float] = field(
-        default_factory=lambda: {"add": 0.55, "sub": 0.38, "mul": 0.07}
+        default_factory=lambda: {"add": 0.51, "sub": 0.34, "mul": 0.15}
     )
     eqs_per_row: int = 6
 

@@ -51,7 +51,7 @@ class LabScale:
     passuntil_r: int = 2
     seed: int = 0
     mixture: dict[str, float] = field(
-        default_factory=lambda: {"add": 0.55, "sub": 0.38, "mul": 0.07}
+        default_factory=lambda: {"add": 0.51, "sub": 0.34, "mul": 0.15}
     )
 
     def to_dict(self) -> dict:
@@ -77,7 +77,8 @@ SCALES: dict[str, LabScale] = {
     ),
     "small": LabScale(
         name="small",
-        sizes=(ModelSpec("d32", 32, 2), ModelSpec("d48", 48, 2), ModelSpec("d64", 64, 2)),
+        sizes=(ModelSpec("d24", 24, 2), ModelSpec("d32", 32, 2), ModelSpec("d48", 48, 2),
+               ModelSpec("d64", 64, 2)),
         steps=600, checkpoints=_log_steps(600, 25, 12), batch_size=32,
     ),
     "medium": LabScale(

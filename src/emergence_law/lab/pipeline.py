@@ -84,7 +84,7 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
         raise OptionError("--device", "cuda was asked for but torch sees no GPU")
     if threads:
         torch.set_num_threads(threads)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     models_dir = out / "models"
@@ -142,7 +142,8 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
         # 5. fits, answers, plots
         tid = task("fit + report", 1)
         files = write_results(obs, counts, out, sc, device=device,
-                              seconds=time.perf_counter() - t0)
+                              seconds=time.perf_counter() - t0,
+                              cpu_seconds=time.process_time() - c0)
         adv(tid)
     finally:
         if bar:
@@ -174,7 +175,8 @@ def _passuntil_checkpoints(ckpts: list, losses: dict, elbow: float) -> list:
 
 
 def write_results(obs: pd.DataFrame, counts: pd.DataFrame, out: Path, sc: LabScale, *,
-                  device: str = "cpu", seconds: float | None = None) -> LabOutputs:
+                  device: str = "cpu", seconds: float | None = None,
+                  cpu_seconds: float | None = None) -> LabOutputs:
     """Tables, answers, plots and ``lab_summary.json`` from measured tables (no models)."""
     from emergence_law.lab import plots
     from emergence_law.lab.results import (
@@ -204,7 +206,7 @@ def write_results(obs: pd.DataFrame, counts: pd.DataFrame, out: Path, sc: LabSca
                    f"(emergence_law.lab, seed {sc.seed}): tiny Llama-style models trained "
                    "from scratch on CPU; nothing here is simulated"),
         "scale": sc.to_dict(), "device": device,
-        "seconds": seconds, "versions": _versions(),
+        "seconds": seconds, "cpu_seconds": cpu_seconds, "versions": _versions(),
     }
     summary["fewshot_emergence"] = fewshot_emergence(obs, gt)
     if gt_note:

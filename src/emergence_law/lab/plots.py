@@ -74,7 +74,7 @@ def plot_fit_with_truth(fit: Any, gt: Any, path: Path) -> Path:
         ax.axvline(gt.elbow, color="tab:green", lw=2, ls="-.",
                    label=f"ground truth {gt.elbow:.3f} (all checkpoints)")
         ax.legend(fontsize=7, loc="upper left")
-    ax.set_title(f"Prediction from pre-emergence checkpoints only ({fit.selection or fit.task})"[:90])
+    ax.set_title(f"{fit.task}: law fitted on pre-emergence checkpoints only", fontsize=10)
     return _save(fig, path)
 
 

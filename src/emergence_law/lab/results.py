@@ -62,6 +62,14 @@ def fewshot_emergence(obs: pd.DataFrame, gt: GroundTruth | None) -> dict[str, An
         return out
     pre = fs[fs["loss"] > gt.elbow]
     post = fs[fs["loss"] <= gt.elbow]
+    per_model: dict[str, Any] = {}
+    for model, rows in fs.groupby("model"):
+        try:
+            g = ground_truth_emergence(rows, TASK_MC, metric="acc")
+            per_model[str(model)] = {"elbow": g.elbow, "interval": list(g.interval)}
+        except EmergenceLawError as exc:
+            per_model[str(model)] = {"elbow": None, "note": str(exc).split(": ", 1)[-1]}
+    out["elbow_by_model"] = per_model
     zpre = (pre["value"] - chance) / np.sqrt(chance * (1 - chance) / pre["n_eval"].astype(float))
     out.update(
         emerged=True, ground_truth=gt.to_dict(),
@@ -135,7 +143,8 @@ def preemergence_rows(obs: pd.DataFrame, max_loss_used: float) -> pd.DataFrame:
 
 def emergence_flops(obs: pd.DataFrame, elbow: float) -> dict[str, float | None]:
     """Per model, the FLOPs at which its loss curve crosses ``elbow`` (log-linear interpolation
-    between its checkpoints), None if it never does."""
+    between its checkpoints), None if it never does. The family's emergence FLOPs is the least
+    of these: the cheapest model that has the capability."""
     fs = _fewshot(obs)
     out: dict[str, float | None] = {}
     for model, rows in fs.groupby("model"):
@@ -152,6 +161,16 @@ def emergence_flops(obs: pd.DataFrame, elbow: float) -> dict[str, float | None]:
         t = (lo[j - 1] - elbow) / max(lo[j - 1] - lo[j], 1e-12)
         out[str(model)] = float(np.exp(np.log(f[j - 1]) + t * (np.log(f[j]) - np.log(f[j - 1]))))
     return out
+
+
+def _most_capable_flops(rows: pd.DataFrame) -> float:
+    """FLOPs of the most capable (lowest-loss) checkpoint among ``rows``.
+
+    In a family of several sizes the most capable checkpoint is not the one with the most
+    FLOPs (a larger model's early checkpoint can cost more yet be less capable); the paper's
+    "FLOPs of the most capable model used" is read here as the lowest-loss checkpoint's.
+    """
+    return float(rows.loc[rows["loss"].idxmin(), "flops"])
 
 
 def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
@@ -179,7 +198,7 @@ def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
             per_method[method] = {"error": str(exc)}
             continue
         fits[method] = fit
-        used_flops = float(data["flops"].max())
+        used_flops = _most_capable_flops(data)
         err = fit.emergence_point_mle - gt.elbow
         ivl = fit.interval(0.9)
         per_method[method] = {
@@ -188,7 +207,8 @@ def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
             "interval_90": list(ivl) if ivl else None,
             "percentiles": fit.percentiles,
             "truth_in_interval": bool(ivl and ivl[0] <= gt.elbow <= ivl[1]),
-            "most_capable_loss_used": cut, "max_flops_used": used_flops,
+            "most_capable_loss_used": cut, "most_capable_flops_used": used_flops,
+            "max_flops_used": float(data["flops"].max()),
             "flops_in_advance": (family_flops / used_flops) if family_flops else None,
             "E_of_D": {str(int(d)): float(fit.emergence_point(float(d))) for d in fit.levels},
             "d0": fit.d0, "params": {k: float(v) for k, v in fit.params.items()},
@@ -214,7 +234,7 @@ def backtest(obs: pd.DataFrame, gt: GroundTruth, method: str, family_flops: floa
         data = preemergence_rows(obs, max(cut, gt.elbow + 1e-9))
         data = data[(data["setting"] == "fewshot") | (data["method"] == method)]
         rec: dict[str, Any] = {"held_out": k, "most_capable_loss_used": cut,
-                               "max_flops_used": float(data["flops"].max())}
+                               "most_capable_flops_used": _most_capable_flops(data)}
         try:
             fit = _fit(data, method, posterior="none", n_samples=10, seed=0)
             err = fit.emergence_point_mle - gt.elbow
@@ -222,7 +242,8 @@ def backtest(obs: pd.DataFrame, gt: GroundTruth, method: str, family_flops: floa
                        success=bool(abs(err) <= SUCCESS_NATS))
         except EmergenceLawError as exc:
             rec.update(mle=None, error_nats=None, success=False, note=str(exc))
-        rec["flops_in_advance"] = (family_flops / rec["max_flops_used"]) if family_flops else None
+        rec["flops_in_advance"] = (family_flops / rec["most_capable_flops_used"]
+                                   if family_flops else None)
         out.append(rec)
     return out
 

@@ -1,0 +1,68 @@
+"""The lab's measured tables shipped as package data: they load, validate, cover the method's
+design, and re-analysing them reproduces the shipped summary (so the summary is what this code
+computes from these tables, not a hand-edited file)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from emergence_law.lab import (
+    lab_data_origin,
+    load_lab_observations,
+    load_lab_passuntil_counts,
+    load_lab_summary,
+)
+
+
+def test_observations_load_validated_and_cover_the_design():
+    obs = load_lab_observations()
+    acc = obs[(obs["task"] == "mul-mc") & (obs["metric"] == "acc")]
+    fs = acc[acc["setting"] == "fewshot"]
+    ft = acc[acc["setting"] == "finetune"]
+    assert fs["model"].nunique() >= 3 and len(fs) >= 30
+    assert (fs["n_eval"] >= 500).all() and (acc["chance"] == 0.25).all()
+    assert ft.groupby("method")["n_train"].nunique().min() >= 4
+    assert ft.groupby(["method", "n_train"])["subset"].nunique().min() >= 2
+    assert set(ft["method"]) >= {"full", "lora-r4"}
+    # finetuned checkpoints are pre-emergence ones: all of them are few-shot checkpoints too
+    keys = set(zip(fs["model"], fs["checkpoint"], strict=True))
+    assert set(zip(ft["model"], ft["checkpoint"], strict=True)) <= keys
+    assert (obs["flops"] > 0).all() and obs["loss"].between(0.0, 3.0).all()
+
+
+def test_passuntil_counts_load_validated():
+    counts = load_lab_passuntil_counts()
+    assert counts["params"].nunique() >= 3
+    assert counts.groupby("params")["instance"].nunique().min() >= 20
+    assert ((counts["passes"] >= counts["r"]) | counts["censored"]).all()
+
+
+def test_summary_names_its_origin_and_answers_the_four_questions():
+    s = load_lab_summary()
+    assert "lab run --scale small" in lab_data_origin()
+    assert len(s["answers"]) == 4 and all(s["answers"].values())
+
+
+@pytest.mark.slow
+def test_reanalysing_the_shipped_tables_reproduces_the_summary(tmp_path):
+    pytest.importorskip("matplotlib")
+    import json
+
+    from emergence_law.lab.family import get_scale
+    from emergence_law.lab.pipeline import write_results
+
+    shipped = load_lab_summary()
+    sc = get_scale(shipped["scale"]["name"])
+    res = write_results(load_lab_observations(), load_lab_passuntil_counts(), tmp_path, sc)
+    again = json.loads(res.summary.read_text())
+    gt0 = shipped["fewshot_emergence"].get("ground_truth", {}).get("elbow")
+    gt1 = again["fewshot_emergence"].get("ground_truth", {}).get("elbow")
+    assert (gt0 is None and gt1 is None) or math.isclose(gt0, gt1, abs_tol=1e-9)
+    for method, r in shipped.get("prediction", {}).get("methods", {}).items():
+        if "mle" in r:
+            assert math.isclose(r["mle"], again["prediction"]["methods"][method]["mle"],
+                                abs_tol=1e-6)
+    for png in res.plots:
+        assert png.stat().st_size > 5000
