@@ -101,7 +101,7 @@ def plot_finetune_shift(summary: dict[str, Any], path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set_xlabel("finetuning examples D")
     ax.set_ylabel("elbow (pretraining loss, nats)")
-    ax.set_title("Finetuning moves the point of emergence to higher loss")
+    ax.set_title("Elbow after finetuning on D examples, against the few-shot elbow")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
