@@ -184,3 +184,23 @@ def test_engine_reports_checker_errors_and_validates_options():
     with pytest.raises(OptionError, match="--budget"):
         passuntil_sample(lambda p, n: [], ["p"], checker=flaky, r=3, budget=0)
     assert json.loads(json.dumps(counts.to_dict()))  # JSON-safe result
+
+
+def test_resuming_reseeds_a_seeded_generator(tmp_path):
+    class Seeded(BernoulliGenerator):
+        seeds: list[int] = []
+
+        def reseed(self, seed: int) -> None:
+            self.seeds.append(seed)
+            self.rng = np.random.default_rng(seed)
+
+    ps = {"a": 0.01}
+    db = tmp_path / "s.sqlite"
+    with ResultStore(db) as store, pytest.raises(KeyboardInterrupt):
+        passuntil_sample(Seeded(ps, fail_after=2), _instances(ps), r=5, budget=10_000,
+                         batch_size=50, store=store, progress=False)
+    gen = Seeded(ps)
+    with ResultStore(db) as store:
+        passuntil_sample(gen, _instances(ps), r=5, budget=10_000, batch_size=50, store=store,
+                         progress=False)
+    assert len(gen.seeds) == 1  # a fresh stream, not a replay of the first batches

@@ -116,6 +116,11 @@ class HFGenerator:
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(model.to(dev), tok, **kwargs)
 
+    def reseed(self, seed: int) -> None:
+        """Restart the sampling stream (the engine calls this when it resumes a run, so that
+        continued samples are not replays of the samples drawn before the interruption)."""
+        self._gen.manual_seed(int(seed))
+
     # -- helpers ----------------------------------------------------------------------------
     def _single_token_stops(self) -> set[int] | None:
         """Token ids whose text contains a stop string; None if a stop needs several tokens."""

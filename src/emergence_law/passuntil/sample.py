@@ -9,7 +9,10 @@ sampling) law of K holds. Batches never cross the budget (the last one is shorte
 Resumable: after every batch the instance's running counts are upserted into the SQLite
 :class:`~emergence_law.store.ResultStore` under ``namespace`` (one transaction), so an
 interruption loses at most the batch in flight; a rerun continues each instance from its stored
-counts (continuing is exact because samples are independent of the past). Dropping the batch in
+counts (continuing is exact because samples are independent of the past). A seeded generator
+would replay, after a restart, the very samples it drew before the interruption; so when stored
+counts exist the engine calls the generator's ``reseed(int)`` (if it has one) with a seed that
+depends on how many samples had been drawn. Dropping the batch in
 flight cannot bias anything: whether it is lost depends on when the interruption came, not on
 its outcomes.
 """
@@ -157,6 +160,11 @@ def passuntil_sample(
         for key, rec in store.get_records(namespace).items():
             if key in state:
                 state[key] = Counts.from_record(rec)
+        drawn = sum(c.trials for c in state.values())
+        if drawn and hasattr(gen, "reseed"):
+            # a seeded generator would replay the samples drawn before the interruption:
+            # continue from a stream that depends on how far the run had got
+            gen.reseed(int(np.random.SeedSequence([drawn, len(items)]).generate_state(1)[0]))
 
     def running_estimate() -> float:
         rates = [c.passes / c.trials for c in state.values() if c.trials]
