@@ -36,7 +36,6 @@ def exact_pass_probability(gen: HFGenerator, prompt: str, answer: str) -> float:
 def test_cached_sampling_matches_the_model_and_generate(tiny_lms):
     path = tiny_lms[32]
     cached = HFGenerator.from_pretrained(path, max_new_tokens=3, seed=1)
-    reference = HFGenerator.from_pretrained(path, max_new_tokens=3, seed=2, method="generate")
     prompt = "3+4="
     a = cached.sample(prompt, 3000)
     # first character against the model's exact next-token distribution
@@ -50,7 +49,13 @@ def test_cached_sampling_matches_the_model_and_generate(tiny_lms):
     ok = expected * len(a) >= 5
     chi2 = stats.chisquare(observed[ok], expected[ok] / expected[ok].sum() * observed[ok].sum())
     assert chi2.pvalue > 1e-3
-    # whole completions against transformers' own generate (different code path)
+    # whole completions against transformers' own generate (different code path), with
+    # temperature and top-p on
+    warped = HFGenerator.from_pretrained(path, max_new_tokens=3, seed=3, temperature=0.7,
+                                         top_p=0.9)
+    reference = HFGenerator.from_pretrained(path, max_new_tokens=3, seed=2, method="generate",
+                                            temperature=0.7, top_p=0.9)
+    a = warped.sample(prompt, 3000)
     b = reference.sample(prompt, 3000)
     ca, cb = Counter(a), Counter(b)
     keys = [k for k in set(ca) | set(cb) if ca[k] + cb[k] >= 10]
