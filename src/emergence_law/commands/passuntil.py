@@ -121,6 +121,10 @@ def fit_cmd(
                                             "seed": seed})
     typer.echo(law.summary())
     typer.echo(pred.summary())
+    pop = record["fit"].get("population")
+    if pop is not None and not pop["converged"]:
+        typer.echo("warning: the pooled fit's optimiser did not report convergence; compare "
+                   "with --level dataset", err=True)
     typer.echo(f"wrote {out / 'passuntil_fit.json'} and {out / 'passuntil_fit.png'}")
 
 
