@@ -103,10 +103,10 @@ def lm_polish(residuals: Callable[[np.ndarray, np.ndarray], np.ndarray], theta: 
 def _simplex_polish(model: ProfileModel, theta: np.ndarray) -> np.ndarray:
     """Final Nelder-Mead polish from a small simplex: it does not stall at the kinks (elbows
     crossing data points) where a Jacobian-based step can crawl."""
-    b = model.bounds
+    lo, hi = model.bounds[:, 0], model.bounds[:, 1]
 
     def f(x: np.ndarray) -> float:
-        return model.rss_one(x) if np.all((x >= b[:, 0]) & (x <= b[:, 1])) else np.inf
+        return model.rss_one(x) if (x >= lo).all() and (x <= hi).all() else np.inf
 
     simplex = np.vstack([theta, theta + np.diag([2e-3, 2e-3, 2e-2])])
     f0 = f(theta)
@@ -138,7 +138,7 @@ def fit_mle(model: ProfileModel, *, n_starts: int = 4, grid: np.ndarray | None =
     if extra_starts is not None:
         starts.extend(np.atleast_2d(extra_starts))
     theta, f, calls = lm_polish(lambda t, _: model.residuals(t), np.array(starts), model.bounds,
-                                merge_scale=np.array([0.01, 0.01, 0.1]))
+                                merge_scale=np.array([0.01, 0.01, 0.1]), rtol=1e-5)
     n_evals += calls * len(starts)
     best_theta = _simplex_polish(model, theta[int(np.argmin(f))])
     n_evals += _simplex_polish.last_nfev
