@@ -26,7 +26,7 @@ from emergence_law.store import ResultStore  # noqa: E402
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("lab")
-    res = run_lab("tiny", out, progress=False, threads=1)
+    res = run_lab("tiny", out, progress=False, threads=1, workers=2)  # a real helper process
     return out, res
 
 

@@ -22,6 +22,8 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
         threads: int = typer.Option(1, "--threads",
                                     help="torch CPU threads (1 is fastest for these tiny models)"),
+        workers: int = typer.Option(2, "--workers",
+                                    help="processes for the few-shot and finetuning stages"),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars"),
     ) -> None:
         """Train a family of tiny transformers, measure emergence, fit and report.
@@ -37,7 +39,10 @@ def register(app: typer.Typer) -> None:
         sc = get_scale(scale)
         if device not in DEVICES:
             raise OptionError("--device", f"unknown device {device!r} (use cpu or cuda)")
-        res = run_lab(sc, out, device=device, progress=not no_progress, threads=threads)
+        if workers < 1:
+            raise OptionError("--workers", f"must be at least 1, got {workers}")
+        res = run_lab(sc, out, device=device, progress=not no_progress, threads=threads,
+                      workers=workers)
         summary = json.loads(res.summary.read_text())
         for key, text in summary["answers"].items():
             typer.echo(f"{key}: {text}")

@@ -46,6 +46,7 @@ class LabScale:
     finetune_lr: float = 1e-3
     lora_lr: float = 1e-2
     n_finetune_checkpoints: int = 4
+    finetune_span: float | None = 0.3  # nats above the elbow to pick finetuned checkpoints in
     passuntil_instances: int = 40
     passuntil_budget: int = 2000
     passuntil_r: int = 2
@@ -80,6 +81,7 @@ SCALES: dict[str, LabScale] = {
         sizes=(ModelSpec("d24", 24, 2), ModelSpec("d32", 32, 2), ModelSpec("d48", 48, 2),
                ModelSpec("d64", 64, 2)),
         steps=600, checkpoints=_log_steps(600, 25, 12), batch_size=32,
+        n_finetune_checkpoints=6,
     ),
     "medium": LabScale(
         name="medium",

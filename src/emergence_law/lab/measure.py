@@ -171,13 +171,19 @@ def lab_rows(store: ResultStore, kinds: tuple[str, ...] = ("lab-fewshot", "lab-f
             if d.get("kind") in kinds and row.get("metric") in KEPT_METRICS]
 
 
-def pick_preemergence(losses: dict[Checkpoint, float], elbow: float, n: int) -> list[Checkpoint]:
-    """``n`` checkpoints with loss above the ground-truth elbow, spread evenly in loss.
+def pick_preemergence(losses: dict[Checkpoint, float], elbow: float, n: int,
+                      span: float | None = None) -> list[Checkpoint]:
+    """``n`` checkpoints with loss above the ground-truth elbow (and at most ``span`` nats above
+    it), spread evenly in loss.
 
-    The lowest-loss ones are always kept: they are nearest the elbow and carry the most
-    information about it.
+    The lowest-loss one is always kept: it is nearest the elbow. ``span`` keeps the finetuning
+    budget off the first warm-up checkpoints, which stay at chance after any finetuning and so
+    cannot locate a finetuned elbow (measured: docs/lab.md).
     """
-    pre = sorted((ck for ck, lo in losses.items() if lo > elbow), key=lambda ck: losses[ck])
+    pre = sorted((ck for ck, lo in losses.items()
+                  if lo > elbow and (span is None or not elbow > float("-inf")
+                                     or lo <= elbow + span)),
+                 key=lambda ck: losses[ck])
     if len(pre) <= n:
         return pre
     targets = np.linspace(losses[pre[0]], losses[pre[-1]], n)

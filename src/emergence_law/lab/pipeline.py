@@ -60,9 +60,13 @@ def _progress():
 
 
 def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
-            device: str = "cpu", progress: bool = True, threads: int | None = None
-            ) -> LabOutputs:
-    """Run the whole lab at ``scale`` into ``out``; see the module docstring."""
+            device: str = "cpu", progress: bool = True, threads: int | None = None,
+            workers: int = 1) -> LabOutputs:
+    """Run the whole lab at ``scale`` into ``out``; see the module docstring.
+
+    ``workers`` > 1 starts that many - 1 helper processes for the few-shot and finetuning stages
+    (see :func:`_helpers`).
+    """
     import torch
 
     from emergence_law.lab.measure import (
@@ -110,9 +114,10 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
                                          advance=lambda n, _t=tid: adv(_t, n))
         # 2. loss + few-shot
         tid = task("loss + few-shot", len(ckpts))
-        for ck in ckpts:
-            fewshot_job(ctx, ck)
-            adv(tid)
+        with _helpers(workers, "fewshot", sc, out, device, [(ck,) for ck in ckpts]):
+            for ck in ckpts:
+                fewshot_job(ctx, ck)
+                adv(tid)
         obs = _observations(lab_rows(store))
         # 3. ground truth, pre-emergence checkpoints, finetuning
         from emergence_law.lab.results import ground_truth
@@ -123,14 +128,21 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
         except EmergenceLawError:
             gt, elbow = None, float("-inf")  # nothing emerged: every checkpoint is "pre"
         losses = {ck: loss_of(ctx, ck) for ck in ckpts}
-        chosen = pick_preemergence(losses, elbow, sc.n_finetune_checkpoints)
+        chosen = pick_preemergence(losses, elbow, sc.n_finetune_checkpoints, sc.finetune_span)
         grid = [(ck, d, s, m) for ck in chosen for m in sc.methods for d in sc.data_amounts
                 for s in sc.subset_seeds]
         tid = task("finetune", len(grid))
-        for ck, d, s, m in grid:
-            finetune_job(ctx, ck, d, s, m)
-            adv(tid)
-        obs = _observations(lab_rows(store))
+        with _helpers(workers, "finetune", sc, out, device, grid):
+            for ck, d, s, m in grid:
+                finetune_job(ctx, ck, d, s, m)
+                adv(tid)
+        # only this run's design: a store reused across designs may hold other finetune jobs
+        picked = {(f"lab-{ck.model}", f"step-{ck.step}") for ck in chosen}
+        obs = _observations([r for r in lab_rows(store) if r["setting"] == "fewshot"
+                             or ((r["model"], r["checkpoint"]) in picked
+                                 and r.get("n_train") in sc.data_amounts
+                                 and r.get("subset") in sc.subset_seeds
+                                 and r.get("method") in sc.methods)])
         # 4. PassUntil on one pre-emergence step shared by every size
         pu_ckpts = _passuntil_checkpoints(ckpts, losses, elbow)
         tid = task("PassUntil", len(pu_ckpts))
@@ -150,6 +162,65 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
             bar.stop()
         store.close()
     return files
+
+
+@contextlib.contextmanager
+def _helpers(workers: int, kind: str, sc: LabScale, out: Path, device: str, jobs: list):
+    """Run ``jobs`` in ``workers - 1`` extra processes while the caller runs them too.
+
+    Why this simple scheme works: every job checks the store before it starts and records its
+    rows atomically, so a job done by one process is skipped by the others. Helpers walk the
+    list from the end (and from evenly spaced offsets when there are several), so processes
+    meet at most once per pair; a job run twice at a meeting point is refused by the store the
+    second time. Helpers are stopped when the caller's own pass is over or interrupted.
+    """
+    if workers <= 1 or len(jobs) < 2:
+        yield
+        return
+    import multiprocessing as mp
+
+    spawn = mp.get_context("spawn")
+    procs = []
+    for w in range(1, workers):
+        order = list(reversed(jobs))
+        shift = (w - 1) * len(jobs) // max(1, workers - 1)
+        order = order[shift:] + order[:shift]
+        p = spawn.Process(target=_helper_main, args=(kind, sc, str(out), device, order),
+                          daemon=True)
+        p.start()
+        procs.append(p)
+    try:
+        yield
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()  # its finished jobs are already stored; a half-done one is not
+            p.join()
+
+
+def _helper_main(kind: str, sc: LabScale, out: str, device: str, jobs: list) -> None:
+    """Entry point of a helper process (see :func:`_helpers`)."""
+    import warnings
+
+    import torch
+
+    from emergence_law.lab.measure import LabContext, fewshot_job, finetune_job
+    from emergence_law.store import ResultStore
+
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    store = ResultStore(Path(out) / STORE_FILE)
+    ctx = LabContext(sc, Path(out) / "models", store, device)
+    try:
+        for args in jobs:
+            if kind == "fewshot":
+                fewshot_job(ctx, *args)
+            else:
+                finetune_job(ctx, *args)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; results are kept
+        pass
+    finally:
+        store.close()
 
 
 def _observations(rows: list[dict]) -> pd.DataFrame:
@@ -242,11 +313,14 @@ def _answers(s: dict[str, Any]) -> dict[str, str]:
                 parts.append(f"{method}: no fit ({r['error']})")
                 continue
             adv = r.get("flops_in_advance")
+            bound = (" (the MLE sits on the fitter's lower bound: the pre-emergence data "
+                     "cannot place E(D0))" if r.get("mle_at_lower_bound") else "")
             parts.append(
                 f"{method}: predicted {r['mle']:.3f} nats (90% {r['interval_90'][0]:.3f}-"
                 f"{r['interval_90'][1]:.3f}) vs ground truth {r['ground_truth']:.3f}: error "
                 f"{r['error_nats']:+.3f} nats, {'success' if r['success'] else 'FAILURE'} "
-                f"(<= 0.1), " + (f"{adv:.2f}x the FLOPs in advance" if adv else "FLOPs n/a"))
+                f"(<= 0.1), " + (f"{adv:.2f}x the FLOPs in advance" if adv else "FLOPs n/a")
+                + bound)
         q3 = "; ".join(parts)
     return {
         "1_fewshot_emergence": s["fewshot_emergence"]["answer"],

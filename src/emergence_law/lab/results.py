@@ -163,6 +163,13 @@ def emergence_flops(obs: pd.DataFrame, elbow: float) -> dict[str, float | None]:
     return out
 
 
+def fit_bounds_low(rows: pd.DataFrame) -> float:
+    """The lowest E(D0) the core's fitter allows: ``min loss - max(0.5, loss range)`` (its box
+    prior, fitting/model.py). An MLE there means the data cannot place the elbow."""
+    lo, hi = float(rows["loss"].min()), float(rows["loss"].max())
+    return lo - max(0.5, hi - lo)
+
+
 def _most_capable_flops(rows: pd.DataFrame) -> float:
     """FLOPs of the most capable (lowest-loss) checkpoint among ``rows``.
 
@@ -174,7 +181,7 @@ def _most_capable_flops(rows: pd.DataFrame) -> float:
 
 
 def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
-               n_samples: int = 1000, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+               n_samples: int = 2000, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
     """Question 3: predict from pre-emergence checkpoints; score against the ground truth.
 
     Returns the summary dict and the fitted :class:`EmergenceFit` per method.
@@ -199,6 +206,7 @@ def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
             continue
         fits[method] = fit
         used_flops = _most_capable_flops(data)
+        e_lo = float(fit_bounds_low(data))
         err = fit.emergence_point_mle - gt.elbow
         ivl = fit.interval(0.9)
         per_method[method] = {
@@ -214,6 +222,9 @@ def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
             "d0": fit.d0, "params": {k: float(v) for k, v in fit.params.items()},
             "diagnostics": {k: v for k, v in fit.diagnostics.items()
                             if isinstance(v, (int, float, str, bool))},
+            "warnings": [str(w) for w in fit.warnings],
+            "mle_at_lower_bound": bool(fit.emergence_point_mle <= e_lo + 1e-3),
+            "lower_bound": e_lo,
             "backtest": backtest(obs, gt, method, family_flops),
         }
     out = {"ground_truth": gt.elbow, "ground_truth_interval": list(gt.interval),
