@@ -149,3 +149,23 @@ def test_export_refuses_bad_rows_naming_the_job(tmp_path: Path) -> None:
 def test_export_of_an_empty_store_says_why(tmp_path: Path) -> None:
     with ResultStore(tmp_path / "s.sqlite") as s, pytest.raises(DataError, match="no finished"):
         export_observations(s)
+
+
+class _ResubmittingExecutor(InProcessExecutor):
+    """Starts every job twice before running it, as the process pool does with the jobs that were
+    in flight beside a worker that died (they are re-run one at a time)."""
+
+    def run(self, jobs, on_start):
+        for job in jobs:
+            assert on_start(job)
+            assert on_start(job), "a job this run already claimed must not be refused"
+        yield from super().run(jobs)
+
+
+def test_jobs_resubmitted_after_a_broken_pool_are_not_dropped(recipe_file: Path) -> None:
+    # regression: a re-queued job was refused by the store's claim (it was already 'running',
+    # owned by this run), so it ended neither done nor failed
+    _, report = _run(recipe_file, _ResubmittingExecutor(base_dir=recipe_file.parent))
+    assert (report.done, report.failed, report.skipped_running) == (36, 0, 0)
+    with ResultStore(recipe_file.parent / "store.sqlite") as s:
+        assert s.counts()["done"] == 36

@@ -96,6 +96,8 @@ def run_sweep(
     in_flight: set[str] = set()
 
     def start(job: Job) -> bool:
+        if job.id in in_flight:  # an executor re-submitting a job this run already claimed
+            return True
         if not store.mark_running(job.id, owner):  # another sweep on this store took it
             report.skipped_running += 1
             return False
