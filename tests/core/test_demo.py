@@ -1,22 +1,47 @@
-"""``emergence-law demo``: the whole path on the built-in (simulated, and labelled so) table."""
+"""``emergence-law demo``: the whole method on the shipped measured lab data (the default) and on
+a simulated table (``--simulated``), each labelled with its origin in every output."""
 
 from __future__ import annotations
 
 import json
 
+import pandas as pd
+
 from emergence_law.cli import main
 from emergence_law.demo import SIMULATED_LABEL, run_demo
+from emergence_law.lab.shipped import load_lab_summary
 from emergence_law.simulate import simulate_observations
 
 
-def test_demo_command_runs_end_to_end(tmp_path, capsys):
+def test_demo_command_runs_on_the_shipped_measured_data(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert text.count("SIMULATED") >= 2 and str(out) in text
+    assert text.count("MEASURED data of the toy model suite") >= 2 and str(out) in text
+    assert "SIMULATED" not in text
     for name in ("observations.csv", "demo.json", "run_demo.json", "mcmc/fit.json",
-                 "mcmc/fit_curves.png", "mcmc/emergence_cdf.png", "bootstrap/fit.json"):
+                 "mcmc/fit_curves.png", "mcmc/emergence_cdf.png", "bootstrap/fit.json",
+                 "backtest.csv", "backtest.png", "passuntil_fit/passuntil_fit.json",
+                 "passuntil_fit/passuntil_fit.png", "report.html"):
         assert (out / name).is_file(), name
+    d = json.loads((out / "demo.json").read_text())
+    assert d["simulated"] is False and d["method"] == "full"
+    # the demo reproduces the lab's own published answer on the same tables
+    lab_gt = load_lab_summary()["fewshot_emergence"]["ground_truth"]["elbow"]
+    assert abs(d["ground_truth"]["elbow"] - lab_gt) < 1e-6
+    assert d["mcmc"]["success"] == (abs(d["mcmc"]["error"]) <= 0.1)
+    bt = pd.read_csv(out / "backtest.csv")
+    assert {"cutoff_loss", "max_flops_used", "prediction", "p5", "p95", "error", "success",
+            "flops_ratio"} <= set(bt.columns)
+    page = (out / "report.html").read_text()
+    assert "mul-mc" in page and "data:image/png;base64," in page
+
+
+def test_simulated_demo_recovers_the_truth(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert main(["demo", "--simulated", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.count("SIMULATED") >= 2
     d = json.loads((out / "demo.json").read_text())
     assert d["simulated"] is True and d["source"] == SIMULATED_LABEL
     assert abs(d["mcmc"]["mle"] - d["true_emergence_point"]) < 0.05
@@ -27,7 +52,7 @@ def test_demo_command_runs_end_to_end(tmp_path, capsys):
 def test_run_demo_on_a_given_table_is_not_labelled_simulated(tmp_path):
     df, _ = simulate_observations(seed=4, task="mytask")
     res = run_demo(tmp_path, obs=df, source_label="measured on the toy suite", echo=False,
-                   mcmc_samples=300, boot_samples=200)
+                   mcmc_samples=300, boot_samples=200, backtest=False, report=False)
     assert res["simulated"] is False and res["task"] == "mytask"
     assert res["source"] == "measured on the toy suite"
     assert abs(res["mcmc"]["mle"] - res["ground_truth"]["elbow"]) < 0.1

@@ -67,7 +67,8 @@ def ground_truth_emergence(obs: pd.DataFrame, task: str, *, metric: str | None =
     base (every checkpoint is already past the elbow).
     """
     obs = load_observations(obs)
-    sel = select_task(obs, task, metric=metric, series=series)
+    # few-shot rows only: the finetuned rows (of any method) play no part in the ground truth
+    sel = select_task(obs[obs["setting"] == "fewshot"], task, metric=metric, series=series)
     fs = sel.fewshot
     if len(fs) < 4:
         raise NotIdentifiableError(f"task {task!r}: {len(fs)} few-shot rows; the ground-truth "

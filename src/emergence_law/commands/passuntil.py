@@ -84,6 +84,24 @@ def run_cmd(
 
 
 @passuntil_app.command("fit")
+def fit_and_write(rows, task_name: str, target_params: float, out: Path, *, level: str = "pooled",
+                  confidence: float = 0.9, draws: int = 400, seed: int = 0,
+                  source: str = "counts"):
+    """Fit the task scaling law on ``rows``, predict ``target_params``, and write
+    ``out/passuntil_fit.json`` and ``out/passuntil_fit.png``; return (law, prediction, record)."""
+    from emergence_law.passuntil.law import TaskScalingLaw
+    from emergence_law.passuntil.plots import plot_task_law
+
+    law = TaskScalingLaw(level=level, confidence=confidence, n_draws=draws, seed=seed)
+    law.fit(rows, source=source)
+    pred = law.predict(target_params)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {**pred.to_dict(), "task": task_name, "fit": law.to_dict()}
+    (out / "passuntil_fit.json").write_text(json.dumps(record, indent=2) + "\n")
+    plot_task_law(law, pred, out / "passuntil_fit.png", title=f"{task_name}: {level} fit")
+    return law, pred, record
+
+
 def fit_cmd(
     counts: Path = typer.Argument(..., help="Per-instance counts table (.csv/.parquet/.jsonl)."),
     target_params: float = typer.Option(..., "--target-params",
@@ -98,8 +116,7 @@ def fit_cmd(
     """Fit PU(N) = exp(-c N^-alpha) to COUNTS and predict the pass rate at --target-params."""
     from emergence_law.errors import OptionError
     from emergence_law.passuntil.counts import load_counts, select_counts
-    from emergence_law.passuntil.law import LEVELS, TaskScalingLaw
-    from emergence_law.passuntil.plots import plot_task_law
+    from emergence_law.passuntil.law import LEVELS
     from emergence_law.provenance import write_provenance
 
     if level not in LEVELS:
@@ -108,13 +125,9 @@ def fit_cmd(
         raise OptionError("--target-params", f"must be positive, got {target_params:g}")
     table = load_counts(counts)
     task_name, rows = select_counts(table, task, source=str(counts))
-    law = TaskScalingLaw(level=level, confidence=confidence, n_draws=draws, seed=seed)
-    law.fit(rows, source=str(counts))
-    pred = law.predict(target_params)
-    out.mkdir(parents=True, exist_ok=True)
-    record = {**pred.to_dict(), "task": task_name, "fit": law.to_dict()}
-    (out / "passuntil_fit.json").write_text(json.dumps(record, indent=2) + "\n")
-    plot_task_law(law, pred, out / "passuntil_fit.png", title=f"{task_name}: {level} fit")
+    law, pred, record = fit_and_write(rows, task_name, target_params, out, level=level,
+                                      confidence=confidence, draws=draws, seed=seed,
+                                      source=str(counts))
     write_provenance(out, "passuntil fit", {"counts": str(counts), "target_params": target_params,
                                             "level": level, "task": task_name,
                                             "confidence": confidence, "draws": draws,
