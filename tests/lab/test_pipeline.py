@@ -129,3 +129,26 @@ def test_cli_rejects_unknown_scale_in_one_line(capsys):
     assert main(["lab", "run", "--scale", "huge"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--scale" in err[0] and "huge" in err[0]
+
+
+def test_lora_finetuning_is_reproducible_whatever_the_global_rng_state(tiny_run):
+    """LoRA's adapter init draws from torch's global generator: the job must seed it, or the
+    same job gives different numbers in different processes (found in the shipped run)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from emergence_law.lab.corpus import TaskSplit
+    from emergence_law.lab.finetune import finetune, finetune_subset
+
+    out, _ = tiny_run
+    model = AutoModelForCausalLM.from_pretrained(out / "models" / "d16" / "step-000030")
+    items = finetune_subset(TaskSplit.make(), 32, 0)
+    weights = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        torch.rand(100)
+        tuned = finetune(model, items, method="lora-r4", steps=3, batch_size=4, lr=1e-2, seed=5)
+        weights.append({k: v.clone() for k, v in tuned.state_dict().items()})
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    base = model.state_dict()
+    assert any(not torch.equal(base[k], weights[0][k]) for k in base)  # it did train

@@ -66,6 +66,7 @@ def _finetune(model: Any, items: np.ndarray, rank: int | None, steps: int, batch
     import torch
 
     model = copy.deepcopy(model)
+    torch.manual_seed(seed)  # LoRA's adapter init draws from torch's global generator
     if rank is not None:
         from peft import LoraConfig, get_peft_model
 

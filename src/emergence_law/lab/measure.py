@@ -55,7 +55,11 @@ class LabContext:
     def load(self, ck: Checkpoint) -> tuple[Any, Any]:
         """Model and tokenizer of a checkpoint (the last one is kept: jobs come grouped)."""
         if self._loaded is None or self._loaded[0] != ck.path:
+            from transformers.utils import logging as hf_logging
+
             from emergence_law.measure.models import load_model
+
+            hf_logging.disable_progress_bar()  # the lab's own rich bars report progress
 
             loaded = load_model(str(ck.path), device=self.device)
             self._loaded = (ck.path, loaded.model, loaded.tokenizer)
@@ -96,8 +100,7 @@ def fewshot_job(ctx: LabContext, ck: Checkpoint) -> bool:
     """Few-shot accuracy of a checkpoint on the held-out items."""
     from emergence_law.measure.fewshot import evaluate_fewshot
 
-    definition = {"kind": "lab-fewshot", **_base(ctx, ck), "task": ctx.task.name,
-                  "shots": ctx.scale.shots, "n_eval": ctx.scale.n_eval}
+    definition = fewshot_definition(ctx, ck)
 
     def work() -> list[dict]:
         loss = loss_of(ctx, ck)
@@ -109,6 +112,23 @@ def fewshot_job(ctx: LabContext, ck: Checkpoint) -> bool:
     return ctx.run_job(definition, work)
 
 
+def fewshot_definition(ctx: LabContext, ck: Checkpoint) -> dict[str, Any]:
+    """The job definition (its hash is the job id) of a checkpoint's few-shot measurement."""
+    return {"kind": "lab-fewshot", **_base(ctx, ck), "task": ctx.task.name,
+            "shots": ctx.scale.shots, "n_eval": ctx.scale.n_eval}
+
+
+def finetune_definition(ctx: LabContext, ck: Checkpoint, n_train: int, subset: int,
+                        method: str) -> dict[str, Any]:
+    """The job definition of one finetuning run (every setting that changes its result)."""
+    s = ctx.scale
+    lr = s.finetune_lr if method == "full" else s.lora_lr
+    return {"kind": "lab-finetune", **_base(ctx, ck), "task": ctx.task.name,
+            "n_train": n_train, "subset": subset, "method": method,
+            "steps": s.finetune_steps, "batch": s.finetune_batch, "lr": lr,
+            "shots": s.shots, "n_eval": s.n_eval, "init_seeded": True}
+
+
 def finetune_job(ctx: LabContext, ck: Checkpoint, n_train: int, subset: int,
                  method: str) -> bool:
     """Finetune a checkpoint on ``n_train`` pool items (subset ``subset``), then evaluate."""
@@ -116,10 +136,7 @@ def finetune_job(ctx: LabContext, ck: Checkpoint, n_train: int, subset: int,
 
     s = ctx.scale
     lr = s.finetune_lr if method == "full" else s.lora_lr
-    definition = {"kind": "lab-finetune", **_base(ctx, ck), "task": ctx.task.name,
-                  "n_train": n_train, "subset": subset, "method": method,
-                  "steps": s.finetune_steps, "batch": s.finetune_batch, "lr": lr,
-                  "shots": s.shots, "n_eval": s.n_eval}
+    definition = finetune_definition(ctx, ck, n_train, subset, method)
 
     def work() -> list[dict]:
         loss = loss_of(ctx, ck)
@@ -164,10 +181,12 @@ def passuntil_job(ctx: LabContext, ck: Checkpoint) -> list[dict]:
     return counts.to_dict("records")
 
 
-def lab_rows(store: ResultStore, kinds: tuple[str, ...] = ("lab-fewshot", "lab-finetune")
-             ) -> list[dict]:
-    """Observation rows (metrics in KEPT_METRICS) of the lab's done jobs of the given kinds."""
-    return [row for _, d, row in store.job_rows()
+def lab_rows(store: ResultStore, kinds: tuple[str, ...] = ("lab-fewshot", "lab-finetune"),
+             definitions: list[dict[str, Any]] | None = None) -> list[dict]:
+    """Observation rows (metrics in KEPT_METRICS) of the lab's done jobs of the given kinds,
+    or of exactly the jobs ``definitions`` (a store reused across designs holds others)."""
+    ids = None if definitions is None else [job_id(d) for d in definitions]
+    return [row for _, d, row in store.job_rows(ids)
             if d.get("kind") in kinds and row.get("metric") in KEPT_METRICS]
 
 

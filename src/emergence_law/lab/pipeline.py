@@ -71,7 +71,9 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
 
     from emergence_law.lab.measure import (
         LabContext,
+        fewshot_definition,
         fewshot_job,
+        finetune_definition,
         finetune_job,
         lab_rows,
         loss_of,
@@ -118,7 +120,8 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
             for ck in ckpts:
                 fewshot_job(ctx, ck)
                 adv(tid)
-        obs = _observations(lab_rows(store))
+        obs = _observations(lab_rows(store, definitions=[fewshot_definition(ctx, ck)
+                                                         for ck in ckpts]))
         # 3. ground truth, pre-emergence checkpoints, finetuning
         from emergence_law.lab.results import ground_truth
 
@@ -136,13 +139,10 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
             for ck, d, s, m in grid:
                 finetune_job(ctx, ck, d, s, m)
                 adv(tid)
-        # only this run's design: a store reused across designs may hold other finetune jobs
-        picked = {(f"lab-{ck.model}", f"step-{ck.step}") for ck in chosen}
-        obs = _observations([r for r in lab_rows(store) if r["setting"] == "fewshot"
-                             or ((r["model"], r["checkpoint"]) in picked
-                                 and r.get("n_train") in sc.data_amounts
-                                 and r.get("subset") in sc.subset_seeds
-                                 and r.get("method") in sc.methods)])
+        # exactly this run's jobs: a store reused across designs may hold others
+        planned = ([fewshot_definition(ctx, ck) for ck in ckpts]
+                   + [finetune_definition(ctx, *job) for job in grid])
+        obs = _observations(lab_rows(store, definitions=planned))
         # 4. PassUntil on one pre-emergence step shared by every size
         pu_ckpts = _passuntil_checkpoints(ckpts, losses, elbow)
         tid = task("PassUntil", len(pu_ckpts))
