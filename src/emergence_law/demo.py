@@ -81,9 +81,7 @@ def run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None = 
         fit.plot_fit(sub / "fit_curves.png")
         fit.plot_cdf(sub / "emergence_cdf.png")
         say(f"\n-- posterior: {post} --")
-        say(fit.summary())
-        for w in fit.warnings:
-            say(f"warning: {w}")
+        say(fit.summary())  # includes the fit's warnings
         error = fit.emergence_point_mle - (truth["emergence_point"] if truth else gt.elbow)
         results[post] = {"mle": fit.emergence_point_mle, "median": fit.median,
                          "percentiles": fit.percentiles, "error": error,

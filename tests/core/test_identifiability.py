@@ -42,3 +42,19 @@ def test_elbow_beyond_the_data_warns():
     with pytest.warns(UserWarning, match="beyond the weakest checkpoint"):
         fit = _fit(df, min_loss=truth["emergence_point"])
     assert any("beyond" in w for w in fit.warnings)
+
+
+def test_an_elbow_mle_on_its_search_bound_is_flagged_not_reported_as_an_estimate():
+    # the shipped lab data, full finetuning: the pre-emergence rows only say that the few-shot
+    # elbow lies beyond them, and the MLE lands on the edge of the search range
+    from emergence_law.analysis.ground_truth import ground_truth_emergence
+    from emergence_law.fitting.estimator import IdentifiabilityWarning
+    from emergence_law.lab.shipped import load_lab_observations
+
+    obs = load_lab_observations()
+    gt = ground_truth_emergence(obs, "mul-mc")
+    with pytest.warns(IdentifiabilityWarning, match="edge of its search range"):
+        fit = EmergenceLaw(posterior="none").fit(obs, "mul-mc", min_loss=gt.elbow,
+                                                 method="full")
+    assert any("not an estimate" in w for w in fit.warnings)
+    assert "not an estimate" in fit.summary()

@@ -166,9 +166,7 @@ class EmergenceLaw:
             fit.emergence_samples = res.theta[:, 0].copy()
             fit.posterior = {"method": "mcmc", **res.settings}
             fit.diagnostics.update(res.diagnostics)
-            with warnings.catch_warnings():
-                warnings.simplefilter("always")
-                fit.warnings += check_diagnostics(res.diagnostics)
+            fit.warnings += check_diagnostics(res.diagnostics)  # warns, respecting filters
         elif self.posterior == "bootstrap":
             from emergence_law.fitting.bootstrap import bootstrap_posterior
 
@@ -185,6 +183,11 @@ class EmergenceLaw:
     def _fit_notes(self, model: ProfileModel, theta: np.ndarray) -> list[str]:
         notes = []
         b = model.bounds
+        for i, name in ((0, "E(D0)"), (1, "E(D_ref)")):
+            if theta[i] <= b[i, 0] + 1e-3 or theta[i] >= b[i, 1] - 1e-3:
+                notes.append(f"the MLE of {name} = {theta[i]:.3f} sits at the edge of its search "
+                             f"range [{b[i, 0]:.3f}, {b[i, 1]:.3f}]: the data only say the elbow "
+                             "lies beyond the checkpoints used; this is a bound, not an estimate")
         if theta[2] <= b[2, 0] + 1e-3 or theta[2] >= b[2, 1] - 1e-3:
             notes.append(f"alpha = {theta[2]:.3g} sits at its bound {list(b[2])}: the curvature "
                          "of E(D) is not pinned down; treat E(D0) with caution")
