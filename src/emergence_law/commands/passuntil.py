@@ -83,7 +83,6 @@ def run_cmd(
     typer.echo(f"counts: {path}")
 
 
-@passuntil_app.command("fit")
 def fit_and_write(rows, task_name: str, target_params: float, out: Path, *, level: str = "pooled",
                   confidence: float = 0.9, draws: int = 400, seed: int = 0,
                   source: str = "counts"):
@@ -102,6 +101,7 @@ def fit_and_write(rows, task_name: str, target_params: float, out: Path, *, leve
     return law, pred, record
 
 
+@passuntil_app.command("fit")
 def fit_cmd(
     counts: Path = typer.Argument(..., help="Per-instance counts table (.csv/.parquet/.jsonl)."),
     target_params: float = typer.Option(..., "--target-params",
