@@ -356,6 +356,22 @@ def save_observations(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+def write_csv_atomic(df: pd.DataFrame, path: str | Path, **to_csv_kwargs) -> Path:
+    """Write ``df`` as CSV so that a reader never sees a half-written file (temp file + rename).
+
+    Results rewritten after every finished job (ablations, backtests) stay readable while a run
+    is going on or after it is interrupted.
+    """
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_csv(tmp, index=False, **to_csv_kwargs)
+    os.replace(tmp, path)
+    return path
+
+
 def rows_to_frame(rows: Iterable[Mapping]) -> pd.DataFrame:
     """Build an (unvalidated) observation DataFrame from row dicts, columns in schema order."""
     df = pd.DataFrame.from_records(list(rows))

@@ -39,7 +39,7 @@ from emergence_law.analysis.checkpoints import checkpoint_keys, checkpoint_table
 from emergence_law.analysis.jobs import FitJob, run_fit_job, score
 from emergence_law.analysis.runner import run_jobs
 from emergence_law.errors import DataError, OptionError
-from emergence_law.observations import load_observations, select_task
+from emergence_law.observations import load_observations, select_task, write_csv_atomic
 
 DEFAULT_THRESHOLD = 0.1
 #: estimator settings used when the caller gives none (the paper's defaults)
@@ -179,10 +179,7 @@ class AblationResult:
     info: dict[str, Any] = field(default_factory=dict)
 
     def to_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(path, index=False, float_format="%.6g")
-        return path
+        return write_csv_atomic(self.table, path, float_format="%.6g")
 
     def to_markdown(self) -> str:
         """The paper's Table 2 layout: error [5th, 95th percentile], success, or why skipped."""

@@ -28,7 +28,7 @@ from emergence_law.analysis.checkpoints import checkpoint_keys, checkpoint_table
 from emergence_law.analysis.jobs import METHODS, FitJob, run_fit_job, score
 from emergence_law.analysis.runner import run_jobs
 from emergence_law.errors import DataError, NotIdentifiableError, OptionError
-from emergence_law.observations import load_observations
+from emergence_law.observations import load_observations, write_csv_atomic
 
 CSV_COLUMNS = ["method", "n_held_out", "n_checkpoints", "cutoff_loss", "max_flops_used",
                "prediction", "p5", "p50", "p95", "error", "error_p5", "error_p95", "success",
@@ -48,10 +48,7 @@ class BacktestResult:
     info: dict[str, Any] = field(default_factory=dict)
 
     def to_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(path, index=False, float_format="%.6g")
-        return path
+        return write_csv_atomic(self.table, path, float_format="%.6g")
 
     def best(self, method: str) -> pd.Series | None:
         """The successful cut-off furthest in advance (largest FLOPs ratio, else loss gap)."""
