@@ -101,3 +101,20 @@ def test_bad_hparams_are_option_errors(loaded_lm, addition_task_file):
     with pytest.raises(OptionError, match="unknown hyperparameter 'learning_rate'"):
         finetune_and_evaluate(loaded_lm.model, loaded_lm.tokenizer, task, 8,
                               hparams={"learning_rate": 1e-3})
+
+
+def test_training_targets_end_with_eos_only_when_asked(loaded_lm, addition_task_file):
+    from emergence_law.measure.finetune import FinetuneHparams, _training_batches, training_pool
+
+    task = load_task(addition_task_file)
+    tok = loaded_lm.tokenizer
+    examples = training_pool(task)[:4]
+    with_eos = _training_batches(tok, task, examples, 512)
+    without = _training_batches(tok, task, examples, 512, append_eos=False)
+    for (ids_e, lab_e), (ids_n, lab_n) in zip(with_eos, without, strict=True):
+        assert ids_e[-1] == tok.eos_token_id and lab_e[-1] == tok.eos_token_id
+        assert ids_e[:-1] == ids_n and lab_e[:-1] == lab_n  # only the EOS differs
+    hp = FinetuneHparams.from_dict({"append_eos": "false"})
+    assert hp.append_eos is False
+    with pytest.raises(OptionError, match="append_eos must be true or false"):
+        FinetuneHparams.from_dict({"append_eos": "maybe"})

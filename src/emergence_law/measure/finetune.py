@@ -50,6 +50,9 @@ class FinetuneHparams:
     lora_alpha: float | None = None  # default 2 * rank
     lora_dropout: float = 0.0
     max_grad_norm: float = 1.0
+    # end each training target with EOS (instruction-style); False for models that never saw an
+    # EOS token after an answer (e.g. models pretrained on packed text with a task delimiter)
+    append_eos: bool = True
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, base: FinetuneHparams | None = None
@@ -58,7 +61,7 @@ class FinetuneHparams:
         kinds = {"lr": float, "epochs": float, "batch_size": int, "min_steps": int,
                  "max_steps": int, "warmup_ratio": float, "weight_decay": float,
                  "lora_rank": int, "lora_alpha": float, "lora_dropout": float,
-                 "max_grad_norm": float}
+                 "max_grad_norm": float, "append_eos": _as_bool}
         for k, v in (d or {}).items():
             if k not in kinds:
                 raise OptionError("hparams", f"unknown hyperparameter {k!r} (known: "
@@ -66,8 +69,21 @@ class FinetuneHparams:
             try:
                 setattr(out, k, None if v is None else kinds[k](v))
             except (TypeError, ValueError) as exc:
-                raise OptionError("hparams", f"{k} must be a number, got {v!r}") from exc
+                what = "true or false" if kinds[k] is _as_bool else "a number"
+                raise OptionError("hparams", f"{k} must be {what}, got {v!r}") from exc
         return out
+
+
+def _as_bool(v: Any) -> bool:
+    """A recipe's boolean: true/false, yes/no, 1/0 (``bool('false')`` would be True)."""
+    if isinstance(v, bool):
+        return v
+    text = str(v).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise ValueError(v)
 
 
 def default_hparams(n_params: float, method: str = "full") -> FinetuneHparams:
@@ -137,8 +153,8 @@ def training_pool(task: Task, *, drop_overlap: bool = False) -> list[Example]:
 
 
 def _training_batches(tokenizer: Any, task: Task, examples: Sequence[Example],
-                      max_len: int) -> list[tuple[list[int], list[int]]]:
-    eos = tokenizer.eos_token_id
+                      max_len: int, append_eos: bool = True) -> list[tuple[list[int], list[int]]]:
+    eos = tokenizer.eos_token_id if append_eos else None
     out = []
     for ex in examples:
         ctx, cont = encode_pair(tokenizer, ex.prompt, task.target_delimiter + ex.answer_text)
@@ -186,7 +202,8 @@ def finetune_model(
                          task_type="CAUSAL_LM")
         ft = get_peft_model(ft, cfg)
     params = [p for p in ft.parameters() if p.requires_grad]
-    data = _training_batches(tokenizer, task, examples, _max_length(model, tokenizer))
+    data = _training_batches(tokenizer, task, examples, _max_length(model, tokenizer),
+                             append_eos=hp.append_eos)
     steps = max(hp.min_steps, math.ceil(hp.epochs * len(data) / hp.batch_size))
     if hp.max_steps is not None:
         steps = min(steps, hp.max_steps)
