@@ -357,19 +357,14 @@ def save_observations(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 def write_csv_atomic(df: pd.DataFrame, path: str | Path, **to_csv_kwargs) -> Path:
-    """Write ``df`` as CSV so that a reader never sees a half-written file (temp file + rename).
+    """Write ``df`` as CSV so that a reader never sees a half-written file.
 
     Results rewritten after every finished job (ablations, backtests) stay readable while a run
     is going on or after it is interrupted.
     """
-    import os
+    from emergence_law.atomic import atomic_write_text
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False, **to_csv_kwargs)
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, df.to_csv(index=False, **to_csv_kwargs))
 
 
 def rows_to_frame(rows: Iterable[Mapping]) -> pd.DataFrame:

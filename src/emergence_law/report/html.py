@@ -10,10 +10,8 @@ files are present, in the folder itself or in one of its immediate subfolders.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import tempfile
 import time
 from collections.abc import Mapping
 from numbers import Number
@@ -23,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from emergence_law import __version__
+from emergence_law.atomic import atomic_write_text
 from emergence_law.errors import OptionError
 from emergence_law.provenance import versions
 from emergence_law.report.collect import Image, JsonDoc, ResultsFolder, collect_tree
@@ -664,13 +663,4 @@ def build_report(results_dir: str | Path, out: str | Path | None = None) -> Path
     if target.is_dir():
         raise OptionError("--out", f"{target} is a folder, expected an .html file name")
     page = render_report(parts)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".report-", suffix=".html.tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_text(target, page)
