@@ -6,7 +6,9 @@
    (Fig. 4 style, drawn by the core's plot), with the ground truth marked.
 3. ``advance.png``: prediction error against the FLOPs of the most capable model used, as
    checkpoints are held out (Fig. 7 style).
-Also ``finetune_shift.png`` (elbow per data amount) and ``passuntil.png`` (task scaling law).
+Also ``finetune_shift.png`` (elbow per data amount), ``passuntil.png`` (task scaling law) and,
+when the table has ``logprob_norm`` rows, ``continuous_emergence.png`` (paper Fig. 13: accuracy
+and the log-probability of the correct choice side by side, each with its elbow).
 """
 
 from __future__ import annotations
@@ -66,6 +68,65 @@ def plot_fewshot(obs: pd.DataFrame, gt: Any, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _relu_panel(ax: Any, fs: pd.DataFrame, gt: Any, chance: float, chance_label: str,
+                ylabel: str, title: str) -> None:
+    """One metric against loss: a line per model size (colour by size), chance, the fitted
+    ReLU and its elbow; x inverted so that more capable is to the right, as in plot_fewshot."""
+    plt = _plt()
+    cmap = plt.get_cmap("plasma")
+    models = sorted(fs["model"].unique(),
+                    key=lambda m: float(fs[fs["model"] == m]["params"].iloc[0]))
+    for j, m in enumerate(models):
+        r = fs[fs["model"] == m].sort_values("loss")
+        ax.plot(r["loss"], r["value"], "o-", ms=4, lw=1,
+                color=cmap(0.1 + 0.7 * j / max(1, len(models) - 1)),
+                label=f"{m} ({float(r['params'].iloc[0]) / 1e3:.0f}k params)")
+    ax.axhline(chance, color="0.5", ls=":", lw=1, label=chance_label)
+    if gt is not None:
+        grid = np.linspace(fs["loss"].min(), fs["loss"].max(), 300)
+        p = gt.params
+        ax.plot(grid, p["B"] + p["A"] * np.maximum(gt.elbow - grid, 0), color="black", lw=2,
+                alpha=0.7, label="fitted ReLU")
+        ax.axvline(gt.elbow, color="tab:green", lw=1.5, ls="-.",
+                   label=f"elbow {gt.elbow:.3f} nats")
+        ax.axvspan(*gt.interval, color="tab:green", alpha=0.15, label="95% interval of elbow")
+    ax.invert_xaxis()
+    ax.set_xlabel("pretraining loss (answer tokens, nats)  →  more capable")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+
+
+def plot_continuous(obs: pd.DataFrame, gt_acc: Any, gt_cont: Any, path: Path) -> Path:
+    """Paper Fig. 13 for the lab: few-shot accuracy and few-shot ``logprob_norm`` against loss.
+
+    If the accuracy jump were only the threshold of a smoothly improving score, the right panel
+    would rise from the weakest checkpoint on; side by side, the two elbows can be compared.
+    """
+    from emergence_law.lab.results import CONTINUOUS_METRIC, log_chance
+
+    plt = _plt()
+    sel = (obs["setting"] == "fewshot") & (obs["task"] == TASK_MC)
+    acc = obs[sel & (obs["metric"] == "acc")]
+    cont = obs[sel & (obs["metric"] == CONTINUOUS_METRIC)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    chance = float(acc["chance"].iloc[0])
+    _relu_panel(left, acc, gt_acc, chance, f"chance ({chance:.2f})",
+                "3-shot accuracy (4-way multiple choice)", "Accuracy (discontinuous metric)")
+    lc = log_chance(obs)
+    _relu_panel(right, cont, gt_cont, lc, f"chance ln(1/4) = {lc:.3f}",
+                "3-shot log p(correct), normalised over the 4 choices",
+                "Log-probability of the correct choice (continuous metric)")
+    lo = float(min(acc["loss"].min(), cont["loss"].min()))
+    hi = float(max(acc["loss"].max(), cont["loss"].max()))
+    pad = 0.03 * (hi - lo)
+    for ax in (left, right):  # same loss range in both panels, inverted
+        ax.set_xlim(hi + pad, lo - pad)
+    fig.suptitle("Emergence in a continuous metric too? (paper Fig. 13)", fontsize=11)
+    return _save(fig, path)
+
+
 def plot_fit_with_truth(fit: Any, gt: Any, path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
@@ -109,23 +170,34 @@ def plot_finetune_shift(summary: dict[str, Any], path: Path) -> Path | None:
 
 
 def plot_advance(summary: dict[str, Any], path: Path) -> Path | None:
+    """|error| against FLOPs in advance for every backtest cut-off (markers, not lines: the
+    cut-offs hold out checkpoints in loss order, so their FLOPs are not monotone), the
+    two-step baseline beside the law when it ran; red x = outside the success threshold."""
     methods = summary.get("prediction", {}).get("methods", {})
-    rows = [(m, b) for m, r in methods.items() for b in r.get("backtest", [])
-            if b.get("error_nats") is not None]
-    if not rows:
+    if not any(b.get("error_nats") is not None
+               for r in methods.values() for b in r.get("backtest", [])):
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    baseline_drawn = False
     for method, marker in (("full", "o"), ("lora-r4", "s")):
-        pts = [b for m, b in rows if m == method]
+        recs = methods.get(method, {}).get("backtest", [])
+        pts = [b for b in recs if b.get("error_nats") is not None]
         if not pts:
             continue
-        x = [b["flops_in_advance"] or np.nan for b in pts]
-        y = [abs(b["error_nats"]) for b in pts]
-        ax.plot(x, y, marker + "-", label=method)
-        for b, xi, yi in zip(pts, x, y, strict=True):
-            if not b["success"]:
-                ax.plot(xi, yi, "x", color="red", ms=10)
+        x = np.array([b["flops_in_advance"] or np.nan for b in pts], dtype=float)
+        y = np.array([abs(b["error_nats"]) for b in pts])
+        ax.plot(x, y, marker, ms=6, alpha=0.8,
+                label=f"{method}: law ({len(pts)} of {len(recs)} cut-offs fitted)")
+        bad = np.array([not b["success"] for b in pts])
+        ax.plot(x[bad], y[bad], "x", color="red", ms=10)
+        base = [b for b in recs if (b.get("baseline") or {}).get("error_nats") is not None]
+        if base and not baseline_drawn:  # the baseline uses no finetuning: same for both
+            bx = [b["flops_in_advance"] or np.nan for b in base]
+            by = [abs(b["baseline"]["error_nats"]) for b in base]
+            ax.plot(bx, by, "^", color="0.45", mfc="none", ms=6,
+                    label="two-step baseline (no finetuning)")
+            baseline_drawn = True
     ax.axhline(0.1, color="red", ls=":", label="success threshold 0.1 nats")
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs at emergence / FLOPs of the most capable model used")
@@ -136,6 +208,18 @@ def plot_advance(summary: dict[str, Any], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def plot_continuous_if_measured(obs: pd.DataFrame, gt_acc: Any, path: Path) -> Path | None:
+    """:func:`plot_continuous` when the table has few-shot ``logprob_norm`` rows, else None
+    (the tables shipped before that metric was measured have accuracy only)."""
+    from emergence_law.lab.results import CONTINUOUS_METRIC, continuous_ground_truth
+
+    has = ((obs["setting"] == "fewshot") & (obs["task"] == TASK_MC)
+           & (obs["metric"] == CONTINUOUS_METRIC)).any()
+    if not has:
+        return None
+    return plot_continuous(obs, gt_acc, continuous_ground_truth(obs), path)
+
+
 def write_all(obs: pd.DataFrame, counts: pd.DataFrame, gt: Any, fits: dict[str, Any], law: Any,
               summary: dict[str, Any], folder: Path) -> list[Path]:
     """Every plot that the data supports; returns the written paths."""
@@ -143,6 +227,9 @@ def write_all(obs: pd.DataFrame, counts: pd.DataFrame, gt: Any, fits: dict[str, 
     out: list[Path] = [plot_fewshot(obs, gt, folder / "fewshot_emergence.png")]
     for method, fit in fits.items():
         out.append(plot_fit_with_truth(fit, gt, folder / f"emergence_fit_{method}.png"))
+    cont = plot_continuous_if_measured(obs, gt, folder / "continuous_emergence.png")
+    if cont is not None:
+        out.append(cont)
     for p in (plot_finetune_shift(summary, folder / "finetune_shift.png"),
               plot_advance(summary, folder / "advance.png")):
         if p is not None:

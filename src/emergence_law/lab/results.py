@@ -9,8 +9,14 @@ lab run and on the shipped data. Each answer is a plain dict for ``lab_summary.j
    (a ReLU elbow per data level, and E(D) of the joint emergence-law fit)
 3. ``prediction``: the emergence law fitted on pre-emergence checkpoints only, against the
    ground truth: error in nats, interval, success (|error| <= 0.1 nats, the paper's criterion),
-   and how many times the FLOPs in advance, also as checkpoints are held out one by one.
+   and how many times the FLOPs in advance, also as checkpoints are held out one by one
+   (the backtest is the project's ``analysis.backtest.run_backtest``, with the two-step
+   baseline beside the law when the table has a continuous few-shot metric).
 4. ``passuntil``: the task scaling law fitted on the smaller models, predicting the largest.
+
+Also ``continuous_emergence`` (paper Fig. 13): the same elbow in the log-probability of the
+correct choice (``logprob_norm``), when the table has it. Every accuracy answer selects
+``metric == "acc"`` explicitly, so rows of other metrics never enter an accuracy fit.
 """
 
 from __future__ import annotations
@@ -81,6 +87,90 @@ def fewshot_emergence(obs: pd.DataFrame, gt: GroundTruth | None) -> dict[str, An
                 f"with loss above {gt.elbow:.3f} nats, then rises by {gt.params['A']:.2f} per "
                 f"nat of loss to {fs['value'].max():.2f}"),
     )
+    return out
+
+
+CONTINUOUS_METRIC = "logprob_norm"
+
+
+def log_chance(obs: pd.DataFrame) -> float:
+    """Chance level of ``logprob_norm``: the table's ``log_chance`` when it has one, else the log
+    of the accuracy's chance (a uniform scorer puts 1/k on the correct one of k choices)."""
+    fs = _fewshot(obs, CONTINUOUS_METRIC)
+    if "log_chance" in fs.columns:
+        v = pd.to_numeric(fs["log_chance"], errors="coerce").dropna()
+        if len(v):
+            return float(v.iloc[0])
+    ch = _fewshot(obs)["chance"].dropna()
+    return float(math.log(float(ch.iloc[0]))) if len(ch) else math.log(0.25)
+
+
+def continuous_ground_truth(obs: pd.DataFrame) -> GroundTruth | None:
+    """The ReLU elbow of few-shot ``logprob_norm`` over every checkpoint; None when the table
+    has no such rows or they never rise (the fitter's reason is then in
+    :func:`continuous_emergence`)."""
+    fs = _fewshot(obs, CONTINUOUS_METRIC)
+    if fs.empty:
+        return None
+    try:
+        return ground_truth_emergence(fs, TASK_MC, metric=CONTINUOUS_METRIC)
+    except EmergenceLawError:
+        return None
+
+
+def continuous_emergence(obs: pd.DataFrame, gt: GroundTruth | None = None) -> dict[str, Any]:
+    """Paper Fig. 13: does emergence show in a continuous metric too, at the same loss?
+
+    The metric is the log-probability of the correct choice normalised over the four choices
+    (``logprob_norm``, chance ln 1/4). If accuracy only jumped because it thresholds a smoothly
+    improving score, this metric would improve steadily from the weakest checkpoint on; a flat
+    stretch at chance and then a rise, with an elbow near the accuracy elbow, says the
+    capability itself appears there. ``gt``: the accuracy ground truth (computed if None).
+    """
+    fs = _fewshot(obs, CONTINUOUS_METRIC)
+    out: dict[str, Any] = {"metric": CONTINUOUS_METRIC, "n_checkpoints": int(len(fs))}
+    if fs.empty:
+        out.update(available=False, answer=f"not measured: the table has no few-shot "
+                                           f"{CONTINUOUS_METRIC} rows")
+        return out
+    if gt is None:
+        try:
+            gt = ground_truth(obs)
+        except EmergenceLawError:
+            gt = None
+    chance = log_chance(obs)
+    out.update(available=True, chance=chance, value_range=[float(fs["value"].min()),
+                                                           float(fs["value"].max())],
+               accuracy_elbow=gt.elbow if gt else None,
+               accuracy_interval=list(gt.interval) if gt else None)
+    try:
+        gc = ground_truth_emergence(fs, TASK_MC, metric=CONTINUOUS_METRIC)
+    except EmergenceLawError as exc:
+        out.update(elbow=None, note=str(exc),
+                   answer=f"no: {CONTINUOUS_METRIC} shows no chance-then-rise elbow "
+                          f"({str(exc).split(': ', 1)[-1]})")
+        return out
+    pre = fs[fs["loss"] > gc.elbow]
+    out.update(elbow=gc.elbow, interval=list(gc.interval), params=dict(gc.params),
+               pre_elbow_mean=float(pre["value"].mean()) if len(pre) else None,
+               slope_per_nat=float(gc.params["A"]))
+    if gt is None:
+        out["answer"] = (f"{CONTINUOUS_METRIC} rises from {gc.elbow:.3f} nats, but accuracy has "
+                         "no elbow to compare it with")
+        return out
+    diff = gc.elbow - gt.elbow
+    overlap = gc.interval[0] <= gt.interval[1] and gt.interval[0] <= gc.interval[1]
+    same = abs(diff) <= SUCCESS_NATS
+    out.update(difference_nats=float(diff), intervals_overlap=bool(overlap),
+               same_loss=bool(same))
+    where = ("about the same loss" if same else
+             f"a {'higher' if diff > 0 else 'lower'} loss than accuracy")
+    out["answer"] = (
+        f"{'yes' if same else 'yes, but not at the same loss'}: few-shot {CONTINUOUS_METRIC} "
+        f"stays near chance ({chance:.3f}; mean {out['pre_elbow_mean']:.3f} above the elbow) "
+        f"until {gc.elbow:.3f} nats (95% {gc.interval[0]:.3f}-{gc.interval[1]:.3f}), then rises "
+        f"by {gc.params['A']:.2f} per nat: {where} ({diff:+.3f} nats vs the accuracy elbow "
+        f"{gt.elbow:.3f}; intervals {'overlap' if overlap else 'do not overlap'})")
     return out
 
 
@@ -181,11 +271,16 @@ def _most_capable_flops(rows: pd.DataFrame) -> float:
 
 
 def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
-               n_samples: int = 2000, seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+               n_samples: int = 2000, seed: int = 0,
+               backtest_law: dict[str, Any] | None = None, workers: int | None = None,
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Question 3: predict from pre-emergence checkpoints; score against the ground truth.
 
-    Returns the summary dict and the fitted :class:`EmergenceFit` per method.
+    ``backtest_law``: estimator settings for the backtest's refits (default MCMC, 1,000 draws,
+    ``seed``); ``workers``: its processes. Returns the summary dict and the fitted
+    :class:`EmergenceFit` per method.
     """
+    backtest_law = {"seed": seed, **(backtest_law or {})}
     ft = _finetune(obs)
     fits: dict[str, Any] = {}
     per_method: dict[str, Any] = {}
@@ -225,38 +320,117 @@ def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
             "warnings": [str(w) for w in fit.warnings],
             "mle_at_lower_bound": bool(fit.emergence_point_mle <= e_lo + 1e-3),
             "lower_bound": e_lo,
-            "backtest": backtest(obs, gt, method, family_flops),
         }
+        bt, bt_info = backtest(obs, gt, method, family_flops, law=backtest_law,
+                               workers=workers)
+        per_method[method].update(backtest=bt, backtest_info=bt_info)
+        # the two-step baseline (no finetuning data) on the same data as the law's prediction
+        per_method[method]["two_step_baseline"] = (
+            bt[0].get("baseline") if bt and bt[0]["held_out"] == 0 else None)
     out = {"ground_truth": gt.elbow, "ground_truth_interval": list(gt.interval),
            "emergence_flops_by_model": cross, "family_emergence_flops": family_flops,
            "success_threshold_nats": SUCCESS_NATS, "methods": per_method}
     return out, fits
 
 
-def backtest(obs: pd.DataFrame, gt: GroundTruth, method: str, family_flops: float | None
-             ) -> list[dict[str, Any]]:
-    """Fig. 7: hold out the most capable finetuned checkpoints one by one; refit (MLE)."""
-    ft = _finetune(obs)
-    ft = ft[ft["method"] == method]
-    losses = sorted(ft["loss"].unique())
-    out = []
-    for k in range(0, max(0, len(losses) - 1)):
-        cut = float(losses[k])
-        data = preemergence_rows(obs, max(cut, gt.elbow + 1e-9))
-        data = data[(data["setting"] == "fewshot") | (data["method"] == method)]
-        rec: dict[str, Any] = {"held_out": k, "most_capable_loss_used": cut,
-                               "most_capable_flops_used": _most_capable_flops(data)}
+def _method_table(obs: pd.DataFrame, method: str) -> pd.DataFrame:
+    """The task's rows of every metric, few-shot plus ``method``'s finetuned rows only.
+
+    ``run_backtest`` hands its two-step baseline every row of the task, and the baseline's
+    ``select_task`` refuses a table with finetuned rows of several methods; the baseline uses
+    no finetuned rows anyway, so dropping the other method's changes nothing else.
+    """
+    rows = obs[obs["task"] == TASK_MC]
+    return rows[(rows["setting"] == "fewshot") | (rows["method"] == method)]
+
+
+def backtest(obs: pd.DataFrame, gt: GroundTruth, method: str, family_flops: float | None, *,
+             law: dict[str, Any] | None = None, workers: int | None = None
+             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Fig. 7 through the project's own :func:`~emergence_law.analysis.backtest.run_backtest`.
+
+    Checkpoints (few-shot ones too) are held out in loss order, most capable first, from the
+    prediction's data (loss >= the least loss of a finetuned checkpoint, and >= the elbow)
+    until two finetuned checkpoints are left. The two-step baseline runs on the same cut-offs
+    when the table has a continuous few-shot metric (``logprob_norm``); without one, only
+    the emergence law runs and ``info["baseline"]`` says why. Every record is scored against
+    the lab's ground truth ``gt`` (signed error); FLOPs in advance = ``family_flops`` / FLOPs
+    of the most capable (lowest-loss) checkpoint used, as in :func:`prediction`.
+
+    Returns the records (one per cut-off) and what the run was (``info``).
+    """
+    from emergence_law.analysis import backtest as bt_mod
+    from emergence_law.errors import OptionError
+
+    table = _method_table(obs, method)
+    acc = table[table["metric"] == "acc"]
+    ft_losses = sorted(acc.loc[acc["setting"] == "finetune", "loss"].astype(float).unique())
+    info: dict[str, Any] = {"implementation": "emergence_law.analysis.backtest.run_backtest",
+                            "order_by": "loss", "baseline": None}
+    if len(ft_losses) < 2:
+        info["note"] = f"{len(ft_losses)} finetuned checkpoint(s): nothing to hold out"
+        return [], info
+    cutoff = max(float(ft_losses[0]), gt.elbow + 1e-9)
+    pre = acc.loc[acc["loss"] >= cutoff, ["model", "checkpoint", "loss"]].drop_duplicates()
+    # hold out until the second least capable finetuned checkpoint is the most capable one used
+    n_hold = int((pre["loss"] < ft_losses[-2]).sum())
+    settings = {**bt_mod.DEFAULT_LAW, "posterior": "mcmc", "n_samples": 1000, **(law or {})}
+    kwargs: dict[str, Any] = dict(law=settings, cutoff=cutoff, order_by="loss",
+                                  min_checkpoints=max(2, len(pre) - n_hold), metric="acc",
+                                  ft_method=method, workers=workers, progress=False)
+    try:
         try:
-            fit = _fit(data, method, posterior="none", n_samples=10, seed=0)
-            err = fit.emergence_point_mle - gt.elbow
-            rec.update(mle=fit.emergence_point_mle, error_nats=float(err),
-                       success=bool(abs(err) <= SUCCESS_NATS))
-        except EmergenceLawError as exc:
-            rec.update(mle=None, error_nats=None, success=False, note=str(exc))
-        rec["flops_in_advance"] = (family_flops / rec["most_capable_flops_used"]
-                                   if family_flops else None)
+            res = bt_mod.run_backtest(table, TASK_MC, method="both", **kwargs)
+            info["baseline"] = "two_step"
+        except OptionError as exc:  # no continuous few-shot metric: the baseline cannot run
+            info["baseline_note"] = f"two-step baseline not run: {exc}"
+            res = bt_mod.run_backtest(table, TASK_MC, method="emergence_law", **kwargs)
+    except EmergenceLawError as exc:
+        info["note"] = str(exc)
+        return [], info
+    info.update(cutoff=cutoff, law=dict(settings),
+                run_backtest_ground_truth=res.ground_truth.elbow,
+                first_post_checkpoint=res.info.get("first_post_checkpoint"))
+    t = res.table.astype(object).where(res.table.notna(), None)
+    base = {int(r["n_held_out"]): r for r in t.to_dict("records") if r["method"] == "two_step"}
+    out = []
+    for r in t.to_dict("records"):
+        if r["method"] != "emergence_law":
+            continue
+        used_loss = float(r["cutoff_loss"])
+        used_flops = _most_capable_flops(acc[acc["loss"] >= used_loss])
+        rec: dict[str, Any] = {
+            "held_out": int(r["n_held_out"]),
+            "finetuned_held_out": sum(v < used_loss for v in ft_losses),
+            "n_checkpoints": int(r["n_checkpoints"]),
+            "most_capable_loss_used": used_loss, "most_capable_flops_used": used_flops,
+            "max_flops_used": r["max_flops_used"],
+            **_scored(r, gt),
+            "flops_in_advance": (family_flops / used_flops) if family_flops else None,
+            "flops_ratio": r["flops_ratio"], "loss_gap": r["loss_gap"],
+        }
+        if rec["mle"] is not None:
+            used = acc[acc["loss"] >= used_loss]
+            rec["mle_at_lower_bound"] = bool(rec["mle"] <= fit_bounds_low(used) + 1e-3)
+        b = base.get(rec["held_out"])
+        if b is not None:
+            rec["baseline"] = _scored(b, gt)
         out.append(rec)
-    return out
+    return out, info
+
+
+def _scored(r: dict[str, Any], gt: GroundTruth) -> dict[str, Any]:
+    """One run_backtest row as the lab reports it: signed error against the lab's ground
+    truth, success (the paper's 0.1 nats), the 5-95% interval when the fit gave draws."""
+    if r["status"] != "ok" or r["prediction"] is None:
+        return {"mle": None, "error_nats": None, "success": False, "interval_90": None,
+                "status": str(r["status"]), "note": r["reason"] or None}
+    err = float(r["prediction"]) - gt.elbow
+    ivl = [float(r["p5"]), float(r["p95"])] if r["p5"] is not None else None
+    return {"mle": float(r["prediction"]), "error_nats": err,
+            "success": bool(abs(err) <= SUCCESS_NATS), "interval_90": ivl,
+            "truth_in_interval": bool(ivl[0] <= gt.elbow <= ivl[1]) if ivl else None,
+            "status": "ok", "note": r["reason"] or None}
 
 
 def passuntil_prediction(counts: pd.DataFrame, *, seed: int = 0) -> tuple[dict[str, Any], Any]:
