@@ -118,3 +118,64 @@ def test_training_targets_end_with_eos_only_when_asked(loaded_lm, addition_task_
     assert hp.append_eos is False
     with pytest.raises(OptionError, match="append_eos must be true or false"):
         FinetuneHparams.from_dict({"append_eos": "maybe"})
+
+
+def test_packed_rows_join_examples_in_the_fewshot_format(loaded_lm, addition_task_file):
+    """pack=k: k solved examples per sequence, joined by the task's few-shot delimiter (the
+    k-shot prompt format), with the loss on every answer and on nothing else."""
+    from emergence_law.measure.finetune import (
+        FinetuneHparams,
+        _Rows,
+        _training_batches,
+        training_pool,
+    )
+
+    task = load_task(addition_task_file)
+    tok = loaded_lm.tokenizer
+    examples = training_pool(task)[:5]
+    hp = FinetuneHparams.from_dict({"pack": 3, "append_eos": False})
+    ids, labels = _Rows(tok, task, examples, 512, hp)([0, 3, 4])
+    text = "".join(ex.prompt + task.target_delimiter + ex.answer_text + task.fewshot_delimiter
+                   for ex in (examples[0], examples[3], examples[4]))
+    assert tok.decode(ids, skip_special_tokens=True) == text.removesuffix(task.fewshot_delimiter)
+    answers = [tok.decode([t for t, y in zip(ids, labels, strict=True) if y != -100])]
+    assert answers == ["".join(examples[i].answer_text for i in (0, 3, 4))]
+    # pack=1 is the unpacked format, unchanged
+    one = _Rows(tok, task, examples, 512, FinetuneHparams.from_dict({"pack": 1}))
+    assert one([2]) == _training_batches(tok, task, examples, 512)[2]
+    with pytest.raises(OptionError, match="schedule must be one of linear, constant"):
+        FinetuneHparams.from_dict({"schedule": "cosine"})
+
+
+def test_packed_constant_rate_finetuning_trains_every_answer(loaded_lm, parity_task):
+    res = finetune_and_evaluate(
+        loaded_lm.model, loaded_lm.tokenizer, parity_task, 32, 0,
+        hparams={"pack": 4, "schedule": "constant", "warmup_ratio": 0.0, "max_steps": 6,
+                 "min_steps": 6, "batch_size": 4, "append_eos": False, "max_grad_norm": None})
+    assert res.train.steps == 6 and res.hparams.pack == 4
+    assert res.train.final_loss < res.train.first_loss
+    with pytest.raises(OptionError, match="pack must be at least 1"):
+        finetune_and_evaluate(loaded_lm.model, loaded_lm.tokenizer, parity_task, 8,
+                              hparams={"pack": 0})
+
+
+def test_lora_finetuning_is_reproducible_whatever_the_global_rng_state(loaded_lm, parity_task):
+    """LoRA's adapter init draws from torch's global generator: finetuning must seed it, or the
+    same job gives different numbers in different processes (found in the lab's shipped run)."""
+    import torch
+
+    from emergence_law.measure.finetune import finetune_model, training_pool
+
+    examples = training_pool(parity_task)[:16]
+    hp = default_hparams(1e5, "lora")
+    hp.max_steps = hp.min_steps = 3
+    weights = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        torch.rand(100)
+        tuned, _ = finetune_model(loaded_lm.model, loaded_lm.tokenizer, parity_task, examples,
+                                  method="lora", hparams=hp, seed=5)
+        weights.append({k: v.clone() for k, v in tuned.state_dict().items()})
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    trained = [k for k in weights[0] if "lora_B" in k]
+    assert trained and any(weights[0][k].abs().sum() > 0 for k in trained)  # it did train

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ import numpy as np
 from emergence_law.errors import DataError, OptionError
 from emergence_law.measure.fewshot import (
     FewshotResult,
+    _encode,
     _max_length,
     encode_pair,
     evaluate_fewshot,
@@ -53,6 +55,12 @@ class FinetuneHparams:
     # end each training target with EOS (instruction-style); False for models that never saw an
     # EOS token after an answer (e.g. models pretrained on packed text with a task delimiter)
     append_eos: bool = True
+    # training examples per sequence, joined by the task's few-shot delimiter with the loss on
+    # every answer: the model is trained in the in-context format it is evaluated in (k-shot
+    # prompts); 1 = one example per sequence (instruction-style)
+    pack: int = 1
+    # learning-rate schedule: "linear" (warm-up, then linear decay to zero) or "constant"
+    schedule: str = "linear"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, base: FinetuneHparams | None = None
@@ -61,7 +69,8 @@ class FinetuneHparams:
         kinds = {"lr": float, "epochs": float, "batch_size": int, "min_steps": int,
                  "max_steps": int, "warmup_ratio": float, "weight_decay": float,
                  "lora_rank": int, "lora_alpha": float, "lora_dropout": float,
-                 "max_grad_norm": float, "append_eos": _as_bool}
+                 "max_grad_norm": float, "append_eos": _as_bool, "pack": int,
+                 "schedule": _schedule}
         for k, v in (d or {}).items():
             if k not in kinds:
                 raise OptionError("hparams", f"unknown hyperparameter {k!r} (known: "
@@ -69,9 +78,19 @@ class FinetuneHparams:
             try:
                 setattr(out, k, None if v is None else kinds[k](v))
             except (TypeError, ValueError) as exc:
-                what = "true or false" if kinds[k] is _as_bool else "a number"
+                what = {_as_bool: "true or false", _schedule: f"one of {', '.join(SCHEDULES)}"
+                        }.get(kinds[k], "a number")
                 raise OptionError("hparams", f"{k} must be {what}, got {v!r}") from exc
         return out
+
+
+SCHEDULES = ("linear", "constant")
+
+
+def _schedule(v: Any) -> str:
+    if str(v) not in SCHEDULES:
+        raise ValueError(v)
+    return str(v)
 
 
 def _as_bool(v: Any) -> bool:
@@ -154,6 +173,7 @@ def training_pool(task: Task, *, drop_overlap: bool = False) -> list[Example]:
 
 def _training_batches(tokenizer: Any, task: Task, examples: Sequence[Example],
                       max_len: int, append_eos: bool = True) -> list[tuple[list[int], list[int]]]:
+    """Each example as one training sequence: its prompt, then its answer (the loss's target)."""
     eos = tokenizer.eos_token_id if append_eos else None
     out = []
     for ex in examples:
@@ -162,6 +182,50 @@ def _training_batches(tokenizer: Any, task: Task, examples: Sequence[Example],
         labels = [-100] * len(ctx) + ids[len(ctx):]
         out.append((ids[-max_len:], labels[-max_len:]))
     return out
+
+
+def _continuation_segments(tokenizer: Any, task: Task, examples: Sequence[Example]
+                           ) -> list[tuple[list[int], list[int]]]:
+    """Each example as it continues a packed sequence: the few-shot delimiter, its prompt and
+    its answer (the target), without the special tokens the tokenizer puts in front of a text.
+
+    Like trl's packing, pieces are tokenised separately and joined; for BPE tokenizers the
+    tokens at a join can differ from those of the whole text (never for character ones).
+    """
+    n_lead = len(_encode(tokenizer, ""))
+    out = []
+    for ex in examples:
+        ctx, cont = encode_pair(tokenizer, task.fewshot_delimiter + ex.prompt,
+                                task.target_delimiter + ex.answer_text)
+        ctx = ctx[n_lead:]
+        out.append((ctx + cont, [-100] * len(ctx) + cont))
+    return out
+
+
+class _Rows:
+    """Training sequences from groups of example indices (one example each unless packed)."""
+
+    def __init__(self, tokenizer: Any, task: Task, examples: Sequence[Example], max_len: int,
+                 hp: FinetuneHparams) -> None:
+        self.max_len = max_len
+        self.pack = hp.pack
+        self.eos = [tokenizer.eos_token_id] if hp.append_eos else []
+        if self.pack == 1:
+            self.single = _training_batches(tokenizer, task, examples, max_len, hp.append_eos)
+        else:
+            self.heads = _training_batches(tokenizer, task, examples, max_len, False)
+            self.tails = _continuation_segments(tokenizer, task, examples)
+
+    def __call__(self, group: Sequence[int]) -> tuple[list[int], list[int]]:
+        if self.pack == 1:
+            return self.single[group[0]]
+        ids, labels = (list(x) for x in self.heads[group[0]])
+        for i in group[1:]:
+            ids += self.tails[i][0]
+            labels += self.tails[i][1]
+        ids += self.eos
+        labels += self.eos
+        return ids[-self.max_len:], labels[-self.max_len:]
 
 
 @dataclass
@@ -192,26 +256,32 @@ def finetune_model(
     if not examples:
         raise OptionError("--n-train", "no training examples")
     hp = hparams or default_hparams(sum(p.numel() for p in model.parameters()), method)
-    torch.manual_seed(seed)
-    ft = copy.deepcopy(model)
-    if method == "lora":
-        from peft import LoraConfig, get_peft_model
+    torch.manual_seed(seed)  # LoRA's adapter init draws from torch's global generator
+    with warnings.catch_warnings():  # transformers' deprecation notes on copying/peft wrapping
+        warnings.simplefilter("ignore", FutureWarning)
+        ft = copy.deepcopy(model)
+        if method == "lora":
+            from peft import LoraConfig, get_peft_model
 
-        cfg = LoraConfig(r=hp.lora_rank, lora_alpha=hp.lora_alpha or 2 * hp.lora_rank,
-                         lora_dropout=hp.lora_dropout, target_modules="all-linear",
-                         task_type="CAUSAL_LM")
-        ft = get_peft_model(ft, cfg)
+            cfg = LoraConfig(r=hp.lora_rank, lora_alpha=hp.lora_alpha or 2 * hp.lora_rank,
+                             lora_dropout=hp.lora_dropout, target_modules="all-linear",
+                             task_type="CAUSAL_LM")
+            ft = get_peft_model(ft, cfg)
     params = [p for p in ft.parameters() if p.requires_grad]
-    data = _training_batches(tokenizer, task, examples, _max_length(model, tokenizer),
-                             append_eos=hp.append_eos)
-    steps = max(hp.min_steps, math.ceil(hp.epochs * len(data) / hp.batch_size))
+    if hp.pack < 1:
+        raise OptionError("hparams", f"pack must be at least 1, got {hp.pack}")
+    rows = _Rows(tokenizer, task, examples, _max_length(model, tokenizer), hp)
+    per_step = hp.batch_size * hp.pack
+    steps = max(hp.min_steps, math.ceil(hp.epochs * len(examples) / per_step))
     if hp.max_steps is not None:
         steps = min(steps, hp.max_steps)
     opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
     warm = max(1, int(hp.warmup_ratio * steps))
 
-    def schedule(s: int) -> float:  # linear warm-up, then linear decay to zero
-        return (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm))
+    def schedule(s: int) -> float:  # linear warm-up, then constant or linear decay to zero
+        if s < warm:
+            return (s + 1) / warm
+        return 1.0 if hp.schedule == "constant" else max(0.0, (steps - s) / max(1, steps - warm))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     rng = np.random.default_rng(seed)
@@ -221,10 +291,10 @@ def finetune_model(
     ft.train()
     losses = []
     for step in range(steps):
-        if len(order) < hp.batch_size:
-            order.extend(rng.permutation(len(data)).tolist())
-        idx, order = order[:hp.batch_size], order[hp.batch_size:]
-        batch = [data[i] for i in idx]
+        while len(order) < per_step:
+            order.extend(rng.permutation(len(examples)).tolist())
+        idx, order = order[:per_step], order[per_step:]
+        batch = [rows(idx[j:j + hp.pack]) for j in range(0, per_step, hp.pack)]
         width = max(len(ids) for ids, _ in batch)
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         lab = torch.full((len(batch), width), -100, dtype=torch.long)
@@ -236,7 +306,8 @@ def finetune_model(
         out = ft(input_ids=ids.to(device), attention_mask=mask.to(device), labels=lab.to(device))
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
+        if hp.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
         opt.step()
         sched.step()
         losses.append(float(out.loss.detach()))

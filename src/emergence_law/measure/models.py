@@ -7,6 +7,8 @@ OpenLLaMA step repos or OLMo branches the same way, and tests can pass local fol
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,21 @@ def _dtype(dtype: str | None) -> Any:
     return table[dtype]
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No transformers progress bar while loading: sweeps and the lab show their own rich bars,
+    and a bar per loaded checkpoint (one per job, in every worker) would bury them."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(
     name_or_path: str | Path,
     revision: str | None = None,
@@ -83,10 +100,11 @@ def load_model(
         kwargs["gguf_file"] = gguf_file
     torch_dtype = _dtype(dtype)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(src, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(
-            src, **kwargs, **({"dtype": torch_dtype} if torch_dtype is not None else {})
-        )
+        with _quiet_loading():
+            tokenizer = AutoTokenizer.from_pretrained(src, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(
+                src, **kwargs, **({"dtype": torch_dtype} if torch_dtype is not None else {})
+            )
     except (OSError, ValueError) as exc:
         where = f"{src}" + (f" (revision {revision})" if revision else "") + (
             f" [gguf {gguf_file}]" if gguf_file else "")
