@@ -169,3 +169,24 @@ def test_jobs_resubmitted_after_a_broken_pool_are_not_dropped(recipe_file: Path)
     assert (report.done, report.failed, report.skipped_running) == (36, 0, 0)
     with ResultStore(recipe_file.parent / "store.sqlite") as s:
         assert s.counts()["done"] == 36
+
+
+def test_pool_workers_get_the_thread_limit_and_python_jobs_the_device(tmp_path: Path) -> None:
+    """`threads` reaches every pool worker (several workers each taking every core slow each
+    other down), and a python job that takes `device=` is given the sweep's device."""
+    pytest.importorskip("torch")
+    from emergence_law.sweep.plan import Job
+
+    jobs = [Job({"kind": "python", "callable": "emergence_law.sweep.synthetic:probe_job",
+                 "checkpoint": str(i)}) for i in range(4)]
+    ex = ProcessPoolJobExecutor(2, base_dir=tmp_path, device="meta", threads=1)
+    try:
+        rows = [o.rows[0] for _, o in ex.run(jobs)]
+    finally:
+        ex.close()
+    assert len(rows) == 4 and {r["torch_threads"] for r in rows} == {1}
+    assert {r["device"] for r in rows} == {"meta"}
+    from emergence_law.errors import OptionError
+
+    with pytest.raises(OptionError, match="--threads"):
+        ProcessPoolJobExecutor(2, threads=0)

@@ -107,18 +107,11 @@ def run_cmd(
 ) -> None:
     """Run the recipe's jobs that are not done yet (Ctrl-C stops; finished results are kept)."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     from emergence_law.store import ResultStore
-    from emergence_law.sweep.executors import InProcessExecutor, make_executor
-    from emergence_law.sweep.runner import SweepReport, run_sweep
+    from emergence_law.sweep.executors import make_executor
+    from emergence_law.sweep.progress import run_sweep_with_progress
+    from emergence_law.sweep.runner import SweepReport
 
     if executor not in ("local", "ray"):
         raise OptionError("--executor", f"expected 'local' or 'ray', got {executor!r}")
@@ -133,43 +126,11 @@ def run_cmd(
     signal.signal(signal.SIGTERM, _terminate)
     try:
         with ResultStore(_store_path(recipe, store)) as db:
-            known = db.statuses(plan.ids)
-            skip = ("done",) if retry_failed else ("done", "failed")
-            todo = sum(1 for i in plan.ids if known.get(i) not in skip)
             ex = make_executor(executor, workers=workers, address=address,
                                base_dir=recipe.base_dir, device=device or recipe.device,
                                ray_options=recipe.ray)
-            columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-                       MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                       TextColumn("{task.fields[last]}"))
-            with Progress(*columns, console=console, transient=False) as progress:
-                bar = progress.add_task(f"sweep {recipe.name}", total=todo, last="")
-                if isinstance(ex, InProcessExecutor):  # follow the job inside this process
-                    inner = progress.add_task("  job", total=None, last="", visible=False)
-
-                    def job_progress(done: int, total: int) -> None:
-                        progress.update(inner, completed=done, total=total, visible=True)
-
-                    ex.job_progress = job_progress
-
-                def on_event(job: Any, outcome: Any) -> None:
-                    if outcome is None:
-                        progress.update(bar, last=job.label)
-                        if isinstance(ex, InProcessExecutor):
-                            progress.update(inner, completed=0, total=None, visible=False)
-                        return
-                    progress.advance(bar)
-                    if not outcome.ok:
-                        progress.console.print(f"[red]failed[/red] {job.label}: "
-                                               f"{outcome.error}", markup=True, highlight=False)
-
-                try:
-                    run_sweep(plan, db, ex, retry_failed=retry_failed, on_event=on_event,
-                              report=report)
-                finally:
-                    progress.update(bar, total=progress.tasks[0].completed, last="")
-                    for task in progress.tasks[1:]:
-                        progress.update(task.id, visible=False)
+            run_sweep_with_progress(plan, db, ex, description=f"sweep {recipe.name}",
+                                    retry_failed=retry_failed, report=report, console=console)
     except KeyboardInterrupt:
         console.print(f"interrupted: {report.summary()}", highlight=False)
         raise

@@ -67,7 +67,7 @@ def run_definition(definition: Mapping[str, Any], *, base_dir: str | Path = ".",
     kind = d.get("kind")
     if kind == "python":
         func = load_callable(str(d["callable"]))
-        rows = func(d)
+        rows = func(d, device=device) if _takes_device(func) else func(d)
     elif kind in MEASURE_KINDS:
         try:
             from emergence_law.measure.jobs import run_job
@@ -81,6 +81,18 @@ def run_definition(definition: Mapping[str, Any], *, base_dir: str | Path = ".",
         raise ValueError(f"unknown job kind {kind!r} (expected python or one of "
                          f"{', '.join(MEASURE_KINDS)})")
     return _check_rows(rows)
+
+
+def _takes_device(func: Callable[..., Any]) -> bool:
+    """Whether a python job's callable accepts ``device=`` (the sweep's device is then passed;
+    it is not part of the definition, which names what is measured, not where)."""
+    import inspect
+
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    return "device" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _check_rows(rows: Any) -> list[dict[str, Any]]:

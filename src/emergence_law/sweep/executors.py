@@ -79,6 +79,15 @@ class InProcessExecutor(Executor):
                                progress=self.job_progress)
 
 
+def _init_worker(threads: int | None) -> None:
+    """Limit torch's threads in a pool worker: several workers that each take every core slow
+    each other down (for small models one thread per worker is fastest)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 class ProcessPoolJobExecutor(Executor):
     """Jobs in ``workers`` separate processes, started clean (no state inherited from the driver).
 
@@ -94,11 +103,14 @@ class ProcessPoolJobExecutor(Executor):
     name = "local"
 
     def __init__(self, workers: int, *, base_dir: str | Path = ".", device: str = "cpu",
-                 max_in_flight: int | None = None) -> None:
+                 max_in_flight: int | None = None, threads: int | None = None) -> None:
         super().__init__(base_dir=base_dir, device=device)
         if workers < 1:
             raise OptionError("--workers", f"must be at least 1, got {workers}")
+        if threads is not None and threads < 1:
+            raise OptionError("--threads", f"must be at least 1, got {threads}")
         self.workers = workers
+        self.threads = threads
         self.max_in_flight = max_in_flight or workers
         self._pool: ProcessPoolExecutor | None = None
 
@@ -109,7 +121,8 @@ class ProcessPoolJobExecutor(Executor):
             ctx.set_forkserver_preload(["emergence_law.sweep.execute"])
         else:  # pragma: no cover - Windows
             ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=ctx)
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(self.threads,))
 
     def run(self, jobs: Sequence[Job], on_start: OnStart = _noop
             ) -> Iterator[tuple[Job, JobOutcome]]:
@@ -281,8 +294,10 @@ class RayExecutor(Executor):
 
 def make_executor(kind: str, *, workers: int | None = None, address: str | None = None,
                   base_dir: str | Path = ".", device: str = "cpu",
-                  ray_options: dict[str, Any] | None = None) -> Executor:
-    """The executor named on the command line (``local`` or ``ray``)."""
+                  ray_options: dict[str, Any] | None = None, threads: int | None = None
+                  ) -> Executor:
+    """The executor named on the command line (``local`` or ``ray``); ``threads`` limits torch's
+    threads per local worker process."""
     if workers is not None and workers < 1:
         raise OptionError("--workers", f"must be at least 1, got {workers}")
     if kind == "local":
@@ -290,7 +305,8 @@ def make_executor(kind: str, *, workers: int | None = None, address: str | None 
             raise OptionError("--address", "only used with --executor ray")
         if workers is None or workers == 1:
             return InProcessExecutor(base_dir=base_dir, device=device)
-        return ProcessPoolJobExecutor(workers, base_dir=base_dir, device=device)
+        return ProcessPoolJobExecutor(workers, base_dir=base_dir, device=device,
+                                      threads=threads)
     if kind == "ray":
         opts = dict(ray_options or {})
         return RayExecutor(

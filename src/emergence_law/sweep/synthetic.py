@@ -80,3 +80,19 @@ def synthetic_job(definition: dict[str, Any]) -> list[dict[str, Any]]:
         "chance": hp["chance"],
     }
     return [row]
+
+
+def probe_job(definition: dict[str, Any], device: str = "cpu") -> list[dict[str, Any]]:
+    """A job that reports where and how it ran (process, torch threads, device): checks an
+    executor's set-up, e.g. that ``--threads`` reached the workers."""
+    import os
+
+    row: dict[str, Any] = {"kind": "probe", "pid": os.getpid(), "device": device,
+                           "label": definition.get("checkpoint")}
+    try:
+        import torch
+    except ImportError:  # core install
+        row["torch_threads"] = None
+    else:
+        row["torch_threads"] = torch.get_num_threads()
+    return [row]
