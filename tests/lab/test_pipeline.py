@@ -26,7 +26,7 @@ from emergence_law.store import ResultStore  # noqa: E402
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("lab")
-    res = run_lab("tiny", out, progress=False, threads=1, workers=2)  # a real helper process
+    res = run_lab("tiny", out, progress=False, threads=1, workers=2)  # a real process pool
     return out, res
 
 
@@ -75,7 +75,7 @@ def test_passuntil_counts_and_summary(tiny_run):
     summary = json.loads(res.summary.read_text())
     assert set(summary["answers"]) == {"1_fewshot_emergence", "2_finetuning_shifts_elbow",
                                        "3_prediction_vs_ground_truth",
-                                       "4_passuntil_largest_model"}
+                                       "4_passuntil_largest_model", "5_continuous_metric"}
     assert "nothing here is simulated" in summary["origin"]
     assert (out / "plots" / "fewshot_emergence.png").stat().st_size > 5000
 
@@ -131,24 +131,32 @@ def test_cli_rejects_unknown_scale_in_one_line(capsys):
     assert len(err) == 1 and "--scale" in err[0] and "huge" in err[0]
 
 
-def test_lora_finetuning_is_reproducible_whatever_the_global_rng_state(tiny_run):
-    """LoRA's adapter init draws from torch's global generator: the job must seed it, or the
-    same job gives different numbers in different processes (found in the shipped run)."""
-    import torch
-    from transformers import AutoModelForCausalLM
+def test_measurements_run_as_sweep_recipes_each_job_once(tiny_run):
+    """The lab measures through the project's own sweep: its two recipes load and plan like any
+    user's, every planned job is done exactly once in the store (two workers claim jobs
+    atomically), and the table holds exactly those jobs' rows."""
+    from emergence_law.sweep import load_recipe, plan_recipe
 
-    from emergence_law.lab.corpus import TaskSplit
-    from emergence_law.lab.finetune import finetune, finetune_subset
-
-    out, _ = tiny_run
-    model = AutoModelForCausalLM.from_pretrained(out / "models" / "d16" / "step-000030")
-    items = finetune_subset(TaskSplit.make(), 32, 0)
-    weights = []
-    for state in (1, 2):
-        torch.manual_seed(state)
-        torch.rand(100)
-        tuned = finetune(model, items, method="lora-r4", steps=3, batch_size=4, lr=1e-2, seed=5)
-        weights.append({k: v.clone() for k, v in tuned.state_dict().items()})
-    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
-    base = model.state_dict()
-    assert any(not torch.equal(base[k], weights[0][k]) for k in base)  # it did train
+    out, res = tiny_run
+    sc = get_scale("tiny")
+    plans = [plan_recipe(load_recipe(out / name))
+             for name in ("lab_measure.yaml", "lab_finetune.yaml")]
+    ids = set(plans[0].ids) | set(plans[1].ids)
+    n_ck = len(sc.sizes) * len(sc.checkpoints)
+    assert plans[0].counts_by_kind() == {"fewshot": n_ck, "python:loss": n_ck}
+    assert plans[1].counts_by_kind()["finetune"] == (
+        len(sc.methods) * len(sc.data_amounts) * len(sc.subset_seeds)
+        * sc.n_finetune_checkpoints)
+    with ResultStore(out / "lab_store.sqlite") as store:
+        status = store.statuses(sorted(ids))
+        assert set(status.values()) == {"done"} and len(status) == len(ids)
+        jobs = store.jobs()
+        assert set(jobs["attempts"]) == {1}  # nothing ran twice
+    obs = load_observations(res.observations)
+    assert set(obs["metric"]) == {"acc", "logprob_norm", "prob_norm"}
+    lp = obs[obs["metric"] == "logprob_norm"]
+    assert (lp["value"] <= 0).all() and lp["log_chance"].astype(float).round(6).eq(-1.386294).all()
+    # finetuning runs through measure.finetune with the lab's format (packed, no EOS)
+    ft = next(j.definition for j in plans[1].jobs if j.kind == "finetune")
+    assert ft["hparams"]["pack"] == 6
+    assert ft["hparams"]["append_eos"] is False and ft["shots"] == sc.shots

@@ -42,7 +42,7 @@ def test_passuntil_counts_load_validated():
 def test_summary_names_its_origin_and_answers_the_four_questions():
     s = load_lab_summary()
     assert "lab run --scale small" in lab_data_origin()
-    assert len(s["answers"]) == 4 and all(s["answers"].values())
+    assert len(s["answers"]) == 5 and all(s["answers"].values())
 
 
 @pytest.mark.slow

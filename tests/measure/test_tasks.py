@@ -77,3 +77,19 @@ def test_builtin_task_loads():
     assert "addition" in names
     task = load_task("addition")
     assert task.shots == 3 and len(task.examples()) >= 50
+
+
+def test_a_saved_task_loads_back_equal(tmp_path):
+    """Task.save writes the YAML + JSONL form that load_task reads (the lab names its task by
+    file in its sweep recipes this way)."""
+    from emergence_law.lab.corpus import TaskSplit
+    from emergence_law.lab.task import multiple_choice_task
+
+    task = multiple_choice_task(TaskSplit.make(seed=0), 40, 3, 0)
+    again = load_task(task.save(tmp_path / "mul"))
+    for split in task.splits:
+        assert again.examples(split) == task.examples(split)
+    assert again.fewshot_prefix() == task.fewshot_prefix() and again.shots == 3
+    assert (again.train_split, again.fewshot_split, again.eval_split) == ("train", "fewshot",
+                                                                          "eval")
+    assert again.chance_level() == task.chance_level() == 0.25

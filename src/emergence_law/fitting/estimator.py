@@ -27,6 +27,8 @@ POSTERIORS = ("mcmc", "bootstrap", "none")
 MIN_LOGLIK_GAIN = 5.0
 #: z-score above chance that counts as "risen" in the identifiability checks
 RISE_Z = 3.0
+#: an E(D0) MLE this close (nats) to the least few-shot loss is at the data's edge, not beyond
+EDGE_NATS = 0.02
 
 Progress = Callable[[str, int, int], None]
 
@@ -191,6 +193,14 @@ class EmergenceLaw:
         if theta[2] <= b[2, 0] + 1e-3 or theta[2] >= b[2, 1] - 1e-3:
             notes.append(f"alpha = {theta[2]:.3g} sits at its bound {list(b[2])}: the curvature "
                          "of E(D) is not pinned down; treat E(D0) with caution")
+        if model.has_fewshot:
+            fs_min = float(model.data.loss[model.data.is_fewshot].min())
+            if abs(theta[0] - fs_min) <= EDGE_NATS:
+                notes.append(
+                    f"the MLE of E(D0) = {theta[0]:.3f} sits at the least loss of the few-shot "
+                    f"rows ({fs_min:.3f}): they only say the elbow lies beyond them, and the fit "
+                    "puts it right there; read it as 'no earlier than the data', and see the "
+                    "posterior for how much further it may be")
         E = model.elbows(theta[None, :])[0]
         lmax, lmin = float(model.data.loss.max()), float(model.data.loss.min())
         beyond = [f"{d:g}" for d, e in zip(model.data.levels, E[:-1], strict=True) if e >= lmax]

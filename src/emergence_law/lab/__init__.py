@@ -2,8 +2,9 @@
 
 ``emergence-law lab run`` trains a family of small Llama-style transformers from scratch on a
 generated arithmetic corpus (:mod:`.corpus`, :mod:`.family`, :mod:`.train`), measures
-pretraining loss, few-shot and finetuned accuracy and PassUntil counts through the project's
-own evaluator and store (:mod:`.measure`), and answers the method's questions from those
+pretraining loss, few-shot and finetuned accuracy through the project's own sweep recipes,
+evaluator and finetuning (:mod:`.recipe`, :mod:`.loss`) and PassUntil counts through its
+sampler (:mod:`.measure`), and answers the method's questions from those
 tables (:mod:`.results`, :mod:`.plots`, :mod:`.pipeline`). The measured tables ship with the
 package (:mod:`.shipped`) for the demo.
 

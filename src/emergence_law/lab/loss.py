@@ -52,3 +52,26 @@ def answer_loss(model: Any, val: ValidationSet, *, batch_size: int = 128) -> flo
 
 
 __all__ = ["OPS", "ValidationSet", "answer_loss"]
+
+
+def loss_job(definition: dict[str, Any], device: str = "cpu") -> list[dict[str, Any]]:
+    """The lab's loss as a sweep job (``loss: {callable: emergence_law.lab.loss:loss_job}``).
+
+    ``hparams`` names the validation rows (``n_val_rows``, ``mixture``, ``seed``); the model is
+    loaded through the measuring jobs' cache, so the few-shot job of the same checkpoint that
+    runs next in this process reuses it.
+    """
+    from emergence_law.errors import OptionError
+    from emergence_law.measure.jobs import MODEL_CACHE
+
+    hp = dict(definition.get("hparams") or {})
+    unknown = set(hp) - {"n_val_rows", "mixture", "seed"}
+    if unknown:
+        raise OptionError("loss.hparams", f"unknown lab loss setting(s) "
+                          f"{', '.join(sorted(unknown))} (known: mixture, n_val_rows, seed)")
+    val = ValidationSet.make(int(hp.get("n_val_rows", 256)), dict(hp["mixture"]),
+                             int(hp.get("seed", 0)))
+    lm = MODEL_CACHE.get(str(definition["model"]), None, device=device)
+    return [{"kind": "loss", "model": definition["model"],
+             "checkpoint": definition.get("checkpoint"), "loss": answer_loss(lm.model, val),
+             "n_rows": len(val.ids), "loss_source": "answer digits of held-out rows"}]

@@ -3,9 +3,11 @@
 Stages (each skips what a previous, interrupted run finished):
 
 1. train every size, saving checkpoints (``models/<size>/step-N``);
-2. pretraining loss and few-shot accuracy of every checkpoint;
+2. pretraining loss and few-shot accuracy of every checkpoint: the sweep recipe
+   ``lab_measure.yaml``, run by the project's sweep runner (:mod:`emergence_law.lab.recipe`);
 3. the ground-truth few-shot elbow from all checkpoints, then the pre-emergence checkpoints
-   (loss above it) to finetune: every data amount x subset seed x method;
+   (loss above it) to finetune with ``measure.finetune``: every data amount x subset seed x
+   method, the recipe ``lab_finetune.yaml``;
 4. PassUntil counts of one pre-emergence checkpoint per size (the same step for every size);
 5. fits and the four answers (:mod:`emergence_law.lab.results`), plots, ``lab_summary.json``,
    and the tables ``lab_observations.csv`` / ``lab_passuntil_counts.csv``.
@@ -31,6 +33,9 @@ COUNTS_FILE = "lab_passuntil_counts.csv"
 SUMMARY_FILE = "lab_summary.json"
 STORE_FILE = "lab_store.sqlite"
 DEVICES = ("cpu", "cuda")
+#: metrics kept in the observation table: accuracy, and the continuous view (paper Fig. 13):
+#: the log / probability of the correct choice normalised over the choices
+KEPT_METRICS = ("acc", "logprob_norm", "prob_norm")
 
 
 @dataclass
@@ -56,7 +61,8 @@ def _progress():
     )
 
     return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+                    TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
+                    transient=False)
 
 
 def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
@@ -64,21 +70,19 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
             workers: int = 1) -> LabOutputs:
     """Run the whole lab at ``scale`` into ``out``; see the module docstring.
 
-    ``workers`` > 1 starts that many - 1 helper processes for the few-shot and finetuning stages
-    (see :func:`_helpers`).
+    ``workers`` > 1 runs the measuring sweeps in that many processes (the sweep's process
+    pool, each worker limited to ``threads`` torch threads, default 1).
     """
     import torch
 
-    from emergence_law.lab.measure import (
-        LabContext,
-        fewshot_definition,
-        fewshot_job,
-        finetune_definition,
-        finetune_job,
-        lab_rows,
-        loss_of,
-        passuntil_job,
-        pick_preemergence,
+    from emergence_law.lab.measure import LabContext, passuntil_job, pick_preemergence
+    from emergence_law.lab.recipe import (
+        FINETUNE_RECIPE,
+        MEASURE_RECIPE,
+        finetune_recipe,
+        measure_recipe,
+        write_recipe,
+        write_task,
     )
     from emergence_law.lab.train import train_family_member
     from emergence_law.store import ResultStore
@@ -88,6 +92,8 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
         raise OptionError("--device", f"unknown device {device!r} (use cpu or cuda)")
     if device == "cuda" and not torch.cuda.is_available():
         raise OptionError("--device", "cuda was asked for but torch sees no GPU")
+    if workers < 1:
+        raise OptionError("--workers", f"must be at least 1, got {workers}")
     if threads:
         torch.set_num_threads(threads)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -95,14 +101,13 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
     out.mkdir(parents=True, exist_ok=True)
     models_dir = out / "models"
     store = ResultStore(out / STORE_FILE)
-    ctx = LabContext(sc, models_dir, store, device)
     bar = _progress() if progress else None
     try:
         if bar:
             bar.start()
 
         def task(desc: str, total: int):
-            return bar.add_task(desc, total=total) if bar else None
+            return bar.add_task(desc, total=total, last="") if bar else None
 
         def adv(tid, n: int = 1) -> None:
             if bar and tid is not None:
@@ -114,15 +119,13 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
         for spec in sc.sizes:
             ckpts += train_family_member(spec, sc, models_dir, device=device,
                                          advance=lambda n, _t=tid: adv(_t, n))
-        # 2. loss + few-shot
-        tid = task("loss + few-shot", len(ckpts))
-        with _helpers(workers, "fewshot", sc, out, device, [(ck,) for ck in ckpts]):
-            for ck in ckpts:
-                fewshot_job(ctx, ck)
-                adv(tid)
-        obs = _observations(lab_rows(store, definitions=[fewshot_definition(ctx, ck)
-                                                         for ck in ckpts]))
-        # 3. ground truth, pre-emergence checkpoints, finetuning
+        # 2. loss + few-shot: a sweep recipe
+        task_file = write_task(sc, out)
+        recipe = write_recipe(measure_recipe(sc, out, ckpts, task_file, device=device),
+                              out / MEASURE_RECIPE)
+        ids = _sweep(recipe, store, bar, "loss + few-shot", workers, threads, device)
+        obs = _observations(_export(store, ids, ckpts))
+        # 3. ground truth, pre-emergence checkpoints, finetuning: a second recipe
         from emergence_law.lab.results import ground_truth
 
         try:
@@ -130,25 +133,20 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
             elbow = gt.elbow
         except EmergenceLawError:
             gt, elbow = None, float("-inf")  # nothing emerged: every checkpoint is "pre"
-        losses = {ck: loss_of(ctx, ck) for ck in ckpts}
+        losses = _checkpoint_losses(obs, ckpts)
         chosen = pick_preemergence(losses, elbow, sc.n_finetune_checkpoints, sc.finetune_span)
-        grid = [(ck, d, s, m) for ck in chosen for m in sc.methods for d in sc.data_amounts
-                for s in sc.subset_seeds]
-        tid = task("finetune", len(grid))
-        with _helpers(workers, "finetune", sc, out, device, grid):
-            for ck, d, s, m in grid:
-                finetune_job(ctx, ck, d, s, m)
-                adv(tid)
-        # exactly this run's jobs: a store reused across designs may hold others
-        planned = ([fewshot_definition(ctx, ck) for ck in ckpts]
-                   + [finetune_definition(ctx, *job) for job in grid])
-        obs = _observations(lab_rows(store, definitions=planned))
+        if chosen:
+            recipe = write_recipe(finetune_recipe(sc, out, chosen, task_file, device=device),
+                                  out / FINETUNE_RECIPE)
+            ids += _sweep(recipe, store, bar, "finetune", workers, threads, device)
+        obs = _observations(_export(store, ids, ckpts))  # exactly this run's jobs
         # 4. PassUntil on one pre-emergence step shared by every size
+        ctx = LabContext(sc, store, device)
         pu_ckpts = _passuntil_checkpoints(ckpts, losses, elbow)
         tid = task("PassUntil", len(pu_ckpts))
         counts_rows = []
         for ck in pu_ckpts:
-            counts_rows += passuntil_job(ctx, ck)
+            counts_rows += passuntil_job(ctx, ck, losses[ck])
             adv(tid)
         counts = pd.DataFrame(counts_rows)
         # 5. fits, answers, plots
@@ -164,70 +162,69 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
     return files
 
 
-@contextlib.contextmanager
-def _helpers(workers: int, kind: str, sc: LabScale, out: Path, device: str, jobs: list):
-    """Run ``jobs`` in ``workers - 1`` extra processes while the caller runs them too.
+def _sweep(recipe_path: Path, store: Any, bar: Any, description: str, workers: int,
+           threads: int | None, device: str) -> list[str]:
+    """Run one of the lab's recipes with the sweep runner; the ids of its jobs.
 
-    Why this simple scheme works: every job checks the store before it starts and records its
-    rows atomically, so a job done by one process is skipped by the others. Helpers walk the
-    list from the end (and from evenly spaced offsets when there are several), so processes
-    meet at most once per pair; a job run twice at a meeting point is refused by the store the
-    second time. Helpers are stopped when the caller's own pass is over or interrupted.
+    A job that fails is an error here: the lab's tables must be complete.
     """
-    if workers <= 1 or len(jobs) < 2:
-        yield
-        return
-    import multiprocessing as mp
+    from emergence_law.sweep.executors import make_executor
+    from emergence_law.sweep.plan import plan_recipe
+    from emergence_law.sweep.progress import run_sweep_with_progress
+    from emergence_law.sweep.recipe import load_recipe
+    from emergence_law.sweep.runner import run_sweep
 
-    spawn = mp.get_context("spawn")
-    procs = []
-    for w in range(1, workers):
-        order = list(reversed(jobs))
-        shift = (w - 1) * len(jobs) // max(1, workers - 1)
-        order = order[shift:] + order[:shift]
-        p = spawn.Process(target=_helper_main, args=(kind, sc, str(out), device, order),
-                          daemon=True)
-        p.start()
-        procs.append(p)
-    try:
-        yield
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()  # its finished jobs are already stored; a half-done one is not
-            p.join()
+    plan = plan_recipe(load_recipe(recipe_path))
+    ex = make_executor("local", workers=workers, base_dir=recipe_path.parent, device=device,
+                       threads=(threads or 1) if workers > 1 else None)
+    if bar is not None:
+        report = run_sweep_with_progress(plan, store, ex, description=description,
+                                         progress=bar, retry_failed=True)
+    else:
+        report = run_sweep(plan, store, ex, retry_failed=True)
+    if report.failed or report.skipped_running:
+        first = report.failures[0] if report.failures else ("", "run by another process")
+        raise EmergenceLawError(f"{recipe_path}: {report.failed} job(s) failed and "
+                                f"{report.skipped_running} are held by another run "
+                                f"(first: {first[0]}: {first[1]}); see `emergence-law sweep "
+                                f"status {recipe_path}`")
+    return plan.ids
 
 
-def _helper_main(kind: str, sc: LabScale, out: str, device: str, jobs: list) -> None:
-    """Entry point of a helper process (see :func:`_helpers`)."""
-    import warnings
+def _export(store: Any, ids: list[str], ckpts: list) -> list[dict]:
+    """The sweep's rows of these jobs, named as the lab names them: ``model`` is the family
+    member (``lab-d24``), not the checkpoint's folder, and FLOPs = 6 N T."""
+    from emergence_law.sweep.export import collect_rows
 
-    import torch
+    table = collect_rows(store, ids).table
+    if table.empty:
+        return []
+    names = {str(Path(ck.path).resolve()): f"lab-{ck.model}" for ck in ckpts}
+    rows = []
+    for r in table.to_dict("records"):
+        if r.get("metric") not in KEPT_METRICS:
+            continue
+        folder = Path(store.path).parent / str(r["model"])
+        r["model"] = names.get(str(folder.resolve()), r["model"])
+        r["flops"] = 6.0 * float(r["params"]) * float(r["tokens"])
+        rows.append(r)
+    return rows
 
-    from emergence_law.lab.measure import LabContext, fewshot_job, finetune_job
-    from emergence_law.store import ResultStore
 
-    warnings.simplefilter("ignore")
-    torch.set_num_threads(1)
-    store = ResultStore(Path(out) / STORE_FILE)
-    ctx = LabContext(sc, Path(out) / "models", store, device)
-    try:
-        for args in jobs:
-            if kind == "fewshot":
-                fewshot_job(ctx, *args)
-            else:
-                finetune_job(ctx, *args)
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; results are kept
-        pass
-    finally:
-        store.close()
+def _checkpoint_losses(obs: pd.DataFrame, ckpts: list) -> dict:
+    """Each checkpoint's pretraining loss (the loss column of its rows)."""
+    per = obs.drop_duplicates(["model", "checkpoint"]).set_index(["model", "checkpoint"])["loss"]
+    keys = {ck: (f"lab-{ck.model}", f"step-{ck.step}") for ck in ckpts}
+    return {ck: float(per[k]) for ck, k in keys.items() if k in per.index}
 
 
 def _observations(rows: list[dict]) -> pd.DataFrame:
+    """The observation table: the schema's columns plus each value's standard error and, for
+    ``logprob_norm``, its chance level ln(1/4) (``log_chance``)."""
     from emergence_law.observations import OBSERVATION_COLUMNS, rows_to_frame
 
     df = rows_to_frame(rows)
-    keep = [c for c in OBSERVATION_COLUMNS if c in df.columns]
+    keep = [c for c in (*OBSERVATION_COLUMNS, "stderr", "log_chance") if c in df.columns]
     return df[keep].sort_values(["setting", "model", "tokens", "metric", "method", "n_train",
                                  "subset"], na_position="first").reset_index(drop=True)
 
@@ -251,6 +248,7 @@ def write_results(obs: pd.DataFrame, counts: pd.DataFrame, out: Path, sc: LabSca
     """Tables, answers, plots and ``lab_summary.json`` from measured tables (no models)."""
     from emergence_law.lab import plots
     from emergence_law.lab.results import (
+        continuous_emergence,
         fewshot_emergence,
         finetune_shift,
         ground_truth,
@@ -289,6 +287,7 @@ def write_results(obs: pd.DataFrame, counts: pd.DataFrame, out: Path, sc: LabSca
     else:
         summary["prediction"] = {"answer": "no ground truth: nothing emerged at this scale"}
     summary["finetune_shift"] = finetune_shift(obs, gt, fits)
+    summary["continuous_emergence"] = continuous_emergence(obs, gt)
     law = None
     if counts_path is not None:
         summary["passuntil"], law = passuntil_prediction(counts, seed=sc.seed)
@@ -303,7 +302,7 @@ def write_results(obs: pd.DataFrame, counts: pd.DataFrame, out: Path, sc: LabSca
 
 
 def _answers(s: dict[str, Any]) -> dict[str, str]:
-    """One honest sentence per question of issue 6."""
+    """One honest sentence per question of issue 6 (and the continuous-metric view, Fig. 13)."""
     pred = s.get("prediction", {})
     q3 = pred.get("answer")
     if q3 is None:
@@ -315,6 +314,10 @@ def _answers(s: dict[str, Any]) -> dict[str, str]:
             adv = r.get("flops_in_advance")
             bound = (" (the MLE sits on the fitter's lower bound: the pre-emergence data "
                      "cannot place E(D0))" if r.get("mle_at_lower_bound") else "")
+            if r.get("mle_at_data_edge"):
+                bound += (f" (the MLE sits at the edge of the few-shot data, "
+                          f"{r['beyond_data_nats']:+.3f} nats beyond it: it says only 'no "
+                          "earlier than the checkpoints used')")
             parts.append(
                 f"{method}: predicted {r['mle']:.3f} nats (90% {r['interval_90'][0]:.3f}-"
                 f"{r['interval_90'][1]:.3f}) vs ground truth {r['ground_truth']:.3f}: error "
@@ -327,6 +330,7 @@ def _answers(s: dict[str, Any]) -> dict[str, str]:
         "2_finetuning_shifts_elbow": s["finetune_shift"]["answer"],
         "3_prediction_vs_ground_truth": q3,
         "4_passuntil_largest_model": s.get("passuntil", {}).get("answer", "not measured"),
+        "5_continuous_metric": s.get("continuous_emergence", {}).get("answer", "not measured"),
     }
 
 

@@ -118,6 +118,15 @@ def plot_continuous(obs: pd.DataFrame, gt_acc: Any, gt_cont: Any, path: Path) ->
     _relu_panel(right, cont, gt_cont, lc, f"chance ln(1/4) = {lc:.3f}",
                 "3-shot log p(correct), normalised over the 4 choices",
                 "Log-probability of the correct choice (continuous metric)")
+    if gt_cont is not None and gt_cont.params.get("A", 0) > 0 and gt_cont.params["B"] < lc:
+        # a dip below chance before the rise: show where the rise crosses chance
+        cross = gt_cont.elbow - (lc - gt_cont.params["B"]) / gt_cont.params["A"]
+        right.axvline(cross, color="tab:blue", ls=":", lw=1.5,
+                      label=f"rise crosses chance at {cross:.3f}")
+    if gt_acc is not None:
+        right.axvline(gt_acc.elbow, color="0.4", ls="--", lw=1,
+                      label=f"accuracy elbow {gt_acc.elbow:.3f}")
+    right.legend(fontsize=7, loc="upper left")
     lo = float(min(acc["loss"].min(), cont["loss"].min()))
     hi = float(max(acc["loss"].max(), cont["loss"].max()))
     pad = 0.03 * (hi - lo)

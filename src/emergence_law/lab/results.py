@@ -91,6 +91,8 @@ def fewshot_emergence(obs: pd.DataFrame, gt: GroundTruth | None) -> dict[str, An
 
 
 CONTINUOUS_METRIC = "logprob_norm"
+#: a pre-elbow mean this far (nats) below chance counts as a dip: confidently wrong answers
+DIP_NATS = 0.1
 
 
 def log_chance(obs: pd.DataFrame) -> float:
@@ -161,15 +163,34 @@ def continuous_emergence(obs: pd.DataFrame, gt: GroundTruth | None = None) -> di
     diff = gc.elbow - gt.elbow
     overlap = gc.interval[0] <= gt.interval[1] and gt.interval[0] <= gc.interval[1]
     same = abs(diff) <= SUCCESS_NATS
+    # where the fitted rise reaches chance: with a dip below chance first, the elbow marks the
+    # bottom of the dip, and this is where the metric starts to say "better than guessing"
+    A, B = float(gc.params["A"]), float(gc.params["B"])
+    crossing = gc.elbow - (chance - B) / A if A > 0 and chance > B else gc.elbow
+    dip = bool(len(pre)) and out["pre_elbow_mean"] < chance - DIP_NATS
     out.update(difference_nats=float(diff), intervals_overlap=bool(overlap),
-               same_loss=bool(same))
+               same_loss=bool(same), chance_crossing=float(crossing),
+               crossing_minus_accuracy_elbow=float(crossing - gt.elbow),
+               dips_below_chance=dip, min_value=float(fs["value"].min()))
     where = ("about the same loss" if same else
              f"a {'higher' if diff > 0 else 'lower'} loss than accuracy")
+    if dip:
+        low = fs.loc[fs["value"].idxmin()]
+        out["answer"] = (
+            f"yes, after a dip: few-shot {CONTINUOUS_METRIC} first falls below chance "
+            f"({chance:.3f}; mean {out['pre_elbow_mean']:.3f} above the elbow, lowest "
+            f"{float(low['value']):.3f} at loss {float(low['loss']):.3f}: the models grow "
+            f"confident in wrong choices), bottoms out at {gc.elbow:.3f} nats (the ReLU's "
+            f"elbow, 95% {gc.interval[0]:.3f}-{gc.interval[1]:.3f}), then rises by "
+            f"{A:.2f} per nat and crosses chance at {crossing:.3f} nats, "
+            f"{crossing - gt.elbow:+.3f} nats from the accuracy elbow {gt.elbow:.3f}; "
+            "a ReLU describes the rise, not the dip")
+        return out
     out["answer"] = (
         f"{'yes' if same else 'yes, but not at the same loss'}: few-shot {CONTINUOUS_METRIC} "
         f"stays near chance ({chance:.3f}; mean {out['pre_elbow_mean']:.3f} above the elbow) "
         f"until {gc.elbow:.3f} nats (95% {gc.interval[0]:.3f}-{gc.interval[1]:.3f}), then rises "
-        f"by {gc.params['A']:.2f} per nat: {where} ({diff:+.3f} nats vs the accuracy elbow "
+        f"by {A:.2f} per nat: {where} ({diff:+.3f} nats vs the accuracy elbow "
         f"{gt.elbow:.3f}; intervals {'overlap' if overlap else 'do not overlap'})")
     return out
 
@@ -319,6 +340,7 @@ def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
                             if isinstance(v, (int, float, str, bool))},
             "warnings": [str(w) for w in fit.warnings],
             "mle_at_lower_bound": bool(fit.emergence_point_mle <= e_lo + 1e-3),
+            **_data_edge(fit.emergence_point_mle, data),
             "lower_bound": e_lo,
         }
         bt, bt_info = backtest(obs, gt, method, family_flops, law=backtest_law,
@@ -412,11 +434,27 @@ def backtest(obs: pd.DataFrame, gt: GroundTruth, method: str, family_flops: floa
         if rec["mle"] is not None:
             used = acc[acc["loss"] >= used_loss]
             rec["mle_at_lower_bound"] = bool(rec["mle"] <= fit_bounds_low(used) + 1e-3)
+            rec.update(_data_edge(rec["mle"], used))
         b = base.get(rec["held_out"])
         if b is not None:
             rec["baseline"] = _scored(b, gt)
         out.append(rec)
     return out, info
+
+
+def _data_edge(mle: float, rows: pd.DataFrame) -> dict[str, Any]:
+    """How far beyond the few-shot data the prediction goes: ``beyond_data_nats`` = least
+    few-shot loss used - E(D0) (> 0: emergence predicted at a lower loss than any checkpoint
+    used), and whether the MLE sits at that edge (the core's ``EDGE_NATS``). A prediction at
+    the edge says only "no earlier than the data", so its error measures how close the
+    checkpoints came to the elbow, not an extrapolation."""
+    from emergence_law.fitting.estimator import EDGE_NATS
+
+    fs = rows[rows["setting"] == "fewshot"]
+    if fs.empty:
+        return {}
+    edge = float(fs["loss"].min()) - float(mle)
+    return {"beyond_data_nats": edge, "mle_at_data_edge": bool(abs(edge) <= EDGE_NATS)}
 
 
 def _scored(r: dict[str, Any], gt: GroundTruth) -> dict[str, Any]:

@@ -4,6 +4,10 @@ Both forms are :class:`emergence_law.measure.tasks.Task` objects, so the project
 (:func:`emergence_law.measure.evaluate_fewshot`) scores the lab's checkpoints exactly as it
 scores any model, and the tasks can be exported to lm-eval-harness.
 
+The multiple-choice task's ``train`` split is the whole training pool (what finetuning draws
+its D examples from; never an evaluated item) and its ``fewshot`` split the 16 solved examples
+the prompts show.
+
 Multiple choice: the prompt ``aaa*00b=`` with four choices ``a·b'`` for the true ``b`` and three
 other multipliers ``b'`` drawn uniformly from 2..9. The four multipliers form a uniformly random
 set with the true one uniformly placed in it, so any scorer that ignores ``b`` is right exactly
@@ -32,10 +36,12 @@ def multiple_choice_task(split: TaskSplit, n_eval: int, shots: int, seed: int = 
 
     rng = np.random.default_rng([seed, 2])
     eval_rows = [_mc_record(int(a), int(b), rng) for a, b in split.eval_items[:n_eval]]
+    pool_rng = np.random.default_rng([seed, 6])
+    pool_rows = [_mc_record(int(a), int(b), pool_rng) for a, b in split.pool_items]
     return Task(
         name=TASK_MC, kind="multiple_choice", template="{a}*{b}=", target_delimiter="",
-        fewshot_delimiter=";", shots=shots, fewshot_split="train",
-        splits={"eval": eval_rows, "train": _train_rows(split, seed)},
+        fewshot_delimiter=";", shots=shots, fewshot_split="fewshot", train_split="train",
+        splits={"eval": eval_rows, "fewshot": _fewshot_rows(split, seed), "train": pool_rows},
         chance=1.0 / N_CHOICES, source="emergence_law.lab",
     )
 
@@ -57,16 +63,16 @@ def generative_task(split: TaskSplit, n_eval: int, shots: int, seed: int = 0):
 
     rows = [dict(_record(int(a), int(b)), answer=f"{int(a) * int(b):04d}")
             for a, b in split.eval_items[:n_eval]]
-    train = [dict(r, answer=r["answer_text"]) for r in _train_rows(split, seed)]
+    fewshot = [dict(r, answer=r["answer_text"]) for r in _fewshot_rows(split, seed)]
     return Task(
         name=TASK_GEN, kind="generate", template="{a}*{b}=", target_delimiter="",
-        fewshot_delimiter=";", shots=shots, fewshot_split="train", until=[";"],
-        max_new_tokens=4, splits={"eval": rows, "train": train}, chance=0.0,
+        fewshot_delimiter=";", shots=shots, fewshot_split="fewshot", until=[";"],
+        max_new_tokens=4, splits={"eval": rows, "fewshot": fewshot}, chance=0.0,
         source="emergence_law.lab",
     )
 
 
-def _train_rows(split: TaskSplit, seed: int, n: int = 16) -> list[dict]:
+def _fewshot_rows(split: TaskSplit, seed: int, n: int = 16) -> list[dict]:
     """Solved examples from the training pool: the few-shot pool (never evaluated on)."""
     rng = np.random.default_rng([seed, 3])
     pick = rng.choice(len(split.pool_items), n, replace=False)

@@ -159,6 +159,43 @@ class Task:
         exs = examples if examples is not None else self.examples()
         return sum(1.0 / len(e.choices) for e in exs) / max(1, len(exs))
 
+    # ------------------------------------------------------------------ saving
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write this task as ``task.yaml`` plus one JSONL file per split; return the YAML path.
+
+        :func:`load_task` reads it back as an equal task, so a task built in code (the lab's)
+        can be named by file in a sweep recipe.
+        """
+        import yaml
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for split, rows in self.splits.items():
+            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            (out / f"{split}.jsonl").write_text(text, encoding="utf-8")
+        spec: dict[str, Any] = {
+            "name": self.name, "kind": self.kind, "template": self.template,
+            "description": self.description, "answer": self.answer_field,
+            "target_delimiter": self.target_delimiter,
+            "fewshot": {"shots": self.shots, "split": self.fewshot_split,
+                        "sampler": self.fewshot_sampler, "seed": self.fewshot_seed,
+                        "delimiter": self.fewshot_delimiter},
+            "splits": {split: f"{split}.jsonl" for split in self.splits},
+            "eval_split": self.eval_split, "train_split": self.train_split,
+            "until": list(self.until), "max_new_tokens": self.max_new_tokens,
+        }
+        if self.choices is not None:
+            spec["choices"] = list(self.choices)
+        elif self.choices_field is not None:
+            spec["choices_field"] = self.choices_field
+        if self.chance is not None:
+            spec["chance"] = float(self.chance)
+        path = out / "task.yaml"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True),
+                        encoding="utf-8")
+        return path
+
     # ------------------------------------------------------------------ lm-eval export
 
     def to_lmeval(self, out_dir: str | Path, shots: int | None = None) -> Path:
