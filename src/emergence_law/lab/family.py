@@ -35,7 +35,7 @@ class LabScale:
     batch_size: int = 64
     lr: float = 3e-3
     warmup: int = 20
-    n_eval: int = 500
+    n_eval: int = 500  # at most the 600 held-out items of the task split (corpus.TaskSplit)
     n_val_rows: int = 256
     shots: int = 3
     data_amounts: tuple[int, ...] = (64, 256, 1024, 4096)
@@ -88,7 +88,7 @@ SCALES: dict[str, LabScale] = {
         sizes=(ModelSpec("d32", 32, 2), ModelSpec("d64", 64, 2), ModelSpec("d96", 96, 3),
                ModelSpec("d128", 128, 4)),
         steps=3000, checkpoints=_log_steps(3000, 25, 20), batch_size=128,
-        n_eval=1000, n_finetune_checkpoints=6, passuntil_instances=100,
+        n_eval=600, n_finetune_checkpoints=6, passuntil_instances=100,
         passuntil_budget=20000,
     ),
     "large": LabScale(
@@ -96,7 +96,7 @@ SCALES: dict[str, LabScale] = {
         sizes=(ModelSpec("d64", 64, 2), ModelSpec("d128", 128, 4), ModelSpec("d256", 256, 4),
                ModelSpec("d384", 384, 6)),
         steps=10000, checkpoints=_log_steps(10000, 25, 30), batch_size=256,
-        n_eval=1000, n_finetune_checkpoints=8, passuntil_instances=200,
+        n_eval=600, n_finetune_checkpoints=8, passuntil_instances=200,
         passuntil_budget=100000,
     ),
 }
