@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emergence-law: error: {name}: {reason}" if name else
               f"emergence-law: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    if rv == 130:  # click returns typer's silent Exit(130) for Ctrl-C when not standalone
+        print("emergence-law: interrupted (finished results are kept)", file=sys.stderr)
     return int(rv) if isinstance(rv, int) else 0
 
 
