@@ -9,7 +9,7 @@ Stages (each skips what a previous, interrupted run finished):
    (loss above it) to finetune with ``measure.finetune``: every data amount x subset seed x
    method, the recipe ``lab_finetune.yaml``;
 4. PassUntil counts of one pre-emergence checkpoint per size (the same step for every size);
-5. fits and the four answers (:mod:`emergence_law.lab.results`), plots, ``lab_summary.json``,
+5. fits and the answers (:mod:`emergence_law.lab.results`), plots, ``lab_summary.json``,
    and the tables ``lab_observations.csv`` / ``lab_passuntil_counts.csv``.
 """
 

@@ -9,7 +9,9 @@ because a finetuned model that saw eval items would fake emergence.
 
 The model is trained on ``prompt + delimiter + answer + EOS`` with the loss on the answer tokens
 only, tokenised exactly as the evaluator scores them, and evaluated zero-shot on the eval split
-with the few-shot evaluator; the model stays in memory throughout (no save/reload).
+with the few-shot evaluator; the model stays in memory throughout (no save/reload). With
+``pack: k`` a sequence holds k solved examples joined by the task's few-shot delimiter (the
+format of a k-shot prompt), with the loss on every answer; ``append_eos: false`` drops the EOS.
 """
 
 from __future__ import annotations
