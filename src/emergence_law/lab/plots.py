@@ -173,7 +173,7 @@ def plot_finetune_shift(summary: dict[str, Any], path: Path) -> Path | None:
     ax.set_ylabel("elbow (pretraining loss, nats)")
     ax.set_title("Elbow after finetuning on D examples, against the few-shot elbow")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 0.06))
     ax.grid(alpha=0.3, which="both")
     return _save(fig, path)
 
