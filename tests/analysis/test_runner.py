@@ -49,7 +49,9 @@ def test_ctrl_c_on_the_ablate_command_keeps_finished_rows(small_csv, tmp_path):
     out = tmp_path / "abl"
     cmd = [sys.executable, "-m", "emergence_law", "ablate", str(small_csv), "--task", "simtask",
            "--out", str(out), "--posterior", "mcmc", "--samples", "300", "--workers", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a process started in the background by a shell may inherit SIGINT ignored: restore it
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     csv = out / "ablations.csv"
     deadline = time.time() + 240
     while time.time() < deadline:

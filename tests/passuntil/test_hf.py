@@ -126,7 +126,9 @@ def test_ctrl_c_stops_a_run_safely_and_keeps_finished_batches(tiny_lms, tmp_path
            str(tiny_lms[16]), "--task", str(task), "--r", "100000", "--budget", "100000000",
            "--batch-size", "256", "--max-new-tokens", "4", "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            # a background process may inherit SIGINT ignored: restore it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while time.time() < deadline:  # wait until some batches are stored

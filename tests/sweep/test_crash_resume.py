@@ -27,6 +27,8 @@ def _start(recipe: Path, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "emergence_law", "sweep", "run", str(recipe)],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, cwd=recipe.parent,
+        # a process started in the background by a shell may inherit SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
