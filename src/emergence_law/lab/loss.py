@@ -51,9 +51,6 @@ def answer_loss(model: Any, val: ValidationSet, *, batch_size: int = 128) -> flo
     return total / max(1, count)
 
 
-__all__ = ["OPS", "ValidationSet", "answer_loss"]
-
-
 def loss_job(definition: dict[str, Any], device: str = "cpu") -> list[dict[str, Any]]:
     """The lab's loss as a sweep job (``loss: {callable: emergence_law.lab.loss:loss_job}``).
 
@@ -69,9 +66,14 @@ def loss_job(definition: dict[str, Any], device: str = "cpu") -> list[dict[str, 
     if unknown:
         raise OptionError("loss.hparams", f"unknown lab loss setting(s) "
                           f"{', '.join(sorted(unknown))} (known: mixture, n_val_rows, seed)")
+    if not isinstance(hp.get("mixture"), dict):
+        raise OptionError("loss.hparams", "the lab loss needs 'mixture' (operation -> share)")
     val = ValidationSet.make(int(hp.get("n_val_rows", 256)), dict(hp["mixture"]),
                              int(hp.get("seed", 0)))
     lm = MODEL_CACHE.get(str(definition["model"]), None, device=device)
     return [{"kind": "loss", "model": definition["model"],
              "checkpoint": definition.get("checkpoint"), "loss": answer_loss(lm.model, val),
              "n_rows": len(val.ids), "loss_source": "answer digits of held-out rows"}]
+
+
+__all__ = ["OPS", "ValidationSet", "answer_loss", "loss_job"]

@@ -34,11 +34,8 @@ class LabContext:
 
     def load(self, ck: Checkpoint) -> tuple[Any, Any]:
         """Model and tokenizer of a checkpoint (through the measuring jobs' model cache)."""
-        from transformers.utils import logging as hf_logging
-
         from emergence_law.measure.jobs import MODEL_CACHE
 
-        hf_logging.disable_progress_bar()  # the lab's own rich bars report progress
         lm = MODEL_CACHE.get(str(ck.path), None, device=self.device)
         return lm.model, lm.tokenizer
 

@@ -72,16 +72,16 @@ def _models(sc: LabScale, out: Path, ckpts: list[Checkpoint]) -> list[dict[str, 
     for ck in ckpts:
         by_size.setdefault(ck.model, []).append(ck)
     specs = {spec.name: spec for spec in sc.sizes}
+    models_dir = Path("models")  # as the pipeline trains them: out/models/<size>/step-N
     models = []
     for size, cks in by_size.items():
         cks = sorted(cks, key=lambda c: c.step)
-        folder = checkpoint_dir(Path("models"), specs[size], 0).parent
-        for ck in cks:  # the template below must name the folders training wrote
-            if Path(ck.path).resolve() != (out / checkpoint_dir(folder.parent, specs[size],
-                                                               ck.step)).resolve():
+        for ck in cks:  # the folder template below must name the folders training wrote
+            if Path(ck.path).resolve() != (out / checkpoint_dir(models_dir, specs[size],
+                                                                ck.step)).resolve():
                 raise OptionError("--out", f"checkpoint {ck.path} is not under {out}")
         models.append({"name": size, "series": f"lab-{sc.name}", "params": cks[0].params,
-                       "model": f"{folder.as_posix()}/step-{{step:06d}}",
+                       "model": f"{models_dir.as_posix()}/{size}/step-{{step:06d}}",
                        "checkpoint": "step-{step}", "steps": [ck.step for ck in cks],
                        "tokens_per_step": cks[0].tokens / cks[0].step})
     return models
