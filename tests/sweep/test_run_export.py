@@ -190,3 +190,26 @@ def test_pool_workers_get_the_thread_limit_and_python_jobs_the_device(tmp_path: 
 
     with pytest.raises(OptionError, match="--threads"):
         ProcessPoolJobExecutor(2, threads=0)
+
+
+def test_export_with_the_recipe_names_each_row_s_model(tmp_path: Path) -> None:
+    """`model` stays what was loaded (here one folder per checkpoint, as for the OpenLLaMA
+    recipe's per-step repositories); with the recipe, `model_name` says which family member."""
+    from emergence_law.cli import main
+
+    tree = synthetic_recipe()
+    for m in tree["models"]:
+        m["model"] = m["model"] + "/step-{step}"
+    path = write_recipe(tmp_path, tree)
+    plan, _ = _run(path)
+    with ResultStore(tmp_path / "store.sqlite") as s:
+        named = export_observations(s, plan.ids, plan.model_names()).table
+        plain = export_observations(s, plan.ids).table
+    assert "model_name" not in plain.columns
+    assert named.drop(columns="model_name").equals(plain)
+    assert named["model"].nunique() == 6 and set(named["model_name"]) == {"m0", "m1"}
+    for name, rows in named.groupby("model_name"):
+        assert rows["model"].str.startswith(f"syn/{name}/step-").all()
+    out = tmp_path / "obs.csv"
+    assert main(["sweep", "export", str(path), "--out", str(out)]) == 0
+    assert set(load_observations(out)["model_name"]) == {"m0", "m1"}

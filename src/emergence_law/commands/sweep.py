@@ -211,7 +211,8 @@ def export_cmd(
 ) -> None:
     """Write the finished results as a validated observation table (loss joined per checkpoint).
 
-    With a RECIPE, only its jobs are exported; without one, every finished job in --store.
+    With a RECIPE, only its jobs are exported, with a ``model_name`` column (the recipe's name of
+    each model); without one, every finished job in --store.
     """
     from emergence_law.observations import save_observations
     from emergence_law.store import ResultStore
@@ -222,7 +223,8 @@ def export_cmd(
     if not path.exists():
         raise OptionError("--store", f"{path}: no such store")
     with ResultStore(path) as db:
-        result = export_observations(db, plan.ids if plan is not None else None)
+        result = export_observations(db, plan.ids if plan is not None else None,
+                                     plan.model_names() if plan is not None else None)
     save_observations(result.table, out)
     typer.echo(f"wrote {out}: {result.summary()}")
 

@@ -11,7 +11,7 @@ checkpoint has no loss yet are left out and counted, never dropped silently.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,8 +62,14 @@ def _method(definition: dict[str, Any]) -> str | None:
     return method
 
 
-def collect_rows(store: ResultStore, ids: Sequence[str] | None = None) -> ExportResult:
-    """Joined, unvalidated observation rows of the done jobs (all, or those of ``ids``)."""
+def collect_rows(store: ResultStore, ids: Sequence[str] | None = None,
+                 model_names: Mapping[str, str] | None = None) -> ExportResult:
+    """Joined, unvalidated observation rows of the done jobs (all, or those of ``ids``).
+
+    ``model_names`` (job id -> the recipe's model name, :meth:`SweepPlan.model_names`) adds a
+    ``model_name`` column: ``model`` stays what was loaded (a folder or hub id, which may differ
+    per checkpoint), ``model_name`` says which family member it is (``3b``, ``d24``).
+    """
     stored = store.job_rows(ids)
     losses: dict[tuple[str, str], dict[str, Any]] = {}
     task_rows: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
@@ -107,14 +113,18 @@ def collect_rows(store: ResultStore, ids: Sequence[str] | None = None) -> Export
                 left_out[why] = left_out.get(why, 0) + 1
                 continue
             r["loss"] = found["loss"]
+        if model_names and jid in model_names:
+            r["model_name"] = model_names[jid]
         r["job_id"] = jid
         out.append(r)
     return ExportResult(rows_to_frame(out) if out else pd.DataFrame(), len(jobs), left_out)
 
 
-def export_observations(store: ResultStore, ids: Sequence[str] | None = None) -> ExportResult:
-    """The validated observation table of the done jobs (all, or those of ``ids``)."""
-    result = collect_rows(store, ids)
+def export_observations(store: ResultStore, ids: Sequence[str] | None = None,
+                        model_names: Mapping[str, str] | None = None) -> ExportResult:
+    """The validated observation table of the done jobs (all, or those of ``ids``); see
+    :func:`collect_rows` for ``model_names``."""
+    result = collect_rows(store, ids, model_names)
     if result.table.empty:
         extra = f" ({result.summary()})" if result.left_out else ""
         raise DataError(f"no finished task results to export yet{extra}", source=str(store.path))

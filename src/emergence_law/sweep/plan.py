@@ -25,10 +25,12 @@ PATH_KEYS = ("model", "corpus", "task")
 
 @dataclass(frozen=True)
 class Job:
-    """One unit of work: its definition (identity) and the resources it asks for."""
+    """One unit of work: its definition (identity), the resources it asks for, and the name of
+    the recipe model it measures (a label, not part of its identity)."""
 
     definition: dict[str, Any]
     resources: dict[str, float] = field(default_factory=dict)
+    model_name: str | None = None
 
     @property
     def id(self) -> str:
@@ -87,6 +89,10 @@ class SweepPlan:
     def ids(self) -> list[str]:
         return [j.id for j in self.jobs]
 
+    def model_names(self) -> dict[str, str]:
+        """Job id -> the recipe's name of the model it measures (for exported tables)."""
+        return {j.id: j.model_name for j in self.jobs if j.model_name is not None}
+
     def counts_by_kind(self) -> dict[str, int]:
         """Number of jobs per kind (python jobs counted by their setting)."""
         c = Counter(j.kind_label for j in self.jobs)
@@ -125,7 +131,7 @@ def plan_recipe(recipe: Recipe) -> SweepPlan:
             d = {"kind": "loss", **_base(c), "corpus": spec.corpus, "hparams": spec.hparams}
             if spec.callable:
                 d.update(kind="python", setting="loss", callable=spec.callable)
-            ordered.append(Job(_clean(d), {**c.resources, **spec.resources}))
+            ordered.append(Job(_clean(d), {**c.resources, **spec.resources}, c.model_name))
         for t in recipe.tasks:
             res = {**c.resources, **t.resources}
             if t.fewshot_models is None or c.model_name in t.fewshot_models:
@@ -135,7 +141,7 @@ def plan_recipe(recipe: Recipe) -> SweepPlan:
                          "hparams": t.fewshot_hparams}
                     if kind == "python":
                         d.update(setting="fewshot", callable=t.callable)
-                    ordered.append(Job(_clean(d), res))
+                    ordered.append(Job(_clean(d), res, c.model_name))
             for b in t.finetune:
                 if b.models is not None and c.model_name not in b.models:
                     continue
@@ -150,7 +156,7 @@ def plan_recipe(recipe: Recipe) -> SweepPlan:
                             d["harness"] = "lmeval"
                         if t.harness == "python":
                             d.update(kind="python", setting="finetune", callable=t.callable)
-                        ordered.append(Job(_clean(d), {**res, **b.resources}))
+                        ordered.append(Job(_clean(d), {**res, **b.resources}, c.model_name))
     jobs: list[Job] = []
     seen: set[str] = set()
     dup = 0
