@@ -123,8 +123,8 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
         task_file = write_task(sc, out)
         recipe = write_recipe(measure_recipe(sc, out, ckpts, task_file, device=device),
                               out / MEASURE_RECIPE)
-        ids = _sweep(recipe, store, bar, "loss + few-shot", workers, threads, device)
-        obs = _observations(_export(store, ids, ckpts))
+        names = _sweep(recipe, store, bar, "loss + few-shot", workers, threads, device)
+        obs = _observations(_export(store, names))
         # 3. ground truth, pre-emergence checkpoints, finetuning: a second recipe
         from emergence_law.lab.results import ground_truth
 
@@ -138,8 +138,8 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
         if chosen:
             recipe = write_recipe(finetune_recipe(sc, out, chosen, task_file, device=device),
                                   out / FINETUNE_RECIPE)
-            ids += _sweep(recipe, store, bar, "finetune", workers, threads, device)
-        obs = _observations(_export(store, ids, ckpts))  # exactly this run's jobs
+            names.update(_sweep(recipe, store, bar, "finetune", workers, threads, device))
+        obs = _observations(_export(store, names))  # exactly this run's jobs
         # 4. PassUntil on one pre-emergence step shared by every size
         ctx = LabContext(sc, store, device)
         pu_ckpts = _passuntil_checkpoints(ckpts, losses, elbow)
@@ -163,8 +163,8 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
 
 
 def _sweep(recipe_path: Path, store: Any, bar: Any, description: str, workers: int,
-           threads: int | None, device: str) -> list[str]:
-    """Run one of the lab's recipes with the sweep runner; the ids of its jobs.
+           threads: int | None, device: str) -> dict[str, str]:
+    """Run one of the lab's recipes with the sweep runner; its jobs' ids -> model names.
 
     A job that fails is an error here: the lab's tables must be complete.
     """
@@ -188,24 +188,20 @@ def _sweep(recipe_path: Path, store: Any, bar: Any, description: str, workers: i
                                 f"{report.skipped_running} are held by another run "
                                 f"(first: {first[0]}: {first[1]}); see `emergence-law sweep "
                                 f"status {recipe_path}`")
-    return plan.ids
+    return {jid: plan.model_names()[jid] for jid in plan.ids}
 
 
-def _export(store: Any, ids: list[str], ckpts: list) -> list[dict]:
-    """The sweep's rows of these jobs, named as the lab names them: ``model`` is the family
-    member (``lab-d24``), not the checkpoint's folder, and FLOPs = 6 N T."""
+def _export(store: Any, names: dict[str, str]) -> list[dict]:
+    """The sweep's rows of these jobs (ids -> recipe model names), with ``model`` the family
+    member (``lab-d24``) rather than the checkpoint folder the sweep loaded, and FLOPs 6 N T."""
     from emergence_law.sweep.export import collect_rows
 
-    table = collect_rows(store, ids).table
-    if table.empty:
-        return []
-    names = {str(Path(ck.path).resolve()): f"lab-{ck.model}" for ck in ckpts}
+    table = collect_rows(store, list(names), names).table
     rows = []
-    for r in table.to_dict("records"):
+    for r in table.to_dict("records") if not table.empty else []:
         if r.get("metric") not in KEPT_METRICS:
             continue
-        folder = Path(store.path).parent / str(r["model"])
-        r["model"] = names.get(str(folder.resolve()), r["model"])
+        r["model"] = r.pop("model_name")
         r["flops"] = 6.0 * float(r["params"]) * float(r["tokens"])
         rows.append(r)
     return rows

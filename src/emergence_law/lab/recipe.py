@@ -80,7 +80,8 @@ def _models(sc: LabScale, out: Path, ckpts: list[Checkpoint]) -> list[dict[str, 
             if Path(ck.path).resolve() != (out / checkpoint_dir(models_dir, specs[size],
                                                                 ck.step)).resolve():
                 raise OptionError("--out", f"checkpoint {ck.path} is not under {out}")
-        models.append({"name": size, "series": f"lab-{sc.name}", "params": cks[0].params,
+        models.append({"name": f"lab-{size}", "series": f"lab-{sc.name}",
+                       "params": cks[0].params,
                        "model": f"{models_dir.as_posix()}/{size}/step-{{step:06d}}",
                        "checkpoint": "step-{step}", "steps": [ck.step for ck in cks],
                        "tokens_per_step": cks[0].tokens / cks[0].step})
