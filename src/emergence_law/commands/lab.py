@@ -23,12 +23,15 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(1, "--threads",
                                     help="torch CPU threads (1 is fastest for these tiny models)"),
         workers: int = typer.Option(2, "--workers",
-                                    help="processes for the few-shot and finetuning stages"),
+                                    help="processes of the measuring sweeps (each job "
+                                    "runs once: the store's atomic claims)"),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars"),
     ) -> None:
         """Train a family of tiny transformers, measure emergence, fit and report.
 
-        Re-running with the same --out resumes: finished checkpoints and measurements are kept.
+        Loss, few-shot and finetuning run as two sweep recipes written into --out
+        (lab_measure.yaml, lab_finetune.yaml). Re-running with the same --out resumes:
+        finished checkpoints and measurements are kept.
         """
         import json
 
