@@ -13,7 +13,6 @@ effective sample size in place of its draw count (MCMC draws are autocorrelated)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pandas as pd
 
 from emergence_law.analysis.jobs import quiet_fit
 from emergence_law.errors import DataError, OptionError
+from emergence_law.jsonfile import write_json
 from emergence_law.observations import load_observations
 
 
@@ -94,10 +94,7 @@ class Comparison:
         }
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        return path
+        return write_json(path, self.to_dict())
 
     def summary(self) -> str:
         lines = [f"task {self.task}: P({self.series[0]} emerges at a higher loss than "

@@ -12,7 +12,6 @@ The loss in the scaling table must be the same loss as the emergence fit's x-axi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from emergence_law.errors import DataError, OptionError
+from emergence_law.jsonfile import read_json, write_json
 from emergence_law.scaling import ScalingFit, ScalingLaw, load_scaling_table
 
 PCTS = (5, 10, 25, 50, 75, 90, 95)
@@ -31,14 +31,7 @@ def read_emergence_draws(fit_json: str | Path | dict) -> tuple[float, np.ndarray
     if isinstance(fit_json, dict):
         d, src = fit_json, "<fit>"
     else:
-        path = Path(fit_json)
-        if not path.is_file():
-            raise DataError("file not found", source=str(path))
-        try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", source=str(path), row=exc.lineno) from exc
-        src = str(path)
+        d, src = read_json(fit_json), str(Path(fit_json))
     ep = d.get("emergence_point") if isinstance(d, dict) else None
     if not isinstance(ep, dict) or ep.get("mle") is None:
         raise DataError("not a fit result: no emergence_point.mle", source=src)
@@ -117,10 +110,7 @@ class SizePosterior:
         }
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        return path
+        return write_json(path, self.to_dict())
 
     def summary(self) -> str:
         p = self.to_dict()["params"]["percentiles"]

@@ -7,7 +7,6 @@ was fitted on, so a fit loaded from ``fit.json`` can predict and plot without th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from emergence_law.errors import DataError
+from emergence_law.jsonfile import read_json, write_json
 from emergence_law.laws import AnchoredLaw
 
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
@@ -237,20 +237,11 @@ class EmergenceFit:
             raise DataError(f"not a fit result (missing or bad field {exc})") from exc
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        return path
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> EmergenceFit:
-        path = Path(path)
-        if not path.is_file():
-            raise DataError("file not found", source=str(path))
-        try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", source=str(path), row=exc.lineno) from exc
+        d = read_json(path)
         try:
             return cls.from_dict(d)
         except DataError as exc:
