@@ -159,21 +159,15 @@ class PrefixScorer:
         shared.sort(key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
         done = 0
         with torch.inference_mode():
-            for b in range(0, len(shared), self.batch_size):
-                idx = shared[b:b + self.batch_size]
-                for i, r in zip(idx, self._score_shared([encoded[i] for i in idx]), strict=True):
-                    out[i] = r
-                done += len(idx)
-                if progress:
-                    progress(done, len(encoded))
             alone.sort(key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
-            for b in range(0, len(alone), self.batch_size):
-                idx = alone[b:b + self.batch_size]
-                for i, r in zip(idx, self._score_plain([encoded[i] for i in idx]), strict=True):
-                    out[i] = r
-                done += len(idx)
-                if progress:
-                    progress(done, len(encoded))
+            for group, score in ((shared, self._score_shared), (alone, self._score_plain)):
+                for b in range(0, len(group), self.batch_size):
+                    idx = group[b:b + self.batch_size]
+                    for i, r in zip(idx, score([encoded[i] for i in idx]), strict=True):
+                        out[i] = r
+                    done += len(idx)
+                    if progress:
+                        progress(done, len(encoded))
         return out  # type: ignore[return-value]
 
     def _score_shared(self, batch: list[tuple[list[int], list[int]]]) -> list[tuple[float, bool]]:
