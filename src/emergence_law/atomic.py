@@ -1,7 +1,9 @@
 """Write a file so that a reader never sees it half-written: a temp file beside it, then a rename.
 
 Results that are rewritten while a run goes on (ablation and backtest tables after every fit, the
-HTML report) stay readable at every moment, also after a crash or Ctrl-C.
+HTML report) stay readable at every moment, also after a crash or Ctrl-C. The file gets the
+mode a plain ``open(path, "w")`` would give it (0666 less the umask), not ``mkstemp``'s private
+0600: a report or table is meant to be read by whoever may read the folder.
 """
 
 from __future__ import annotations
@@ -9,6 +11,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+
+
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
@@ -19,6 +28,7 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> P
     try:
         with os.fdopen(fd, "w", encoding=encoding) as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

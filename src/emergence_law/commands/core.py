@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-FORM_HELP = "E(D) form: log_power (default), power, or no_fewshot."
+from emergence_law.commands.options import (
+    BootstrapUnit,
+    Form,
+    Likelihood,
+    Posterior,
+    out_dir,
+)
+
+FORM_HELP = ("How the elbow E(D) moves with the data amount D: log_power (the paper's), power, "
+             "or no_fewshot (ignore the few-shot rows).")
 
 
 def run_fit_command(obs: Path, task: str, form: str, d0: float | None, posterior: str,
@@ -25,6 +34,8 @@ def run_fit_command(obs: Path, task: str, form: str, d0: float | None, posterior
 
     console = Console(stderr=True)
     n = samples if samples is not None else (2000 if posterior == "mcmc" else 1000)
+    form, posterior, likelihood, bootstrap_unit = (str(form), str(posterior), str(likelihood),
+                                                   str(bootstrap_unit))
     law = EmergenceLaw(form=form, d0=d0, likelihood=likelihood, shared_ab=not per_level,
                        posterior=posterior, n_samples=n, seed=seed,
                        bootstrap_unit=bootstrap_unit)
@@ -60,25 +71,31 @@ def register(app: typer.Typer) -> None:
     def fit_cmd(
         obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
         task: str = typer.Option(..., "--task", help="Task to fit."),
-        form: str = typer.Option("log_power", "--form", help=FORM_HELP),
+        form: Form = typer.Option(Form.log_power, "--form", help=FORM_HELP),
         d0: float = typer.Option(None, "--d0", help="Few-shot limit D0 (default: the shots)."),
-        posterior: str = typer.Option("mcmc", "--posterior",
-                                      help="Uncertainty: mcmc, bootstrap or none."),
+        posterior: Posterior = typer.Option(Posterior.mcmc, "--posterior",
+                                            help="Uncertainty of E(D0): MCMC posterior, "
+                                            "bootstrap replicates, or none (MLE only)."),
         samples: int = typer.Option(None, "--samples",
                                     help="Posterior draws (default 2000 MCMC, 1000 bootstrap)."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
         min_loss: float = typer.Option(None, "--min-loss",
                                        help="Use only checkpoints with loss >= this."),
-        out: Path = typer.Option(Path("emergence-out"), "--out", help="Output folder."),
-        likelihood: str = typer.Option("gaussian", "--likelihood",
-                                       help="gaussian (fitted sigma) or binomial (n_eval)."),
+        out: Path = typer.Option(Path("emergence-out"), "--out", help="Output folder.",
+                                 callback=out_dir),
+        likelihood: Likelihood = typer.Option(Likelihood.gaussian, "--likelihood",
+                                              help="Noise model: gaussian (fitted sigma) or "
+                                              "binomial (needs n_eval)."),
         per_level: bool = typer.Option(False, "--per-level",
                                        help="Fit A and B per data level instead of shared."),
-        bootstrap_unit: str = typer.Option("parametric", "--bootstrap-unit",
-                                           help="parametric, checkpoint or residual."),
+        bootstrap_unit: BootstrapUnit = typer.Option(
+            BootstrapUnit.parametric, "--bootstrap-unit",
+            help="What a bootstrap replicate resamples: simulated noise (parametric), whole "
+            "checkpoints, or residuals."),
         metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
         series: str = typer.Option(None, "--series", help="Only this model series."),
-        method: str = typer.Option(None, "--method", help="Only this finetuning method."),
+        method: str = typer.Option(None, "--method", help="Finetuning method to fit (needed "
+                                   "when the table has several, e.g. full and lora-r4)."),
     ) -> None:
         """Fit an emergence law to one task; write fit.json, fit_curves.png, emergence_cdf.png."""
         run_fit_command(obs, task, form, d0, posterior, samples, seed, min_loss, out,
@@ -86,7 +103,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo_cmd(
-        out: Path = typer.Option(Path("emergence-demo"), "--out", help="Output folder."),
+        out: Path = typer.Option(Path("emergence-demo"), "--out", help="Output folder.",
+                                 callback=out_dir),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
         simulated: bool = typer.Option(
             False, "--simulated",
@@ -96,7 +114,7 @@ def register(app: typer.Typer) -> None:
 
         Fits the emergence law with MCMC and bootstrap posteriors, compares it with the ground
         truth, backtests how far in advance it predicts, fits the PassUntil task scaling law,
-        and writes DIR/report.html.
+        and writes OUT/report.html.
         """
         import warnings
 

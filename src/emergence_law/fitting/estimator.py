@@ -191,8 +191,8 @@ class EmergenceLaw:
                              f"range [{b[i, 0]:.3f}, {b[i, 1]:.3f}]: the data only say the elbow "
                              "lies beyond the checkpoints used; this is a bound, not an estimate")
         if theta[2] <= b[2, 0] + 1e-3 or theta[2] >= b[2, 1] - 1e-3:
-            notes.append(f"alpha = {theta[2]:.3g} sits at its bound {list(b[2])}: the curvature "
-                         "of E(D) is not pinned down; treat E(D0) with caution")
+            notes.append(f"alpha = {theta[2]:.3g} sits at its bound [{b[2, 0]:g}, {b[2, 1]:g}]: "
+                         "the curvature of E(D) is not pinned down; treat E(D0) with caution")
         if model.has_fewshot:
             fs_min = float(model.data.loss[model.data.is_fewshot].min())
             if abs(theta[0] - fs_min) <= EDGE_NATS:
@@ -212,7 +212,7 @@ class EmergenceLaw:
             notes.append(f"data level(s) D = {', '.join(below)} never rise in the data: their "
                          "elbow is only bounded")
         for n in notes:
-            warnings.warn(n, IdentifiabilityWarning, stacklevel=4)
+            warnings.warn(n, IdentifiabilityWarning, stacklevel=3)  # the caller of fit()
         return notes
 
     def _make_fit(self, model: ProfileModel, mle, task: str, min_loss: float | None,

@@ -1,0 +1,86 @@
+"""Option types shared by the command modules: the choices as Enums (so ``--help`` lists them
+and a wrong value is refused by the parser, naming the option) and the check of an output
+folder given with ``--out`` (refused before any work, as one line)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+
+class Form(StrEnum):
+    """E(D) forms (emergence_law.laws)."""
+
+    log_power = "log_power"
+    power = "power"
+    no_fewshot = "no_fewshot"
+
+
+class Posterior(StrEnum):
+    mcmc = "mcmc"
+    bootstrap = "bootstrap"
+    none = "none"
+
+
+class SampledPosterior(StrEnum):
+    """Posteriors that give draws (compare needs them)."""
+
+    mcmc = "mcmc"
+    bootstrap = "bootstrap"
+
+
+class Likelihood(StrEnum):
+    gaussian = "gaussian"
+    binomial = "binomial"
+
+
+class BootstrapUnit(StrEnum):
+    parametric = "parametric"
+    checkpoint = "checkpoint"
+    residual = "residual"
+
+
+class Predictor(StrEnum):
+    """Backtest predictors."""
+
+    emergence_law = "emergence_law"
+    two_step = "two_step"
+    both = "both"
+
+
+class OrderBy(StrEnum):
+    auto = "auto"
+    flops = "flops"
+    loss = "loss"
+
+
+class ScalingLaw(StrEnum):
+    auto = "auto"
+    size = "size"
+    chinchilla = "chinchilla"
+
+
+class Level(StrEnum):
+    """PassUntil fit levels."""
+
+    pooled = "pooled"
+    instance = "instance"
+    dataset = "dataset"
+
+
+def out_dir(value: Path | None) -> Path | None:
+    """Typer callback for a folder ``--out``: refuse a path that is, or lies under, a file."""
+    if value is None:
+        return value
+    if value.exists() and not value.is_dir():
+        raise typer.BadParameter(f"{value} is a file, not a folder; give a folder to write "
+                                 "the outputs into")
+    for parent in value.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise typer.BadParameter(f"{parent} is a file, so no folder {value} can be "
+                                         "made under it")
+            break
+    return value
