@@ -467,7 +467,9 @@ def select_task(
         if len(methods) > 1:
             raise DataError(
                 f"task {task!r} has finetuned rows of several methods "
-                f"({', '.join(sorted(methods))}); choose one",
+                f"({', '.join(sorted(methods))}); choose one with --method "
+                f"{sorted(methods)[0]} (--ft-method in ablate, backtest and compare; "
+                f"method={sorted(methods)[0]!r} in Python)",
                 source=source, column="method",
             )
     return TaskSelection(task=task, rows=rows.reset_index(drop=True), excluded=excluded)
