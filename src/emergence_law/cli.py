@@ -11,14 +11,26 @@ files) are printed as one line on stderr with a non-zero exit code and no traceb
 
 from __future__ import annotations
 
+import os
 import sys
 
-import click
 import typer
 
 from emergence_law import __version__
 from emergence_law.commands import register_all
 from emergence_law.errors import EmergenceLawError
+from emergence_law.option_checks import harden
+
+# typer >= 0.2x carries its own copy of click and raises its own exception classes; older typer
+# raises click's. Catch whichever this install has: click is not a dependency of the core.
+try:
+    import click
+
+    _EXIT: tuple[type[BaseException], ...] = (typer.Exit, click.exceptions.Exit)
+    _ABORT: tuple[type[BaseException], ...] = (typer.Abort, click.exceptions.Abort)
+    _USAGE: tuple[type[BaseException], ...] = (typer.TyperException, click.ClickException)
+except ImportError:  # the core install: typer alone
+    _EXIT, _ABORT, _USAGE = (typer.Exit,), (typer.Abort,), (typer.TyperException,)
 
 app = typer.Typer(
     name="emergence-law",
@@ -100,16 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line and an exit code."""
     command = typer.main.get_command(app)
     _tidy_help(command)
+    harden(command)  # finite floats and valid seeds for every command's options
     try:
         rv = command.main(args=argv, prog_name="emergence-law", standalone_mode=False)
-    except (typer.Exit, click.exceptions.Exit) as exc:
+    except _EXIT as exc:
         if exc.exit_code == 130:  # typer turns Ctrl-C into Exit(130) without a word
             print("emergence-law: interrupted (finished results are kept)", file=sys.stderr)
         return int(exc.exit_code)
-    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
+    except (*_ABORT, KeyboardInterrupt):
         print("emergence-law: interrupted (finished results are kept)", file=sys.stderr)
         return 130
-    except (typer.TyperException, click.ClickException) as exc:
+    except _USAGE as exc:
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
             print(ctx.get_help())
@@ -139,6 +152,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emergence-law: error: {name}: {reason}" if name else
               f"emergence-law: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the disk, not the input: full, read-only, too many files ...
+        name = getattr(exc, "filename", None)
+        reason = exc.strerror or _one_line(str(exc)) or type(exc).__name__
+        print(f"emergence-law: error: {f'{name}: ' if name else ''}{reason}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one line for users, the traceback when asked for
+        if os.environ.get("EMERGENCE_LAW_DEBUG"):
+            raise
+        print(f"emergence-law: internal error: {type(exc).__name__}: "
+              f"{_one_line(str(exc))[:300]} (this is a bug; please report it with the command; "
+              "EMERGENCE_LAW_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
     if rv == 130:  # click returns typer's silent Exit(130) for Ctrl-C when not standalone
         print("emergence-law: interrupted (finished results are kept)", file=sys.stderr)
     return int(rv) if isinstance(rv, int) else 0

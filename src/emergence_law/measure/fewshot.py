@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emergence_law.measure.models import forward_with_cache
 from emergence_law.measure.tasks import Example, Task
 
 ProgressFn = Callable[[int, int], None]
@@ -130,10 +131,9 @@ class PrefixScorer:
         if len(self.prefix_ids) >= 1:
             with torch.inference_mode():
                 ids = torch.tensor([self.prefix_ids], device=self.device)
-                out = model(input_ids=ids, use_cache=True)
+                logits, self.cache = forward_with_cache(model, ids)
                 self.n_forward += 1
-            self.cache = out.past_key_values
-            self.last_logprobs = out.logits[0, -1].float().log_softmax(-1)
+            self.last_logprobs = logits[0, -1].float().log_softmax(-1)
 
     def score(self, requests: Sequence[tuple[str, str]],
               progress: ProgressFn | None = None) -> list[tuple[float, bool]]:
@@ -184,7 +184,7 @@ class PrefixScorer:
         cache = copy.deepcopy(self.cache)
         cache.batch_repeat_interleave(len(batch))
         # right padding: causal attention keeps pad tokens from touching real ones, no mask needed
-        logits = self.model(input_ids=ids, past_key_values=cache, use_cache=True).logits
+        logits, _ = forward_with_cache(self.model, ids, cache)
         self.n_forward += 1
         results = []
         for j, (_c, k) in enumerate(batch):
@@ -312,25 +312,21 @@ def _evaluate_generate(model: Any, tokenizer: Any, task: Task, examples: list[Ex
             ids = _encode(tokenizer, prefix + ex.prompt)
             use_cache = scorer.cache is not None and ids[:P] == scorer.prefix_ids and len(ids) > P
             if use_cache:
-                cache = copy.deepcopy(scorer.cache)
-                out = model(input_ids=torch.tensor([ids[P:]]), past_key_values=cache,
-                            use_cache=True)
+                logits, cache = forward_with_cache(model, torch.tensor([ids[P:]]),
+                                                   copy.deepcopy(scorer.cache))
             else:
-                out = model(input_ids=torch.tensor([ids]), use_cache=True)
-            cache = out.past_key_values
+                logits, cache = forward_with_cache(model, torch.tensor([ids]))
             gen: list[int] = []
             text = ""
             for _ in range(task.max_new_tokens):
-                nxt = int(out.logits[0, -1].argmax())
+                nxt = int(logits[0, -1].argmax())
                 if nxt == eos:
                     break
                 gen.append(nxt)
                 text = tokenizer.decode(gen, skip_special_tokens=True)
                 if any(s and s in text for s in task.until):
                     break
-                out = model(input_ids=torch.tensor([[nxt]]), past_key_values=cache,
-                            use_cache=True)
-                cache = out.past_key_values
+                logits, cache = forward_with_cache(model, torch.tensor([[nxt]]), cache)
             answer = _cut(text, task.until).strip()
             rows.append({"index": ex.index, "output": answer, "target": str(ex.answer).strip(),
                          "exact_match": float(answer == str(ex.answer).strip())})

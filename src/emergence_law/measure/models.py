@@ -136,3 +136,31 @@ class ModelCache:
 
     def clear(self) -> None:
         self._key, self._value = None, None
+
+
+def _cache_keyword(model: Any) -> str:
+    """The keyword this model's ``forward`` takes its KV cache by.
+
+    transformers 5.2x renamed ``past_key_values`` to ``cache`` and warns on every call with the
+    old name (it will be removed in 5.40); older releases only know the old one. Wrappers such
+    as PEFT models take ``**kwargs``, so look at the model they wrap.
+    """
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(type(base).forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def forward_with_cache(model: Any, input_ids: Any, cache: Any = None) -> tuple[Any, Any]:
+    """``(logits, cache)`` of one forward pass that extends ``cache`` (None: a fresh one).
+
+    One place that speaks both spellings of transformers' cache API, so no caller passes a
+    deprecated argument.
+    """
+    kwargs = {} if cache is None else {_cache_keyword(model): cache}
+    out = model(input_ids=input_ids, use_cache=True, **kwargs)
+    new = out.get("cache")
+    if new is None:  # transformers < 5.2x
+        new = out.get("past_key_values")
+    return out.logits, new

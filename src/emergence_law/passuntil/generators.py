@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from emergence_law.errors import OptionError
+from emergence_law.measure.models import forward_with_cache
 
 
 class Generator(Protocol):
@@ -176,8 +177,8 @@ class HFGenerator:
             return self._prefix[1], self._prefix[2]
         ids = torch.tensor([self.encode(prompt)], device=self.device)
         with torch.inference_mode():
-            out = self.model(input_ids=ids, use_cache=True)
-        state = (out.past_key_values, out.logits[:, -1, :].float())
+            logits, cache = forward_with_cache(self.model, ids)
+        state = (cache, logits[:, -1, :].float())
         self._prefix = (prompt, *state)
         return state
 
@@ -225,9 +226,8 @@ class HFGenerator:
                     active, nxt = active[idx], nxt[idx]
                 if t + 1 == self.max_new_tokens:
                     break
-                out = self.model(input_ids=nxt[:, None], past_key_values=cache, use_cache=True)
-                cache = out.past_key_values
-                logits = out.logits[:, -1, :].float()
+                logits, cache = forward_with_cache(self.model, nxt[:, None], cache)
+                logits = logits[:, -1, :].float()
         rows = [row[:k] for row, k in zip(tokens.tolist(), lengths.tolist(), strict=True)]
         texts = self.tokenizer.batch_decode(rows, skip_special_tokens=True)
         return [self._truncate(x) for x in texts]

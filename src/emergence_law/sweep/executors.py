@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -80,8 +81,13 @@ class InProcessExecutor(Executor):
 
 
 def _init_worker(threads: int | None) -> None:
-    """Limit torch's threads in a pool worker: several workers that each take every core slow
-    each other down (for small models one thread per worker is fastest)."""
+    """Ignore Ctrl-C and limit torch's threads in a pool worker.
+
+    Only the driver decides to stop (it terminates the workers, see ``close``), so no worker
+    prints a KeyboardInterrupt traceback of its own half-finished import or job. Several workers
+    that each take every core slow each other down (for small models one thread per worker is
+    fastest)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if threads:
         import torch
 
@@ -173,9 +179,19 @@ class ProcessPoolJobExecutor(Executor):
         self.close()
 
     def close(self) -> None:
+        """Cancel queued jobs and end the workers now: a job cut short is not recorded, and the
+        store hands it out again on the next run (workers ignore SIGINT, so without this an
+        interrupted sweep would wait for every running job to finish)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            pool, self._pool = self._pool, None
+            if hasattr(pool, "terminate_workers"):  # Python >= 3.14
+                pool.terminate_workers()
+                return
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in workers:
+                if proc.is_alive():
+                    proc.terminate()
 
 
 def _ray_execute(definition: dict[str, Any], base_dir: str, device: str) -> JobOutcome:
