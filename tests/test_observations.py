@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import string
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from emergence_law.errors import DataError
 from emergence_law.observations import (
     OBSERVATION_COLUMNS,
+    choose_metric,
     load_observations,
     save_observations,
     select_task,
@@ -166,3 +168,101 @@ def test_corrupted_tables_fail_cleanly(cells):
         assert len(out) == len(rows)  # accepted: nothing dropped
         assert np.isfinite(out["loss"].to_numpy(float)).all()
         assert np.isfinite(out["value"].to_numpy(float)).all()
+
+
+# --- no silent defaults, refusals of degenerate tables (issue 13) ------------------------------
+
+LAB = Path(__file__).resolve().parents[1] / "src/emergence_law/data/lab_observations.csv"
+
+
+def test_metric_precedence_does_not_follow_row_counts():
+    """Removing one acc row used to switch the fit to logprob_norm (the most common metric)."""
+    lab = load_observations(LAB)
+    drop = lab.index[(lab["task"] == "mul-mc") & (lab["metric"] == "acc")][0]
+    for table in (lab, lab.drop(index=drop)):
+        sel = select_task(table, "mul-mc", method="full")
+        assert sel.metric == "acc" and set(sel.rows["metric"]) == {"acc"}
+        assert "metric acc (the default for accuracy-type tasks" in sel.describe()
+        assert "finetuning method full" in sel.describe()
+    assert choose_metric(["acc_norm", "acc_norm"], "t") == ("acc_norm", "the task's only metric")
+    assert choose_metric(["acc", "prob_norm"], "t", "prob_norm")[0] == "prob_norm"
+    with pytest.raises(DataError, match="several metrics .*logprob_norm, prob_norm.* --metric"):
+        select_task(lab[lab["metric"] != "acc"], "mul-mc", method="full")
+    with pytest.raises(DataError, match="metric 'bpb' has no rows"):
+        select_task(lab, "mul-mc", metric="bpb", method="full")
+
+
+def test_missing_method_column_does_not_pool_lora_with_full(tmp_path):
+    lab = pd.read_csv(LAB)
+    assert set(lab["method"].dropna()) == {"full", "lora-r4"}
+    lab.drop(columns="method").to_csv(tmp_path / "nomethod.csv", index=False)
+    with pytest.raises(DataError, match="without a method are taken as 'full'.*add a 'method'"):
+        load_observations(tmp_path / "nomethod.csv")
+    rows = good_rows()
+    for r in rows:
+        r.pop("subset", None)
+    with pytest.raises(DataError, match="without a subset .* add a 'subset' column"):
+        validate_observations(pd.DataFrame(rows))
+
+
+def test_a_table_pasted_twice_is_refused(tmp_path):
+    df = pd.DataFrame(good_rows())
+    with pytest.raises(DataError, match="row 17: repeats the measurement of row 1") as info:
+        validate_observations(pd.concat([df, df]), "t.csv")
+    assert info.value.row == 17
+    twice = pd.concat([df, df.iloc[[0]].assign(value=0.3)])
+    with pytest.raises(DataError, match=r"contradicts \(value 0.3 vs 0.25\)"):
+        validate_observations(twice)
+
+
+def _rows_as_jsonl(path, rows, replace=None):
+    lines = [json.dumps(r) for r in rows]
+    if replace is not None:
+        i, old, new = replace
+        lines[i] = lines[i].replace(old, new)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cells_that_only_look_like_numbers(tmp_path):
+    rows = good_rows()
+    # a 401-digit integer (json reads it as a Python int beyond float range)
+    f = _rows_as_jsonl(tmp_path / "big.jsonl", rows, (3, '"loss": 2.6', '"loss": 1' + "0" * 400))
+    with pytest.raises(DataError, match="row 4, column 'loss': .*401 digits.* too large"):
+        load_observations(f)
+    # JSON true as a value
+    f = _rows_as_jsonl(tmp_path / "bool.jsonl", rows, (2, '"value": 0.3', '"value": true'))
+    with pytest.raises(DataError, match="row 3, column 'value': .*truth value True"):
+        load_observations(f)
+    # a Parquet loss stored as a timestamp (would read as nanoseconds since 1970)
+    df = pd.DataFrame(rows)
+    df["loss"] = pd.to_datetime(df["loss"] * 1e9)
+    df.to_parquet(tmp_path / "dt.parquet")
+    with pytest.raises(DataError, match="column 'loss': expected a number, got a date/time"):
+        load_observations(tmp_path / "dt.parquet")
+    df = pd.DataFrame(rows)
+    df["value"] = df["value"] > 0.27
+    with pytest.raises(DataError, match="column 'value': .*truth value"):
+        validate_observations(df)
+
+
+def test_negative_loss_and_a_second_value_column(tmp_path):
+    rows = good_rows()
+    rows[4]["loss"] = -2.2
+    with pytest.raises(DataError, match="row 5, column 'loss': value -2.2 is negative"):
+        validate_observations(pd.DataFrame(rows))
+    df = pd.DataFrame(good_rows())
+    text = df.to_csv(index=False).splitlines()
+    text = [text[0] + ",value"] + [t + ",0.9" for t in text[1:]]
+    (tmp_path / "two.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(DataError, match="column 'value': duplicate column .*'value.1'"):
+        load_observations(tmp_path / "two.csv")
+
+
+def test_imported_rows_may_lack_loss_but_nothing_else():
+    rows = [{k: v for k, v in r.items() if k != "loss"} for r in good_rows()]
+    out = validate_observations(pd.DataFrame(rows), require_loss=False)
+    assert out["loss"].isna().all()
+    rows[2]["value"] = 1.7
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        validate_observations(pd.DataFrame(rows), require_loss=False)

@@ -11,7 +11,9 @@ value`` are always required; ``n_train`` for finetuned rows; ``shots`` for few-s
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +69,8 @@ OBSERVATION_SCHEMA = TableSchema(
         Column("params", "float", minimum=0, doc="parameter count"),
         Column("tokens", "float", minimum=0, doc="pretraining tokens seen"),
         Column("flops", "float", minimum=0, doc="pretraining FLOPs (default 6*params*tokens)"),
-        Column("loss", "float", required=True, doc="pretraining (validation) loss, nats"),
+        Column("loss", "float", required=True, minimum=0,
+               doc="pretraining (validation) loss, nats"),
         Column("task", "str", required=True, doc="task name"),
         Column("metric", "str", doc="metric name (default 'acc')"),
         Column("value", "float", required=True, doc="measured metric value"),
@@ -82,6 +85,13 @@ OBSERVATION_SCHEMA = TableSchema(
 )
 
 OBSERVATION_COLUMNS = OBSERVATION_SCHEMA.names
+#: the columns that identify one measurement; two rows agreeing on all of them are one
+#: measurement recorded twice (or two measurements the table cannot tell apart)
+MEASUREMENT_KEY = ("series", "model", "checkpoint", "loss", "task", "metric", "setting", "shots",
+                   "n_train", "subset", "method")
+#: metric used when a task has several and none is chosen (docs/core.md, "Which metric")
+DEFAULT_METRIC = "acc"
+_MANGLED = re.compile(r"^(.+)\.(\d+)$")
 
 
 def _row_label(index: int) -> int:
@@ -115,15 +125,7 @@ def _coerce_column(
                     column=col.name,
                 )
         return pd.Series(vals, index=s.index, dtype="boolean")
-    num = pd.to_numeric(s, errors="coerce")
-    bad = num.isna() & s.notna() & (s.astype("string").str.strip() != "")
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"expected a number, got {s.iloc[i]!r}", source=source, row=_row_label(i),
-            column=col.name,
-        )
-    arr = num.to_numpy(dtype=float)
+    arr = _numbers(s, col, source)
     inf = np.isinf(arr)
     if inf.any():
         i = int(np.flatnonzero(inf)[0])
@@ -160,12 +162,77 @@ def _coerce_column(
     return pd.Series(arr, index=s.index, dtype=float)
 
 
-def validate_table(df: pd.DataFrame, schema: TableSchema, source: str = "<table>") -> pd.DataFrame:
+def _not_a_number(v: object) -> str:
+    """Why a cell is not a number, or '' when it is one (or missing)."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return f"expected a number, got the truth value {v!r}"
+    if isinstance(v, (pd.Timestamp, pd.Timedelta, np.datetime64, np.timedelta64,
+                      _dt.date, _dt.time, _dt.timedelta)):
+        return f"expected a number, got the date/time {v!s}"
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        try:
+            float(v)
+        except OverflowError:
+            return f"value {str(v)[:12]}... ({len(str(v))} digits) is too large for a number"
+        return ""
+    if isinstance(v, (str, bytes)):
+        text = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+        if text.strip() == "":
+            return ""
+        try:
+            float(text)
+        except (ValueError, OverflowError):
+            return f"expected a number, got {text[:40]!r}"
+        return ""
+    return f"expected a number, got {type(v).__name__} {str(v)[:40]}"
+
+
+def _numbers(s: pd.Series, col: Column, source: str) -> np.ndarray:
+    """A column's cells as floats (missing = NaN), refusing anything that is not a number.
+
+    Truth values, dates and times (a Parquet timestamp column would otherwise turn into
+    nanoseconds since 1970), nested values and integers beyond float range are errors naming
+    the first such row, not numbers.
+    """
+    kind = s.dtype
+    if (pd.api.types.is_datetime64_any_dtype(kind) or pd.api.types.is_timedelta64_dtype(kind)
+            or isinstance(kind, pd.PeriodDtype)):
+        i = int(np.flatnonzero(s.notna().to_numpy())[0]) if s.notna().any() else 0
+        raise DataError(f"expected a number, got a date/time column ({kind})", source=source,
+                        row=_row_label(i), column=col.name)
+    if pd.api.types.is_bool_dtype(kind):
+        i = int(np.flatnonzero(s.notna().to_numpy())[0]) if s.notna().any() else 0
+        raise DataError(f"expected a number, got the truth value {s.iloc[i]!r}", source=source,
+                        row=_row_label(i), column=col.name)
+    if pd.api.types.is_numeric_dtype(kind):
+        return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    out = np.full(len(s), np.nan)
+    for i, v in enumerate(s.tolist()):
+        why = _not_a_number(v)
+        if why:
+            raise DataError(why, source=source, row=_row_label(i), column=col.name)
+        if isinstance(v, (str, bytes)):
+            v = v.strip() if isinstance(v, str) else v.decode("utf-8", "replace").strip()
+            if v == "":
+                continue
+        if v is None or v is pd.NA or v is pd.NaT:
+            continue
+        out[i] = float(v)
+    return out
+
+
+def validate_table(df: pd.DataFrame, schema: TableSchema, source: str = "<table>",
+                   optional: Iterable[str] = ()) -> pd.DataFrame:
     """Check and convert ``df`` against ``schema``; return a clean copy with every column present.
 
     Raises :class:`DataError` naming ``source``, the 1-based row and the column at fault. Missing
-    optional columns are added as all-missing; extra columns are kept unchanged.
+    optional columns are added as all-missing; extra columns are kept unchanged. Columns named in
+    ``optional`` are checked like the others but may be missing (e.g. ``loss`` of imported rows
+    that get it later).
     """
+    optional = set(optional)
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"expected a table, got {type(df).__name__}", source=source)
     df = df.reset_index(drop=True).copy()
@@ -173,9 +240,15 @@ def validate_table(df: pd.DataFrame, schema: TableSchema, source: str = "<table>
     dup = df.columns[df.columns.duplicated()].tolist()
     if dup:
         raise DataError("duplicate column", source=source, column=dup[0])
+    for c in df.columns:  # pandas renames a repeated header 'value' to 'value.1'
+        m = _MANGLED.match(c)
+        if m and m.group(1) in schema.names and m.group(1) in df.columns:
+            raise DataError(f"duplicate column (a second {m.group(1)!r} column was read as "
+                            f"{c!r}); keep one", source=source, column=m.group(1))
     for col in schema.columns:
+        required = col.required and col.name not in optional
         if col.name not in df.columns:
-            if col.required:
+            if required:
                 raise DataError(
                     f"required column is missing (columns found: {', '.join(df.columns) or 'none'})",
                     source=source,
@@ -183,7 +256,7 @@ def validate_table(df: pd.DataFrame, schema: TableSchema, source: str = "<table>
                 )
             df[col.name] = pd.NA
         df[col.name] = _coerce_column(df, col, source)
-        if col.required:
+        if required:
             miss = df[col.name].isna().to_numpy()
             if miss.any():
                 i = int(np.flatnonzero(miss)[0])
@@ -194,15 +267,20 @@ def validate_table(df: pd.DataFrame, schema: TableSchema, source: str = "<table>
     return df[schema.names + extra]
 
 
-def validate_observations(df: pd.DataFrame, source: str = "<table>") -> pd.DataFrame:
+def validate_observations(df: pd.DataFrame, source: str = "<table>", *,
+                          require_loss: bool = True) -> pd.DataFrame:
     """Validate an observation table and fill the derivable defaults.
 
     Beyond the per-cell checks of :func:`validate_table`: ``setting`` must be ``fewshot`` or
     ``finetune``; finetuned rows need ``n_train``; few-shot rows need ``shots``; proportions
     (``acc`` and friends) must lie in [0, 1]. Defaults: ``metric='acc'``, ``method='full'`` for
-    finetuned rows, ``subset=0``, ``flops = 6*params*tokens`` when both are known.
+    finetuned rows, ``subset=0``, ``flops = 6*params*tokens`` when both are known. Two rows that
+    agree on every column of :data:`MEASUREMENT_KEY` are refused (a table pasted twice, or
+    finetuning methods or subsets the table cannot tell apart). ``require_loss=False`` checks
+    rows that get their loss later (an lm-eval import) as strictly, loss cells included.
     """
-    df = validate_table(df, OBSERVATION_SCHEMA, source)
+    df = validate_table(df, OBSERVATION_SCHEMA, source,
+                        optional=() if require_loss else ("loss",))
     setting = df["setting"].str.lower()
     bad = ~setting.isin(SETTINGS)
     if bad.any():
@@ -229,8 +307,11 @@ def validate_observations(df: pd.DataFrame, source: str = "<table>") -> pd.DataF
             source=source, row=_row_label(i), column="shots",
         )
     df["metric"] = df["metric"].fillna("acc")
+    no_method = ft & df["method"].isna().to_numpy()
+    no_subset = ft & df["subset"].isna().to_numpy()
     df["method"] = df["method"].mask(pd.Series(ft, index=df.index) & df["method"].isna(), "full")
     df["subset"] = df["subset"].fillna(0)
+    _refuse_repeats(df, source, no_method, no_subset)
     prop = df["metric"].str.lower().isin(PROPORTION_METRICS).to_numpy()
     v = df["value"].to_numpy(dtype=float)
     out = prop & ((v < 0) | (v > 1))
@@ -257,6 +338,38 @@ def validate_observations(df: pd.DataFrame, source: str = "<table>") -> pd.DataF
         f[fill] = 6.0 * p[fill] * t[fill]
         df["flops"] = f
     return df
+
+
+def _refuse_repeats(df: pd.DataFrame, source: str, no_method: np.ndarray,
+                    no_subset: np.ndarray) -> None:
+    """Refuse two rows that are the same measurement (see :data:`MEASUREMENT_KEY`).
+
+    A repeat would weigh one checkpoint twice; with finetuned rows whose method or subset was
+    not given it is usually two different runs (LoRA and full finetuning, two random subsets)
+    that the table cannot tell apart, and pooling them silently would fit a mixture.
+    """
+    key = df[list(MEASUREMENT_KEY)].astype("string").fillna("<na>")
+    rep = key.duplicated(keep=False).to_numpy()
+    if not rep.any():
+        return
+    first = key[rep].duplicated(keep="first")
+    j = int(np.flatnonzero(rep)[np.flatnonzero(first.to_numpy())[0]])
+    same = key.iloc[:j].eq(key.iloc[j]).all(axis=1).to_numpy()
+    i = int(np.flatnonzero(same)[0])
+    v = df["value"].to_numpy(dtype=float)
+    what = "repeats" if v[i] == v[j] or (np.isnan(v[i]) and np.isnan(v[j])) else \
+        f"contradicts (value {v[j]:g} vs {v[i]:g})"
+    hints = []
+    if no_method[i] or no_method[j]:
+        hints.append("finetuned rows without a method are taken as 'full': if these are "
+                     "different finetuning methods (e.g. LoRA and full), add a 'method' column")
+    if no_subset[i] or no_subset[j]:
+        hints.append("finetuned rows without a subset are taken as subset 0: if these are "
+                     "different random finetuning subsets, add a 'subset' column")
+    hint = "; ".join(hints) or "remove the repeated rows"
+    raise DataError(f"{what} the measurement of row {_row_label(i)} (same model, checkpoint, "
+                    f"loss, task, metric, setting, shots, n_train, subset and method); {hint}",
+                    source=source, row=_row_label(j))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,6 +501,9 @@ class TaskSelection:
     task: str
     rows: pd.DataFrame
     excluded: dict[str, int] = field(default_factory=dict)
+    metric: str | None = None
+    metric_rule: str = ""
+    method: str | None = None
 
     @property
     def fewshot(self) -> pd.DataFrame:
@@ -400,8 +516,13 @@ class TaskSelection:
     def describe(self) -> str:
         ft = self.finetune
         levels = sorted(int(x) for x in ft["n_train"].dropna().unique())
+        head = f"task {self.task}"
+        if self.metric is not None:
+            head += f", metric {self.metric} ({self.metric_rule})"
+        if self.method is not None:
+            head += f", finetuning method {self.method}"
         parts = [
-            f"task {self.task}: {len(self.rows)} rows "
+            f"{head}: {len(self.rows)} rows "
             f"({len(self.fewshot)} few-shot, {len(ft)} finetuned; data levels D = "
             f"{', '.join(map(str, levels)) or 'none'})"
         ]
@@ -421,8 +542,8 @@ def select_task(
 ) -> TaskSelection:
     """Rows of ``task`` (optionally one metric, series, finetuning method), counting the rest.
 
-    With several metrics for the task and none given, the most common one is used (``acc`` wins
-    ties) and the others are counted as excluded.
+    The metric follows :func:`choose_metric` (never the row counts); finetuned rows of several
+    methods need ``method``. What was chosen, and why, is in the selection's ``describe()``.
     """
     tasks = obs["task"].dropna().astype(str)
     if task not in set(tasks):
@@ -442,16 +563,7 @@ def select_task(
         if n:
             excluded["rows of other series"] = n
         rows = rows[rows["series"] == series]
-    metrics = rows["metric"].value_counts()
-    if metric is None:
-        metric = "acc" if "acc" in metrics.index and metrics["acc"] == metrics.max() else str(
-            metrics.idxmax()
-        )
-    elif metric not in metrics.index:
-        raise DataError(
-            f"metric {metric!r} has no rows for task {task!r} (metrics: {', '.join(metrics.index)})",
-            source=source, column="metric",
-        )
+    metric, rule = choose_metric(rows["metric"], task, metric, source=source)
     n = int((rows["metric"] != metric).sum())
     if n:
         excluded[f"rows of other metrics than {metric!r}"] = n
@@ -472,4 +584,34 @@ def select_task(
                 f"method={sorted(methods)[0]!r} in Python)",
                 source=source, column="method",
             )
-    return TaskSelection(task=task, rows=rows.reset_index(drop=True), excluded=excluded)
+        method = str(methods[0]) if len(methods) else None
+    return TaskSelection(task=task, rows=rows.reset_index(drop=True), excluded=excluded,
+                         metric=metric, metric_rule=rule, method=method)
+
+
+def choose_metric(metrics: pd.Series | Iterable[str], task: str, metric: str | None = None,
+                  *, source: str = "observations") -> tuple[str, str]:
+    """The metric to fit for ``task``, and the rule that chose it, in this order of precedence:
+
+    1. the one asked for (``--metric``);
+    2. the task's only metric;
+    3. ``acc`` when the task has it (accuracy is what the emergence law models);
+    4. otherwise no guess: a :class:`DataError` lists the metrics and asks for ``--metric``.
+
+    The choice never depends on how many rows each metric has (removing one row must not switch
+    the fit to another metric).
+    """
+    present = sorted({str(m) for m in pd.Series(list(metrics), dtype=object).dropna()})
+    if metric is not None:
+        if metric not in present:
+            raise DataError(f"metric {metric!r} has no rows for task {task!r} (metrics: "
+                            f"{', '.join(present) or 'none'})", source=source, column="metric")
+        return metric, "chosen with --metric"
+    if len(present) == 1:
+        return present[0], "the task's only metric"
+    if DEFAULT_METRIC in present:
+        others = ", ".join(m for m in present if m != DEFAULT_METRIC)
+        return DEFAULT_METRIC, f"the default for accuracy-type tasks; also present: {others}"
+    raise DataError(f"task {task!r} has several metrics ({', '.join(present)}) and none is "
+                    f"{DEFAULT_METRIC!r}; choose one with --metric", source=source,
+                    column="metric")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from emergence_law import EmergenceFit, EmergenceLaw, simulate_observations
-from emergence_law.errors import OptionError
+from emergence_law.errors import NotIdentifiableError, OptionError
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,8 @@ def test_json_round_trip_with_samples(fit_none, tmp_path):
 @pytest.mark.parametrize(("kw", "option"), [
     ({"form": "cubic"}, "--form"), ({"posterior": "vi"}, "--posterior"),
     ({"likelihood": "t"}, "--likelihood"), ({"d0": -1}, "--d0"), ({"n_samples": 1}, "--samples"),
+    ({"d0": float("inf")}, "--d0"), ({"d0": float("nan")}, "--d0"), ({"seed": -1}, "--seed"),
+    ({"seed": 2**32}, "--seed"),
 ])
 def test_bad_options_name_the_option(kw, option):
     with pytest.raises(OptionError, match=option):
@@ -104,3 +106,28 @@ def test_other_forms_and_options_fit():
     # the true law is log-power: the power form cannot fit it better
     assert fits["power"].loglik <= EmergenceLaw(posterior="none").fit(
         df, "simtask", min_loss=m).loglik + 1.0
+
+
+def test_metric_and_method_in_header_and_file(fit_none, tmp_path):
+    """No silent defaults: what was fitted is said in the summary's first line and fit.json."""
+    assert fit_none.metric == "acc" and fit_none.method == "full"
+    first = fit_none.summary().splitlines()[0]
+    assert "metric acc" in first and "finetuning method full" in first
+    d = json.loads(fit_none.save(tmp_path / "fit.json").read_text())
+    assert d["metric"] == "acc" and d["method"] == "full"
+    assert "metric acc (the task's only metric)" in d["selection"]
+    assert EmergenceFit.load(tmp_path / "fit.json").metric == "acc"
+
+
+def test_every_row_at_one_loss_is_refused(sim):
+    df = sim[0].assign(loss=2.0)
+    with pytest.raises(NotIdentifiableError, match="1 distinct loss value"):
+        EmergenceLaw(posterior="none").fit(df, "simtask")
+
+
+def test_one_example_per_evaluation_is_power_limited_not_flat(sim):
+    """n_eval = 1: no score can count as a rise; say so instead of 'never rises above chance'."""
+    df = sim[0].assign(n_eval=1)
+    with pytest.raises(NotIdentifiableError, match="power-limited.*n_eval") as info:
+        EmergenceLaw(posterior="none").fit(df, "simtask")
+    assert "never rises" not in str(info.value)

@@ -301,8 +301,15 @@ def import_lmeval_cmd(
     series: str | None = typer.Option(None, "--series", help="Series name for all rows."),
 ) -> None:
     """Import lm-eval-harness results (older and 0.4 formats) as an observation table."""
-    from emergence_law.measure.lmeval import describe_import, import_lmeval, read_lmeval_samples
-    from emergence_law.observations import read_table, save_observations, validate_observations
+    import warnings
+
+    from emergence_law.measure.lmeval import (
+        describe_import,
+        import_lmeval,
+        read_lmeval_samples,
+        validate_imported,
+    )
+    from emergence_law.observations import read_table, save_observations
 
     if loss_from not in ("lambada", "none"):
         raise OptionError("--loss-from", f"unknown source {loss_from!r} (use lambada or none)")
@@ -310,12 +317,15 @@ def import_lmeval_cmd(
         raise OptionError("--out", f"unknown table type {out.suffix!r} (use "
                           f"{', '.join(TABLE_SUFFIXES)})")
     loss_table = read_table(losses) if losses is not None else None
-    df = import_lmeval(paths, loss_from=None if loss_from == "none" else loss_from,
-                       losses=loss_table, tokens_per_step=tokens_per_step, series=series)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = import_lmeval(paths, loss_from=None if loss_from == "none" else loss_from,
+                           losses=loss_table, tokens_per_step=tokens_per_step, series=series)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
     typer.echo(describe_import(df))
-    if df["loss"].notna().all():
-        df = validate_observations(df, source="imported rows")
-    else:
+    df = validate_imported(df)  # as strictly as a loaded table; loss may still be missing
+    if not df["loss"].notna().all():
         typer.echo("note: some rows have no loss; they are written as they are and must get "
                    "one (--losses) before fitting")
     save_observations(df, out)

@@ -150,12 +150,15 @@ def curvature_cmd(
 ) -> None:
     """Test log(-log PU) against log N for curvature (accelerated emergence) and compare the
     linear, multi-step (convex) and multiple-circuits (concave) growth models by AIC."""
+    from emergence_law.errors import OptionError
     from emergence_law.passuntil.counts import load_counts, select_counts
     from emergence_law.passuntil.curvature import compare_growth_models
     from emergence_law.passuntil.law import task_points
     from emergence_law.passuntil.likelihood import CountsGrid
     from emergence_law.provenance import write_provenance
 
+    if not 0 < alpha < 1:
+        raise OptionError("--alpha", f"a significance level lies between 0 and 1, got {alpha:g}")
     table = load_counts(counts)
     task_name, rows = select_counts(table, task, source=str(counts))
     pts = task_points(CountsGrid.from_counts(rows, str(counts)))

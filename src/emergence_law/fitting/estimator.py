@@ -27,6 +27,8 @@ POSTERIORS = ("mcmc", "bootstrap", "none")
 MIN_LOGLIK_GAIN = 5.0
 #: z-score above chance that counts as "risen" in the identifiability checks
 RISE_Z = 3.0
+#: an elbow in loss needs checkpoints at this many different losses (2 fit any elbow between)
+MIN_DISTINCT_LOSSES = 3
 #: an E(D0) MLE this close (nats) to the least few-shot loss is at the data's edge, not beyond
 EDGE_NATS = 0.02
 
@@ -61,8 +63,10 @@ class EmergenceLaw:
                               f"unknown posterior {posterior!r} (use {', '.join(POSTERIORS)})")
         if n_samples < 10:
             raise OptionError("--samples", f"need at least 10 samples, got {n_samples}")
-        if d0 is not None and not d0 > 0:
-            raise OptionError("--d0", f"D0 must be positive, got {d0}")
+        if d0 is not None and not (np.isfinite(d0) and d0 > 0):
+            raise OptionError("--d0", f"D0 must be a positive finite number, got {d0}")
+        if not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**32):
+            raise OptionError("--seed", f"must be a whole number from 0 to 2**32 - 1, got {seed}")
         self.form = form
         self.d0 = d0
         self.likelihood = likelihood
@@ -102,6 +106,12 @@ class EmergenceLaw:
 
     def _check_data(self, data, task: str) -> None:
         """Refuse tables that cannot locate an elbow (see module docstring)."""
+        n_loss = int(np.unique(data.loss).size)
+        if n_loss < MIN_DISTINCT_LOSSES:
+            raise NotIdentifiableError(
+                f"task {task!r}: the rows have {n_loss} distinct loss value(s) "
+                f"({', '.join(f'{x:g}' for x in np.unique(data.loss)[:3])}); an elbow in loss "
+                f"needs checkpoints at {MIN_DISTINCT_LOSSES} or more different losses")
         if len(data.levels) < 2:
             raise NotIdentifiableError(
                 f"task {task!r}: {len(data.levels)} finetuning data level(s) "
@@ -123,6 +133,15 @@ class EmergenceLaw:
 
         z_any = float(norm.isf(0.01 / max(int(ft.sum()), 1)))
         if not (z[ft] > z_any).any():
+            # could any score have counted as a rise? a perfect 1.0 at these eval sizes
+            z_best = (1.0 - ch) / np.maximum(np.sqrt(ch * (1 - ch) / n), spread)
+            if not (z_best[ft] > z_any).any():
+                raise NotIdentifiableError(
+                    f"task {task!r}: the data are power-limited: with n_eval up to "
+                    f"{np.nanmax(n[ft]):g} even a perfect score would be only "
+                    f"{float(np.max(z_best[ft])):.1f} standard errors above chance "
+                    f"({data.chance:g}), short of the {z_any:.1f} a rise needs here; "
+                    "evaluate on more examples (n_eval)")
             raise NotIdentifiableError(
                 f"task {task!r}: no finetuned data level ever rises above chance "
                 f"({data.chance:g}); the elbows cannot be located (use more capable "
@@ -159,6 +178,7 @@ class EmergenceLaw:
         notes += self._fit_notes(model, mle.theta)
 
         fit = self._make_fit(model, mle, task, min_loss, notes, sel.describe())
+        fit.metric, fit.method = sel.metric, sel.method
         if self.posterior == "mcmc":
             from emergence_law.fitting.mcmc import sample_posterior
 

@@ -58,6 +58,8 @@ class EmergenceFit:
     min_loss: float | None = None
     chance: float | None = None
     selection: str = ""
+    metric: str | None = None
+    method: str | None = None
 
     # ------------------------------------------------------------------ the law
     @property
@@ -141,7 +143,8 @@ class EmergenceFit:
     # ------------------------------------------------------------------ reporting
     def summary(self) -> str:
         """A table like the paper's Table 3, plus the fitted parameters and diagnostics."""
-        lines = [f"Emergence law fit: task {self.task!r}, form {self.form}, D0 = {self.d0:g}, "
+        lines = [f"Emergence law fit: task {self.task!r}, metric {self.metric or '?'}, "
+                 f"finetuning method {self.method or '?'}, form {self.form}, D0 = {self.d0:g}, "
                  f"likelihood {self.likelihood}, {self.n_obs} rows"]
         if self.selection:
             lines.append(self.selection)
@@ -185,6 +188,8 @@ class EmergenceFit:
             ep["samples"] = None if s is None else [float(v) for v in s]
         out = {
             "task": self.task,
+            "metric": self.metric,
+            "method": self.method,
             "form": self.form,
             "d0": self.d0,
             "d_ref": self.d_ref,
@@ -231,7 +236,8 @@ class EmergenceFit:
                 posterior=d.get("posterior", {"method": "none"}),
                 diagnostics=d.get("diagnostics", {}), warnings=d.get("warnings", []),
                 data=data, min_loss=d.get("min_loss"), chance=d.get("chance"),
-                selection=d.get("selection", ""),
+                selection=d.get("selection", ""), metric=d.get("metric"),
+                method=d.get("method"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"not a fit result (missing or bad field {exc})") from exc

@@ -27,6 +27,7 @@ import copy
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,16 @@ import pandas as pd
 from emergence_law.errors import DataError, OptionError
 from emergence_law.observations import OBSERVATION_COLUMNS, rows_to_frame
 
-#: tokens per optimiser step of known suites (batch 1024 x 2048 tokens for Pythia)
+#: tokens per optimiser step of known suites' standard runs (batch 1024 x 2048 tokens for
+#: Pythia); a run whose name gives its own batch size (:data:`_BATCH_TOKENS`) uses that instead
 TOKENS_PER_STEP = {"pythia": 2_097_152}
+#: a batch size written into a run's name, Pythia style: ``70m-0.25MtokBS`` is 0.25 "M" tokens per
+#: step, where M = 2**20 as in Pythia's standard "2M" batch (1024 x 2048 = 2,097,152): 0.25M =
+#: 128 x 2048 = 262,144 and 0.5M = 256 x 2048 = 524,288 tokens per step
+_BATCH_TOKENS = re.compile(r"(\d+(?:\.\d+)?)\s*([kM])\s*tok(?:ens)?[-_]?BS", re.IGNORECASE)
+#: any other sign of a non-standard batch size in a name (then the suite's default is no guess)
+_BATCH_MARK = re.compile(r"(?:^|[-_/])([\d.]*[A-Za-z]*BS|[Bb][Ss]\d+|[Bb]atch[-_]?\d+[A-Za-z]*)"
+                         r"(?=$|[-_/.])")
 #: chance levels of common lm-eval tasks (accuracy metrics), used when samples are absent
 KNOWN_CHANCE = {
     "arc_easy": 0.25, "arc_challenge": 0.25, "hendrycksTest": 0.25, "mmlu": 0.25,
@@ -107,14 +116,40 @@ def tokens_from_revision(revision: str | None) -> float | None:
     return None
 
 
-def _tokens_per_step(model: str, override: float | None) -> float | None:
+class LmEvalImportWarning(UserWarning):
+    """Something the import could not know and left empty (never guessed)."""
+
+
+def tokens_per_step_of(*names: str | None, override: float | None = None) -> tuple[float | None,
+                                                                                    str]:
+    """Tokens per training step of a run, and where that number came from.
+
+    In order: ``override`` (``--tokens-per-step``); a batch size written into the model, revision
+    or file name (``pythia-70m-0.25MtokBS``: 262,144); a known suite's standard batch
+    (:data:`TOKENS_PER_STEP`) when no name hints at another batch size; otherwise unknown
+    (None): a guess would scale every FLOPs figure by the ratio of the batch sizes.
+    """
     if override is not None:
-        return float(override)
-    low = model.lower()
+        if not (math.isfinite(override) and override > 0):
+            raise OptionError("--tokens-per-step", f"must be a positive number, got {override}")
+        return float(override), "--tokens-per-step"
+    texts = [str(n) for n in names if n]
+    for t in texts:
+        m = _BATCH_TOKENS.search(t)
+        if m:
+            unit = 2**20 if m.group(2).lower() == "m" else 2**10
+            return float(m.group(1)) * unit, f"batch size in the name {m.group(0)!r}"
+    low = " ".join(texts).lower()
     for key, val in TOKENS_PER_STEP.items():
         if key in low:
-            return float(val)
-    return None
+            mark = next((m.group(0).strip("-_/ ") for t in texts
+                         for m in [_BATCH_MARK.search(t.replace(".json", ""))] if m), None)
+            if mark is not None:
+                return None, (f"the name says a non-standard batch size ({mark!r}) that could "
+                              "not be read")
+            return float(val), f"{key}'s standard batch"
+    return None, "no batch size in the names and not a known suite"
+
 
 
 def _chance_for(task: str, metric: str) -> float | None:
@@ -150,23 +185,53 @@ def _result_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def _looks_like_results(path: Path) -> bool:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", errors="replace") as fh:
             head = fh.read(4096)
     except OSError:
         return False
     return '"results"' in head or path.name.startswith("results")
 
 
+def _parse_json(text: str, path: Path, row: int | None = None) -> Any:
+    """``json.loads`` whose every failure is a one-line :class:`DataError` naming the file."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = "" if row is not None else f" (line {exc.lineno})"
+        raise DataError(f"invalid JSON: {exc.msg}{where}", source=str(path), row=row) from exc
+    except RecursionError as exc:
+        raise DataError("invalid JSON: nested too deeply to be an lm-eval file",
+                        source=str(path), row=row) from exc
+
+
 def _load_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg} (line {exc.lineno})", source=str(path)) from exc
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError("not a text (UTF-8) file", source=str(path)) from exc
+        raise DataError(f"not a UTF-8 text file (byte {exc.start}: {exc.reason}); lm-eval "
+                        "writes UTF-8 JSON", source=str(path)) from exc
+    data = _parse_json(text, path)
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise DataError("not an lm-eval result file (no 'results' object)", source=str(path))
+    for key in ("config", "configs", "n-shot", "n-samples", "versions", "group_subtasks"):
+        _obj(data, key, path)
     return data
+
+
+def _obj(data: dict, key: str, path: Path | str) -> dict:
+    """``data[key]`` when it is a JSON object, ``{}`` when absent or null; any other type is a
+    one-line :class:`DataError` (``"config": [1]`` is not a config)."""
+    v = data.get(key)
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise DataError(f"{key!r} must be a JSON object, got {_json_type(v)}", source=str(path))
+    return v
+
+
+def _json_type(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false",
+            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
 
 
 def _is_v04(data: dict) -> bool:
@@ -191,16 +256,19 @@ def _number(v: Any) -> float | None:
 
 def _identity(data: dict, path: Path, tokens_per_step: float | None,
               series: str | None) -> dict[str, Any]:
-    config = data.get("config") or {}
+    config = _obj(data, "config", path)
     margs = parse_model_args(config.get("model_args"))
-    model = margs.get("pretrained") or data.get("model_name") or config.get("model") or path.stem
-    revision = margs.get("revision") or config.get("model_revision") or None
+    model = (margs.get("pretrained") or _text(data.get("model_name")) or
+             _text(config.get("model")) or path.stem)
+    revision = margs.get("revision") or _text(config.get("model_revision")) or None
     step = step_from(revision, path.name)
     checkpoint = revision or (f"step{step}" if step is not None else None)
     params = _number(config.get("model_num_parameters")) or params_from_name(model)
     tokens = tokens_from_revision(revision)
+    tps, tps_source = None, ""
     if tokens is None and step is not None:
-        tps = _tokens_per_step(model, tokens_per_step)
+        tps, tps_source = tokens_per_step_of(model, revision, path.parent.name, path.name,
+                                             override=tokens_per_step)
         tokens = step * tps if tps is not None else None
     return {
         "series": series or series_from_name(model),
@@ -211,13 +279,17 @@ def _identity(data: dict, path: Path, tokens_per_step: float | None,
         "flops": 6.0 * params * tokens if params is not None and tokens is not None else None,
         "step": step,
         "source": str(path),
+        "tokens_per_step": tps,
+        "tokens_source": (tps_source if tps is not None else
+                          (f"unknown: {tps_source}" if step is not None and tokens is None
+                           else ("revision name" if tokens is not None else None))),
     }
 
 
 def _rows_old(data: dict, path: Path, ident: dict, aggregate_mmlu: bool) -> list[dict]:
-    config = data.get("config") or {}
-    shots = config.get("num_fewshot")
-    shots = int(shots) if _number(shots) is not None else 0
+    config = _obj(data, "config", path)
+    shots = _count(config.get("num_fewshot"))
+    shots = 0 if shots is None else shots
     rows = []
     for task, metrics in data["results"].items():
         if not isinstance(metrics, dict):
@@ -250,35 +322,60 @@ def _mmlu_average(rows: list[dict], ident: dict, shots: int) -> list[dict]:
     ]
 
 
-def _shots_v04(data: dict, task: str) -> int | None:
-    nshot = data.get("n-shot") or {}
-    if _number(nshot.get(task)) is not None:
-        return int(nshot[task])
-    cfg = (data.get("configs") or {}).get(task) or {}
-    if _number(cfg.get("num_fewshot")) is not None:
-        return int(cfg["num_fewshot"])
-    subtasks = (data.get("group_subtasks") or {}).get(task) or []
-    sub = {_shots_v04(data, t) for t in subtasks} - {None}
-    if len(sub) == 1:
-        return sub.pop()
-    top = (data.get("config") or {}).get("num_fewshot")
-    return int(top) if _number(top) is not None else None
+def _text(v: Any) -> str | None:
+    """A JSON string as text; anything else (a list, an object, a number) is not a name."""
+    return v if isinstance(v, str) and v.strip() else None
+
+
+def _get(d: Any, *keys: Any) -> Any:
+    """``d[k1][k2]...`` through JSON objects only; None where a level is missing or not an
+    object (a malformed inner entry is then as good as absent, never a crash)."""
+    for k in keys:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(k)
+    return d
+
+
+def _count(v: Any) -> int | float | None:
+    """A count as an int; a number that is not whole stays a float, so that validating the
+    rows names it (``shots`` 2.5 must not become 2); None when not a number."""
+    x = _number(v)
+    if x is None:
+        return None
+    return int(x) if x == int(x) else x
+
+
+def _shots_v04(data: dict, task: str, _seen: frozenset = frozenset()) -> int | float | None:
+    shots = _count(_get(data, "n-shot", task))
+    if shots is not None:
+        return shots
+    shots = _count(_get(data, "configs", task, "num_fewshot"))
+    if shots is not None:
+        return shots
+    subtasks = _get(data, "group_subtasks", task)
+    if isinstance(subtasks, list) and task not in _seen:
+        sub = {_shots_v04(data, t, _seen | {task}) for t in subtasks if isinstance(t, str)}
+        sub -= {None}
+        if len(sub) == 1:
+            return sub.pop()
+    return _count(_get(data, "config", "num_fewshot"))
 
 
 def _rows_v04(data: dict, path: Path, ident: dict, with_samples: bool) -> list[dict]:
     rows = []
-    nsamples = data.get("n-samples") or {}
     for task, metrics in data["results"].items():
         if not isinstance(metrics, dict):
             continue
         shots = _shots_v04(data, task)
-        n_eval = _number((nsamples.get(task) or {}).get("effective")) or _number(
-            metrics.get("sample_len"))
+        n_eval = _count(_get(data, "n-samples", task, "effective"))
+        if n_eval is None:
+            n_eval = _count(metrics.get("sample_len"))
         extra, acc_chance = [], None
         if with_samples:
             f = _samples_file(path, task)
             if f is not None:
-                output_type = ((data.get("configs") or {}).get(task) or {}).get("output_type", "")
+                output_type = _text(_get(data, "configs", task, "output_type")) or ""
                 extra, acc_chance = continuous_rows(_read_samples(f, output_type), output_type,
                                                     {**ident, "task": task, "shots": shots})
         for key, value in metrics.items():
@@ -292,7 +389,7 @@ def _rows_v04(data: dict, path: Path, ident: dict, with_samples: bool) -> list[d
             rows.append({
                 **ident, "task": task, "metric": metric, "value": float(value),
                 "setting": "fewshot", "shots": shots,
-                "n_eval": int(n_eval) if n_eval is not None else None, "chance": chance,
+                "n_eval": n_eval, "chance": chance,
                 "stderr": _number(metrics.get(f"{name}_stderr,{filt}" if filt else
                                               f"{name}_stderr")),
             })
@@ -329,8 +426,14 @@ def _gold_index(sample: dict, n_choices: int, continuations: Sequence[str]) -> i
 def _continuations(sample: dict) -> list[str]:
     args = sample.get("arguments") or {}
     if isinstance(args, dict):
-        ordered = [args[k] for k in sorted(args, key=lambda s: int(s.rsplit("_", 1)[-1]))]
+        def order(key: str) -> tuple[int, str]:
+            tail = str(key).rsplit("_", 1)[-1]
+            return (int(tail), "") if tail.isdigit() else (1 << 30, str(key))
+
+        ordered = [args[k] for k in sorted(args, key=order)]
         return [str(a.get("arg_1", "")) if isinstance(a, dict) else "" for a in ordered]
+    if not isinstance(args, list):
+        return []
     return [str(a[1]) if isinstance(a, (list, tuple)) and len(a) > 1 else "" for a in args]
 
 
@@ -338,9 +441,9 @@ def _per_sample(sample: dict, output_type: str) -> dict[str, Any] | None:
     """One document's continuous figures from its log-likelihoods (None when not applicable)."""
     resps = sample.get("filtered_resps")
     if output_type == "multiple_choice" and isinstance(resps, list) and resps:
-        try:
-            lls = np.array([float(r[0] if isinstance(r, (list, tuple)) else r) for r in resps])
-        except (TypeError, ValueError):
+        lls = np.array([_number(r[0] if isinstance(r, (list, tuple)) and r else r)
+                        for r in resps], dtype=float)  # None -> nan
+        if not np.isfinite(lls).all():
             return None
         gold = _gold_index(sample, len(lls), _continuations(sample))
         if gold is None:
@@ -350,7 +453,7 @@ def _per_sample(sample: dict, output_type: str) -> dict[str, Any] | None:
                 "logprob_norm": norm, "choice_logprobs": json.dumps([float(x) for x in lls])}
     if output_type == "loglikelihood" and isinstance(resps, list) and resps:
         r = resps[0] if isinstance(resps[0], (list, tuple)) else resps
-        ll = _number(r[0])
+        ll = _number(r[0]) if r else None
         return None if ll is None else {"n_choices": None, "gold": None, "logprob": ll,
                                         "logprob_norm": None, "choice_logprobs": None}
     return None
@@ -358,17 +461,18 @@ def _per_sample(sample: dict, output_type: str) -> dict[str, Any] | None:
 
 def _read_samples(path: Path, output_type: str) -> list[dict]:
     out = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            try:
-                s = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", source=str(path), row=lineno) from exc
+            s = _parse_json(line, path, row=lineno)
+            if not isinstance(s, dict):
+                raise DataError(f"each line must be a JSON object (one document), got "
+                                f"{_json_type(s)}", source=str(path), row=lineno)
             ps = _per_sample(s, output_type)
             if ps is not None:
-                metrics = {m: _number(s.get(m)) for m in s.get("metrics", []) or []}
+                names = s.get("metrics") if isinstance(s.get("metrics"), list) else []
+                metrics = {m: _number(s.get(m)) for m in names if isinstance(m, str)}
                 out.append({"doc_id": s.get("doc_id"), **ps, **metrics})
     return out
 
@@ -427,7 +531,7 @@ def read_lmeval_samples(paths: str | Path | Sequence[str | Path]) -> pd.DataFram
             sf = _samples_file(f, task)
             if sf is None:
                 continue
-            output_type = ((data.get("configs") or {}).get(task) or {}).get("output_type", "")
+            output_type = _text(_get(data, "configs", task, "output_type")) or ""
             for rec in _read_samples(sf, output_type):
                 rows.append({"model": ident["model"], "checkpoint": ident["checkpoint"],
                              "task": task, "shots": _shots_v04(data, task), **rec,
@@ -451,8 +555,11 @@ def import_lmeval(
     checkpoint; ``losses`` (a table with ``model, checkpoint, loss``, e.g. from
     ``measure loss``) fills it with measured pretraining losses instead (they take precedence).
     Rows without a loss keep it missing; ``loss_source`` says where every loss came from.
-    ``tokens_per_step`` converts training steps to tokens (default: known suites, e.g. Pythia's
-    2,097,152). Old-format MMLU subjects are also averaged into a task ``mmlu``.
+    ``tokens_per_step`` converts training steps to tokens for every file; by default each run's
+    own batch size where its name gives it (``pythia-70m-0.25MtokBS``), else a known suite's
+    standard batch (Pythia's 2,097,152), else tokens stay empty with a
+    :class:`LmEvalImportWarning` (see :func:`tokens_per_step_of`; the ``tokens_source`` column
+    says which). Old-format MMLU subjects are also averaged into a task ``mmlu``.
     """
     if loss_from not in (None, "lambada"):
         raise OptionError("loss_from", f"unknown loss source {loss_from!r} (use 'lambada' or None)")
@@ -467,6 +574,7 @@ def import_lmeval(
             rows.extend(_rows_old(data, f, ident, aggregate_mmlu))
     if not rows:
         raise DataError("no numeric results found", source=", ".join(map(str, paths)))
+    _warn_unknown_tokens(rows)
     df = rows_to_frame(rows)
     df = _drop_duplicates(df)
     df["loss"] = np.nan
@@ -477,6 +585,19 @@ def import_lmeval(
         df = _fill_loss_from_table(df, losses)
     extra = [c for c in df.columns if c not in OBSERVATION_COLUMNS]
     return df[OBSERVATION_COLUMNS + extra].reset_index(drop=True)
+
+
+def _warn_unknown_tokens(rows: list[dict]) -> None:
+    """One warning per model whose training tokens could not be known (left empty)."""
+    seen: dict[str, str] = {}
+    for r in rows:
+        src = r.get("tokens_source") or ""
+        if src.startswith("unknown") and r["model"] not in seen:
+            seen[r["model"]] = src
+    for model, src in seen.items():
+        warnings.warn(f"tokens (and FLOPs) of {model} left empty: tokens per training step "
+                      f"{src}; give --tokens-per-step to set them", LmEvalImportWarning,
+                      stacklevel=3)
 
 
 _KEY = ["model", "checkpoint", "task", "metric", "shots"]
@@ -532,7 +653,11 @@ def _fill_loss_from_table(df: pd.DataFrame, losses: pd.DataFrame) -> pd.DataFram
     lt = losses.copy()
     if "checkpoint" not in lt.columns:
         lt["checkpoint"] = pd.NA
-    lt = lt[["model", "checkpoint", "loss"]].dropna(subset=["loss"])
+    lt = lt[["model", "checkpoint", "loss"]].dropna(subset=["loss"]).reset_index(drop=True)
+    from emergence_law.observations import OBSERVATION_SCHEMA, validate_table
+
+    lt["loss"] = validate_table(lt[["loss"]], type(OBSERVATION_SCHEMA)(
+        "losses", (OBSERVATION_SCHEMA["loss"],)), source="loss table")["loss"]
     lt["checkpoint"] = lt["checkpoint"].astype("string")
     lt = lt.drop_duplicates(["model", "checkpoint"], keep="last").rename(
         columns={"loss": "_measured"})
@@ -542,6 +667,23 @@ def _fill_loss_from_table(df: pd.DataFrame, losses: pd.DataFrame) -> pd.DataFram
     m.loc[have, "loss"] = m.loc[have, "_measured"].astype(float)
     m.loc[have, "loss_source"] = "measured"
     return m.drop(columns=["_measured"])
+
+
+def validate_imported(df: pd.DataFrame) -> pd.DataFrame:
+    """Validate imported rows as strictly as a loaded table (values, params, shots ...), loss
+    cells included where present; a bad row is named by its result file, task and metric."""
+    from emergence_law.observations import validate_observations
+
+    try:
+        return validate_observations(df, source="imported rows",
+                                     require_loss=bool(df["loss"].notna().all()))
+    except DataError as exc:
+        if exc.row is None or "source" not in df.columns:
+            raise
+        r = df.iloc[exc.row - 1]
+        raise DataError(f"{exc.reason} (task {r['task']}, metric {r['metric']}, "
+                        f"checkpoint {r['checkpoint']})", source=str(r["source"]),
+                        column=exc.column) from exc
 
 
 def describe_import(df: pd.DataFrame) -> str:
@@ -648,7 +790,7 @@ def lmeval_results_to_rows(results: dict[str, Any], **identity: Any) -> list[dic
 def _in_memory_sample_rows(results: dict[str, Any], ident: dict[str, Any]) -> list[dict]:
     rows = []
     for task, samples in (results.get("samples") or {}).items():
-        output_type = ((results.get("configs") or {}).get(task) or {}).get("output_type", "")
+        output_type = _text(_get(results, "configs", task, "output_type")) or ""
         recs = [ps for ps in (_per_sample(dict(s), output_type) for s in samples)
                 if ps is not None]
         extra, acc_chance = continuous_rows(recs, output_type,
