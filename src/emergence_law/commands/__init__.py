@@ -9,6 +9,7 @@
 | ``sweep`` | ``sweep plan|run|status|export`` |
 | ``lab`` | ``lab run`` |
 | ``report`` | ``report`` |
+| ``design`` | ``design`` |
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import importlib
 
 import typer
 
-AREAS = ("core", "analysis", "passuntil", "measure", "sweep", "lab", "report")
+AREAS = ("core", "analysis", "passuntil", "measure", "sweep", "lab", "report", "design")
 
 
 def register_all(app: typer.Typer) -> None:

@@ -1,0 +1,237 @@
+"""``design_runs``: from the current table and a list of possible runs to the next batch.
+
+1. What we believe now: particles of the law (:mod:`emergence_law.design.particles`): the
+   bootstrap of the current fit, or the paper-range prior conditioned on the rows (cold start).
+2. Which runs: greedy, batch-aware, on the linearised expected width
+   (:mod:`emergence_law.design.greedy`), within the budget.
+3. What they buy: the expected 90% width of E(D0) after the first k chosen runs, by simulating
+   their outcomes from the posterior predictive and refitting with the batched bootstrap
+   (:mod:`emergence_law.design.evaluate`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from emergence_law.design.candidates import load_candidates, prepare_candidates
+from emergence_law.design.evaluate import candidate_rows, design_width, simulate_outcomes
+from emergence_law.design.greedy import greedy_select
+from emergence_law.design.particles import current_particles
+from emergence_law.errors import DataError, OptionError
+from emergence_law.observations import load_observations, select_task
+
+CANDIDATE_OUT = ["model", "checkpoint", "loss", "n_train", "method", "subset"]
+LEVEL = 0.9
+
+
+@dataclass
+class DesignResult:
+    """The chosen runs (``runs``: the ``next_runs.csv`` table) and what they are expected to buy.
+
+    ``runs`` has the candidate columns plus ``cost``, ``cumulative_cost``, ``expected_width``
+    (expected 90% width of E(D0) after the runs up to this row), ``identifiable`` (fraction of
+    simulated outcomes the estimator accepts) and ``evaluated`` (False: the width was
+    interpolated in cumulative cost between evaluated rows, see ``max_evals``).
+    """
+
+    task: str
+    budget: float
+    d0: float
+    cold_start: bool
+    particles: str
+    current_width: float
+    runs: pd.DataFrame
+    cost_model: str
+    cost_unit: str
+    n_candidates: int
+    settings: dict[str, Any]
+    timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_cost(self) -> float:
+        return float(self.runs["cost"].sum()) if len(self.runs) else 0.0
+
+    @property
+    def final_width(self) -> float:
+        return float(self.runs["expected_width"].iloc[-1]) if len(self.runs) else \
+            self.current_width
+
+    def grid(self) -> dict[str, Any]:
+        """The batch as a grid: checkpoints, data levels, and subsets per (checkpoint, D)."""
+        r = self.runs
+        if r.empty:
+            return {"checkpoints": [], "n_train": [], "max_subsets": 0, "runs": 0}
+        ck = (r["model"].astype(str) + "@" + r["checkpoint"].astype(str))
+        per = r.groupby([ck, r["n_train"]]).size()
+        order = r.assign(_ck=ck).sort_values("loss", ascending=False)["_ck"]
+        return {"checkpoints": list(dict.fromkeys(order)),
+                "n_train": sorted(int(d) for d in r["n_train"].unique()),
+                "max_subsets": int(per.max()), "runs": int(len(r))}
+
+    def summary(self) -> str:
+        g = self.grid()
+        lines = [
+            f"design for task {self.task}: {len(self.runs)} of {self.n_candidates} candidate runs, "
+            f"cost {self.total_cost:g} of budget {self.budget:g} ({self.cost_model})",
+            f"  now: 90% width of E(D0) {self.current_width:.3f} nats "
+            f"({'the paper-range prior conditioned on the table' if self.particles == 'prior' else 'bootstrap of the current fit'}"
+            f"{'; cold start' if self.cold_start else ''})",
+            f"  after the batch: expected width {self.final_width:.3f} nats",
+        ]
+        if g["runs"]:
+            lines.append(f"  grid: {len(g['checkpoints'])} checkpoints, D = "
+                         f"{', '.join(map(str, g['n_train']))}, up to {g['max_subsets']} "
+                         "subset(s) per (checkpoint, D)")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "budget": self.budget, "d0": self.d0,
+                "cold_start": self.cold_start, "particles": self.particles,
+                "current_width": self.current_width, "expected_width": self.final_width,
+                "total_cost": self.total_cost, "n_runs": int(len(self.runs)),
+                "n_candidates": self.n_candidates, "cost_model": self.cost_model,
+                "grid": self.grid(), "settings": self.settings, "timings_s": self.timings,
+                "notes": self.notes}
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        from emergence_law.design.plots import plot_width_vs_cost
+
+        return plot_width_vs_cost(self, path)
+
+
+def _d0(rows: pd.DataFrame) -> float:
+    shots = rows.loc[rows["setting"] == "fewshot", "shots"].dropna()
+    if shots.empty:
+        raise DataError("the design needs few-shot rows (their shots give D0)", column="shots")
+    return max(float(shots.astype(int).value_counts().idxmax()), 2.0)
+
+
+def _eval_prefixes(cum: np.ndarray, max_evals: int) -> list[int]:
+    """Prefix lengths (1-based) whose width is computed by refits: all, or ``max_evals`` of
+    them evenly spaced in cumulative cost (always the first and the last)."""
+    k = len(cum)
+    if k <= max_evals:
+        return list(range(1, k + 1))
+    targets = np.linspace(cum[0], cum[-1], max_evals)
+    idx = np.searchsorted(cum, targets - 1e-9) + 1
+    return sorted(set(int(i) for i in np.clip(idx, 1, k)) | {1, k})
+
+
+def design_runs(
+    observations: pd.DataFrame | str | Path, task: str, candidates: pd.DataFrame | str | Path,
+    budget: float, *, n_particles: int = 2000, n_tables: int = 12, n_boot: int = 40,
+    max_evals: int = 10, seed: int = 0, metric: str | None = None, series: str | None = None,
+    method: str | None = None, source: str | None = None,
+) -> DesignResult:
+    """Choose the runs within ``budget`` that narrow the 90% interval of E(D0) the most.
+
+    ``candidates``: a file or a raw table (see :mod:`emergence_law.design.candidates`).
+    ``n_tables`` simulated outcome tables and ``n_boot`` bootstrap replicates each give every
+    evaluated row's expected width; at most ``max_evals`` rows are evaluated (the rest are
+    interpolated in cumulative cost).
+    """
+    t0 = time.perf_counter()
+    if not budget > 0:
+        raise OptionError("--budget", f"must be positive, got {budget:g}")
+    for name, v, lo in (("--tables", n_tables, 2), ("--boot", n_boot, 10),
+                        ("--max-evals", max_evals, 2)):
+        if v < lo:
+            raise OptionError(name, f"must be at least {lo}, got {v}")
+    obs = load_observations(observations, source=source)
+    sel = select_task(obs, task, metric=metric, series=series, method=method,
+                      source=source or "observations")
+    rows = sel.rows
+    d0 = _d0(rows)
+    if isinstance(candidates, (str, Path)):
+        cands = load_candidates(candidates, observations=rows)
+    else:
+        cands = prepare_candidates(candidates, observations=rows)
+    notes: list[str] = []
+    if cands.attrs.get("already_measured"):
+        notes.append(f"{cands.attrs['already_measured']} candidate run(s) already in the table "
+                     "were left out")
+    cost = cands["cost"].to_numpy(float)
+    if cost.min() > budget:
+        raise OptionError("--budget", f"{budget:g} buys no run (the cheapest costs "
+                          f"{cost.min():g}, {cands.attrs['cost_model']})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = current_particles(rows, task, cands["loss"].to_numpy(float), d0, n=n_particles,
+                              seed=seed)
+    cold = not bool((rows["setting"] == "finetune").any())
+    current = p.width(LEVEL)
+    t1 = time.perf_counter()
+    g = greedy_select(p, cands["loss"].to_numpy(float), cands["n_train"].to_numpy(float), cost,
+                      budget, seed=seed)
+    t2 = time.perf_counter()
+    chosen = cands.iloc[g.order].reset_index(drop=True)
+    cols = [c for c in cands.columns if c in CANDIDATE_OUT or cands[c].notna().any()]
+    runs = chosen[[c for c in cols if c not in ("cost",)]].copy()
+    runs["cost"] = chosen["cost"].to_numpy(float)
+    runs["cumulative_cost"] = np.cumsum(runs["cost"].to_numpy())
+    k = len(runs)
+    widths = np.full(k, np.nan)
+    ident = np.full(k, np.nan)
+    evaluated = np.zeros(k, bool)
+    if k:
+        rng = np.random.default_rng(seed + 1)
+        out = simulate_outcomes(p, chosen, n_tables, rng)
+        truths = p.subset(out.truth)
+        new = candidate_rows(chosen, task, rows)
+        for j in _eval_prefixes(runs["cumulative_cost"].to_numpy(), max_evals):
+            w, ok = design_width(rows, new.iloc[:j], out.values[:, :j], truths, task, d0,
+                                 current, n_boot=n_boot, level=LEVEL,
+                                 rng=np.random.default_rng([seed, j]))
+            widths[j - 1], ident[j - 1], evaluated[j - 1] = float(w.mean()), float(ok.mean()), True
+        cum = runs["cumulative_cost"].to_numpy()
+        e = evaluated
+        widths[~e] = np.interp(cum[~e], cum[e], widths[e])
+        ident[~e] = np.interp(cum[~e], cum[e], ident[e])
+        if not e.all():
+            notes.append(f"expected width computed by refits at {int(e.sum())} of {k} rows "
+                         "(evaluated = True), interpolated in cumulative cost between them")
+    runs["expected_width"] = widths
+    runs["identifiable"] = ident
+    runs["evaluated"] = evaluated
+    if k:  # the batch is the evaluated prefix with the least expected width (maybe none)
+        ev = np.flatnonzero(evaluated)
+        best = int(ev[np.argmin(widths[ev])]) + 1
+        if widths[best - 1] >= current:
+            best = 0
+        if best < k:
+            notes.append(
+                f"the greedy order continued to {k} runs (cost {runs['cumulative_cost'].iloc[-1]:g},"
+                f" expected width {widths[-1]:.3f}); "
+                + (f"runs after row {best} did not narrow the expected interval further and "
+                   "were dropped" if best else
+                   "no prefix of it is expected to narrow the interval: a larger budget is "
+                   "needed (or the capability is beyond what these checkpoints can show)"))
+            runs = runs.iloc[:best].reset_index(drop=True)
+            ident, k = ident[:best], best
+    if k == 0 and not len(g.order):
+        notes.append("no affordable run narrows the interval: nothing to do within the budget")
+    elif k and ident[-1] < 0.5:
+        notes.append(f"only {ident[-1]:.0%} of the simulated outcomes of the whole batch give "
+                     "a fit the estimator accepts: the budget may be too small to locate the "
+                     "elbows (or the capability is far beyond these checkpoints)")
+    t3 = time.perf_counter()
+    return DesignResult(
+        task=task, budget=float(budget), d0=d0, cold_start=cold, particles=p.source,
+        current_width=current, runs=runs, cost_model=str(cands.attrs["cost_model"]),
+        cost_unit=str(cands.attrs["cost_unit"]),
+        n_candidates=int(len(cands)),
+        settings={"n_particles": n_particles, "n_tables": n_tables, "n_boot": n_boot,
+                  "max_evals": max_evals, "seed": seed, "level": LEVEL,
+                  "surrogate_width": [g.start] + g.surrogate},
+        timings={"particles": t1 - t0, "select": t2 - t1, "evaluate": t3 - t2,
+                 "total": t3 - t0},
+        notes=notes)
