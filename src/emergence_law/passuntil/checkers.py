@@ -2,9 +2,9 @@
 
 A checker is any callable ``completion -> bool``. The ones here are built from a task file's
 ``checker`` spec (see :func:`checker_from_spec`): ``exact`` (exact match after normalisation),
-``numeric`` (a number within a tolerance), ``regex`` and ``code`` (HumanEval-style: the program
-prompt + completion + tests runs in the sandbox). :func:`check_batch` runs a checker over a batch
-and turns a checker that raises into a reported fail, so a broken checker never stops a run.
+``numeric`` (a number within a tolerance), ``regex`` and ``code`` (HumanEval-style: the
+completion runs in the sandbox, the tests call it from a separate supervisor process).
+:func:`check_batch` runs a checker over a batch and turns a checker that raises into a reported fail, so a broken checker never stops a run.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from emergence_law.errors import DataError
-from emergence_law.passuntil.sandbox import NetworkMode, SandboxResult, run_sandboxed
+from emergence_law.passuntil.sandbox import (
+    IsolationMode,
+    SandboxResult,
+    isolation_mode,
+    run_check,
+)
 
 Checker = Callable[[str], bool]
 
@@ -88,24 +93,33 @@ class RegexMatch:
 
 @dataclass
 class CodeExecution:
-    """HumanEval-style: run ``prompt + completion + test + check(entry_point)`` in the sandbox."""
+    """HumanEval-style: ``check(candidate)`` from ``test`` must return, where ``candidate`` is
+    ``entry_point`` of ``prompt + completion``.
+
+    Runs in the sandbox (:func:`~.sandbox.run_check`): the completion in an isolated worker
+    process, the test in a supervisor that alone reports the verdict. ``isolation`` picks the
+    sandbox mode (``network`` is its old name, still read from task files).
+    """
 
     test: str
     entry_point: str
     prompt: str = ""
     timeout: float = 5.0
     memory_mb: int = 512
-    network: NetworkMode = "auto"
+    network: IsolationMode | None = None
     workers: int = 2
+    isolation: IsolationMode = "auto"
     last_results: list[SandboxResult] = field(default_factory=list, repr=False)
 
-    def program(self, completion: str) -> str:
-        return (f"{self.prompt}{completion}\n\n{self.test}\n\n"
-                f"check({self.entry_point})\n")
+    def __post_init__(self) -> None:
+        if self.network is not None:
+            self.isolation = self.network
+        isolation_mode(self.isolation)  # a bad name fails here, and a fallback warns once
 
     def run(self, completion: str) -> SandboxResult:
-        return run_sandboxed(self.program(completion), timeout=self.timeout,
-                             memory_mb=self.memory_mb, network=self.network)
+        return run_check(self.prompt, completion, self.test, self.entry_point,
+                         timeout=self.timeout, memory_mb=self.memory_mb,
+                         isolation=self.isolation)
 
     def __call__(self, completion: str) -> bool:
         return self.run(completion).passed
