@@ -44,3 +44,83 @@ def test_bad_option_value_names_the_option():
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--no-such-option" in lines[0], proc.stderr
+
+
+def _all_commands() -> list[list[str]]:
+    import typer
+
+    from emergence_law.cli import app
+
+    def walk(cmd, path):
+        yield path
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+def test_every_help_renders_cleanly_and_every_option_has_help(capsys, monkeypatch):
+    import typer
+
+    from emergence_law.cli import app
+
+    monkeypatch.setenv("COLUMNS", "100")
+    commands = _all_commands()
+    assert len(commands) > 20
+    for path in commands:
+        assert main([*path, "--help"]) == 0, path
+        text = capsys.readouterr().out
+        for junk in ("<bool>", "``", "{", "}"):
+            assert junk not in text, (path, junk)
+    root = typer.main.get_command(app)
+    missing = []
+    for path in commands[1:]:
+        cmd = root
+        for name in path:
+            cmd = cmd.commands[name]
+        missing += [(path, p.opts) for p in cmd.params if not p.help]
+    assert missing == []
+
+
+def test_choices_are_listed_in_help(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["backtest", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "emergence_law|two_step|both" in text and "auto|flops|loss" in text
+    assert main(["fit", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "log_power|power|no_fewshot" in text and "Usage: emergence-law fit [OPTIONS] OBS" in text
+    assert main(["passuntil", "fit", "--help"]) == 0
+    assert "pooled|instance|dataset" in capsys.readouterr().out
+
+
+def test_a_wrong_choice_names_the_option_and_the_choices(capsys):
+    assert main(["to-params", "fit.json", "--scaling", "s.csv", "--law", "cubic"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--law" in err and "size" in err and "chinchilla" in err
+
+
+BLOCK_TORCH = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "transformers", "peft", "lm_eval", "gguf"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+from emergence_law.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_missing_extra_is_one_line_naming_the_pip_command(tmp_path):
+    """On the core install (no torch) the measuring commands say which extra to install."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some text\n")
+    for args in (["measure", "loss", "--model", "m", "--corpus", str(corpus)],
+                 ["lab", "run", "--scale", "tiny", "--out", str(tmp_path / "lab")]):
+        proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, *args], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 2, (args, proc.stderr)
+        err = proc.stderr.strip()
+        assert err == ("emergence-law: error: this command needs torch, which is not "
+                       "installed; install it with pip install 'emergence-law[measure]'"), err

@@ -70,3 +70,81 @@ def test_not_identifiable_is_an_error_not_a_number(sim, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "at least 2 levels" in err
     assert not (tmp_path / "o" / "fit.json").exists()
+
+
+def test_out_that_is_a_file_or_under_one_is_one_line(sim_csv, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, words in ((afile, "is a file, not a folder"), (afile / "sub", "is a file, so no "
+                                                                          "folder")):
+        for cmd in (["fit", str(sim_csv), "--task", "simtask"],
+                    ["backtest", str(sim_csv), "--task", "simtask"], ["demo"]):
+            assert main([*cmd, "--out", str(out)]) == 2
+            err = capsys.readouterr().err.strip()
+            assert len(err.splitlines()) == 1 and "'--out'" in err and words in err, err
+            assert "Traceback" not in err and "Error:" not in err
+
+
+def test_several_finetuning_methods_name_the_option(sim, tmp_path, capsys):
+    df = sim[0].copy()
+    df["method"] = df["method"].astype(object)
+    ft = df["setting"] == "finetune"
+    df.loc[ft, "method"] = "full"
+    other = df[ft].assign(method="lora-r4")
+    path = tmp_path / "two.csv"
+    pd.concat([df, other]).to_csv(path, index=False)
+    assert main(["fit", str(path), "--task", "simtask", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "several methods (full, lora-r4); choose one with --method full" in err
+    assert main(["fit", str(path), "--task", "simtask", "--method", "full", "--posterior",
+                 "none", "--out", str(tmp_path / "o")]) == 0
+
+
+def test_outputs_get_the_umask_mode(sim_csv, tmp_path, capsys):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        assert main(["fit", str(sim_csv), "--task", "simtask", "--posterior", "none",
+                     "--out", str(out)]) == 0
+        assert main(["report", str(out)]) == 0
+    finally:
+        os.umask(old)
+    capsys.readouterr()
+    for name in ("report.html", "data_used.csv", "fit.json", "fit_curves.png"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
+
+
+def test_api_warnings_point_at_the_caller_without_reprs(sim, tmp_path):
+    """A script's fit warns at the script's own line (not 'sys:1'), with numbers, not reprs."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(  # the shipped lab data: alpha at its bound, MLE at the data's edge
+        "from emergence_law import EmergenceLaw\n"
+        "from emergence_law.lab.shipped import load_lab_observations as load\n"
+        "EmergenceLaw(posterior='none').fit(load(), 'mul-mc', min_loss=1.877, method='full')\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "sys:1" not in proc.stderr and "np.float64" not in proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if "Warning:" in line]
+    assert len(warned) == 2 and "sits at its bound [-2, 4]" in warned[0]
+    assert all(line.startswith(f"{script}:3: IdentifiabilityWarning: ") for line in warned)
+
+
+def test_to_params_auto_with_constant_tokens_fits_size(sim_csv, tmp_path, capsys):
+    out = tmp_path / "fit"
+    assert main(["fit", str(sim_csv), "--task", "simtask", "--posterior", "none",
+                 "--out", str(out)]) == 0
+    scaling = tmp_path / "scaling.csv"
+    pd.DataFrame({"params": [1e6, 3e6, 1e7, 3e7, 1e8], "tokens": [1e9] * 5,
+                  "loss": [3.2, 2.9, 2.65, 2.45, 2.3]}).to_csv(scaling, index=False)
+    assert main(["to-params", str(out / "fit.json"), "--scaling", str(scaling), "--bootstrap",
+                 "20", "--out", str(tmp_path / "tp")]) == 0
+    capsys.readouterr()
+    d = json.loads((tmp_path / "tp" / "to_params.json").read_text())
+    assert "chinchilla" not in json.dumps(d.get("scaling", d)).lower()

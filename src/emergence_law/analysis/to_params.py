@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emergence_law.errors import DataError, OptionError
+from emergence_law.errors import DataError, EmergenceLawError, OptionError
 from emergence_law.jsonfile import read_json, write_json
 from emergence_law.scaling import ScalingFit, ScalingLaw, load_scaling_table
 
@@ -125,7 +125,10 @@ class SizePosterior:
 
 
 def choose_form(table: pd.DataFrame, form: str) -> str:
-    """``auto``: Chinchilla when every row has tokens and tokens/params varies (> 2x), else L(N)."""
+    """``auto``: Chinchilla when every row has tokens and tokens/params varies (> 2x), else L(N).
+
+    Tokens that are the same on every row carry no information about D (tokens/params then
+    varies only because params does), so they give L(N) too."""
     if form in ("size", "chinchilla"):
         return form
     if form != "auto":
@@ -133,8 +136,26 @@ def choose_form(table: pd.DataFrame, form: str) -> str:
     t = table["tokens"].to_numpy(dtype=float)
     if np.isnan(t).any():
         return "size"
+    if t.max() <= t.min() * (1 + 1e-9):
+        return "size"
     ratio = t / table["params"].to_numpy(dtype=float)
     return "chinchilla" if ratio.max() > 2 * ratio.min() else "size"
+
+
+def _fit_scaling(table: pd.DataFrame, form: str, n_bootstrap: int, seed: int,
+                 progress: bool) -> ScalingFit:
+    """The scaling-law fit with its bootstrap (a progress bar on stderr when asked)."""
+    if not progress:
+        return ScalingLaw(form, n_bootstrap=n_bootstrap, seed=seed).fit_table(table)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bars = Progress("scaling-law bootstrap", BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True))
+    task_id = bars.add_task("bootstrap", total=n_bootstrap)
+    with bars:
+        return ScalingLaw(form, n_bootstrap=n_bootstrap, seed=seed).fit_table(
+            table, progress=lambda i, n: bars.update(task_id, completed=i, total=n))
 
 
 def loss_to_params(fit_json: str | Path | dict, scaling: str | Path | pd.DataFrame, *,
@@ -148,18 +169,13 @@ def loss_to_params(fit_json: str | Path | dict, scaling: str | Path | pd.DataFra
     mle, draws, task = read_emergence_draws(fit_json)
     table = load_scaling_table(scaling)
     form = choose_form(table, law)
-    if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        bars = Progress("scaling-law bootstrap", BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=Console(stderr=True))
-        task_id = bars.add_task("bootstrap", total=n_bootstrap)
-        with bars:
-            sfit = ScalingLaw(form, n_bootstrap=n_bootstrap, seed=seed).fit_table(
-                table, progress=lambda i, n: bars.update(task_id, completed=i, total=n))
-    else:
-        sfit = ScalingLaw(form, n_bootstrap=n_bootstrap, seed=seed).fit_table(table)
+    try:
+        sfit = _fit_scaling(table, form, n_bootstrap, seed, progress)
+    except EmergenceLawError as exc:
+        if law != "auto" or form != "chinchilla":
+            raise
+        raise OptionError("--law", f"auto chose chinchilla (tokens/params varies) and its fit "
+                          f"failed: {exc}; try --law size") from exc
     notes = [f"scaling law: {sfit.to_dict()['law']} fitted to {sfit.n_obs} rows"]
     rng = np.random.default_rng(seed)
     if draws is None or len(draws) == 0:

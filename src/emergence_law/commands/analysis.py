@@ -13,6 +13,17 @@ from typing import Any
 
 import typer
 
+from emergence_law.commands.options import (
+    Form,
+    Likelihood,
+    OrderBy,
+    Posterior,
+    Predictor,
+    SampledPosterior,
+    ScalingLaw,
+    out_dir,
+)
+
 OUT_DEFAULT = Path("emergence-out")
 
 
@@ -21,6 +32,7 @@ def _law_settings(form: str, d0: float | None, likelihood: str, per_level: bool,
     """EmergenceLaw settings from the shared options (validated by EmergenceLaw itself)."""
     from emergence_law.fitting import EmergenceLaw
 
+    form, likelihood, posterior = str(form), str(likelihood), str(posterior)
     n = samples if samples is not None else (2000 if posterior == "mcmc" else 1000)
     law = {"form": form, "d0": d0, "likelihood": likelihood, "shared_ab": not per_level,
            "posterior": posterior, "n_samples": n, "seed": seed}
@@ -52,17 +64,19 @@ def register(app: typer.Typer) -> None:
     def ablate_cmd(
         obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
         task: str = typer.Option(..., "--task", help="Task to ablate."),
-        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder."),
+        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder.", callback=out_dir),
         threshold: float = typer.Option(0.1, "--threshold",
                                         help="Success if |MLE - ground truth| <= this (nats)."),
         cutoff: float = typer.Option(None, "--cutoff", help="Fit only checkpoints with loss >= "
                                      "this (default: the ground-truth elbow)."),
-        posterior: str = typer.Option("mcmc", "--posterior", help="mcmc, bootstrap or none."),
+        posterior: Posterior = typer.Option(Posterior.mcmc, "--posterior",
+                                            help="Uncertainty per fit: mcmc, bootstrap or none."),
         samples: int = typer.Option(None, "--samples", help="Posterior draws per fit "
                                     "(default 2000 MCMC, 1000 bootstrap)."),
-        form: str = typer.Option("log_power", "--form", help="Base E(D) form."),
+        form: Form = typer.Option(Form.log_power, "--form", help="Base E(D) form."),
         d0: float = typer.Option(None, "--d0", help="Base D0 (default: the shots)."),
-        likelihood: str = typer.Option("gaussian", "--likelihood", help="gaussian or binomial."),
+        likelihood: Likelihood = typer.Option(Likelihood.gaussian, "--likelihood",
+                                              help="Noise model: gaussian or binomial."),
         per_level: bool = typer.Option(False, "--per-level", help="A and B per data level."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
         metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
@@ -103,23 +117,27 @@ def register(app: typer.Typer) -> None:
     def backtest_cmd(
         obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
         task: str = typer.Option(..., "--task", help="Task to backtest."),
-        method: str = typer.Option("emergence_law", "--method", help="Predictor: emergence_law, "
-                                   "two_step (no finetuning data) or both."),
-        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder."),
+        method: Predictor = typer.Option(Predictor.emergence_law, "--method",
+                                         help="Predictor: emergence_law, two_step (no "
+                                         "finetuning data) or both."),
+        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder.", callback=out_dir),
         threshold: float = typer.Option(0.1, "--threshold",
                                         help="Success if |MLE - ground truth| <= this (nats)."),
         cutoff: float = typer.Option(None, "--cutoff", help="Pre-emergence means loss >= this "
                                      "(default: the ground-truth elbow)."),
-        order_by: str = typer.Option("auto", "--order-by", help="Hold out by flops, loss, or "
-                                     "auto (FLOPs when every checkpoint has them)."),
+        order_by: OrderBy = typer.Option(OrderBy.auto, "--order-by", help="Hold out by flops, "
+                                         "loss, or auto (FLOPs when every checkpoint has "
+                                         "them)."),
         min_checkpoints: int = typer.Option(3, "--min-checkpoints",
                                             help="Stop when fewer checkpoints would remain."),
-        posterior: str = typer.Option("mcmc", "--posterior", help="mcmc, bootstrap or none "
-                                      "(two_step always bootstraps unless none)."),
+        posterior: Posterior = typer.Option(Posterior.mcmc, "--posterior",
+                                            help="Interval per cut-off: mcmc, bootstrap or none "
+                                            "(two_step always bootstraps unless none)."),
         samples: int = typer.Option(None, "--samples", help="Posterior draws per fit."),
-        form: str = typer.Option("log_power", "--form", help="E(D) form."),
+        form: Form = typer.Option(Form.log_power, "--form", help="E(D) form."),
         d0: float = typer.Option(None, "--d0", help="D0 (default: the shots)."),
-        likelihood: str = typer.Option("gaussian", "--likelihood", help="gaussian or binomial."),
+        likelihood: Likelihood = typer.Option(Likelihood.gaussian, "--likelihood",
+                                              help="Noise model: gaussian or binomial."),
         per_level: bool = typer.Option(False, "--per-level", help="A and B per data level."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
         metric: str = typer.Option(None, "--metric", help="Accuracy metric (default: the most "
@@ -147,8 +165,8 @@ def register(app: typer.Typer) -> None:
             "ft_method": ft_method, "workers": workers})
         baseline = {"nll_metric": nll_metric} if nll_metric else {}
         with _keep_on_interrupt(csv):
-            result = run_backtest(table, task, method=method, law=law, baseline=baseline,
-                                  threshold=threshold, cutoff=cutoff, order_by=order_by,
+            result = run_backtest(table, task, method=str(method), law=law, baseline=baseline,
+                                  threshold=threshold, cutoff=cutoff, order_by=str(order_by),
                                   min_checkpoints=min_checkpoints, metric=metric,
                                   series=series, ft_method=ft_method, workers=workers,
                                   on_update=lambda r: r.to_csv(csv))
@@ -163,12 +181,15 @@ def register(app: typer.Typer) -> None:
         task: str = typer.Option(..., "--task", help="Task to compare on."),
         series: list[str] = typer.Option(..., "--series", help="Model series; give exactly "
                                          "two: --series A --series B."),
-        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder."),
-        posterior: str = typer.Option("mcmc", "--posterior", help="mcmc or bootstrap."),
+        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder.", callback=out_dir),
+        posterior: SampledPosterior = typer.Option(SampledPosterior.mcmc, "--posterior",
+                                                   help="Posterior draws per series: mcmc or "
+                                                   "bootstrap."),
         samples: int = typer.Option(None, "--samples", help="Posterior draws per series."),
-        form: str = typer.Option("log_power", "--form", help="E(D) form."),
+        form: Form = typer.Option(Form.log_power, "--form", help="E(D) form."),
         d0: float = typer.Option(None, "--d0", help="D0 (default: the shots)."),
-        likelihood: str = typer.Option("gaussian", "--likelihood", help="gaussian or binomial."),
+        likelihood: Likelihood = typer.Option(Likelihood.gaussian, "--likelihood",
+                                              help="Noise model: gaussian or binomial."),
         per_level: bool = typer.Option(False, "--per-level", help="A and B per data level."),
         min_loss: float = typer.Option(None, "--min-loss",
                                        help="Use only checkpoints with loss >= this."),
@@ -204,12 +225,13 @@ def register(app: typer.Typer) -> None:
         tokens_per_param: float = typer.Option(20.0, "--tokens-per-param",
                                                help="Training tokens per parameter R "
                                                "(FLOPs = 6 R N^2)."),
-        law: str = typer.Option("auto", "--law", help="size (L(N)), chinchilla (L(N, D)) or "
-                                "auto (Chinchilla if tokens/params varies)."),
+        law: ScalingLaw = typer.Option(ScalingLaw.auto, "--law", help="size (L(N)), "
+                                       "chinchilla (L(N, D)) or auto (Chinchilla if "
+                                       "tokens/params varies)."),
         bootstrap: int = typer.Option(200, "--bootstrap", help="Scaling-law bootstrap "
                                       "resamples."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
-        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder."),
+        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder.", callback=out_dir),
     ) -> None:
         """Loss -> parameter count and FLOPs (Fig. 10/15): to_params.json and to_params.png."""
         from emergence_law.analysis.to_params import loss_to_params
@@ -218,7 +240,7 @@ def register(app: typer.Typer) -> None:
         write_provenance(out, "to-params", {"fit_json": fit_json, "scaling": scaling,
                                             "tokens_per_param": tokens_per_param, "law": law,
                                             "bootstrap": bootstrap, "seed": seed})
-        post = loss_to_params(fit_json, scaling, tokens_per_param=tokens_per_param, law=law,
+        post = loss_to_params(fit_json, scaling, tokens_per_param=tokens_per_param, law=str(law),
                               n_bootstrap=bootstrap, seed=seed, progress=True)
         post.save(out / "to_params.json")
         post.plot(out / "to_params.png")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from emergence_law.commands.options import LabDevice, LabScale, out_dir
+
 SCALE_HELP = ("small (<= 15 min on 2 CPU cores), medium or large (GPU); tiny is a seconds-long "
               "smoke test that is too small to show emergence")
 
@@ -17,9 +19,10 @@ def register(app: typer.Typer) -> None:
 
     @lab.command("run")
     def run(
-        scale: str = typer.Option("small", "--scale", help=SCALE_HELP),
-        out: Path = typer.Option(Path("lab-results"), "--out", help="results folder (resumable)"),
-        device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+        scale: LabScale = typer.Option(LabScale.small, "--scale", help=SCALE_HELP),
+        out: Path = typer.Option(Path("lab-results"), "--out", help="results folder (resumable)",
+                                 callback=out_dir),
+        device: LabDevice = typer.Option(LabDevice.cpu, "--device", help="cpu or cuda"),
         threads: int = typer.Option(1, "--threads",
                                     help="torch CPU threads (1 is fastest for these tiny models)"),
         workers: int = typer.Option(2, "--workers",
@@ -39,6 +42,7 @@ def register(app: typer.Typer) -> None:
         from emergence_law.lab.family import get_scale
         from emergence_law.lab.pipeline import DEVICES, run_lab
 
+        scale, device = str(scale), str(device)
         sc = get_scale(scale)
         if device not in DEVICES:
             raise OptionError("--device", f"unknown device {device!r} (use cpu or cuda)")

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from emergence_law.commands.options import FinetuneMethod, Harness, LossFrom
 from emergence_law.errors import OptionError
 
 measure_app = typer.Typer(
@@ -145,7 +146,7 @@ def loss_cmd(
     tokens: float | None = TOKENS,
     seq_len: int | None = typer.Option(None, "--seq-len", help="Window length (default: "
                                        "the model's context)."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Windows per forward pass."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=2,
                                           help="Stop after this many tokens."),
     device: str = DEVICE,
@@ -171,7 +172,8 @@ def fewshot_cmd(
     shots: int | None = typer.Option(None, "--shots", min=0, help="Examples in the prompt "
                                      "(default: the task's)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate the first N only."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    batch_size: int = typer.Option(32, "--batch-size", min=1,
+                                   help="Prompts scored per forward pass."),
     revision: str | None = REVISION,
     checkpoint: str | None = CHECKPOINT,
     series: str | None = SERIES,
@@ -199,19 +201,24 @@ def finetune_cmd(
     task: str = typer.Option(..., "--task", help="Task file with a training split."),
     n_train: str = typer.Option(..., "--n-train", help="Data amounts D, e.g. 16,64,256."),
     subsets: str = typer.Option("0", "--subsets", help="Subset seeds, e.g. 0,1,2."),
-    method: str = typer.Option("full", "--method", help="full or lora."),
+    method: FinetuneMethod = typer.Option(FinetuneMethod.full, "--method",
+                                          help="Finetune all weights (full) or LoRA adapters."),
     lora_rank: int | None = typer.Option(None, "--lora-rank", min=1, help="LoRA rank r."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (default by size)."),
-    epochs: float | None = typer.Option(None, "--epochs"),
-    max_steps: int | None = typer.Option(None, "--max-steps", min=1),
-    train_batch_size: int | None = typer.Option(None, "--train-batch-size", min=1),
+    epochs: float | None = typer.Option(None, "--epochs", help="Passes over the D examples "
+                                        "(default by D)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1,
+                                         help="Stop after this many optimiser steps."),
+    train_batch_size: int | None = typer.Option(None, "--train-batch-size", min=1,
+                                                help="Examples per optimiser step."),
     shots: int = typer.Option(0, "--shots", min=0, help="Prompt examples at evaluation."),
-    eval_limit: int | None = typer.Option(None, "--eval-limit", min=1),
+    eval_limit: int | None = typer.Option(None, "--eval-limit", min=1,
+                                          help="Evaluate on the first N eval items only."),
     drop_overlap: bool = typer.Option(False, "--drop-overlap", help="Drop training examples "
                                       "that also occur in the eval split (default: error)."),
     seed: int = typer.Option(0, "--seed", help="Base seed of the subset permutations."),
-    harness: str = typer.Option("builtin", "--harness", help="Evaluate with the built-in "
-                                "evaluator or lmeval (in memory)."),
+    harness: Harness = typer.Option(Harness.builtin, "--harness", help="Evaluate with the "
+                                    "built-in evaluator or lmeval (in memory)."),
     revision: str | None = REVISION,
     checkpoint: str | None = CHECKPOINT,
     series: str | None = SERIES,
@@ -223,6 +230,7 @@ def finetune_cmd(
 ) -> None:
     """Finetune on D examples (nested random subsets, several seeds), then evaluate."""
     _check_out(out)
+    method, harness = str(method), str(harness)
     if method not in ("full", "lora"):
         raise OptionError("--method", f"unknown method {method!r} (use full or lora)")
     if harness not in ("builtin", "lmeval"):
@@ -257,9 +265,10 @@ def lmeval_cmd(
                              "(run through the harness as a local task)."),
     include_path: Path | None = typer.Option(None, "--include-path", help="Folder of lm-eval "
                                              "task YAMLs (local data)."),
-    shots: int | None = typer.Option(None, "--shots", min=0),
-    limit: int | None = typer.Option(None, "--limit", min=1),
-    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    shots: int | None = typer.Option(None, "--shots", min=0, help="Examples in the prompt "
+                                     "(default: the task's)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate the first N only."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="lm-eval's batch size."),
     output_path: Path | None = typer.Option(None, "--output-path", help="Also write lm-eval's "
                                             "own results_*.json and samples_*.jsonl here."),
     revision: str | None = REVISION,
@@ -290,8 +299,9 @@ def import_lmeval_cmd(
                                        "(searched recursively)."),
     out: Path = typer.Option(..., "--out", help="Observation table to write (.parquet, .csv, "
                              ".jsonl)."),
-    loss_from: str = typer.Option("lambada", "--loss-from", help="Fill 'loss' from: lambada "
-                                  "(ln LAMBADA perplexity of the same checkpoint) or none."),
+    loss_from: LossFrom = typer.Option(LossFrom.lambada, "--loss-from", help="Fill 'loss' "
+                                       "from: lambada (ln LAMBADA perplexity of the same "
+                                       "checkpoint) or none."),
     losses: Path | None = typer.Option(None, "--losses", help="Table with model, checkpoint, "
                                        "loss (e.g. from 'measure loss --out'); takes precedence."),
     samples: Path | None = typer.Option(None, "--samples", help="Also write the per-document "
@@ -311,6 +321,7 @@ def import_lmeval_cmd(
     )
     from emergence_law.observations import read_table, save_observations
 
+    loss_from = str(loss_from)
     if loss_from not in ("lambada", "none"):
         raise OptionError("--loss-from", f"unknown source {loss_from!r} (use lambada or none)")
     if out.suffix.lower() not in TABLE_SUFFIXES:

@@ -84,3 +84,35 @@ def out_dir(value: Path | None) -> Path | None:
                                          "made under it")
             break
     return value
+
+
+class FinetuneMethod(StrEnum):
+    full = "full"
+    lora = "lora"
+
+
+class Harness(StrEnum):
+    builtin = "builtin"
+    lmeval = "lmeval"
+
+
+class LossFrom(StrEnum):
+    lambada = "lambada"
+    none = "none"
+
+
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+class LabScale(StrEnum):
+    tiny = "tiny"
+    small = "small"
+    medium = "medium"
+    large = "large"
+
+
+class LabDevice(StrEnum):
+    cpu = "cpu"
+    cuda = "cuda"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from emergence_law.commands.options import Executor
 from emergence_law.errors import OptionError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,9 +25,10 @@ sweep_app = typer.Typer(
     no_args_is_help=True,
 )
 
-RECIPE_ARG = typer.Argument(..., help="Recipe file (YAML).", show_default=False)
-OPT_RECIPE_ARG = typer.Argument(None, help="Recipe file (YAML); limits output to its jobs.",
-                                show_default=False)
+RECIPE_ARG = typer.Argument(..., metavar="RECIPE", help="Recipe file (YAML).",
+                            show_default=False)
+OPT_RECIPE_ARG = typer.Argument(None, metavar="RECIPE", help="Recipe file (YAML); limits "
+                                "output to its jobs.", show_default=False)
 STORE_OPT = typer.Option(None, "--store", help="Results store (SQLite file); default: the "
                          "recipe's `store:` or <recipe>.sqlite next to it.")
 JSON_OPT = typer.Option(False, "--json", help="Print machine-readable JSON.")
@@ -94,7 +96,8 @@ def plan_cmd(
 @sweep_app.command("run")
 def run_cmd(
     recipe_path: Path = RECIPE_ARG,
-    executor: str = typer.Option("local", "--executor", help="local or ray."),
+    executor: Executor = typer.Option(Executor.local, "--executor", help="Run jobs here "
+                                      "(local) or on a Ray cluster (ray)."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address "
                                        "(e.g. auto, ray://head:10001); default: start one."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Jobs at once (local: "
@@ -113,6 +116,7 @@ def run_cmd(
     from emergence_law.sweep.progress import run_sweep_with_progress
     from emergence_law.sweep.runner import SweepReport
 
+    executor = str(executor)
     if executor not in ("local", "ray"):
         raise OptionError("--executor", f"expected 'local' or 'ray', got {executor!r}")
     recipe, plan = _load(recipe_path)
@@ -211,7 +215,7 @@ def export_cmd(
 ) -> None:
     """Write the finished results as a validated observation table (loss joined per checkpoint).
 
-    With a RECIPE, only its jobs are exported, with a ``model_name`` column (the recipe's name of
+    With a RECIPE, only its jobs are exported, with a 'model_name' column (the recipe's name of
     each model); without one, every finished job in --store.
     """
     from emergence_law.observations import save_observations
