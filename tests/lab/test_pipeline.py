@@ -75,9 +75,33 @@ def test_passuntil_counts_and_summary(tiny_run):
     summary = json.loads(res.summary.read_text())
     assert set(summary["answers"]) == {"1_fewshot_emergence", "2_finetuning_shifts_elbow",
                                        "3_prediction_vs_ground_truth",
-                                       "4_passuntil_largest_model", "5_continuous_metric"}
+                                       "4_passuntil_largest_model", "5_continuous_metric",
+                                       "6_gate_finetuning_elicits"}
     assert "nothing here is simulated" in summary["origin"]
     assert (out / "plots" / "fewshot_emergence.png").stat().st_size > 5000
+
+
+def test_gate_runs_every_finetuning_setting_on_never_pretrained_models(tiny_run):
+    """The gate: each (method, D, steps) of the finetuning grid also ran on the step-0 model of
+    every size, and the summary gives each setting's control accuracy and verdict."""
+    from emergence_law.lab.gate import CONTROL_FILE
+
+    out, res = tiny_run
+    sc = get_scale("tiny")
+    control = pd.read_csv(out / CONTROL_FILE)
+    assert len(control) == (len(sc.sizes) * len(sc.methods) * len(sc.data_amounts)
+                            * len(sc.subset_seeds))
+    assert (control["steps"] == sc.finetune_steps).all()
+    for spec in sc.sizes:  # the control is the initialisation pretraining started from
+        meta = json.loads((out / "models" / spec.name / "step-000000" / "checkpoint.json")
+                          .read_text())
+        assert meta["step"] == 0 and meta["tokens"] == 0.0 and meta["control"]
+    gate = json.loads(res.summary.read_text())["gate"]
+    assert len(gate["settings"]) == len(sc.methods) * len(sc.data_amounts)
+    for s in gate["settings"]:
+        assert s["verdict"] in ("valid", "invalid")
+        assert set(s["per_size"]) == {f"lab-{spec.name}" for spec in sc.sizes}
+        assert 0.0 <= s["control_acc"] <= 1.0
 
 
 def test_rerun_resumes_without_redoing_work(tiny_run):

@@ -13,10 +13,11 @@ Importing this package imports no torch; training and measuring need the ``measu
 
 from emergence_law.lab.shipped import (
     lab_data_origin,
+    load_lab_control,
     load_lab_observations,
     load_lab_passuntil_counts,
     load_lab_summary,
 )
 
-__all__ = ["lab_data_origin", "load_lab_observations", "load_lab_passuntil_counts",
-           "load_lab_summary"]
+__all__ = ["lab_data_origin", "load_lab_control", "load_lab_observations",
+           "load_lab_passuntil_counts", "load_lab_summary"]

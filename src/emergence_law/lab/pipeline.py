@@ -7,7 +7,8 @@ Stages (each skips what a previous, interrupted run finished):
    ``lab_measure.yaml``, run by the project's sweep runner (:mod:`emergence_law.lab.recipe`);
 3. the ground-truth few-shot elbow from all checkpoints, then the pre-emergence checkpoints
    (loss above it) to finetune with ``measure.finetune``: every data amount x subset seed x
-   method, the recipe ``lab_finetune.yaml``;
+   method, the recipe ``lab_finetune.yaml``; and the gate: the same settings on the
+   never-pretrained step-0 model of every size, ``lab_control.yaml`` (:mod:`.gate`);
 4. PassUntil counts of one pre-emergence checkpoint per size (the same step for every size);
 5. fits and the answers (:mod:`emergence_law.lab.results`), plots, ``lab_summary.json``,
    and the tables ``lab_observations.csv`` / ``lab_passuntil_counts.csv``.
@@ -75,8 +76,10 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
     """
     import torch
 
+    from emergence_law.lab.gate import control_table
     from emergence_law.lab.measure import LabContext, passuntil_job, pick_preemergence
     from emergence_law.lab.recipe import (
+        CONTROL_RECIPE,
         FINETUNE_RECIPE,
         MEASURE_RECIPE,
         finetune_recipe,
@@ -84,7 +87,7 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
         write_recipe,
         write_task,
     )
-    from emergence_law.lab.train import train_family_member
+    from emergence_law.lab.train import save_control, train_family_member
     from emergence_law.store import ResultStore
 
     sc = get_scale(scale) if isinstance(scale, str) else scale
@@ -135,10 +138,17 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
             gt, elbow = None, float("-inf")  # nothing emerged: every checkpoint is "pre"
         losses = _checkpoint_losses(obs, ckpts)
         chosen = pick_preemergence(losses, elbow, sc.n_finetune_checkpoints, sc.finetune_span)
+        control = None
         if chosen:
             recipe = write_recipe(finetune_recipe(sc, out, chosen, task_file, device=device),
                                   out / FINETUNE_RECIPE)
             names.update(_sweep(recipe, store, bar, "finetune", workers, threads, device))
+            # the gate: every finetuning setting on never-pretrained models of each size
+            controls = [save_control(spec, sc, models_dir) for spec in sc.sizes]
+            recipe = write_recipe(finetune_recipe(sc, out, controls, task_file, device=device,
+                                                  name="control"), out / CONTROL_RECIPE)
+            control = control_table(_export(store, _sweep(recipe, store, bar, "gate (controls)",
+                                                          workers, threads, device)))
         obs = _observations(_export(store, names))  # exactly this run's jobs
         # 4. PassUntil on one pre-emergence step shared by every size
         ctx = LabContext(sc, store, device)
@@ -151,7 +161,7 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
         counts = pd.DataFrame(counts_rows)
         # 5. fits, answers, plots
         tid = task("fit + report", 1)
-        files = write_results(obs, counts, out, sc, device=device,
+        files = write_results(obs, counts, out, sc, device=device, control=control,
                               seconds=time.perf_counter() - t0,
                               cpu_seconds=time.process_time() - c0)
         adv(tid)
@@ -240,9 +250,14 @@ def _passuntil_checkpoints(ckpts: list, losses: dict, elbow: float) -> list:
 
 def write_results(obs: pd.DataFrame, counts: pd.DataFrame, out: Path, sc: LabScale, *,
                   device: str = "cpu", seconds: float | None = None,
-                  cpu_seconds: float | None = None) -> LabOutputs:
-    """Tables, answers, plots and ``lab_summary.json`` from measured tables (no models)."""
+                  cpu_seconds: float | None = None,
+                  control: pd.DataFrame | None = None) -> LabOutputs:
+    """Tables, answers, plots and ``lab_summary.json`` from measured tables (no models).
+
+    ``control``: the gate's never-pretrained finetuning table (:mod:`.gate`), if measured.
+    """
     from emergence_law.lab import plots
+    from emergence_law.lab.gate import CONTROL_FILE, gate
     from emergence_law.lab.results import (
         continuous_emergence,
         fewshot_emergence,
@@ -273,6 +288,9 @@ def write_results(obs: pd.DataFrame, counts: pd.DataFrame, out: Path, sc: LabSca
         "scale": sc.to_dict(), "device": device,
         "seconds": seconds, "cpu_seconds": cpu_seconds, "versions": _versions(),
     }
+    if control is not None:
+        control.to_csv(out / CONTROL_FILE, index=False)
+        summary["gate"] = gate(control)
     summary["fewshot_emergence"] = fewshot_emergence(obs, gt)
     if gt_note:
         summary["fewshot_emergence"]["note"] = gt_note
@@ -327,6 +345,7 @@ def _answers(s: dict[str, Any]) -> dict[str, str]:
         "3_prediction_vs_ground_truth": q3,
         "4_passuntil_largest_model": s.get("passuntil", {}).get("answer", "not measured"),
         "5_continuous_metric": s.get("continuous_emergence", {}).get("answer", "not measured"),
+        "6_gate_finetuning_elicits": s.get("gate", {}).get("answer", "not measured"),
     }
 
 

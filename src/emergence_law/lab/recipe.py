@@ -8,7 +8,9 @@ the sweep runner (atomic job claims in the store, process-pool workers, resume a
 - ``lab_measure.yaml``: the pretraining loss and the 3-shot accuracy of every checkpoint;
 - ``lab_finetune.yaml``: written once the ground truth is known, full and LoRA finetuning of
   the chosen pre-emergence checkpoints at every data amount and subset seed, evaluated with the
-  same 3-shot prompt.
+  same 3-shot prompt;
+- ``lab_control.yaml``: the same finetuning settings on the never-pretrained step-0 model of
+  every size (the gate, :mod:`emergence_law.lab.gate`).
 
 ``emergence-law sweep status lab-results/lab_finetune.yaml`` or ``sweep export`` work on them
 like on any recipe. The loss is the lab's own (answer digits of held-out rows, see
@@ -28,6 +30,7 @@ from emergence_law.lab.train import Checkpoint
 
 MEASURE_RECIPE = "lab_measure.yaml"
 FINETUNE_RECIPE = "lab_finetune.yaml"
+CONTROL_RECIPE = "lab_control.yaml"
 TASK_DIR = Path("tasks") / "mul-mc"
 LOSS_CALLABLE = "emergence_law.lab.loss:loss_job"
 
@@ -80,11 +83,12 @@ def _models(sc: LabScale, out: Path, ckpts: list[Checkpoint]) -> list[dict[str, 
             if Path(ck.path).resolve() != (out / checkpoint_dir(models_dir, specs[size],
                                                                 ck.step)).resolve():
                 raise OptionError("--out", f"checkpoint {ck.path} is not under {out}")
+        last = cks[-1]  # step 0 (the gate's never-pretrained control) has seen no tokens
         models.append({"name": f"lab-{size}", "series": f"lab-{sc.name}",
                        "params": cks[0].params,
                        "model": f"{models_dir.as_posix()}/{size}/step-{{step:06d}}",
                        "checkpoint": "step-{step}", "steps": [ck.step for ck in cks],
-                       "tokens_per_step": cks[0].tokens / cks[0].step})
+                       "tokens_per_step": last.tokens / last.step if last.step else 0.0})
     return models
 
 
@@ -112,9 +116,10 @@ def measure_recipe(sc: LabScale, out: Path, ckpts: list[Checkpoint], task: Path,
 
 
 def finetune_recipe(sc: LabScale, out: Path, ckpts: list[Checkpoint], task: Path, *,
-                    device: str = "cpu") -> dict[str, Any]:
-    """Every method x data amount x subset seed on the chosen pre-emergence checkpoints."""
-    recipe = _base(sc, out, f"lab-{sc.name}-finetune", ckpts, device)
+                    device: str = "cpu", name: str = "finetune") -> dict[str, Any]:
+    """Every method x data amount x subset seed on the chosen pre-emergence checkpoints (or,
+    ``name='control'``, on the never-pretrained step-0 checkpoints: the gate)."""
+    recipe = _base(sc, out, f"lab-{sc.name}-{name}", ckpts, device)
     blocks = []
     for m in sc.methods:
         method, rank = split_method(m)

@@ -19,6 +19,7 @@ from emergence_law.errors import DataError
 OBSERVATIONS = "lab_observations.csv"
 PASSUNTIL_COUNTS = "lab_passuntil_counts.csv"
 SUMMARY = "lab_summary.json"
+CONTROL = "lab_control.csv"
 
 
 def data_path(name: str) -> Path:
@@ -42,6 +43,13 @@ def load_lab_passuntil_counts() -> pd.DataFrame:
     from emergence_law.passuntil.counts import load_counts
 
     return load_counts(data_path(PASSUNTIL_COUNTS))
+
+
+def load_lab_control() -> pd.DataFrame | None:
+    """The gate's control table (never-pretrained models finetuned in every setting), or
+    None if the shipped data predate the gate."""
+    path = Path(str(resources.files("emergence_law") / "data" / CONTROL))
+    return pd.read_csv(path) if path.exists() else None
 
 
 def load_lab_summary() -> dict[str, Any]:

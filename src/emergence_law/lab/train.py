@@ -71,6 +71,32 @@ def _lr(step: int, scale: LabScale) -> float:
     return scale.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
+def save_control(spec: ModelSpec, scale: LabScale, root: str | Path) -> Checkpoint:
+    """The never-pretrained member of the family (``step-000000``): the same architecture and
+    initialisation pretraining starts from, saved like any checkpoint, for the gate
+    (:mod:`emergence_law.lab.gate`). Written once; a rerun reads it back."""
+    from emergence_law.tinylm import build_char_tokenizer, build_tiny_model
+
+    path = checkpoint_dir(Path(root), spec, 0)
+    if not (path / DONE).exists():
+        model = build_tiny_model(VOCAB_SIZE, d_model=spec.d_model, n_layers=spec.n_layers,
+                                 n_heads=spec.n_heads, max_len=256, seed=scale.seed)
+        tokenizer = build_char_tokenizer(VOCAB, model_max_length=256)
+        tmp = path.with_name(path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        meta = {"model": spec.name, "step": 0, "params": int(sum(p.numel() for p in
+                                                                 model.parameters())),
+                "tokens": 0.0, "d_model": spec.d_model, "n_layers": spec.n_layers,
+                "n_heads": spec.n_heads, "scale": scale.name, "seed": scale.seed,
+                "control": True}
+        (tmp / DONE).write_text(json.dumps(meta, indent=1))
+        shutil.rmtree(path, ignore_errors=True)
+        tmp.rename(path)
+    return _read_checkpoint(spec, path)
+
+
 def train_family_member(
     spec: ModelSpec,
     scale: LabScale,
@@ -121,7 +147,7 @@ def train_family_member(
     if advance and start:
         advance(start)
     model.train()
-    last_saved: Path | None = done.get(start)
+    last_saved: Path | None = done.get(start) if start else None
     for step in range(start + 1, scale.steps + 1):
         rng = np.random.default_rng([scale.seed, 1, step])
         ids, mask = sample_rows(corpus, split, scale.batch_size, rng)
