@@ -1,0 +1,93 @@
+"""The knowledge-extraction task family: its held-out split (no evaluated fact is reachable from
+finetuning data or few-shot examples; evaluation entities' facts exist only as pretraining
+statements), chance exactly 1/4, Zipf-graded entity frequencies, and the word tokenizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from emergence_law.lab.facts import (
+    ATTRIBUTES,
+    HELDOUT_TEMPLATE,
+    FactsConfig,
+    FactWorld,
+    entity_name,
+    multiple_choice_task,
+)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return FactWorld(FactsConfig(n_entities=400, qa_share=0.05))
+
+
+def test_entity_split_is_disjoint_and_covers_every_frequency(world):
+    ev, tr, pool = (set(world.eval_entities), set(world.trace_entities),
+                    set(world.pool_entities))
+    assert not (ev & tr) and not (ev & pool) and not (tr & pool)
+    assert ev | tr | pool == set(range(world.cfg.n_entities))
+    # evaluation entities span the Zipf ranks: head, middle and tail
+    ranks = np.sort(world.eval_entities)
+    assert ranks[0] < 10 and ranks[-1] > world.cfg.n_entities - 10
+
+
+def test_no_evaluated_fact_is_reachable_from_finetuning_or_fewshot_data(world):
+    task = multiple_choice_task(world, n_eval=10_000, shots=3)
+    eval_ents = {r["entity"] for r in task.splits["eval"]}
+    assert len(task.splits["eval"]) == 4 * len(world.eval_entities)  # every evaluated fact
+    for split in ("train", "fewshot"):
+        texts = [r["prompt"] for r in task.splits[split]]
+        assert not eval_ents & {w for t in texts for w in t.split()}
+    prefix = task.fewshot_prefix().split()
+    assert not eval_ents & set(prefix)
+    # the evaluated questions never occur in pretraining: QA lines name trace entities only
+    rng = np.random.default_rng(0)
+    rows = world.sample_texts(300, rng)
+    qa_ents = set()
+    for row in rows:
+        for line in row.split(" . "):
+            if line.startswith("q :"):
+                qa_ents |= {w for w in line.split() if w.startswith("e") and w[1:].isdigit()}
+    assert qa_ents and qa_ents <= {entity_name(e) for e in world.trace_entities}
+    # ... while their facts are in pretraining as statements, never in the held-out template
+    held = {ATTRIBUTES[a][0][HELDOUT_TEMPLATE] for a in ATTRIBUTES}
+    joined = " ".join(rows)
+    assert any(f" {entity_name(e)} " in f" {joined} " for e in world.eval_entities[:5])
+    for phrase in held:
+        if phrase not in {t for a in ATTRIBUTES for t in ATTRIBUTES[a][0][:HELDOUT_TEMPLATE]}:
+            assert f" {phrase} " not in joined
+
+
+def test_chance_is_exactly_one_quarter_for_a_fact_blind_scorer(world):
+    """A scorer that never looks at the entity (e.g. always the alphabetically first value)
+    is right 1/4 of the time: the distractors are uniform, the true value uniformly placed."""
+    items = FactWorld(FactsConfig(n_entities=2000)).eval_items()
+    hits = sum(int(min(range(4), key=lambda i, r=r: r["choices"][i]) == r["answer"])
+               for r in items)
+    assert binomtest(hits, len(items), 0.25).pvalue > 0.01
+
+
+def test_zipf_frequencies_are_graded(world):
+    rng = np.random.default_rng(1)
+    rows = world.sample_texts(400, rng)
+    counts = np.zeros(world.cfg.n_entities)
+    for row in rows:
+        for w in row.split():
+            if w.startswith("e") and w[1:].isdigit():
+                counts[int(w[1:])] += 1
+    assert counts[:10].mean() > 10 * counts[-100:].mean() > 0
+
+
+def test_word_tokenizer_matches_the_world_ids(world):
+    pytest.importorskip("transformers")
+    from emergence_law.lab.facts import build_word_tokenizer
+
+    tok = build_word_tokenizer(world)
+    text = world.sample_texts(1, np.random.default_rng(2))[0]
+    ids = tok(text).input_ids
+    assert ids[0] == 2 and ids[1:] == world.encode(text)
+    ids_np, mask = world.sample_rows(2, np.random.default_rng(2))
+    assert ids_np[0, 0] == 2 and mask[:, 0].all()
+    assert tok.decode(ids[1:]) == text
