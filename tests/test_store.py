@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from emergence_law.errors import DataError
-from emergence_law.store import ResultStore, canonical_json, job_id, process_owner
+from emergence_law.store import (
+    ResultStore,
+    canonical_json,
+    job_id,
+    owner_alive,
+    process_owner,
+)
 
 DEF = {"kind": "fewshot", "model": "m", "checkpoint": "step1", "task": "t", "shots": 5}
 
@@ -68,18 +74,39 @@ def test_a_failing_write_leaves_nothing_behind(tmp_path: Path) -> None:
         assert s.observation_rows() == []
 
 
+def _dead_pid() -> int:
+    out = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
 def test_stale_running_jobs_are_released(tmp_path: Path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
-    host = process_owner().rpartition(":")[0]
-    a, b = {**DEF, "shots": 1}, {**DEF, "shots": 2}
+    host, pid, start, boot = process_owner().split(":")
+    jobs = [{**DEF, "shots": i} for i in range(5)]
     with ResultStore(tmp_path / "s.sqlite") as s:
-        ja, jb = s.add_jobs([a, b])
-        s.mark_running(ja, owner=f"{host}:{dead.stdout.strip()}")  # its process has ended
-        s.mark_running(jb)  # owned by this (live) process
-        assert s.release_stale() == 1
-        assert s.status_of(ja) == "pending" and s.status_of(jb) == "running"
-        assert "interrupted" in s.jobs().set_index("job_id").loc[ja, "error"]
+        ids = s.add_jobs(jobs)
+        s.mark_running(ids[0], owner=f"{host}:{_dead_pid()}:{start}:{boot}")  # ended
+        s.mark_running(ids[1])  # owned by this (live) process
+        s.mark_running(ids[2], owner=f"{host}:{pid}:{int(start) - 1}:{boot}")  # a reused pid
+        s.mark_running(ids[3], owner=f"{host}:{pid}:{start}:another-boot")  # before a reboot
+        s.mark_running(ids[4], owner=f"other-host:{pid}:{start}:{boot}")  # cannot be checked
+        assert s.release_stale() == 3
+        assert [s.status_of(j) for j in ids] == ["pending", "running", "pending", "pending",
+                                                 "running"]
+        assert "interrupted" in s.jobs().set_index("job_id").loc[ids[0], "error"]
+    assert owner_alive(f"{host}:{pid}") and not owner_alive(f"{host}:{_dead_pid()}")  # old form
+
+
+def test_a_dead_owners_jobs_are_reclaimed_when_the_store_is_opened(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    host, _, start, boot = process_owner().split(":")
+    with ResultStore(path) as s:
+        [jid] = s.add_jobs([DEF])
+        s.mark_running(jid, owner=f"{host}:{_dead_pid()}:{start}:{boot}")
+    with ResultStore(path, reclaim=False) as s:
+        assert s.status_of(jid) == "running"
+    with ResultStore(path) as s:  # e.g. `sweep status`: no need to wait for the next run
+        assert s.status_of(jid) == "pending"
 
 
 def _race(path: str, n: int, out: multiprocessing.Queue) -> None:
@@ -144,3 +171,64 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
         ResultStore(bad)
     with pytest.raises(DataError, match="is a folder"):
         ResultStore(tmp_path)
+
+
+def test_an_empty_file_is_not_taken_for_a_new_store(tmp_path: Path) -> None:
+    empty = tmp_path / "s.sqlite"
+    empty.touch()
+    with pytest.raises(DataError, match="empty file .0 bytes., not a results store"):
+        ResultStore(empty)
+
+
+def _damage(path: Path) -> None:
+    """Overwrite the second page of a store with garbage (as a bad disk or a stray dd would)."""
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page: 2 * page] = bytes(range(256)) * (page // 256)
+    path.write_bytes(bytes(data))
+
+
+def _filled_store(path: Path, n: int = 300) -> None:
+    with ResultStore(path) as s:
+        s.add_jobs({**DEF, "shots": i} for i in range(n))
+        for i in range(0, n, 2):
+            s.record_result({**DEF, "shots": i}, [{"value": i}])
+
+
+def test_a_damaged_store_is_one_error_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    _filled_store(path)
+    _damage(path)
+    with pytest.raises(DataError, match="damaged or not a results store"):
+        ResultStore(path)
+
+
+CLI = [sys.executable, "-m", "emergence_law"]
+
+
+@pytest.mark.parametrize("command", [["sweep", "status"], ["sweep", "export", "--out", "o.csv"],
+                                     ["sweep", "run"]])
+@pytest.mark.parametrize("damage", ["page", "empty"])
+def test_sweep_commands_on_a_damaged_store_exit_2_with_one_line(tmp_path: Path, command,
+                                                                  damage) -> None:
+    import yaml
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "r", "store": "s.sqlite",
+        "loss": {"callable": "emergence_law.sweep.synthetic:synthetic_job"},
+        "models": [{"name": "m", "series": "s", "model": "m", "params": 1e8, "steps": [1000],
+                    "tokens_per_step": 1000}],
+        "tasks": {}}))
+    path = tmp_path / "s.sqlite"
+    if damage == "page":
+        _filled_store(path)
+        _damage(path)
+    else:
+        path.touch()
+    args = [*command, str(recipe)] if command[1] == "run" else [*command, "--store", str(path)]
+    out = subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "s.sqlite" in out.stderr and ("damaged" in out.stderr or "empty" in out.stderr)

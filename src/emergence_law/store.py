@@ -22,13 +22,15 @@ corrupting the file. Pass ``synchronous="FULL"`` where that matters more than sp
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,54 +106,134 @@ def job_id(definition: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(dict(definition)).encode()).hexdigest()[:20]
 
 
+def _boot_id() -> str:
+    """This boot of this machine (Linux); a pid recorded before a reboot names no process."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _start_ticks(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot), to tell a reused pid from it."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
 def process_owner() -> str:
-    """``host:pid`` of this process: marks the jobs it is running, to tell live runs from dead."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:start:boot`` of this process: marks the jobs it runs, to tell live runs from
+    dead ones (the start time and boot id guard against a pid reused after exit or a reboot)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}:{_boot_id()}"
 
 
-def _owner_alive(owner: str | None) -> bool:
-    """Whether a ``host:pid`` owner is a live process on this host (other hosts: unknown=True)."""
+def owner_alive(owner: str | None) -> bool:
+    """Whether an owner (``host:pid:start:boot``, or the older ``host:pid``) is a live process.
+
+    On this host the answer is exact: the pid must exist, not be a zombie, and have the recorded
+    start time in the recorded boot. An owner on another host cannot be checked from here and
+    counts as alive (its jobs are left alone; a second result would be refused anyway).
+    """
     if not owner or ":" not in owner:
         return False
-    host, _, pid = owner.rpartition(":")
+    parts = owner.split(":")
+    host, pid_text = parts[0], parts[1]
+    start, boot = (parts[2], parts[3]) if len(parts) >= 4 else ("", "")
     if host != socket.gethostname():
         return True
+    if boot and _boot_id() and boot != _boot_id():
+        return False  # recorded before a reboot of this machine
     try:
-        os.kill(int(pid), 0)
+        pid = int(pid_text)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, ValueError):
         return True
     # a zombie (killed, not yet reaped) still answers signal 0: check its state where we can
     try:
-        with open(f"/proc/{int(pid)}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
     except OSError:
         return True
+    if fields[0] == "Z":
+        return False
+    return not start or fields[19] == start
+
+
+_owner_alive = owner_alive  # the older private name
+
+
+def _damaged(path: Path, exc: Exception) -> DataError:
+    """The one-line error for a store file SQLite cannot read."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return DataError(f"damaged or not a results store ({reason}); restore it from a backup or "
+                     "move it away to start a new one", source=str(path))
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn SQLite's errors on a damaged file into one :class:`DataError` line."""
+
+    @functools.wraps(method)
+    def wrapper(self: ResultStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            raise _damaged(self.path, exc) from exc
+        except Exception as exc:
+            if type(exc).__name__ == "DatabaseError":  # pandas.errors.DatabaseError
+                raise _damaged(self.path, exc.__cause__ or exc) from exc
+            raise
+
+    return wrapper
 
 
 class ResultStore:
     """A results store in one SQLite file. Safe to open from several processes at once.
 
     Only one process should run a sweep's jobs and write their results (the driver); readers
-    (``sweep status``) may open it at any time.
+    (``sweep status``) may open it at any time. Opening it puts back to pending the jobs whose
+    owner process is dead (``reclaim=False`` leaves them). A damaged or empty file is refused
+    with one :class:`DataError` line, on opening or on the first query that meets the damage.
     """
 
-    def __init__(self, path: str | Path, timeout: float = 60.0, synchronous: str = "NORMAL"
-                 ) -> None:
+    def __init__(self, path: str | Path, timeout: float = 60.0, synchronous: str = "NORMAL",
+                 reclaim: bool = True) -> None:
         self.path = Path(path)
         if self.path.is_dir():
             raise DataError("is a folder, expected a store file (.sqlite)", source=str(path))
+        if self.path.exists() and self.path.stat().st_size == 0 and not Path(
+                f"{self.path}-wal").exists():
+            # SQLite would take an empty file for a new store and every job would run again
+            raise DataError("empty file (0 bytes), not a results store; delete it to start a "
+                            "new store", source=str(path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
             self._conn.execute("PRAGMA foreign_keys=ON")
+            check = self._conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
             self._conn.executescript(_DDL)
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise DataError(f"not a results store: {exc}", source=str(path)) from exc
+            if getattr(self, "_conn", None) is not None:
+                self._conn.close()
+            raise _damaged(self.path, exc) from exc
+        #: jobs put back to pending on opening (their owner was dead)
+        self.reclaimed = 0
+        if reclaim:
+            try:
+                self.reclaimed = self.release_stale()
+            except DataError as exc:  # a read-only file: reading it is still fine
+                if not isinstance(exc.__cause__, sqlite3.OperationalError) or \
+                        "readonly" not in str(exc.__cause__):
+                    raise
 
     def _migrate(self) -> None:
         """Bring a store written by an older version up to :data:`SCHEMA_VERSION` in place."""
@@ -179,14 +261,21 @@ class ResultStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE): all or nothing, even under kill -9."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) from exc
         try:
             yield self._conn
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.DatabaseError):  # keep the first error
+                self._conn.execute("ROLLBACK")
             raise
         else:
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise _damaged(self.path, exc) from exc
 
     # -- jobs -------------------------------------------------------------------------------
     def add_jobs(self, definitions: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -255,7 +344,7 @@ class ResultStore:
         rows = self._conn.execute(
             "SELECT job_id, owner FROM jobs WHERE status='running'"
         ).fetchall()
-        stale = [jid for jid, owner in rows if not _owner_alive(owner)]
+        stale = [jid for jid, owner in rows if not owner_alive(owner)]
         return self.mark_pending(stale, note="interrupted: the run that started it ended")
 
     def record_result(
@@ -408,3 +497,10 @@ class ResultStore:
 
     def namespaces(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT DISTINCT namespace FROM records")]
+
+
+for _name in ("add_jobs", "status_of", "statuses", "mark_running", "mark_pending", "release_stale",
+              "record_result", "record_failure", "reset_failed", "jobs", "definition", "counts",
+              "job_rows", "integrity_check", "put_records", "get_records", "namespaces"):
+    setattr(ResultStore, _name, _guarded(getattr(ResultStore, _name)))
+del _name

@@ -77,7 +77,8 @@ def run_sweep(
         report = SweepReport(planned=len(plan))
     report.planned = len(plan)
     owner = process_owner()
-    report.released_stale = store.release_stale()
+    report.released_stale = store.release_stale() + store.reclaimed  # (on opening the store)
+    store.reclaimed = 0
     ids = store.add_jobs(j.definition for j in plan.jobs)
     if retry_failed:
         report.retried = store.reset_failed(ids)
