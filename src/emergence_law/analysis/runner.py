@@ -6,8 +6,8 @@ progress bar shows how far it is; Ctrl-C stops cleanly: pending jobs are cancell
 ones finish, and every finished result has already been handed to ``on_result`` (the commands
 write their CSV there, so an interrupted run keeps what it computed).
 
-Workers ignore SIGINT (only the parent decides to stop, so no worker prints a traceback) and
-limit BLAS to one thread: many tiny linear-algebra calls on an oversubscribed multi-threaded
+Workers die with the parent (``kill -9`` of the command leaves none behind), ignore SIGINT
+(only the parent decides to stop, so no worker prints a traceback) and limit BLAS to one thread: many tiny linear-algebra calls on an oversubscribed multi-threaded
 BLAS are several times slower than on one thread.
 """
 
@@ -33,6 +33,9 @@ def default_workers() -> int:
 
 
 def _init_worker() -> None:
+    from emergence_law.sweep.lifeline import die_with_parent
+
+    die_with_parent()  # a killed parent leaves no worker behind
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(limits=1, user_api="blas")
     warnings.simplefilter("ignore")

@@ -24,6 +24,7 @@ from typing import Any
 
 from emergence_law.errors import OptionError
 from emergence_law.sweep.execute import JobOutcome, ProgressFn, execute
+from emergence_law.sweep.lifeline import die_with_parent
 from emergence_law.sweep.plan import Job
 
 OnStart = Callable[[Job], bool]
@@ -86,7 +87,8 @@ def _init_worker(threads: int | None) -> None:
     Only the driver decides to stop (it terminates the workers, see ``close``), so no worker
     prints a KeyboardInterrupt traceback of its own half-finished import or job. Several workers
     that each take every core slow each other down (for small models one thread per worker is
-    fastest)."""
+    fastest). First of all, die with the fork server, so with the driver (:mod:`.lifeline`)."""
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if threads:
         import torch
@@ -99,7 +101,9 @@ class ProcessPoolJobExecutor(Executor):
 
     Workers come from a fork server (``forkserver``, where the platform has it; else ``spawn``):
     never a fork of the driver, so CUDA and torch threads start clean in each, yet a new worker
-    starts in milliseconds once the server has imported the package.
+    starts in milliseconds once the server has imported the package. The fork server dies with
+    the driver and the workers with the fork server (:mod:`.lifeline`): ``kill -9`` of the
+    driver leaves no process behind.
 
     A worker that dies (out of memory, a segfault in a kernel) breaks the pool, and the jobs it
     held cannot be told apart: each of them is run again alone in a fresh pool, so only the job
@@ -124,7 +128,8 @@ class ProcessPoolJobExecutor(Executor):
         methods = multiprocessing.get_all_start_methods()
         if "forkserver" in methods:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["emergence_law.sweep.execute"])
+            ctx.set_forkserver_preload(["emergence_law.sweep.forkserver_lifeline",
+                                        "emergence_law.sweep.execute"])
         else:  # pragma: no cover - Windows
             ctx = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,

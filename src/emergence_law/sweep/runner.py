@@ -3,8 +3,9 @@
 Why this order: jobs are registered (pending) before anything runs, a job is marked running
 just before a worker gets it, and its result is written in one transaction that also marks it
 done. So at any moment, ``kill -9`` leaves each job either done with all its rows or not done;
-the next run puts back the jobs whose process is gone and runs them again. Ctrl-C puts back the
-jobs in flight at once. A failing job is recorded with its error and the sweep goes on.
+the next run (or a sweep sharing the store, once its own queue is done, or any command that
+opens the store) puts back the jobs whose process is gone and runs them again. Ctrl-C puts back
+the jobs in flight at once. A failing job is recorded with its error and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def run_sweep(
         else:
             todo.append(job)
     in_flight: set[str] = set()
+    record = _recorder(store, report, in_flight, on_event)
 
     def start(job: Job) -> bool:
         if job.id in in_flight:  # an executor re-submitting a job this run already claimed
@@ -107,20 +109,22 @@ def run_sweep(
             on_event(job, None)
         return True
 
+    def taken_over() -> list[Job]:
+        """Jobs of this plan left running by a sweep that has died since: run them now."""
+        n = store.release_stale()
+        if not n:
+            return []
+        status = store.statuses(ids)
+        jobs = [j for j in plan.jobs if status.get(j.id) == "pending" and j.id not in in_flight]
+        report.released_stale += n
+        report.skipped_running = max(0, report.skipped_running - len(jobs))
+        return jobs
+
     try:
-        for job, outcome in executor.run(todo, on_start=start):
-            if outcome.ok:
-                store.record_result(job.definition, outcome.rows or [], seconds=outcome.seconds,
-                                    worker=outcome.worker)
-                report.done += 1
-            else:
-                store.record_failure(job.definition, outcome.error or "unknown error",
-                                     outcome.traceback, worker=outcome.worker)
-                report.failed += 1
-                report.failures.append((job.label, outcome.error or "unknown error"))
-            in_flight.discard(job.id)
-            if on_event is not None:
-                on_event(job, outcome)
+        while todo:
+            for job, outcome in executor.run(todo, on_start=start):
+                record(job, outcome)
+            todo = taken_over()
     except KeyboardInterrupt:
         report.interrupted = True
         executor.close()
@@ -129,3 +133,24 @@ def run_sweep(
     finally:
         executor.close()
     return report
+
+
+def _recorder(store: ResultStore, report: SweepReport, in_flight: set[str],
+              on_event: ProgressHook | None) -> Callable[[Job, JobOutcome], None]:
+    """Write each outcome to the store (the driver is the only writer) and count it."""
+
+    def record(job: Job, outcome: JobOutcome) -> None:
+        if outcome.ok:
+            store.record_result(job.definition, outcome.rows or [], seconds=outcome.seconds,
+                                worker=outcome.worker)
+            report.done += 1
+        else:
+            store.record_failure(job.definition, outcome.error or "unknown error",
+                                 outcome.traceback, worker=outcome.worker)
+            report.failed += 1
+            report.failures.append((job.label, outcome.error or "unknown error"))
+        in_flight.discard(job.id)
+        if on_event is not None:
+            on_event(job, outcome)
+
+    return record
