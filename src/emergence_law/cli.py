@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         where = f"{ctx.command_path}: " if ctx is not None else ""
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        message = message.replace("Value error, ", "")  # typer's coercion prefix: no news
         print(f"emergence-law: error: {where}{_one_line(message)}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2)) or 2
     except EmergenceLawError as exc:

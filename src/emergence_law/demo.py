@@ -71,6 +71,7 @@ def run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None = 
     say(f"ground truth (ReLU fit to the few-shot rows of all checkpoints): {gt.elbow:.3f} nats "
         f"[{gt.interval[0]:.3f}, {gt.interval[1]:.3f}]; the forecast sees only checkpoints with "
         f"loss >= {min_loss:.3f}")
+    reference = truth["emergence_point"] if truth else gt.elbow
     for post in ("mcmc", "bootstrap"):
         n = mcmc_samples if post == "mcmc" else boot_samples
         law = EmergenceLaw(posterior=post, n_samples=n, seed=seed)
@@ -78,8 +79,9 @@ def run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None = 
         sub = out / post
         sub.mkdir(exist_ok=True)
         fit.save(sub / "fit.json")
-        fit.plot_fit(sub / "fit_curves.png")
-        fit.plot_cdf(sub / "emergence_cdf.png")
+        fit.plot_fit(sub / "fit_curves.png", ground_truth=reference,
+                     unused=_unused_fewshot(obs, task, fit))
+        fit.plot_cdf(sub / "emergence_cdf.png", ground_truth=reference)
         say(f"\n-- posterior: {post} --")
         say(fit.summary())  # includes the fit's warnings
         error = fit.emergence_point_mle - (truth["emergence_point"] if truth else gt.elbow)
@@ -114,6 +116,25 @@ def run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None = 
     return results
 
 
+#: bootstrap replicates per backtest cut-off: enough for a 90 % interval on the plot
+BACKTEST_DRAWS = 200
+#: what the demo's "how far in advance" figure is (printed beside it, and in README.md)
+ADVANCE_DEFINITION = ("FLOPs ratio = FLOPs of the first checkpoint past the ground-truth elbow "
+                      "/ the most FLOPs among the checkpoints a prediction used (the paper's "
+                      "Fig. 7); a prediction succeeds within 0.1 nats of the ground truth")
+
+
+def _unused_fewshot(obs: pd.DataFrame, task: str, fit) -> pd.DataFrame:
+    """The few-shot rows of the fit's task and metric that the fit left out (past its cut-off):
+    drawn on the fit plot, they show whether the forecast was right."""
+    rows = obs[(obs["task"] == task) & (obs["setting"] == "fewshot")]
+    if fit.metric is not None:
+        rows = rows[rows["metric"] == fit.metric]
+    if fit.min_loss is None:
+        return rows.iloc[:0]
+    return rows[rows["loss"] < fit.min_loss]
+
+
 def _backtest(obs: pd.DataFrame, task: str, method: str | None, out: Path, seed: int,
               say) -> dict:
     """How far in advance: hold out the most capable pre-emergence checkpoints one by one."""
@@ -121,16 +142,25 @@ def _backtest(obs: pd.DataFrame, task: str, method: str | None, out: Path, seed:
     from emergence_law.errors import EmergenceLawError
 
     try:
-        bt = run_backtest(obs, task, law={"posterior": "none", "seed": seed},
+        bt = run_backtest(obs, task, law={"posterior": "bootstrap", "n_samples": BACKTEST_DRAWS,
+                                          "seed": seed},
                           ft_method=method, workers=1, progress=False)
     except EmergenceLawError as exc:  # e.g. too few pre-emergence checkpoints
         say(f"\nbacktest skipped: {exc}")
         return {"skipped": str(exc)}
     bt.to_csv(out / "backtest.csv")
     bt.plot(out / "backtest.png")
-    say("\n-- backtest (how far in advance) --")
+    command = (f"emergence-law backtest {out / 'observations.csv'} --task {task}"
+               + (f" --ft-method {method}" if method else "")
+               + f" --posterior bootstrap --samples {BACKTEST_DRAWS}")
+    say("\n-- backtest: how far in advance --")
+    say(f"{ADVANCE_DEFINITION}; the same as: {command}")
     say(bt.summary())
-    return {"summary": bt.summary_lines()}
+    best = bt.best("emergence_law")
+    ratio = None if best is None else best.get("flops_ratio")
+    return {"summary": bt.summary_lines(), "definition": ADVANCE_DEFINITION,
+            "command": command,
+            "flops_ratio": None if ratio is None or ratio != ratio else float(ratio)}
 
 
 def _passuntil(counts: pd.DataFrame, out: Path, seed: int, say) -> dict:
@@ -143,13 +173,27 @@ def _passuntil(counts: pd.DataFrame, out: Path, seed: int, say) -> dict:
     target = float(sizes[-1])
     rows = counts[counts["params"] < target]
     task = str(counts["task"].iloc[0])
+    measured = measured_pass_rate(counts, target)
     law, pred, record = fit_and_write(rows, task, target, out / "passuntil_fit", seed=seed,
-                                      source="shipped lab PassUntil counts")
-    measured = counts[counts["params"] == target]
-    rate = float((measured["passes"] / measured["trials"]).mean())
+                                      source="shipped lab PassUntil counts",
+                                      measured=(measured.mean, measured.lower, measured.upper))
     lo, hi = record["interval"]
+    m = measured
     say("\n-- PassUntil: task scaling law fitted on the smaller models --")
     say(f"predicted pass rate at N = {target:.3g}: {record['predicted_pass_rate']:.3g} "
-        f"[{lo:.3g}, {hi:.3g}]; measured (r/K mean over instances): {rate:.3g}")
+        f"[{pred.confidence:.0%} {lo:.3g}, {hi:.3g}]; measured: {m.mean:.3g} "
+        f"[{pred.confidence:.0%} {m.lower:.3g}, {m.upper:.3g}] (unbiased estimate, mean over "
+        f"{m.n_instances} instances, {m.n_censored} censored at the budget)")
     return {"target_params": target, "predicted": record["predicted_pass_rate"],
-            "interval": [lo, hi], "measured_mean_r_over_k": rate}
+            "interval": [lo, hi], "measured": m.mean, "measured_interval": [m.lower, m.upper],
+            "measured_estimator": m.estimator, "level": pred.confidence}
+
+
+def measured_pass_rate(counts: pd.DataFrame, params: float, level: float = 0.9):
+    """The task's measured pass rate at size ``params``: the mean of the per-instance unbiased
+    (censoring-aware) estimates with its bootstrap interval, the same estimate ``passuntil
+    run`` prints and the law's points use (r/K would be biased upward about 2x at r = 2)."""
+    from emergence_law.passuntil.estimate import task_estimate
+
+    rows = counts[counts["params"] == params]
+    return task_estimate(rows["trials"], rows["passes"], rows["censored"], level=level)

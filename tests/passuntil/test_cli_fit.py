@@ -42,7 +42,7 @@ def test_default_level_is_pooled(counts_csv, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--level", "global"], "option --level: unknown level 'global'"),
+        (["--level", "global"], "Invalid value for '--level': 'global' is not one of"),
         (["--target-params", "-5"], "option --target-params: must be positive"),
         (["--confidence", "95"], "option --confidence: must lie in (0, 1)"),
         (["--draws", "3"], "option --draws: need at least 20"),

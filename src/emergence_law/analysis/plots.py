@@ -41,7 +41,7 @@ def plot_ablations(result: Any, path: str | Path | None = None):
     plt = _plt()
     t = result.table
     n = len(t)
-    fig, ax = plt.subplots(figsize=(8.0, 0.32 * n + 1.6))
+    fig, ax = plt.subplots(figsize=(9.0, 0.32 * n + 1.6))
     y = np.arange(n)[::-1]
     ok = (t["status"] == "ok").to_numpy()
     err = t["error"].to_numpy(dtype=float)
@@ -52,8 +52,11 @@ def plot_ablations(result: Any, path: str | Path | None = None):
     for i in range(n):
         r = t.iloc[i]
         if r["status"] != "ok":
-            ax.text(lo * 1.1, y[i], f"{r['status']}: {str(r['reason'])[:70]}", va="center",
-                    fontsize=7, color=SKIP_COLOUR)
+            import textwrap
+
+            why = textwrap.shorten(f"{r['status']}: {r['reason']}", 110, placeholder=" ...")
+            ax.text(lo * 1.1, y[i], why, va="center", fontsize=6.5, color="0.35", zorder=5,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
             continue
         colour = OK_COLOUR if bool(r["success"]) else FAIL_COLOUR
         e = max(float(r["error"]), lo)
@@ -80,8 +83,9 @@ def plot_ablations(result: Any, path: str | Path | None = None):
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
     ax.set_ylim(-0.8, n - 0.2)
-    ax.set_xlabel("|MLE - ground truth| (nats); whisker: 5th-95th percentile under posterior, "
-                  "o: median", fontsize=8)
+    ax.set_xlabel("|MLE - ground truth| (nats); whisker: 90% interval (5th-95th percentile) "
+                  "of the error under the posterior, o: median (full reasons: ablations.csv)",
+                  fontsize=8)
     ax.set_title(f"Ablations, task {result.task} (ground truth {result.ground_truth.elbow:.3f} "
                  "nats)", fontsize=10)
     fig.tight_layout()
@@ -109,6 +113,8 @@ def plot_backtest(result: Any, path: str | Path | None = None):
     ax.axhline(float(t[ypost].iloc[0]), color="black", ls="--", lw=1,
                label="first post-emergence checkpoint")
     methods = list(dict.fromkeys(t["method"]))
+    no_pred: list[tuple[str, str, np.ndarray, str]] = []
+    any_interval = False
     offsets = np.linspace(-0.04, 0.04, len(methods)) if len(methods) > 1 else [0.0]
     xs = [gt]
     for m, off in zip(methods, offsets, strict=True):
@@ -123,7 +129,7 @@ def plot_backtest(result: Any, path: str | Path | None = None):
         if has.any():
             ax.errorbar(med[has], y[has], xerr=[med[has] - lo[has], hi[has] - med[has]],
                         fmt="o", color=colour, mfc="none", ms=9, capsize=3, zorder=2,
-                        label=f"{m}: posterior median, 5-95%")
+                        label=f"{m}: median and 90% interval (5-95%)")
         ok = d["success"].astype(bool).to_numpy()
         if ok.any():
             ax.plot(pred[ok], y[ok], "D", color=colour, ms=5, zorder=4,
@@ -132,18 +138,33 @@ def plot_backtest(result: Any, path: str | Path | None = None):
             ax.plot(pred[~ok], y[~ok], "X", color=colour, mec=FAIL_COLOUR, ms=9, mew=1.2, zorder=4,
                     label=f"{m}: MLE, failure (> {thr:g} nats)")
         xs += list(pred) + list(lo[has]) + list(hi[has])
+        bad = t[(t["method"] == m) & (t["status"] != "ok")]
+        if len(bad):
+            yb = bad[ycol].to_numpy(dtype=float)
+            no_pred.append((m, colour, yb * 10 ** off if use_flops else yb + off * 0.5,
+                            str(bad["status"].iloc[0])))
+        any_interval |= bool(has.any())
     xs = np.array([x for x in xs if np.isfinite(x)])
     span = max(4 * thr, float(np.percentile(np.abs(xs - gt), 90)) * 1.3)
-    ax.set_xlim(gt - span, gt + span)
+    ax.set_xlim(gt + span, gt - span)  # lower loss = more capable, to the right
+    for m, colour, yb, status in no_pred:
+        ax.plot(np.full(len(yb), gt + 0.96 * span), yb, "<", color=colour, mfc="white", ms=7,
+                label=f"{m}: no prediction ({status}; see backtest.csv)")
+    if not any_interval:
+        ax.text(0.02, 0.02, "no intervals: the fits ran with --posterior none",
+                transform=ax.transAxes, fontsize=7, color="0.35")
     if use_flops:
         ax.set_yscale("log")
         ax.set_ylabel("FLOPs of the most capable model used")
     else:
         ax.set_ylabel("loss of the most capable model used (nats)")
         ax.invert_yaxis()
-    ax.set_xlabel("predicted few-shot emergence point (nats of pretraining loss)")
-    ax.set_title(f"How far in advance: task {result.task}", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    ax.set_xlabel("predicted few-shot emergence point (nats of pretraining loss)  →  more "
+                  "capable")
+    ax.set_title(f"How far in advance: task {result.task} (each row: the prediction from the "
+                 "checkpoints up to that one)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
+              frameon=False)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -164,8 +185,8 @@ def plot_compare(cmp: Any, path: str | Path | None = None):
             ax1.scatter(fs["loss"], fs["value"], s=14, color=colour, alpha=0.7,
                         label=f"{name}: few-shot data")
             lo_hi = [float(fs["loss"].min()), float(fs["loss"].max())]
-        s = np.sort(fit.emergence_samples)
-        ax2.plot(s, np.arange(1, len(s) + 1) / len(s), color=colour, lw=2,
+        s = np.sort(fit.emergence_samples)[::-1]  # P(E >= x): grows to the right
+        ax2.step(s, np.arange(1, len(s) + 1) / len(s), where="post", color=colour, lw=2,
                  label=f"{name}: median {fit.median:.3f}")
         e = fit.emergence_point_mle
         grid = np.linspace(min(lo_hi + [e]) - 0.1, max(lo_hi + [e]) + 0.05, 300)
@@ -175,11 +196,13 @@ def plot_compare(cmp: Any, path: str | Path | None = None):
         ax2.axvline(e, color=colour, ls="--", lw=1)
     ax1.invert_xaxis()
     ax1.set_xlabel("pretraining loss (nats; more capable to the right)")
-    ax1.set_ylabel("few-shot performance")
+    metric = next((f.metric for f in cmp.fits if getattr(f, "metric", None)), None)
+    ax1.set_ylabel(f"few-shot {metric}" if metric else "few-shot performance")
     ax1.set_title(f"task {cmp.task}: fits (dashed: MLE emergence point)", fontsize=10)
     ax1.legend(fontsize=7)
-    ax2.set_xlabel("few-shot emergence point E(D0) (nats)")
-    ax2.set_ylabel("posterior CDF  P(E <= x)")
+    ax2.invert_xaxis()  # the same direction as the left panel: more capable to the right
+    ax2.set_xlabel("few-shot emergence point E(D0) (nats; more capable to the right)")
+    ax2.set_ylabel("P(E(D0) >= x)  (emerged by loss x)")
     ax2.set_title(f"P({cmp.series[0]} emerges at a higher loss) = {cmp.p_a_higher:.3f} "
                   f"+/- {cmp.mc_error:.3f}", fontsize=10)
     ax2.legend(fontsize=8)

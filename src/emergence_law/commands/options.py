@@ -68,6 +68,7 @@ class Level(StrEnum):
     pooled = "pooled"
     instance = "instance"
     dataset = "dataset"
+    distribution = "distribution"
 
 
 def out_dir(value: Path | None) -> Path | None:

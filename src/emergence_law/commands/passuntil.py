@@ -128,7 +128,7 @@ def run_cmd(
 def fit_and_write(rows, task_name: str, target_params: float, out: Path, *,
                   level: str | None = None,
                   confidence: float = 0.9, draws: int = 400, seed: int = 0,
-                  source: str = "counts"):
+                  source: str = "counts", measured: tuple[float, float, float] | None = None):
     """Fit the task scaling law on ``rows``, predict ``target_params``, and write
     ``out/passuntil_fit.json`` and ``out/passuntil_fit.png``; return (law, prediction, record)."""
     from emergence_law.passuntil.counts import sampling_design
@@ -143,7 +143,8 @@ def fit_and_write(rows, task_name: str, target_params: float, out: Path, *,
     record = {**pred.to_dict(), "task": task_name, "design": sampling_design(rows),
               "fit": law.to_dict()}
     (out / "passuntil_fit.json").write_text(json.dumps(record, indent=2) + "\n")
-    plot_task_law(law, pred, out / "passuntil_fit.png", title=f"{task_name}: {level} fit")
+    plot_task_law(law, pred, out / "passuntil_fit.png", title=f"{task_name}: {level} fit",
+                  measured=measured)
     return law, pred, record
 
 

@@ -85,3 +85,38 @@ def check(diagnostics: dict, what: str = "E(D0)") -> list[str]:
     for m in msgs:
         warnings.warn(m, ConvergenceWarning, stacklevel=3)
     return msgs
+
+
+#: share of the draws at one value of E(D0) above which the distribution is called a point mass
+POINT_MASS_SHARE = 0.25
+
+
+def point_mass(samples: np.ndarray | None, decimals: int = 3) -> tuple[float, float] | None:
+    """``(value, share)`` when more than :data:`POINT_MASS_SHARE` of the draws sit at one value
+    (to ``decimals``; e.g. bootstrap replicates stuck at the data's edge or a bound): their
+    CDF is then a step, and its percentiles say less than they seem to."""
+    if samples is None or len(samples) < 10:
+        return None
+    vals, counts = np.unique(np.round(np.asarray(samples, dtype=float), decimals),
+                             return_counts=True)
+    k = int(np.argmax(counts))
+    share = float(counts[k] / counts.sum())
+    return (float(vals[k]), share) if share > POINT_MASS_SHARE else None
+
+
+def check_point_mass(samples: np.ndarray | None, method: str,
+                     fraction_at_bounds: float | None = None) -> list[str]:
+    """Messages (also issued as :class:`ConvergenceWarning`) when the draws pile up at one
+    value of E(D0) or many replicates hit a bound of the search range."""
+    msgs = []
+    pm = point_mass(samples)
+    if pm is not None:
+        msgs.append(f"{pm[1]:.0%} of the {method} draws of E(D0) sit at {pm[0]:.3f}: the "
+                    "distribution is a point mass there (a bound or the data's edge), so its "
+                    "percentiles understate the uncertainty on that side")
+    if fraction_at_bounds is not None and fraction_at_bounds > 0.5:
+        msgs.append(f"{fraction_at_bounds:.0%} of the {method} replicates have a parameter at "
+                    "a bound of its search range: the data do not pin the law down")
+    for m in msgs:
+        warnings.warn(m, ConvergenceWarning, stacklevel=3)
+    return msgs

@@ -16,6 +16,7 @@ import pandas as pd
 
 from emergence_law.errors import NotIdentifiableError, OptionError
 from emergence_law.fitting.diagnostics import check as check_diagnostics
+from emergence_law.fitting.diagnostics import check_point_mass
 from emergence_law.fitting.mle import fit_mle
 from emergence_law.fitting.model import LIKELIHOODS, ProfileModel, prepare_data
 from emergence_law.fitting.result import DATA_COLUMNS, EmergenceFit
@@ -189,6 +190,7 @@ class EmergenceLaw:
             fit.posterior = {"method": "mcmc", **res.settings}
             fit.diagnostics.update(res.diagnostics)
             fit.warnings += check_diagnostics(res.diagnostics)  # warns, respecting filters
+            fit.warnings += check_point_mass(fit.emergence_samples, "MCMC")
         elif self.posterior == "bootstrap":
             from emergence_law.fitting.bootstrap import bootstrap_posterior
 
@@ -200,6 +202,8 @@ class EmergenceLaw:
             # replicates are independent draws: ESS = their number; R-hat does not apply
             fit.diagnostics.update({"rhat": None, "ess": float(len(res.theta)),
                                     **res.diagnostics})
+            fit.warnings += check_point_mass(fit.emergence_samples, "bootstrap",
+                                             res.diagnostics.get("fraction_at_bounds"))
         return fit
 
     def _fit_notes(self, model: ProfileModel, theta: np.ndarray) -> list[str]:

@@ -254,17 +254,20 @@ class EmergenceFit:
             raise DataError(exc.reason, source=str(path)) from exc
 
     # ------------------------------------------------------------------ plots
-    def plot_fit(self, path: str | Path | None = None, ax: Any = None) -> Any:
-        """The paper's Fig. 4: data and fitted ReLU per data level, extrapolated few-shot curve."""
+    def plot_fit(self, path: str | Path | None = None, ax: Any = None, *,
+                 ground_truth: float | None = None, unused: pd.DataFrame | None = None) -> Any:
+        """The paper's Fig. 4: data and fitted ReLU per data level, extrapolated few-shot curve;
+        ``ground_truth`` and ``unused`` few-shot rows (past the cut-off) are drawn to check it."""
         from emergence_law.fitting.plots import plot_fit
 
-        return plot_fit(self, path, ax=ax)
+        return plot_fit(self, path, ax=ax, ground_truth=ground_truth, unused=unused)
 
-    def plot_cdf(self, path: str | Path | None = None, ax: Any = None) -> Any:
+    def plot_cdf(self, path: str | Path | None = None, ax: Any = None, *,
+                 ground_truth: float | None = None) -> Any:
         """The paper's Fig. 5: CDF of the few-shot emergence point."""
         from emergence_law.fitting.plots import plot_cdf
 
-        return plot_cdf(self, path, ax=ax)
+        return plot_cdf(self, path, ax=ax, ground_truth=ground_truth)
 
     def plot(self, path: str | Path | None = None) -> Any:
         """Both figures side by side."""

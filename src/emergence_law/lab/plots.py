@@ -154,7 +154,8 @@ def plot_finetune_shift(summary: dict[str, Any], path: Path) -> Path | None:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for method, marker in (("full", "o"), ("lora-r4", "s")):
+    methods = list(dict.fromkeys(str(lv["method"]) for lv in levels))
+    for method, marker in zip(methods, "os^Dv" * len(methods), strict=False):
         mine = sorted((lv for lv in levels if lv["method"] == method), key=lambda r: r["n_train"])
         if not mine:
             continue
@@ -165,9 +166,19 @@ def plot_finetune_shift(summary: dict[str, Any], path: Path) -> Path | None:
         if pts:
             ax.plot(*zip(*pts, strict=True), marker, mfc="none", ms=9,
                     label=f"{method}: elbow fitted per level")
+    drawn = bool(ax.lines)
     gt = summary.get("finetune_shift", {}).get("fewshot_elbow")
     if gt is not None:
         ax.axhline(gt, color="tab:green", ls="-.", label=f"few-shot ground truth {gt:.3f}")
+    if not drawn:  # say why instead of showing empty axes
+        import textwrap
+
+        why = summary.get("finetune_shift", {}).get("answer") or ""
+        ax.text(0.5, 0.5, textwrap.fill(
+            f"no elbow to draw: for none of the {len(levels)} finetuned data levels "
+            f"({', '.join(methods)}) could an elbow be fitted per level, nor an emergence law "
+            f"(too few checkpoints, or accuracy never rises). {why}", 60),
+            ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.3")
     ax.set_xscale("log")
     ax.set_xlabel("finetuning examples D")
     ax.set_ylabel("elbow (pretraining loss, nats)")
