@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,80 @@ def test_crashed_worker_and_impossible_request_fail_only_their_jobs(local_ray, t
                               "largest node has 2 CPU, 0 GPU (set the job's `resources:` in "
                               "the recipe)"] * 2
         assert store.counts()["failed"] == 4
+
+
+def test_ray_errors_are_reported_as_what_they_are() -> None:
+    from ray import exceptions as rx
+
+    from emergence_law.sweep.executors import describe_ray_error
+
+    lost = describe_ray_error(rx.NodeDiedError("Task failed due to the node dying."), 2)
+    assert lost.startswith("Ray node lost while running this job; Ray retried it 2 time(s)")
+    assert describe_ray_error(rx.LocalRayletDiedError()).startswith("Ray node lost")
+    crashed = describe_ray_error(rx.WorkerCrashedError())
+    assert crashed.startswith("the Ray worker process died") and "max_retries" in crashed
+    assert describe_ray_error(rx.OutOfMemoryError("killed")).startswith("Ray's memory monitor")
+    assert describe_ray_error(ValueError("bad\n value")) == "ValueError: bad value"
+
+
+def _node(alive: bool, cpu: float, gpu: float = 0) -> dict:
+    return {"Alive": alive, "Resources": {"CPU": cpu, "GPU": gpu}}
+
+
+def test_a_lost_node_is_not_an_impossible_request() -> None:
+    """The classification behind waiting for a lost node (a real node loss is not staged in
+    the tests: it needs a second Ray node to kill; this checks the decision on ray.nodes())."""
+    from emergence_law.sweep.executors import capacity_problem
+
+    want = {"CPU": 1, "GPU": 0, "memory": 0}
+    head_only = [_node(True, 0)]
+    assert capacity_problem([_node(True, 2)], want) is None
+    kind, why = capacity_problem([*head_only, _node(False, 4)], want)
+    assert kind == "node_lost" and why.startswith("Ray node lost: 1 node(s) that could run")
+    kind, why = capacity_problem(head_only, want)
+    assert kind == "impossible" and "largest node has 0 CPU" in why
+    kind, _ = capacity_problem([*head_only, _node(False, 4)], {"CPU": 1, "GPU": 1, "memory": 0})
+    assert kind == "impossible"  # the lost node could not have run it either
+
+
+def test_capacity_against_the_live_cluster(local_ray) -> None:
+    from emergence_law.sweep.executors import capacity_problem
+
+    nodes = local_ray.nodes()
+    assert capacity_problem(nodes, {"CPU": 2, "GPU": 0, "memory": 0}) is None
+    assert capacity_problem(nodes, {"CPU": 64, "GPU": 0, "memory": 0})[0] == "impossible"
+
+
+RAY_DRIVER = """
+import os, sys, time
+from emergence_law.sweep.executors import RayExecutor
+ex = RayExecutor(init_kwargs={"num_cpus": 1, "log_to_driver": False})
+print("ready", flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_ray_driver_leaves_no_ray_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from .test_shutdown import _alive, _descendants, _wait_for
+
+    proc = subprocess.Popen([sys.executable, "-c", RAY_DRIVER], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(2.0)  # let the watchdog note the agents (it looks every second)
+        started = _descendants(proc.pid)
+        names = {Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0][-40:] for p in started
+                 if _alive(p)}
+        assert any(b"DashboardAgent" in n or b"raylet" in n for n in names), names
+        proc.kill()
+        proc.wait(30)
+        assert _wait_for(lambda: not any(_alive(p) for p in started), timeout=30), [
+            Path(f"/proc/{p}/cmdline").read_bytes()[:80] for p in started if _alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

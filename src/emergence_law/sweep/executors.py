@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import re
 import signal
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +25,7 @@ from typing import Any
 
 from emergence_law.errors import OptionError
 from emergence_law.sweep.execute import JobOutcome, ProgressFn, execute
-from emergence_law.sweep.lifeline import die_with_parent
+from emergence_law.sweep.lifeline import die_with_parent, start_reaper
 from emergence_law.sweep.plan import Job
 
 OnStart = Callable[[Job], bool]
@@ -210,21 +211,75 @@ def _ray_execute(definition: dict[str, Any], base_dir: str, device: str) -> JobO
     return outcome
 
 
+#: Ray errors that mean the machine (or its raylet) was lost, not that the job failed
+_NODE_LOST = ("NodeDiedError", "LocalRayletDiedError", "OwnerDiedError", "ObjectLostError",
+              "ObjectFetchTimedOutError", "ObjectReconstructionFailedError")
+
+
+def describe_ray_error(exc: BaseException, max_retries: int = 0) -> str:
+    """One line saying what a failed Ray task means: node lost, worker died, Ray's memory
+    monitor, or the job's own error (shown as it is)."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())[:1500]
+    tries = (f"Ray retried it {max_retries} time(s) (ray: max_retries in the recipe)"
+             if max_retries else "not retried (set ray: max_retries in the recipe to retry it)")
+    if names & set(_NODE_LOST) or re.search(
+            r"\bnode\b[^.]*\b(died|dying|dead|unavailable|lost|removed)\b", text, re.I):
+        return f"Ray node lost while running this job; {tries}: {text}"
+    if "OutOfMemoryError" in names:
+        return f"Ray's memory monitor killed the worker running this job; {tries}: {text}"
+    if "WorkerCrashedError" in names:
+        return (f"the Ray worker process died while running this job (out of memory? a crash "
+                f"in native code?); {tries}: {text}")
+    return text
+
+
+def capacity_problem(nodes: Sequence[dict[str, Any]], want: dict[str, float]
+                     ) -> tuple[str, str] | None:
+    """Why no alive node can run a job asking for ``want`` now (None if one can).
+
+    ``("node_lost", why)`` when only nodes that have died could run it (wait for them, and
+    report a node loss, not an impossible request); ``("impossible", why)`` when no node of the
+    cluster, alive or dead, ever could. ``nodes`` is ``ray.nodes()``.
+    """
+    def fits(node: dict[str, Any]) -> bool:
+        res = node.get("Resources", {})
+        return all(res.get(k, 0) >= v for k, v in want.items() if v)
+
+    alive = [n for n in nodes if n.get("Alive")]
+    if any(fits(n) for n in alive):
+        return None
+    asked = ", ".join(f"{v:g} {k}" for k, v in want.items() if v)
+    best = {k: max((n.get("Resources", {}).get(k, 0) for n in alive), default=0) for k in want}
+    have = ", ".join(f"{best[k]:g} {k}" for k, v in want.items() if v)
+    lost = [n for n in nodes if not n.get("Alive") and fits(n)]
+    if lost:
+        return ("node_lost", f"Ray node lost: {len(lost)} node(s) that could run this job "
+                f"died and no alive node can (it asks for {asked}; the largest alive node has "
+                f"{have}); run the sweep again once the cluster is back")
+    return ("impossible", f"no Ray node can run this job: it asks for {asked}; the largest "
+            f"node has {have} (set the job's `resources:` in the recipe)")
+
+
 class RayExecutor(Executor):
     """Each job a Ray task with its own resource request (``num_cpus``, ``num_gpus``, ``memory``).
 
     Connects to ``address`` (``auto``, ``ray://host:10001``) or starts a local instance. Tasks
     are not retried by Ray (``max_retries=0`` by default): a failure is recorded, and retried on
-    request with ``--retry-failed``. The package must be importable on the workers (install it
-    there, or pass ``runtime_env``).
+    request with ``--retry-failed``; with ``max_retries`` Ray reruns a task whose worker or node
+    died. A lost node is reported as such (:func:`describe_ray_error`); jobs that only a lost
+    node could run wait up to ``node_wait_s`` for the cluster to recover, then fail as "node
+    lost". A local instance started here is stood down on close, and if the driver is killed a
+    watchdog (:func:`.lifeline.start_reaper`) ends its agents, which Ray leaves running. The
+    package must be importable on the workers (install it there, or pass ``runtime_env``).
     """
 
     name = "ray"
 
     def __init__(self, *, address: str | None = None, base_dir: str | Path = ".",
                  device: str = "cpu", max_in_flight: int | None = None, max_retries: int = 0,
-                 init_kwargs: dict[str, Any] | None = None, check_resources: bool = True
-                 ) -> None:
+                 init_kwargs: dict[str, Any] | None = None, check_resources: bool = True,
+                 node_wait_s: float = 120.0) -> None:
         super().__init__(base_dir=base_dir, device=device)
         try:
             import ray
@@ -233,36 +288,37 @@ class RayExecutor(Executor):
                               "'emergence-law[distributed]')") from exc
         self._ray = ray
         self._started = False
+        self._reaper = None
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": True, **(init_kwargs or {})}
             if address:
                 kwargs["address"] = address
+            else:  # a local instance: this process owns its services
+                self._reaper = start_reaper()
             ray.init(**kwargs)
             self._started = True
         self.max_in_flight = max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.max_retries = max_retries
         self.check_resources = check_resources
+        self.node_wait_s = node_wait_s
         self._remote = ray.remote(_ray_execute)
         self._running: dict[Any, Job] = {}
 
-    def _infeasible(self, job: Job) -> str | None:
-        """Why no node of the cluster can ever run ``job`` (None if some node can).
+    def _capacity(self, job: Job) -> tuple[str, str] | None:
+        """Why no node can run ``job`` now (see :func:`capacity_problem`), or None.
 
         Ray would keep such a task pending for ever; an autoscaling cluster that grows on
         demand should set ``ray: {check_resources: false}`` in the recipe.
         """
         if not self.check_resources:
             return None
-        nodes = [n.get("Resources", {}) for n in self._ray.nodes() if n.get("Alive")]
         want = {"CPU": job.resources.get("num_cpus", 1), "GPU": job.resources.get("num_gpus", 0),
                 "memory": job.resources.get("memory", 0)}
-        if any(all(node.get(k, 0) >= v for k, v in want.items() if v) for node in nodes):
-            return None
-        asked = ", ".join(f"{v:g} {k}" for k, v in want.items() if v)
-        best = {k: max((node.get(k, 0) for node in nodes), default=0) for k in want}
-        have = ", ".join(f"{best[k]:g} {k}" for k, v in want.items() if v)
-        return (f"no Ray node can run this job: it asks for {asked}; the largest node has "
-                f"{have} (set the job's `resources:` in the recipe)")
+        return capacity_problem(self._ray.nodes(), want)
+
+    def _infeasible(self, job: Job) -> str | None:
+        problem = self._capacity(job)
+        return None if problem is None else problem[1]
 
     def _options(self, job: Job) -> dict[str, Any]:
         res = job.resources
@@ -275,16 +331,23 @@ class RayExecutor(Executor):
 
     def run(self, jobs: Sequence[Job], on_start: OnStart = _noop
             ) -> Iterator[tuple[Job, JobOutcome]]:
+        import time
+
         ray = self._ray
         queue = list(jobs)[::-1]
         running = self._running
-        while queue or running:
+        waiting: list[Job] = []  # only a lost node could run these: wait for the cluster
+        waited_since: float | None = None
+        while queue or running or waiting:
             while queue and len(running) < self.max_in_flight:
                 job = queue.pop()
-                problem = self._infeasible(job)
+                problem = self._capacity(job)
+                if problem is not None and problem[0] == "node_lost":
+                    waiting.append(job)
+                    continue
                 if problem is not None:
                     if on_start(job):
-                        yield job, JobOutcome(job.id, None, problem)
+                        yield job, JobOutcome(job.id, None, problem[1])
                     continue
                 if not on_start(job):
                     continue
@@ -292,15 +355,33 @@ class RayExecutor(Executor):
                     job.definition, self.base_dir, self.device)
                 running[ref] = job
             if not running:
+                if not waiting:
+                    continue
+                # nothing runs and only jobs for lost nodes are left: wait for the cluster
+                waited_since = waited_since or time.monotonic()
+                if time.monotonic() - waited_since > self.node_wait_s:
+                    for job in waiting:
+                        problem = self._capacity(job)
+                        if on_start(job):
+                            yield job, JobOutcome(job.id, None, (problem or ("", (
+                                "Ray node lost and the cluster did not recover in "
+                                f"{self.node_wait_s:g} s")))[1])
+                    waiting = []
+                    continue
+                time.sleep(min(2.0, self.node_wait_s))
+                queue, waiting = waiting[::-1] + queue, []
                 continue
+            waited_since = None
+            if waiting:  # give them another chance once something finishes
+                queue, waiting = queue + waiting[::-1], []
             ready, _ = ray.wait(list(running), num_returns=1)
             for ref in ready:
                 job = running.pop(ref)
                 try:
                     outcome = ray.get(ref)
-                except Exception as exc:  # worker crashed, task cancelled, ...
-                    msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]
-                    outcome = JobOutcome(job.id, None, msg)
+                except Exception as exc:  # worker crashed, node lost, task cancelled, ...
+                    outcome = JobOutcome(job.id, None, describe_ray_error(exc,
+                                                                          self.max_retries))
                 yield job, outcome
 
     def close(self) -> None:
@@ -311,6 +392,11 @@ class RayExecutor(Executor):
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
             self._started = False
+        if self._reaper is not None:  # stood down: the instance was shut down cleanly
+            self._reaper.terminate()
+            with contextlib.suppress(Exception):
+                self._reaper.wait(10)
+            self._reaper = None
 
 
 def make_executor(kind: str, *, workers: int | None = None, address: str | None = None,
