@@ -43,7 +43,7 @@ def test_default_level_is_pooled(counts_csv, tmp_path):
     ("args", "message"),
     [
         (["--level", "global"], "Invalid value for '--level': 'global' is not one of"),
-        (["--target-params", "-5"], "option --target-params: must be positive"),
+        (["--target-params", "-5"], "option --target-params: must be a positive number"),
         (["--confidence", "95"], "option --confidence: must lie in (0, 1)"),
         (["--draws", "3"], "option --draws: need at least 20"),
         (["--task", "other"], "task 'other' has no rows"),

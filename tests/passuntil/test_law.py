@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from emergence_law.errors import DataError, NotIdentifiableError, OptionError
@@ -60,8 +61,13 @@ def test_zero_and_censored_cells_are_kept():
 def test_dataset_level_needs_two_positive_sizes():
     sim = simulate_task(n_instances=5, params=(1e8, 2e8), mean_eta_small=4.0, budget=100, seed=0)
     assert (sim.counts["passes"] == 0).all()
-    with pytest.raises(NotIdentifiableError, match="dataset-level"):
+    with pytest.raises(NotIdentifiableError, match="no instance passed at any model size"):
         TaskScalingLaw(level="dataset").fit(sim.counts)
+    # one size at 0, one in between, one at 1: the dataset level has a single usable mean
+    rows = [{"model": f"m{j}", "params": n, "task": "t", "instance": f"i{i}", "trials": 50,
+             "passes": [0, i, 50][j]} for j, n in enumerate((1e8, 2e8, 4e8)) for i in range(5)]
+    with pytest.raises(NotIdentifiableError, match="at least two models with a task pass rate"):
+        TaskScalingLaw(level="dataset").fit(pd.DataFrame(rows))
 
 
 def test_counts_validation_names_row_and_column(tmp_path):
@@ -75,8 +81,11 @@ def test_counts_validation_names_row_and_column(tmp_path):
     f.write_text("model,params,task,instance,trials,passes,censored\nm,1e8,t,a,10,0,false\n")
     with pytest.raises(DataError, match="row 1, column 'censored'"):
         load_counts(f)
-    f.write_text("model,params,task,instance,trials,passes\nm,1e8,t,a,10,0\nm,1e8,t,b,9,2\n")
+    f.write_text("model,params,task,instance,trials,passes,r\nm,1e8,t,a,10,0,2\nm,1e8,t,b,9,2,2\n")
     c = load_counts(f)
     assert c["censored"].tolist() == [True, False]
+    # without r or censored the table is a fixed budget: every row stopped at its budget
+    f.write_text("model,params,task,instance,trials,passes\nm,1e8,t,a,10,0\nm,1e8,t,b,9,2\n")
+    assert load_counts(f)["censored"].tolist() == [True, True]
     with pytest.raises(OptionError, match="--level"):
         TaskScalingLaw(level="global")

@@ -1,10 +1,23 @@
 """The per-instance PassUntil counts table: one row per (model, task, instance).
 
 Columns ``model, params, task, instance, trials, passes`` are required; ``censored`` (sampling
-hit the budget before the r-th pass), ``r`` and ``budget`` are optional. When ``censored`` is
-missing it is inferred as ``passes < r`` if ``r`` is known, else ``passes == 0`` (a zero-pass
-instance cannot have stopped at a pass). Validation reuses the observation table's schema
-machinery, so a bad cell gets one error naming file, row and column.
+hit the budget before the r-th pass), ``r``, ``budget`` and ``design`` are optional.
+
+**Sampling design.** A row comes from one of two designs, and the estimators differ:
+
+* ``sample-until-r`` (PassUntil): sampling stopped at the r-th pass, or at the budget
+  (``censored``). Recognised by an ``r`` or ``censored`` value. A missing ``censored`` is
+  inferred as ``passes < r`` when ``r`` is known, else ``passes == 0``.
+* ``fixed`` budget (binomial; e.g. "n samples per problem" tables): ``trials`` samples were
+  drawn whatever happened, ``passes`` of them passed. Recognised by neither ``r`` nor
+  ``censored`` being given. Every such row stopped at its budget, so it is stored with
+  ``censored = True``: the unbiased estimate is then R/K and the exact interval Clopper-Pearson,
+  as they must be for a binomial count. Reading such a row as sample-until-r would give
+  (R-1)/(K-1), biased low.
+
+A ``design`` column (``sample-until-r`` or ``fixed``) overrides the inference. Validation reuses
+the observation table's schema machinery, so a bad cell gets one error naming file, row and
+column; :func:`sampling_design` says in words which design a table holds.
 """
 
 from __future__ import annotations
@@ -29,10 +42,17 @@ COUNTS_SCHEMA = TableSchema(
         Column("censored", "bool", doc="stopped at the budget before the r-th pass"),
         Column("r", "int", minimum=1, doc="passes PassUntil waited for"),
         Column("budget", "int", minimum=1, doc="sample budget per instance"),
+        Column("design", "str", doc="sample-until-r or fixed (default: inferred)"),
     ),
 )
 
 COUNTS_COLUMNS = COUNTS_SCHEMA.names
+
+#: the two sampling designs, as written in the ``design`` column
+UNTIL_R, FIXED = "sample-until-r", "fixed"
+_DESIGN_NAMES = {"sample-until-r": UNTIL_R, "sample_until_r": UNTIL_R, "until-r": UNTIL_R,
+                 "passuntil": UNTIL_R, "inverse": UNTIL_R, "fixed": FIXED, "fixed-budget": FIXED,
+                 "fixed_budget": FIXED, "binomial": FIXED}
 
 
 def _row(i: int) -> int:
@@ -56,9 +76,13 @@ def validate_counts(df: pd.DataFrame, source: str = "<counts>") -> pd.DataFrame:
         raise DataError(f"trials ({int(k[i])}) exceed the budget ({int(b[i])})", source=source,
                         row=_row(i), column="trials")
     r = df["r"].to_numpy(dtype=float)
+    design = _designs(df, r, source)
+    df["design"] = design
+    fixed = design == FIXED
     inferred = np.where(~np.isnan(r), x < r, x == 0)
-    cens = df["censored"]
+    cens = df["censored"].astype("boolean")
     df["censored"] = cens.fillna(pd.Series(inferred, index=df.index)).astype(bool)
+    df.loc[fixed, "censored"] = True  # a fixed-budget row stopped at its budget, not at a pass
     zero_done = (~df["censored"].to_numpy()) & (x == 0)
     if zero_done.any():
         i = int(np.flatnonzero(zero_done)[0])
@@ -71,6 +95,39 @@ def validate_counts(df: pd.DataFrame, source: str = "<counts>") -> pd.DataFrame:
         raise DataError("duplicate (model, task, instance)", source=source, row=_row(i),
                         column="instance")
     return df
+
+
+def _designs(df: pd.DataFrame, r: np.ndarray, source: str) -> np.ndarray:
+    """Each row's sampling design: stated in ``design``, else inferred from ``r``/``censored``."""
+    until_r = ~np.isnan(r) | df["censored"].notna().to_numpy()
+    out = np.where(until_r, UNTIL_R, FIXED).astype(object)
+    stated = df["design"]
+    for i in np.flatnonzero(stated.notna().to_numpy()):
+        name = str(stated.iloc[i]).strip().lower()
+        if name not in _DESIGN_NAMES:
+            raise DataError(f"unknown sampling design {stated.iloc[i]!r} (expected "
+                            f"{UNTIL_R} or {FIXED})", source=source, row=_row(i),
+                            column="design")
+        out[i] = _DESIGN_NAMES[name]
+    return out
+
+
+def sampling_design(counts: pd.DataFrame) -> str:
+    """The table's sampling design in words, for the output of every command."""
+    d = counts["design"] if "design" in counts else pd.Series([UNTIL_R] * len(counts))
+    kinds = sorted(set(d.dropna()))
+    if kinds == [FIXED]:
+        k = counts["trials"]
+        per = f"{int(k.min())}" if k.min() == k.max() else f"{int(k.min())}-{int(k.max())}"
+        return f"fixed budget ({per} samples per instance, binomial counts)"
+    if kinds == [UNTIL_R]:
+        rs = counts["r"].dropna().unique() if "r" in counts else []
+        rtxt = f"r = {int(rs[0])}" if len(rs) == 1 else "r per row"
+        ncens = int(counts["censored"].sum())
+        return f"sample-until-r ({rtxt}; {ncens} of {len(counts)} rows censored at the budget)"
+    n_fixed = int((d == FIXED).sum())
+    return (f"mixed: {len(counts) - n_fixed} rows sample-until-r, {n_fixed} rows fixed budget "
+            "(each row estimated under its own design)")
 
 
 def load_counts(path: str | Path | pd.DataFrame, source: str | None = None) -> pd.DataFrame:

@@ -152,8 +152,14 @@ class TaskEstimate:
     samples: int
     estimator: str
     level: float
+    n_passes: int = -1
 
     def summary(self) -> str:
+        if self.n_passes == 0:
+            return (f"task pass rate 0 measured: no pass in {self.samples} samples over "
+                    f"{self.n_instances} instances; the true rate is below {self.upper:.3g} "
+                    f"({self.level:.0%} CI 0 - {self.upper:.3g}, exact; a larger budget "
+                    "would resolve it)")
         return (f"task pass rate {self.mean:.4g} ({self.level:.0%} CI {self.lower:.4g} - "
                 f"{self.upper:.4g}; {self.n_instances} instances, {self.n_censored} censored, "
                 f"{self.samples} samples; {self.estimator} estimator)")
@@ -181,6 +187,13 @@ def task_estimate(
     if n == 0:
         raise OptionError("counts", "no instances to estimate a task pass rate from")
     mean = float(np.mean(est))
+    if not np.any(x > 0):
+        # nothing passed: the task mean is 0 measured, with an exact upper bound. With no pass
+        # anywhere, prod_s (1 - p_s)^K_s <= (1 - mean p)^(K_min S) (log(1 - p) is concave), so
+        # the Clopper-Pearson bound of 0 passes in K_min * S samples bounds the mean (about
+        # 3.7/(K S) at 95%; one instance: about 3.7/K).
+        hi_v = float(1 - ((1 - level) / 2) ** (1 / (k.min() * n)))
+        return TaskEstimate(0.0, 0.0, hi_v, n, int(c.sum()), int(k.sum()), estimator, level, 0)
     if n == 1 or np.all(est == est[0]):
         lo, hi = exact_interval(k, x, c, level) if n == 1 else (est[:1], est[:1])
         lo_v, hi_v = float(np.min(lo)), float(np.max(hi))
@@ -196,7 +209,8 @@ def task_estimate(
                                             res.confidence_interval.high))
             if np.isfinite(lo_v) and np.isfinite(hi_v):
                 break
-    return TaskEstimate(mean, lo_v, hi_v, n, int(c.sum()), int(k.sum()), estimator, level)
+    return TaskEstimate(mean, lo_v, hi_v, n, int(c.sum()), int(k.sum()), estimator, level,
+                        int(x.sum()))
 
 
 # ---------------------------------------------------------------------------------------------

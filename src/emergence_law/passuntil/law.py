@@ -1,15 +1,32 @@
-"""The task scaling law ``PU(N) = exp(-c N^-alpha)``, fitted at three levels, and predictions.
+"""The task scaling law ``PU(N) = exp(-c N^-alpha)``, fitted at four levels, and predictions.
 
 * ``dataset``: the paper's dataset level. Per model, the task mean pass rate (unbiased
-  per-instance estimates) with a bootstrap standard error over instances; a weighted straight
-  line through ``log(-log PU)`` against ``log N``; a t interval (residual scale, n - 2 degrees of
-  freedom). A model whose mean is 0 cannot be placed on the log(-log) scale and is left out (and
-  listed). Misspecified when instances differ: a mean of such curves is not such a curve.
+  per-instance estimates under the table's sampling design) with a bootstrap standard error over
+  instances; a weighted straight line through ``log(-log PU)`` against ``log N``. A model whose
+  mean is 0 cannot be placed on the log(-log) scale and is left out (and listed).
 * ``instance``: independent per-instance lines by binomial maximum likelihood on the counts
   (zeros and censored cells kept), with a very weak ridge (sd 10) only so that instances that
-  never pass have a finite optimum. Prediction: the mean of the instances' predicted pass
-  rates; interval by drawing each instance's line from its Laplace posterior.
-* ``pooled`` (default): the hierarchical fit of :mod:`emergence_law.passuntil.pooled`.
+  never pass have a finite optimum.
+* ``pooled``: the hierarchical fit of :mod:`emergence_law.passuntil.pooled`.
+* ``distribution``: per model, a scaled beta distribution of the instances' pass rates
+  (:mod:`emergence_law.passuntil.distribution`, Schaeffer et al. 2025), fitted by beta-binomial
+  likelihood; its mean follows the law in N (weighted line through ``log(-log mean)``) and its
+  shape (log a, logit c) a line in log N, so the whole distribution, and pass@k, is predicted.
+
+**Plug-in prediction.** The instance and pooled predictions are the mean over instances of each
+instance's fitted law at the target (``mean_s exp(-exp(a_s + b_s x))`` at the fitted lines), not
+the mean over posterior draws: an instance that never passed has a posterior dominated by its
+prior, and averaging ``exp(-exp(.))`` over such draws put ~0.16 on every such instance on real
+counts. The interval is the posterior (pooled: hyperparameters drawn, instance lines
+re-solved) or bootstrap (instance: instances resampled) distribution of that same plug-in mean.
+
+**Size-level scatter.** Real task means scatter around any law from size to size (training runs
+differ); the instance-level data cannot see it. Every level therefore compares the observed task
+mean at each training size with the fit (on the log(-log) scale) and estimates a size-level
+random effect ``tau^2 = max(0, sum(d_j^2 - se_j^2) / (M - 2))``; the target's prediction gets
+``tau^2 (1 + h)`` more variance (``h``: the target's leverage in a regression on log N, since
+the training sizes' shocks moved the fitted line too) with a Student t of M - 2 degrees of
+freedom. With two sizes the fit cannot be checked, and the prediction says so.
 
 Use :class:`TaskScalingLaw` (configure, ``fit(counts)``, then ``predict(N)``).
 """
@@ -21,14 +38,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from emergence_law.errors import DataError, NotIdentifiableError, OptionError
 from emergence_law.passuntil.estimate import task_estimate
 from emergence_law.passuntil.likelihood import CountsGrid, instance_newton, pass_rate
-from emergence_law.passuntil.pooled import PooledState, fit_pooled, pooled_draws
+from emergence_law.passuntil.pooled import PooledState, fit_pooled, pooled_plugin_draws
 
-LEVELS = ("pooled", "instance", "dataset")
+LEVELS = ("pooled", "instance", "dataset", "distribution")
+DEFAULT_LEVEL = "pooled"
 
 
 @dataclass
@@ -40,15 +58,23 @@ class LawPrediction:
     interval: list[float]
     level: str
     confidence: float
+    size_scatter: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
         lo, hi = self.interval
-        return (f"predicted pass rate at N = {self.target_params:.4g}: "
+        text = (f"predicted pass rate at N = {self.target_params:.4g}: "
                 f"{self.predicted_pass_rate:.4g} ({self.confidence:.0%} interval {lo:.4g} - "
-                f"{hi:.4g}; {self.level} fit)")
+                f"{hi:.4g}; {self.level} fit, plug-in mean over instances"
+                if self.level in ("pooled", "instance") else
+                f"predicted pass rate at N = {self.target_params:.4g}: "
+                f"{self.predicted_pass_rate:.4g} ({self.confidence:.0%} interval {lo:.4g} - "
+                f"{hi:.4g}; {self.level} fit")
+        text += f"; size-to-size scatter sd {self.size_scatter:.3g} on log(-log PU) included)"
+        return "\n".join([text] + [f"warning: {w}" for w in self.warnings])
 
 
 @dataclass
@@ -94,24 +120,34 @@ def task_points(grid: CountsGrid, level: float = 0.68, seed: int = 0) -> TaskPoi
 class TaskScalingLaw:
     """Fit ``PU(N) = exp(-c N^-alpha)`` to PassUntil counts and predict larger models.
 
-    Parameters: ``level`` (pooled, instance or dataset), ``confidence`` of the intervals,
-    ``n_draws`` posterior draws for the instance-level intervals, ``seed``.
+    Parameters: ``level`` (pooled, instance, dataset or distribution), ``confidence`` of the
+    intervals, ``n_draws`` posterior or bootstrap draws for the intervals, ``seed``, ``scaled``
+    (distribution level: also fit the scale c of the beta; default c = 1, the closed-form
+    beta-binomial: the scaled fit needs numerical integrals, ~100x slower, and c is rarely
+    identified by a ladder's counts).
     Fitted attributes: ``grid_``, ``points_``, ``c_``, ``alpha_`` (the task-level line: for the
     instance levels, the population mean line), ``instance_params_`` (per-instance c, alpha),
-    ``dropped_`` (dataset level: models left out).
+    ``dropped_`` (dataset and distribution levels: models left out), ``scatter_`` (the
+    size-level random effect), ``warnings_`` (in words), ``distributions_`` (distribution level:
+    one :class:`~emergence_law.passuntil.distribution.BetaFit` per model).
     """
 
-    level: str = "pooled"
+    level: str = DEFAULT_LEVEL
     confidence: float = 0.9
     n_draws: int = 400
     seed: int = 0
+    scaled: bool = False
     grid_: CountsGrid | None = field(default=None, init=False, repr=False)
     points_: TaskPoints | None = field(default=None, init=False, repr=False)
     c_: float = field(default=float("nan"), init=False)
     alpha_: float = field(default=float("nan"), init=False)
     instance_params_: pd.DataFrame | None = field(default=None, init=False, repr=False)
     dropped_: list[str] = field(default_factory=list, init=False)
+    scatter_: dict[str, Any] = field(default_factory=dict, init=False)
+    warnings_: list[str] = field(default_factory=list, init=False)
+    distributions_: list[Any] = field(default_factory=list, init=False, repr=False)
     _line: Any = field(default=None, init=False, repr=False)
+    _shape: Any = field(default=None, init=False, repr=False)
     _pooled: PooledState | None = field(default=None, init=False, repr=False)
     _modes: np.ndarray | None = field(default=None, init=False, repr=False)
     _hess: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -130,9 +166,12 @@ class TaskScalingLaw:
     def fit(self, counts: pd.DataFrame | CountsGrid, source: str = "counts") -> TaskScalingLaw:
         grid = counts if isinstance(counts, CountsGrid) else CountsGrid.from_counts(counts, source)
         self.grid_ = grid
+        self.warnings_ = check_counts(grid, source)
         self.points_ = task_points(grid, seed=self.seed)
         if self.level == "dataset":
-            self._fit_dataset(source)
+            self._fit_line(self.points_, source)
+        elif self.level == "distribution":
+            self._fit_distribution(source)
         elif self.level == "instance":
             x = grid.x - grid.x0
             prec = np.eye(2) / 100.0
@@ -146,6 +185,7 @@ class TaskScalingLaw:
             self._modes, self._hess = self._pooled.modes, self._pooled.hessians
             self._set_instance_params(self._modes)
             self._set_line(*self._pooled.theta[:2])
+        self._fit_scatter()
         return self
 
     def _set_line(self, a: float, b: float) -> None:
@@ -161,86 +201,167 @@ class TaskScalingLaw:
             "alpha": -modes[:, 1],
         })
 
-    def _fit_dataset(self, source: str) -> None:
-        pts = self.points_
-        ok = (pts.pass_rate > 0) & (pts.pass_rate < 1)
+    def _fit_line(self, pts: TaskPoints, source: str) -> None:
+        """Weighted line through log(-log task PU) of the models with 0 < PU < 1."""
+        ok = (pts.pass_rate > 0) & (pts.pass_rate < 1) & np.isfinite(pts.y_se)
         self.dropped_ = [m for m, k in zip(pts.models, ok, strict=True) if not k]
         if ok.sum() < 2:
             raise NotIdentifiableError(
-                f"{source}: the dataset-level fit needs at least two models with a task pass rate "
-                f"strictly between 0 and 1 (found {int(ok.sum())}); use --level pooled")
+                f"{source}: the {self.level}-level fit needs at least two models with a task "
+                f"pass rate strictly between 0 and 1 (found {int(ok.sum())}); use --level pooled")
         x = np.log(pts.params[ok]) - self.grid_.x0
         y = pts.y[ok]
         w = 1.0 / np.maximum(pts.y_se[ok], 1e-6) ** 2
         X = np.stack([np.ones_like(x), x], axis=1)
         XtW = X.T * w
-        cov_unscaled = np.linalg.inv(XtW @ X)
-        beta = cov_unscaled @ (XtW @ y)
-        n = len(y)
-        dof = n - 2
-        if dof > 0:
-            chi2 = float(np.sum(w * (y - X @ beta) ** 2))
-            scale = max(1.0, chi2 / dof)  # never narrower than the measured standard errors
-        else:
-            scale = 1.0
-        self._line = {"beta": beta, "cov": cov_unscaled * scale, "dof": dof, "n": n}
+        cov = np.linalg.inv(XtW @ X)
+        beta = cov @ (XtW @ y)
+        self._line = {"beta": beta, "cov": cov}
         self._set_line(*beta)
+
+    def _fit_distribution(self, source: str) -> None:
+        from emergence_law.passuntil.distribution import fit_beta
+
+        g = self.grid_
+        fits, means, ses = [], [], []
+        for j in range(len(g.models)):
+            have = g.trials[:, j] > 0
+            try:
+                fb = fit_beta(g.trials[have, j], g.passes[have, j], scaled=self.scaled)
+            except NotIdentifiableError:
+                fb = None
+            fits.append(fb)
+            means.append(fb.mean if fb else self.points_.pass_rate[j])
+            ses.append(fb.eta_se() * abs(fb.mean * np.log(fb.mean)) if fb else np.inf)
+        self.distributions_ = fits
+        pts = self.points_
+        dpts = TaskPoints(pts.models, pts.params, np.array(means), np.array(ses), pts.lower,
+                          pts.upper)
+        self._dist_points = dpts
+        self._fit_line(dpts, source)
+        ok = np.array([f is not None for f in fits])
+        x = np.log(g.params[ok]) - g.x0
+        la = np.log([f.a for f in fits if f is not None])
+        lc = special.logit(np.clip([f.c for f in fits if f is not None], 1e-9, 1 - 1e-9))
+        X = np.stack([np.ones_like(x), x], axis=1)
+        self._shape = {"log_a": np.linalg.lstsq(X, la, rcond=None)[0],
+                       "logit_c": np.linalg.lstsq(X, lc, rcond=None)[0]}
+
+    # -- the size-level random effect -------------------------------------------------------
+    def _observed_points(self) -> TaskPoints:
+        return self._dist_points if self.level == "distribution" else self.points_
+
+    def _fit_scatter(self) -> None:
+        pts = self._observed_points()
+        ok = (pts.pass_rate > 0) & (pts.pass_rate < 1) & np.isfinite(pts.y_se)
+        x = np.log(pts.params[ok]) - self.grid_.x0
+        fitted = self._eta_hat(x)
+        d = pts.y[ok] - fitted
+        se = pts.y_se[ok]
+        dof = int(ok.sum()) - 2
+        if dof >= 1:
+            tau2 = max(0.0, float(np.sum(d**2 - se**2)) / dof)
+        else:
+            tau2 = 0.0
+            self.warnings_.append(
+                f"only {int(ok.sum())} model sizes have a task pass rate between 0 and 1: how far "
+                "real task means scatter around the law cannot be measured, so the interval "
+                "assumes the law holds exactly (add a size)")
+        self.scatter_ = {"tau": float(np.sqrt(tau2)), "dof": dof, "x": x.tolist(),
+                         "residuals": d.tolist(), "se": se.tolist()}
+
+    def _leverage(self, x: np.ndarray) -> np.ndarray:
+        xs = np.asarray(self.scatter_["x"])
+        sxx = float(np.sum((xs - xs.mean()) ** 2)) or 1.0
+        return 1.0 / len(xs) + (x - xs.mean()) ** 2 / sxx
 
     # -- prediction -------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if self.grid_ is None:
             raise RuntimeError("call fit() first")
 
+    def _eta_hat(self, x: np.ndarray) -> np.ndarray:
+        """The fitted log(-log task PU) at centred log sizes ``x`` (plug-in for instance levels)."""
+        if self.level in ("dataset", "distribution"):
+            return self._line["beta"][0] + self._line["beta"][1] * x
+        return _eta(plugin_mean(self._modes, x))
+
+    def _eta_draws(self, x: np.ndarray) -> np.ndarray:
+        """Draws (n_draws, len(x)) of the fitted log(-log task PU): parameter uncertainty only."""
+        rng = np.random.default_rng(self.seed)
+        D = self.n_draws
+        if self.level in ("dataset", "distribution"):
+            X = np.stack([np.ones_like(x), x], axis=1)
+            betas = rng.multivariate_normal(self._line["beta"], self._line["cov"], size=D)
+            return betas @ X.T
+        S = len(self._modes)
+        idx = rng.integers(0, S, size=(D, S))
+        if self.level == "instance":
+            pu = pass_rate(self._modes[:, :1], self._modes[:, 1:], x[None, :])  # (S, X)
+            return _eta(pu[idx].mean(axis=1))
+        return _eta(pooled_plugin_draws(self.grid_, self._pooled, x, idx, rng))
+
     def curve(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Predicted task pass rate and interval at each size (for plots and predictions)."""
         self._check_fitted()
         params = np.atleast_1d(np.asarray(params, dtype=float))
-        if np.any(params <= 0):
-            raise OptionError("--target-params", "model sizes must be positive")
+        if np.any(~np.isfinite(params)) or np.any(params <= 0):
+            raise OptionError("--target-params", "model sizes must be positive finite numbers")
         x = np.log(params) - self.grid_.x0
         a = 1 - self.confidence
-        if self.level == "dataset":
-            ln = self._line
-            X = np.stack([np.ones_like(x), x], axis=1)
-            yhat = X @ ln["beta"]
-            se = np.sqrt(np.einsum("ni,ij,nj->n", X, ln["cov"], X))
-            q = stats.t.ppf(1 - a / 2, ln["dof"]) if ln["dof"] > 0 else stats.norm.ppf(1 - a / 2)
-            # PU is decreasing in y: the upper y bound gives the lower PU bound
-            return (np.exp(-np.exp(yhat)), np.exp(-np.exp(yhat + q * se)),
-                    np.exp(-np.exp(yhat - q * se)))
-        draws = self._draws(x)
-        lo, hi = np.quantile(draws, [a / 2, 1 - a / 2], axis=0)
-        return draws.mean(axis=0), lo, hi
-
-    def _draws(self, x: np.ndarray) -> np.ndarray:
-        if self.level == "pooled":
-            return pooled_draws(self.grid_, self._pooled, x, self.n_draws, self.seed)
-        rng = np.random.default_rng(self.seed)
-        L = np.linalg.cholesky(np.linalg.inv(self._hess))
-        z = rng.standard_normal((self.n_draws, len(self._modes), 2))
-        beta = self._modes[None] + np.einsum("sij,dsj->dsi", L, z)
-        beta[0] = self._modes
-        return pass_rate(beta[..., :1], beta[..., 1:], x[None, None, :]).mean(axis=1)
+        mid = self._eta_hat(x)
+        draws = self._eta_draws(x)
+        tau, dof = self.scatter_["tau"], self.scatter_["dof"]
+        if tau > 0:
+            rng = np.random.default_rng(self.seed + 1)
+            t = rng.standard_t(dof, size=(len(draws), 1))
+            draws = draws + t * tau * np.sqrt(1 + self._leverage(x))[None, :]
+        lo_eta, hi_eta = np.quantile(draws, [a / 2, 1 - a / 2], axis=0)
+        # PU is decreasing in eta: the upper eta bound gives the lower PU bound
+        return _pu(mid), _pu(hi_eta), _pu(lo_eta)
 
     def predict(self, target_params: float) -> LawPrediction:
         """The task pass rate of a model with ``target_params`` parameters, with an interval."""
         mid, lo, hi = self.curve(np.array([float(target_params)]))
         return LawPrediction(float(target_params), float(mid[0]), [float(lo[0]), float(hi[0])],
-                             self.level, self.confidence)
+                             self.level, self.confidence, self.scatter_.get("tau", 0.0),
+                             list(self.warnings_))
+
+    def distribution_at(self, params: float) -> Any:
+        """Distribution level: the predicted scaled beta of pass rates at ``params`` (for pass@k)."""
+        from emergence_law.passuntil.distribution import BetaFit
+
+        self._check_fitted()
+        if self.level != "distribution":
+            raise OptionError("--level", "the distribution of pass rates is predicted only by "
+                              "the distribution level")
+        x = float(np.log(params) - self.grid_.x0)
+        mean = float(_pu(self._eta_hat(np.array([x])))[0])
+        a = float(np.exp(self._shape["log_a"] @ [1.0, x]))
+        c = float(special.expit(self._shape["logit_c"] @ [1.0, x])) if self.scaled else 1.0
+        c = max(c, min(1.0, mean * 1.05))
+        b = max(a * (c / mean - 1.0), 1e-6)
+        return BetaFit(a, b, c, float("nan"), len(self.grid_.instances), np.zeros((3, 3)),
+                       self.scaled)
 
     # -- reporting --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
-        pts = self.points_
+        pts = self._observed_points() if self.level == "distribution" else self.points_
         out: dict[str, Any] = {
             "level": self.level, "confidence": self.confidence, "c": self.c_,
             "alpha": self.alpha_, "n_instances": len(self.grid_.instances),
             "models": [{"model": m, "params": float(p), "pass_rate": float(r),
                         "se": float(s)} for m, p, r, s in
                        zip(pts.models, pts.params, pts.pass_rate, pts.se, strict=True)],
+            "size_scatter": {k: self.scatter_[k] for k in ("tau", "dof", "residuals")},
+            "warnings": list(self.warnings_),
         }
-        if self.level == "dataset":
+        if self.level in ("dataset", "distribution"):
             out["dropped_models"] = self.dropped_
+        if self.level == "distribution":
+            out["distributions"] = [f.to_dict() if f is not None else None
+                                    for f in self.distributions_]
         if self._pooled is not None:
             th = self._pooled.theta
             out["population"] = {"mean_log_c_centred": float(th[0]), "mean_slope": float(th[1]),
@@ -252,15 +373,72 @@ class TaskScalingLaw:
 
     def summary(self) -> str:
         d = self.to_dict()
+        what = {"dataset": "task mean", "distribution": "beta-binomial mean",
+                "pooled": "task mean", "instance": "task mean"}[self.level]
         lines = [f"task scaling law PU(N) = exp(-c N^-alpha), {self.level} fit",
                  f"  c = {self.c_:.4g}, alpha = {self.alpha_:.4g}"
-                 + (" (population mean line)" if self.level != "dataset" else ""),
+                 + (" (population mean line)" if self.level in ("pooled", "instance") else ""),
                  f"  {d['n_instances']} instances, {len(d['models'])} models"]
         for m in d["models"]:
-            lines.append(f"    {m['model']}: N = {m['params']:.4g}, task PU = {m['pass_rate']:.4g}")
+            lines.append(f"    {m['model']}: N = {m['params']:.4g}, {what} PU = "
+                         f"{m['pass_rate']:.4g}")
         if self.dropped_:
-            lines.append(f"  left out (task PU = 0): {', '.join(self.dropped_)}")
+            lines.append(f"  left out (task PU = 0 or 1): {', '.join(self.dropped_)}")
+        sc = self.scatter_
+        if sc.get("dof", 0) >= 1:
+            lines.append(f"  size-to-size scatter of task means around the law: sd "
+                         f"{sc['tau']:.3g} on log(-log PU) ({sc['dof']} degrees of freedom), "
+                         "added to the interval")
         return "\n".join(lines)
+
+
+def _eta(pu: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(pu, dtype=float), 1e-300, 1 - 1e-16)
+    return np.log(-np.log(p))
+
+
+def _pu(eta: np.ndarray) -> np.ndarray:
+    return np.exp(-np.exp(np.clip(np.asarray(eta, dtype=float), -700, 700)))
+
+
+def plugin_mean(modes: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Mean over instances of each instance's fitted law at centred log sizes ``x``."""
+    return pass_rate(modes[:, :1], modes[:, 1:], np.asarray(x)[None, :]).mean(axis=0)
+
+
+def check_counts(grid: CountsGrid, source: str = "counts") -> list[str]:
+    """Refuse counts a law cannot be fitted to; return warnings in words for weak ones."""
+    k, x = grid.trials, grid.passes
+    total = int(k.sum())
+    if not np.any(x > 0):
+        n = len(grid.instances)
+        bound = 1 - 0.025 ** (1 / max(k[k > 0].min() * n, 1))
+        raise NotIdentifiableError(
+            f"{source}: no instance passed at any model size ({total} samples): the task scaling "
+            f"law cannot be fitted (the largest model's task pass rate is below about "
+            f"{bound:.2g}, 95% exact); sample more before fitting")
+    if np.all(x[k > 0] == k[k > 0]):
+        raise NotIdentifiableError(
+            f"{source}: every sample passed at every model size: the task scaling law cannot be "
+            "fitted (pass rates are at 1)")
+    sizes_with_pass = int(np.sum((x > 0).any(axis=0)))
+    if sizes_with_pass < 2:
+        raise NotIdentifiableError(
+            f"{source}: only {sizes_with_pass} model size has any pass: the law's slope in N "
+            "needs passes at two sizes at least; sample the other sizes more")
+    warns = []
+    used = k > 0
+    if np.all(k[used] == 1):
+        warns.append("every instance was sampled once per model (trials = 1): each count is 0 "
+                     "or 1, so per-instance rates are not measured; the fit rests on how many "
+                     "instances pass, and tiny pass rates are invisible")
+    elif np.median(k[used]) < 10:
+        warns.append(f"few samples per instance (median {np.median(k[used]):.0f}): rates below "
+                     f"about {1 / np.median(k[used]):.2g} per instance are not resolved")
+    if np.all(x[:, -1][used[:, -1]] == k[:, -1][used[:, -1]]):
+        warns.append("the largest model passed every sample: it is at the ceiling and bounds "
+                     "the law only from below")
+    return warns
 
 
 def fit_task_law(counts: pd.DataFrame, level: str = "pooled", **kwargs: Any) -> TaskScalingLaw:

@@ -11,11 +11,11 @@ integrated out of the binomial likelihood by adaptive Gauss-Hermite quadrature (
 centred at each instance's posterior mode found by vectorised Newton, where the cloglog
 likelihood is concave; one node would be the Laplace approximation), and the hyperparameters
 (mu, log standard deviations, correlation) maximise that marginal likelihood times weak priors.
-The prediction's interval propagates both layers of uncertainty: hyperparameters are drawn from
-the Gaussian approximation of their posterior (numerical Hessian), and for each draw every
-instance's line is drawn from its exact conditional posterior (importance resampling around the
-Laplace approximation); the task pass rate at the target is the mean over instances of each
-draw.
+The prediction is the plug-in mean over instances of their fitted lines; its interval draws
+the hyperparameters from the Gaussian approximation of their posterior (numerical Hessian),
+re-solves every instance's line at its conditional mode, and resamples instances
+(:func:`pooled_plugin_draws`); the law's size-to-size scatter is added by
+:mod:`emergence_law.passuntil.law`.
 """
 
 from __future__ import annotations
@@ -155,47 +155,27 @@ def _numeric_inverse_hessian(f, theta: np.ndarray, h: float = 1e-3) -> np.ndarra
     return (V / w) @ V.T
 
 
-def pooled_draws(grid: CountsGrid, state: PooledState, x_new: np.ndarray, n_draws: int = 400,
-                 seed: int = 0) -> np.ndarray:
-    """Draws of the task pass rate (mean over instances) at centred log-sizes ``x_new``.
+def pooled_plugin_draws(grid: CountsGrid, state: PooledState, x_new: np.ndarray,
+                        idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draws of the plug-in task pass rate at centred log-sizes ``x_new``.
 
-    Returns an array (n_draws, len(x_new)).
+    Per draw: hyperparameters from the Gaussian approximation of their posterior, every
+    instance's line re-solved at its conditional mode under them, then the mean over the
+    instances ``idx[d]`` (a bootstrap resample: the count noise of each instance travels with
+    it) of each line's pass rate. The point prediction is the same plug-in at the fitted
+    hyperparameters; nowhere are per-instance lines drawn from prior-dominated posteriors.
+    Returns (len(idx), len(x_new)).
     """
-    rng = np.random.default_rng(seed)
     x = grid.x - grid.x0
+    n_draws = len(idx)
     thetas = rng.multivariate_normal(state.theta, state.theta_cov, size=n_draws)
     thetas[0] = state.theta
     out = np.empty((n_draws, len(x_new)))
     modes = state.modes
     for j, th in enumerate(thetas):
         mu, cov = _unpack(th)
-        modes, H, _ = instance_newton(grid.trials, grid.passes, x, mu, np.linalg.inv(cov),
+        modes, _, _ = instance_newton(grid.trials, grid.passes, x, mu, np.linalg.inv(cov),
                                       beta0=modes, iters=20)
-        beta = _instance_posterior_draw(grid, x, modes, H, mu, np.linalg.inv(cov), rng)
-        out[j] = pass_rate(beta[:, :1], beta[:, 1:], x_new[None, :]).mean(axis=0)
+        m = modes[idx[j]]
+        out[j] = pass_rate(m[:, :1], m[:, 1:], x_new[None, :]).mean(axis=0)
     return out
-
-
-def _instance_posterior_draw(grid: CountsGrid, x: np.ndarray, modes: np.ndarray, H: np.ndarray,
-                             mu: np.ndarray, prec: np.ndarray, rng: np.random.Generator,
-                             n_proposals: int = 16, nu: float = 4.0) -> np.ndarray:
-    """One draw of every instance's line from its exact conditional posterior.
-
-    Sampling-importance-resampling: proposals from a Student t (4 degrees of freedom) around the
-    Laplace approximation, weighted by exact posterior / proposal. Why not the Laplace Gaussian
-    itself: an instance with zero or few passes has a skewed posterior (bounded on one side by
-    its data, on the other only by the population).
-    """
-    S = len(modes)
-    L = np.linalg.cholesky(np.linalg.inv(H))  # (S, 2, 2)
-    z = rng.standard_normal((S, n_proposals, 2))
-    z *= np.sqrt(nu / rng.chisquare(nu, size=(S, n_proposals, 1)))
-    B = modes[:, None, :] + np.einsum("sij,skj->ski", L, z)
-    eta = B[..., :1] + B[..., 1:] * x[None, None, :]
-    ll = cell_loglik(eta, grid.trials[:, None, :], grid.passes[:, None, :]).sum(axis=-1)
-    d = B - mu
-    log_target = ll - 0.5 * np.einsum("ski,ij,skj->sk", d, prec, d)
-    log_proposal = -(nu + 2) / 2 * np.log1p(np.sum(z**2, axis=-1) / nu)
-    logw = log_target - log_proposal
-    pick = np.argmax(logw + rng.gumbel(size=logw.shape), axis=1)  # one index per instance
-    return B[np.arange(S), pick]

@@ -211,3 +211,83 @@ def _progress(enabled: bool) -> Any:
         TextColumn("instances, {task.fields[samples]:,} samples, PU~{task.fields[est]}"),
         TimeElapsedColumn(), disable=not enabled, transient=False,
     )
+
+
+def adaptive_sample(
+    generator: Any,
+    instances: Iterable[Any],
+    checker: Callable[[Instance, str], bool] | None = None,
+    *,
+    rel_error: float = 0.1,
+    budget: int = 100_000,
+    batch_size: int = 64,
+    store: Any = None,
+    namespace: str = "passuntil-adaptive",
+    progress: bool = True,
+    description: str = "PassUntil (adaptive)",
+) -> tuple[pd.DataFrame, Any]:
+    """Spend samples where they most reduce the variance of the task mean
+    (:mod:`emergence_law.passuntil.allocation`) until it is known to ``rel_error``.
+
+    Returns one row per instance (``instance, trials, passes, censored, checker_errors,
+    first_error, budget, design``; ``design`` is ``fixed``: each row is a binomial count) and the
+    :class:`~emergence_law.passuntil.allocation.AdaptiveResult`. Resumable like
+    :func:`passuntil_sample`: counts stream to ``store`` after every batch.
+    """
+    from emergence_law.passuntil.allocation import run_adaptive
+
+    if batch_size < 1:
+        raise OptionError("--batch-size", f"must be at least 1, got {batch_size}")
+    gen = as_generator(generator)
+    items = _as_instances(instances)
+    for inst in items:
+        if checker is None and inst.checker is None:
+            raise OptionError("checker", f"instance {inst.id!r} has no checker and none was given")
+    state: dict[str, Counts] = {x.id: Counts() for x in items}
+    if store is not None:
+        for key, rec in store.get_records(namespace).items():
+            if key in state:
+                state[key] = Counts.from_record(rec)
+        drawn = sum(c.trials for c in state.values())
+        if drawn and hasattr(gen, "reseed"):
+            gen.reseed(int(np.random.SeedSequence([drawn, len(items), 1]).generate_state(1)[0]))
+
+    def draw(i: int, n: int) -> int:
+        inst = items[i]
+        check = inst.checker if checker is None else (lambda c, _i=inst: checker(_i, c))
+        got = 0
+        while n > 0:  # the generator's batch is at most batch_size
+            m = min(n, batch_size)
+            result = check_batch(check, gen.sample(inst.prompt, m))
+            got += int(sum(result.passed))
+            if result.errors:
+                cnt = state[inst.id]
+                cnt.checker_errors += len(result.errors)
+                cnt.first_error = cnt.first_error or result.errors[0]
+            n -= m
+        return got
+
+    bar = _progress(progress)
+
+    def on_batch(i: int, trials: int, passes: int) -> None:
+        cnt = state[items[i].id]
+        cnt.trials, cnt.passes = trials, passes
+        if store is not None:
+            store.put_records(namespace, {items[i].id: cnt.to_record()})
+        rates = [c.passes / c.trials for c in state.values() if c.trials]
+        bar.update(task, samples=sum(c.trials for c in state.values()),
+                   est=f"{sum(rates) / len(rates):.3g}")
+
+    with bar:
+        task = bar.add_task(description, total=len(items), completed=0,
+                            samples=sum(c.trials for c in state.values()), est="-")
+        res = run_adaptive(draw, len(items), rel_error=rel_error, budget=budget,
+                           batch=min(batch_size, budget),
+                           trials=[state[x.id].trials for x in items],
+                           passes=[state[x.id].passes for x in items], on_batch=on_batch)
+        bar.update(task, completed=len(items))
+    rows = [{"instance": x.id, **state[x.id].to_record(), "budget": budget, "design": "fixed"}
+            for x in items]
+    df = pd.DataFrame(rows).drop(columns=["done"])
+    df["censored"] = True  # every row stopped at its allocation, not at a pass
+    return df, res

@@ -71,3 +71,84 @@ def simulate_task(
                          "instance": f"i{i:03d}", "trials": int(k[i]), "passes": int(x[i]),
                          "censored": bool(c[i]), "r": r, "budget": budget})
     return SimulatedTask(pd.DataFrame(rows), log_c, alpha)
+
+
+@dataclass
+class SimulatedFamily:
+    """Counts of a model family on one task, with the true task pass rate at any size."""
+
+    counts: pd.DataFrame
+    log_c: np.ndarray
+    alpha: np.ndarray
+    possible: np.ndarray
+    curvature: float
+    shock_sd: float
+    rng_state: int
+    shocks: dict[float, float]
+
+    def true_pass_rate(self, params: float) -> float:
+        """Task pass rate at ``params``, size shock included (drawn once per size)."""
+        if params not in self.shocks:
+            rng = np.random.default_rng([self.rng_state, int(np.log(params) * 1000)])
+            self.shocks[params] = float(rng.normal(0, self.shock_sd)) if self.shock_sd else 0.0
+        eta = _family_eta(self, np.log(params)) + self.shocks[params]
+        p = np.where(self.possible, np.exp(-np.exp(eta)), 0.0)
+        return float(np.mean(p))
+
+
+def _family_eta(fam: SimulatedFamily, x: float) -> np.ndarray:
+    x_ref = np.log(fam.counts["params"].min())
+    return fam.log_c - fam.alpha * x + fam.curvature * (x - x_ref) ** 2
+
+
+def simulate_family(
+    n_instances: int = 40,
+    params: tuple[float, ...] = (1e8, 2e8, 4e8, 8e8),
+    *,
+    mean_alpha: float = 0.5,
+    sd_alpha: float = 0.3,
+    mean_eta_small: float = 2.4,
+    sd_eta_small: float = 0.5,
+    shock_sd: float = 0.0,
+    curvature: float = 0.0,
+    impossible: float = 0.0,
+    design: str = "sample-until-r",
+    r: int = 2,
+    budget: int = 20_000,
+    seed: int = 0,
+    task: str = "sim",
+) -> SimulatedFamily:
+    """Counts from families whose law is off by realistic amounts (for coverage checks).
+
+    Beyond :func:`simulate_task`: ``shock_sd`` a size-level shift of every instance's
+    log(-log p) (training runs differ; the target size gets its own shift),
+    ``curvature`` a quadratic term in log N (sub- or super-scaling), ``impossible`` the share of
+    instances that never pass at any size (pass rate 0), and ``design``: ``sample-until-r``
+    (budget per instance) or ``fixed`` (``budget`` samples per instance, binomial).
+    """
+    rng = np.random.default_rng(seed)
+    alpha = rng.normal(mean_alpha, sd_alpha, n_instances)
+    eta_small = rng.normal(mean_eta_small, sd_eta_small, n_instances)
+    log_c = eta_small + alpha * np.log(params[0])
+    possible = rng.random(n_instances) >= impossible
+    fam = SimulatedFamily(pd.DataFrame({"params": list(params)}), log_c, alpha, possible,
+                          curvature, shock_sd, seed, {})
+    rows = []
+    for n in params:
+        fam.true_pass_rate(n)  # draws this size's shock
+        eta = _family_eta(fam, np.log(n)) + fam.shocks[n]
+        p = np.where(possible, np.exp(-np.exp(eta)), 0.0)
+        if design == "fixed":
+            k = np.full(n_instances, budget)
+            x = rng.binomial(budget, p)
+            extra = [{"design": "fixed"} for _ in range(n_instances)]
+        else:
+            k, x, c = simulate_passuntil(np.maximum(p, 1e-300), r, budget, rng)
+            extra = [{"censored": bool(c[i]), "r": r, "budget": budget}
+                     for i in range(n_instances)]
+        for i in range(n_instances):
+            rows.append({"model": f"m{int(n):d}", "params": float(n), "task": task,
+                         "instance": f"i{i:03d}", "trials": int(k[i]), "passes": int(x[i]),
+                         **extra[i]})
+    fam.counts = pd.DataFrame(rows)
+    return fam
