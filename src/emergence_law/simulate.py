@@ -109,3 +109,78 @@ def simulate_random_table(seed: int, **kwargs: Any) -> tuple[pd.DataFrame, dict[
     rng = np.random.default_rng(seed)
     law = random_law(rng, shots=kwargs.get("shots", 5))
     return simulate_observations(**{**law, **kwargs}, seed=rng)
+
+
+#: shapes of :func:`simulate_jump_curve` (``x = ReLU(E - loss)``, ``s`` the slow slope):
+#: ``relu``: chance + s x (the paper's curve); ``saturating``: chance + J (1 - exp(-x/tau)) + s x
+#: (a sharp jump, then a slow rise: the ground-truth model's own family); ``power``: chance +
+#: J (1 - 1/(1 + x/tau)) + s sqrt(x tau) (a jump whose tail rises like a power law: not in the
+#: model family); ``step``: chance + J + s x for x > 0 (a discontinuous jump); ``soft``:
+#: chance + J x^2/(x^2 + tau^2) + s x (a rise that leaves chance with zero slope: the hardest
+#: case for any elbow estimator, since the curve is barely above chance just after E).
+JUMP_SHAPES = ("relu", "saturating", "power", "step", "soft")
+
+
+def jump_curve_mean(loss: np.ndarray, *, shape: str, elbow: float, jump: float, tau: float,
+                    slope: float, chance: float) -> np.ndarray:
+    """Mean few-shot accuracy of a :func:`simulate_jump_curve` shape (capped at 0.995)."""
+    x = np.maximum(elbow - np.asarray(loss, dtype=float), 0.0)
+    if shape == "relu":
+        rise = slope * x
+    elif shape == "saturating":
+        rise = jump * -np.expm1(-x / tau) + slope * x
+    elif shape == "power":
+        rise = jump * (1.0 - 1.0 / (1.0 + x / tau)) + slope * np.sqrt(x * tau)
+    elif shape == "step":
+        rise = np.where(x > 0, jump, 0.0) + slope * x
+    elif shape == "soft":
+        rise = jump * x**2 / (x**2 + tau**2) + slope * x
+    else:
+        raise ValueError(f"unknown shape {shape!r} (use one of {', '.join(JUMP_SHAPES)})")
+    return np.minimum(chance + rise, 0.995)
+
+
+def simulate_jump_curve(
+    *,
+    shape: str = "saturating",
+    elbow: float = 2.70,
+    jump: float = 0.2,
+    tau: float = 0.01,
+    slope: float = 1.5,
+    chance: float = 0.25,
+    n_pre: int = 10,
+    n_post: int = 40,
+    pre_span: float = 0.4,
+    post_span: float = 0.2,
+    n_eval: int = 1000,
+    task: str = "jumptask",
+    series: str = "sim",
+    model: str = "sim-7b",
+    seed: int | np.random.Generator | None = 0,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Few-shot rows of one model's checkpoints whose accuracy jumps at ``elbow`` (no finetuning).
+
+    Built after the OLMo-2 7B MC-format curves: ``n_pre`` checkpoints spread over ``pre_span``
+    nats above the elbow, ``n_post`` over ``post_span`` nats below it (denser near the elbow, as
+    training-loss curves flatten), the elbow at a random place inside the gap between the last
+    pre- and first post-emergence checkpoint; binomial noise over ``n_eval`` questions.
+    Returns ``(table, truth)`` with ``truth["emergence_point"] = elbow``.
+    """
+    rng = np.random.default_rng(seed)
+    pre_step = pre_span / max(n_pre, 1)
+    pre = elbow + pre_step * (np.arange(n_pre)[::-1] + rng.uniform(0.05, 0.95))
+    u = np.sort(rng.uniform(0, 1, n_post)) ** 1.5
+    post = elbow - post_span * (0.01 + 0.99 * u)
+    losses = np.concatenate([pre, post])
+    mean = jump_curve_mean(losses, shape=shape, elbow=elbow, jump=jump, tau=tau, slope=slope,
+                           chance=chance)
+    acc = rng.binomial(n_eval, np.clip(mean, 0, 1)) / n_eval
+    rows = [{"series": series, "model": model, "checkpoint": f"step{i * 1000}",
+             "params": 7e9, "tokens": 4e6 * 1000 * (i + 1), "loss": float(L), "task": task,
+             "metric": "acc", "value": float(v), "setting": "fewshot", "shots": 5,
+             "n_eval": n_eval, "chance": chance}
+            for i, (L, v) in enumerate(zip(losses, acc, strict=True))]
+    df = validate_observations(rows_to_frame(rows), "<simulated>")
+    truth = {"shape": shape, "emergence_point": float(elbow), "jump": jump, "tau": tau,
+             "slope": slope, "chance": chance, "n_eval": n_eval}
+    return df, truth

@@ -43,3 +43,77 @@ def test_rising_from_the_start_is_not_identifiable():
     df, _ = simulate_observations(seed=0, loss_range=(1.0, 1.7))  # all after emergence
     with pytest.raises(NotIdentifiableError, match="flat"):
         ground_truth_emergence(df, "simtask")
+
+
+# ------------------------------------------------------------- saturating sharp-jump curves
+
+
+def _coverage(shape: str, n: int, seed: int = 1) -> tuple[int, np.ndarray]:
+    from emergence_law.simulate import simulate_jump_curve
+
+    rng = np.random.default_rng(seed)
+    hits, errs = 0, []
+    for s in range(n):
+        df, truth = simulate_jump_curve(
+            shape=shape, elbow=rng.uniform(2.6, 2.8), jump=rng.uniform(0.1, 0.3),
+            tau=rng.uniform(0.003, 0.03), slope=rng.uniform(0.5, 2.5),
+            n_pre=int(rng.integers(3, 12)), n_post=int(rng.integers(20, 80)),
+            n_eval=int(rng.choice([300, 1000, 3000])), seed=s)
+        gt = ground_truth_emergence(df, "jumptask")
+        hits += gt.interval[0] <= truth["emergence_point"] <= gt.interval[1]
+        errs.append(gt.elbow - truth["emergence_point"])
+    return hits, np.array(errs)
+
+
+def test_saturating_jump_elbow_and_interval_coverage():
+    """Sharp jump then a slow rise (the OLMo-2 7B shape): the elbow is found to within a few
+    thousandths of a nat and the 95% interval covers it on >= 36 of 40 tables (a correct 95%
+    interval fails this with probability 0.14; measured: 98/100)."""
+    hits, errs = _coverage("saturating", 40)
+    assert hits >= 36, hits
+    assert np.median(np.abs(errs)) < 0.005 and np.max(np.abs(errs)) < 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape,min_hits", [("relu", 90), ("power", 90), ("step", 78),
+                                            ("soft", 78)])
+def test_interval_coverage_on_other_and_misspecified_families(shape, min_hits):
+    """100 tables per family (measured, docs/real-data.md): relu 95, power 99 (a power-law tail:
+    not the model's family), step 84, soft 84 (a rise leaving chance with zero slope, the hardest
+    case): below nominal for step and soft, which the docs say."""
+    hits, errs = _coverage(shape, 100)
+    assert hits >= min_hits, hits
+    assert np.median(np.abs(errs)) < 0.02
+
+
+def test_relu_model_keeps_the_papers_elbow_and_auto_picks_it_on_relu_tables(sim):
+    df, _ = sim
+    auto = ground_truth_emergence(df, "simtask")
+    relu = ground_truth_emergence(df, "simtask", model="relu")
+    assert auto.model_kind == "relu" and auto.elbow == relu.elbow
+    sat = ground_truth_emergence(df, "simtask", model="saturating")
+    assert sat.model_kind == "saturating" and abs(sat.elbow - relu.elbow) < 0.03
+
+
+def test_saturating_jump_beats_the_relu():
+    """On a jump that saturates the ReLU's straight line starts before the jump (the issue's
+    failure); the default picks the saturating model and finds the jump."""
+    from emergence_law.simulate import simulate_jump_curve
+
+    df, truth = simulate_jump_curve(shape="saturating", jump=0.25, tau=0.01, slope=1.0,
+                                    n_pre=8, n_post=80, seed=4)
+    relu = ground_truth_emergence(df, "jumptask", model="relu")
+    auto = ground_truth_emergence(df, "jumptask")
+    assert auto.model_kind == "saturating"
+    assert abs(auto.elbow - truth["emergence_point"]) < 0.01
+    assert relu.elbow - truth["emergence_point"] > 0.02
+    assert auto.n_pre == 8 and auto.n_checkpoints == 88
+    assert 0 < auto.curve([truth["emergence_point"] - 0.05])[0] - auto.params["B"] < 0.5
+
+
+def test_unknown_model_is_an_option_error():
+    from emergence_law.errors import OptionError
+
+    df, _ = simulate_observations(seed=0)
+    with pytest.raises(OptionError, match="--model"):
+        ground_truth_emergence(df, "simtask", model="spline")

@@ -32,3 +32,26 @@ def test_binomial_noise_matches_n_eval():
     expected = np.sqrt(0.25 * 0.75 / 400)
     assert abs(v.std(ddof=1) / expected - 1) < 0.15
     assert abs(v.mean() - 0.25) < 3 * expected / np.sqrt(len(v)) + 1e-3
+
+
+def test_jump_curve_family():
+    """The saturating sharp-jump family: chance before the elbow, a jump, a slow rise after;
+    the elbow falls inside the gap between the last pre- and first post-elbow checkpoint."""
+    import pytest
+
+    from emergence_law.simulate import JUMP_SHAPES, jump_curve_mean, simulate_jump_curve
+
+    df, truth = simulate_jump_curve(shape="saturating", elbow=2.7, n_pre=6, n_post=30,
+                                    n_eval=10**6, seed=0)
+    assert len(df) == 36 and (df["setting"] == "fewshot").all() and truth["emergence_point"] == 2.7
+    loss, y = df["loss"].to_numpy(), df["value"].to_numpy()
+    assert (loss > 2.7).sum() == 6
+    assert np.allclose(y[loss > 2.7], 0.25, atol=0.002)
+    assert y[loss < 2.7].min() > 0.25 and y.max() < 0.995
+    for shape in JUMP_SHAPES:
+        m = jump_curve_mean(np.array([2.8, 2.7, 2.69, 2.6]), shape=shape, elbow=2.7, jump=0.2,
+                            tau=0.01, slope=1.0, chance=0.25)
+        assert m[0] == m[1] == 0.25 and np.all(np.diff(m[1:]) > 0), shape
+    with pytest.raises(ValueError, match="unknown shape"):
+        jump_curve_mean(np.array([2.0]), shape="cubic", elbow=2.7, jump=0.2, tau=0.01,
+                        slope=1.0, chance=0.25)

@@ -4,6 +4,7 @@
 |---|---|
 | ``core`` | ``fit``, ``demo`` |
 | ``analysis`` | ``ablate``, ``backtest``, ``compare``, ``to-params`` |
+| ``ground_truth`` | ``ground-truth`` |
 | ``passuntil`` | ``passuntil run``, ``passuntil fit`` |
 | ``measure`` | ``measure loss|fewshot|finetune``, ``import-lmeval`` |
 | ``sweep`` | ``sweep plan|run|status|export`` |
@@ -18,7 +19,7 @@ import importlib
 
 import typer
 
-AREAS = ("core", "analysis", "passuntil", "measure", "sweep", "lab", "report", "design")
+AREAS = ("core", "analysis", "ground_truth", "passuntil", "measure", "sweep", "lab", "report", "design")
 
 
 def register_all(app: typer.Typer) -> None:

@@ -1,0 +1,56 @@
+"""CLI command ``ground-truth``: where few-shot performance leaves chance, per group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+OUT_DEFAULT = Path("emergence-out")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``ground-truth`` command (heavy imports stay inside it)."""
+
+    @app.command("ground-truth")
+    def ground_truth_cmd(
+        obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
+        task: str = typer.Option(..., "--task", help="Task whose few-shot rows to fit."),
+        metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
+        by: str = typer.Option("none", "--by", help="One elbow per model, per series, or none "
+                               "(all rows together)."),
+        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder."),
+    ) -> None:
+        """Elbow of the few-shot curve with its 95% interval: ground_truth.csv and .png."""
+        from emergence_law.analysis.ground_truth import (
+            BY,
+            CSV_COLUMNS,
+            ground_truth_table,
+            ground_truths,
+            plot_ground_truths,
+        )
+        from emergence_law.errors import OptionError
+        from emergence_law.observations import load_observations, write_csv_atomic
+        from emergence_law.provenance import write_provenance
+
+        if by not in BY:
+            raise OptionError("--by", f"use one of {', '.join(BY)}, not {by!r}")
+        table = load_observations(obs)
+        fits = ground_truths(table, task, metric=metric, by=by)
+        out.mkdir(parents=True, exist_ok=True)
+        write_provenance(out, "ground-truth", {"obs": obs, "task": task, "metric": metric,
+                                               "by": by})
+        csv = out / "ground_truth.csv"
+        tab = ground_truth_table(task, fits)
+        write_csv_atomic(tab[CSV_COLUMNS], csv, float_format="%.6g")
+        plot_ground_truths(task, fits, out / "ground_truth.png")
+        for r in tab.itertuples():
+            if r.model_kind == "none":
+                typer.echo(f"{r.group}: no elbow ({r.reason})")
+            else:
+                typer.echo(f"{r.group}: elbow {r.elbow:.4f} nats [95%: {r.lower:.4f}, "
+                           f"{r.upper:.4f}] ({r.model_kind}; {r.n_pre} of {r.n_checkpoints} "
+                           "checkpoints before it)")
+        typer.echo(f"wrote {csv}, {out / 'ground_truth.png'}")
+        if tab["model_kind"].eq("none").all():
+            raise typer.Exit(1)
