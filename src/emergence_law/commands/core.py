@@ -50,7 +50,10 @@ def run_fit_command(obs: Path, task: str, form: str, d0: float | None, posterior
                           method=method, progress=cb)
     out.mkdir(parents=True, exist_ok=True)
     fit.save(out / "fit.json")
-    fit.plot_fit(out / "fit_curves.png")
+    rows = sel.rows
+    unused = (rows[(rows["setting"] == "fewshot") & (rows["loss"] < min_loss)]
+              if min_loss is not None else None)  # drawn hollow: they check the forecast
+    fit.plot_fit(out / "fit_curves.png", unused=unused)
     fit.plot_cdf(out / "emergence_cdf.png")
     fit.data.to_csv(out / "data_used.csv", index=False)
     write_provenance(out, "fit", {
