@@ -42,8 +42,9 @@ def test_numbers_from_the_files_are_shown(full_results: Path, full_page: str) ->
     assert f"[{ep['percentiles']['5']:.3f}, {ep['percentiles']['95']:.3f}]; MLE 1.920" in full_page
     assert "2,000 posterior samples" in full_page
     # the earliest successful backtest cut-off used 6x fewer FLOPs (the 9x one failed)
-    assert ("Backtest: 5 cut-offs, 4 within tolerance, the earliest successful prediction "
-            "<b>6&times; the FLOPs</b> in advance, median |error| 0.05 nats.") in full_page
+    assert ("Backtest: 5 cut-offs, all fitted, 4 within tolerance, the earliest successful "
+            "prediction <b>6&times; the FLOPs</b> in advance (FLOPs ratio, defined in the "
+            "answer above), median |error| 0.05 nats.") in full_page
     # PassUntil: rate, interval at its level, target size
     assert ("Ablations: 6 variants (1 skipped or failed); 4 of 5 within tolerance; |error| "
             "from 0.02 to 0.12 nats.") in full_page
@@ -184,10 +185,10 @@ def test_backtest_of_two_predictors_is_summarised_per_predictor(results_subset) 
     two.loc[4, "status"] = "failed"
     pd.concat([bt, two]).to_csv(folder / "backtest.csv", index=False)
     text = build_report(folder).read_text()
-    assert ("Backtest, emergence_law: 5 cut-offs, 4 within tolerance, the earliest successful "
-            "prediction <b>6&times; the FLOPs</b> in advance, median |error| 0.05 nats; "
-            "two_step: 4 cut-offs (1 skipped or failed), 0 within tolerance, median |error| "
-            "0.105 nats.") in text
+    assert ("Backtest, emergence_law: 5 cut-offs, all fitted, 4 within tolerance, the "
+            "earliest successful prediction <b>6&times; the FLOPs</b> in advance (FLOPs ratio, "
+            "defined in the answer above), median |error| 0.05 nats; two_step: 5 cut-offs, 4 "
+            "fitted (1 skipped or failed), 0 within tolerance, median |error| 0.105 nats.") in text
     assert parse(text).sections_rows["backtest"] == 1 + 10
 
 

@@ -75,9 +75,11 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     assert page.sections_rows["backtest"] == 1 + len(bt)
     fitted_bt = bt[bt["status"] == "ok"]
     good = fitted_bt[fitted_bt["success"].astype(bool)]
-    expected = f"Backtest: {len(fitted_bt)} cut-offs"
+    expected = f"Backtest: {len(bt)} cut-offs"  # every cut-off counted, then the fitted ones
     if len(fitted_bt) < len(bt):
-        expected += f" ({len(bt) - len(fitted_bt)} skipped or failed)"
+        expected += f", {len(fitted_bt)} fitted ({len(bt) - len(fitted_bt)} skipped or failed)"
+    else:
+        expected += ", all fitted"
     expected += f", {len(good)} within tolerance"
     if len(good):
         expected += (f", the earliest successful prediction <b>"

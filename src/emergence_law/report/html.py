@@ -65,6 +65,11 @@ nav a, a { color: var(--accent); text-decoration: none; }
 .headline { background: var(--bg-alt); border-left: 4px solid var(--accent);
             padding: .6rem 1rem; margin: 1rem 0; }
 .headline li { margin: .2rem 0; }
+.answer { background: #eef5ee; border-left: 4px solid #2a7d46; padding: .5rem 1rem .7rem;
+          margin: 1rem 0; }
+.answer h2 { border: none; margin: .2rem 0 .4rem; font-size: 1.25rem; }
+.answer li { margin: .3rem 0; }
+.answer .big { font-size: 1.1rem; }
 .flag { color: #9a5b00; font-weight: 600; }
 .warn { background: #fff4e0; border-left: 4px solid #d98b00; padding: .4rem .8rem; }
 .scroll { overflow-x: auto; margin: .5rem 0 1rem; }
@@ -91,6 +96,8 @@ code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-si
 pre { background: var(--bg-alt); padding: .6rem .8rem; overflow-x: auto; white-space: pre-wrap; }
 .file { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .8rem; }
 @media print { .scroll.tall { max-height: none; } nav { display: none; } }
+@media (max-width: 640px) { body { padding: 1rem .8rem 3rem; font-size: 14px; }
+  nav ol { columns: 1; } td.long { min-width: 12rem; } }
 footer { margin-top: 3rem; color: var(--muted); font-size: .8rem; }
 """
 
@@ -150,6 +157,116 @@ def _interval(ep: Mapping[str, Any]) -> tuple[float, Any, float, Any] | None:
 
 def _pct_label(q: float) -> str:
     return f"{q:g}%"
+
+
+# ---------------------------------------------------------------------------------------------
+# the answer: what a reader opened the report for, before any figure or table
+
+#: columns a reader looks at first in each long table; the others follow in file order
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "backtest": ("method", "n_held_out", "cutoff_loss", "max_flops_used", "flops_ratio",
+                 "prediction", "p5", "p95", "error", "success", "status", "reason"),
+    "ablations": ("ablation", "status", "error", "success", "error_p5", "error_median",
+                  "error_p95", "reason"),
+    "data": ("task", "model", "checkpoint", "loss", "setting", "shots", "n_train", "method",
+             "metric", "value"),
+}
+#: tables with more rows than this are folded (``<details>``), so the figures come first
+FOLD_ROWS = 12
+
+
+def key_columns_first(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    keys = [c for c in KEY_COLUMNS.get(kind, ()) if c in frame.columns]
+    return frame[keys + [c for c in frame.columns if c not in keys]]
+
+
+def _long_table(frame: pd.DataFrame, kind: str, name: str, max_rows: int) -> str:
+    """A table with its key columns first; folded behind a summary line when it is long."""
+    html = frame_table(key_columns_first(frame, kind), max_rows)
+    if len(frame) <= FOLD_ROWS:
+        return html
+    return (f"<details><summary>the table: {esc(name)}, {len(frame):,} rows (key columns "
+            f"first; click to show)</summary>{html}</details>")
+
+
+def _demo_facts(parts: list[ResultsFolder]) -> Mapping[str, Any]:
+    for res in parts:
+        for doc in res.other_json:
+            if doc.name == "demo.json" and isinstance(doc.content, Mapping):
+                return doc.content
+    return {}
+
+
+def _ground_truth(parts: list[ResultsFolder]) -> tuple[float, str] | None:
+    """The reference the forecast is scored against, and where it came from."""
+    demo = _demo_facts(parts)
+    if _num(demo.get("true_emergence_point")) is not None:
+        return float(demo["true_emergence_point"]), "the true emergence point of the simulation"
+    gt = demo.get("ground_truth")
+    if isinstance(gt, Mapping) and _num(gt.get("elbow")) is not None:
+        return float(gt["elbow"]), "an elbow fitted to the few-shot rows of every checkpoint"
+    for res in parts:
+        for tab in (res.backtest, res.ablations):
+            if tab is not None and "gt" in tab.frame.columns:
+                v = pd.to_numeric(tab.frame["gt"], errors="coerce").dropna()
+                if len(v):
+                    return float(v.iloc[0]), "the ground truth of the backtest"
+    return None
+
+
+def _answer(parts: list[ResultsFolder]) -> str:
+    """The forecast, its interval, the ground truth when known, how far in advance, and the
+    fit's warnings in words: the first thing on the page."""
+    from emergence_law.demo import ADVANCE_DEFINITION
+
+    items: list[str] = []
+    fits = [(res, res.fit.content) for res in parts
+            if res.fit is not None and isinstance(res.fit.content.get("emergence_point"), Mapping)]
+    gt = _ground_truth(parts)
+    for res, fit in fits:
+        ep = fit["emergence_point"]
+        mle = _num(ep.get("mle"))
+        if mle is None:
+            continue
+        pct = dict(_percentiles(ep))
+        where = f" ({esc(res.label)})" if res.part else ""
+        post = fit.get("posterior", {}).get("method") if isinstance(fit.get("posterior"),
+                                                                    Mapping) else None
+        text = (f'<span class="big">Forecast{where}: <b>{esc(fit.get("task", "the task"))}</b> '
+                f"emerges in few-shot use at a pretraining loss of <b>{nats(mle)} nats</b></span>"
+                " (MLE")
+        if 5.0 in pct and 95.0 in pct:
+            text += (f"; 90% interval [{nats(pct[5.0])}, {nats(pct[95.0])}]"
+                     + (f" from the {esc(post)} posterior" if post and post != "none" else ""))
+        text += ")."
+        if gt is not None:
+            err = mle - gt[0]
+            text += (f" Ground truth: <b>{nats(gt[0])} nats</b> ({esc(gt[1])}); error "
+                     f"<b>{err:+.3f} nats</b>: " + ("a success" if abs(err) <= 0.1 else
+                                                     '<span class="flag">a failure</span>')
+                     + " by the paper's 0.1-nat rule.")
+        items.append(text)
+    bt = next((res.backtest.frame for res in parts if res.backtest is not None), None)
+    if bt is not None and {"success", "flops_ratio"} <= set(bt.columns):
+        law = bt[bt["method"] == "emergence_law"] if "method" in bt.columns else bt
+        if "status" in law.columns:
+            law = law[law["status"].astype(str).str.strip().str.lower() == "ok"]
+        ok = law[_truthy(law["success"])]
+        ratio = pd.to_numeric(ok["flops_ratio"], errors="coerce").max() if len(ok) else None
+        if ratio is not None and pd.notna(ratio):
+            items.append(f"How far in advance: <b>{fmt(ratio)}&times;</b> the FLOPs "
+                         f"({esc(ADVANCE_DEFINITION)}).")
+        else:
+            items.append('How far in advance: <span class="flag">no backtest cut-off gave a '
+                         "successful prediction</span>.")
+    warned = list(dict.fromkeys(w for _, fit in fits for w in _fit_warnings(fit)))
+    if warned:
+        items.append('<span class="flag">Read with care</span>, the fit warned:<ul>'
+                     + "".join(f"<li>{esc(w)}</li>" for w in warned) + "</ul>")
+    if not items:
+        return ""
+    return ('<div id="answer" class="answer"><h2>The answer</h2><ul>'
+            + "".join(f"<li>{i}</li>" for i in items) + "</ul></div>")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,8 +382,8 @@ def _backtest_counts(frame: pd.DataFrame) -> str:
     n = len(frame)
     if "status" in frame.columns:
         frame = frame[frame["status"].astype(str).str.strip().str.lower() == "ok"]
-    text = f"{len(frame)} cut-offs" + (f" ({n - len(frame)} skipped or failed)"
-                                       if len(frame) < n else "")
+    text = f"{n} cut-offs" + (f", {len(frame)} fitted ({n - len(frame)} skipped or failed)"
+                              if len(frame) < n else ", all fitted")
     if "success" in frame.columns:
         ok = _truthy(frame["success"])
         text += f", {int(ok.sum())} within tolerance"
@@ -274,7 +391,8 @@ def _backtest_counts(frame: pd.DataFrame) -> str:
             ratio = pd.to_numeric(frame.loc[ok, "flops_ratio"], errors="coerce").max()
             if pd.notna(ratio):
                 text += (f", the earliest successful prediction <b>{fmt(ratio)}&times; "
-                         "the FLOPs</b> in advance")
+                         "the FLOPs</b> in advance (FLOPs ratio, defined in the answer "
+                         "above)")
     if "error" in frame.columns:
         err = pd.to_numeric(frame["error"], errors="coerce").abs()
         if err.notna().any():
@@ -348,6 +466,12 @@ def _fit_body(fit: Mapping[str, Any], curves: Image | None = None,
               cdf: Image | None = None) -> str:
     """A fit.json (and its two plots) as HTML: warnings first, then the emergence point."""
     body = [f'<p class="warn">Warning from the fit: {esc(w)}</p>' for w in _fit_warnings(fit)]
+    if curves:
+        body.append(figure(curves, "Fitted emergence law: data points, the fitted ReLU "
+                           "per data level and the extrapolated few-shot prediction"))
+    if cdf:
+        body.append(figure(cdf, "Cumulative distribution of the emergence point "
+                           "under the posterior"))
     ep = fit.get("emergence_point")
     if isinstance(ep, Mapping):
         header, row = [], []
@@ -366,12 +490,6 @@ def _fit_body(fit: Mapping[str, Any], curves: Image | None = None,
         if isinstance(samples, list):
             body.append(f'<p class="note">{len(samples):,} posterior samples of the emergence '
                         "point stored with the fit.</p>")
-    if curves:
-        body.append(figure(curves, "Fitted emergence law: data points, the fitted ReLU "
-                           "per data level and the extrapolated few-shot prediction"))
-    if cdf:
-        body.append(figure(cdf, "Cumulative distribution of the emergence point "
-                           "under the posterior"))
     shown = {"emergence_point", "params", "diagnostics", "posterior", "warnings", "mode", "data"}
     facts = {k: v for k, v in fit.items() if k not in shown}
     if facts:
@@ -395,14 +513,14 @@ def _fit_warnings(fit: Mapping[str, Any]) -> list[str]:
 
 
 def _table_plot_section(anchor: str, title: str, tab, plot, caption: str,
-                        extra: str = "") -> _Section | None:
+                        extra: str = "", lead: str = "") -> _Section | None:
     if tab is None and plot is None and not extra:
         return None
-    body = []
+    body = [lead]
     if plot is not None:
         body.append(figure(plot, caption))
     if tab is not None:
-        body.append(frame_table(tab.frame, max_rows=DATA_ROWS_SHOWN))
+        body.append(_long_table(tab.frame, anchor, tab.name, DATA_ROWS_SHOWN))
     body.append(extra)
     return _Section(anchor, title, "".join(body))
 
@@ -493,7 +611,8 @@ def _data_section(res: ResultsFolder) -> _Section | None:
             facts.append("data levels D = " + ", ".join(fmt(int(x)) for x in levels))
     lead = (f'<p>The rows the fit used ({esc(name)}): '
             f"{'; '.join(facts)}.</p>")
-    return _Section("data", "Data used", lead + frame_table(frame, DATA_ROWS_SHOWN))
+    return _Section("data", "Data used", lead + _long_table(frame, "data", name,
+                                                            DATA_ROWS_SHOWN))
 
 
 def _settings_section(parts: list[ResultsFolder]) -> _Section:
@@ -561,10 +680,14 @@ def _sections(res: ResultsFolder) -> list[_Section]:
         _fit_section(res),
         _table_plot_section("backtest", "Backtest: how far in advance", res.backtest,
                             res.backtest_plot, "Prediction error as the most capable checkpoints "
-                            "are held out, against the FLOPs of the largest model used"),
+                            "are held out, against the FLOPs of the largest model used",
+                            lead=(f"<p>{_backtest_sentence(res.backtest.frame)}</p>"
+                                  if res.backtest is not None else "")),
         _table_plot_section("ablations", "Ablations", res.ablations, res.ablations_plot,
                             "Prediction error of each ablation (5th-95th percentile bars)",
-                            extra=ablation_md),
+                            extra=ablation_md,
+                            lead=(f"<p>{_ablation_sentence(res.ablations.frame)}</p>"
+                                  if res.ablations is not None else "")),
         _compare_section(res),
         _to_params_section(res),
         _json_plot_section("passuntil", "PassUntil task scaling law", res.passuntil,
@@ -626,6 +749,7 @@ def render_report(parts: ResultsFolder | list[ResultsFolder]) -> str:
     if origin:
         headline.append(origin)
     nav = "".join(f'<li><a href="#{esc(s.anchor)}">{esc(s.title)}</a></li>' for s in sections)
+    parts_in = parts
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -638,8 +762,11 @@ def render_report(parts: ResultsFolder | list[ResultsFolder]) -> str:
         f"report built {esc(time.strftime('%Y-%m-%d %H:%M:%S %Z'))} by emergence-law "
         f"{esc(__version__)}.</p></header>",
     ]
+    answer = _answer(parts_in)
+    if answer:
+        parts.append(answer)
     if headline:
-        parts.append('<div class="headline"><ul>'
+        parts.append('<div class="headline"><b>Every result in one line</b><ul>'
                      + "".join(f"<li>{h}</li>" for h in headline) + "</ul></div>")
     parts.append(f"<nav><b>Contents</b><ol>{nav}</ol></nav>")
     parts.extend(s.html() for s in sections)
