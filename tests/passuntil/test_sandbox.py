@@ -42,6 +42,10 @@ MODE = isolation_mode("auto") if sys.platform.startswith("linux") else "none"
 isolated = pytest.mark.skipif(MODE not in ("bwrap", "unshare"),
                               reason="no namespaces on this machine")
 needs_bwrap = pytest.mark.skipif(MODE != "bwrap", reason="bubblewrap is not available")
+#: the namespace modes to run the attacks in: bubblewrap, and the unshare fallback
+NS_MODES = [pytest.param(m, marks=pytest.mark.skipif(
+    MODE != "bwrap" and (m == "bwrap" or MODE != "unshare"), reason=f"{m} does not work here"))
+    for m in ("bwrap", "unshare")]
 
 
 def checker(task_id: str, timeout: float = 3.0, isolation: str = "auto") -> CodeExecution:
@@ -121,9 +125,11 @@ FORGERIES = {
 }
 
 
+@pytest.mark.filterwarnings("ignore::emergence_law.passuntil.sandbox.IsolationWarning")
+@pytest.mark.parametrize("mode", ["auto", "audit"])  # the split holds without namespaces too
 @pytest.mark.parametrize("name", list(FORGERIES))
-def test_a_wrong_solution_cannot_forge_a_pass(name):
-    res = checker("HumanEval/53").run(attack(FORGERIES[name], ok="    return 0\n"))
+def test_a_wrong_solution_cannot_forge_a_pass(name, mode):
+    res = checker("HumanEval/53", isolation=mode).run(attack(FORGERIES[name], ok="    return 0\n"))
     assert res.status == "failed", res
 
 
@@ -244,8 +250,9 @@ def _drive(completions: list[str], secret: str, isolation: str = "auto", timeout
                                             "isolation": isolation}))
 
 
-@isolated
-def test_the_run_cannot_be_read_killed_or_stopped():
+@pytest.mark.filterwarnings("ignore::emergence_law.passuntil.sandbox.IsolationWarning")
+@pytest.mark.parametrize("mode", NS_MODES)
+def test_the_run_cannot_be_read_killed_or_stopped(mode):
     secret = secrets.token_hex(8)
     read_env = attack(f"""
         import os
@@ -260,9 +267,13 @@ def test_the_run_cannot_be_read_killed_or_stopped():
     kill = attack("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n")
     stop = attack("import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\n")
     start = time.perf_counter()
-    out = _drive([read_env, kill, stop, ADD["canonical_solution"]], secret)
+    out = _drive([read_env, kill, stop, ADD["canonical_solution"]], secret, isolation=mode)
     assert out.returncode == 0, out.stderr[-2000:]  # the run survived all three
-    assert json.loads(out.stdout) == ["failed", "failed", "timeout", "passed"]
+    # the signals reach the supervisor at most (under `unshare` it is the namespace's PID 1,
+    # which ignores them from inside: the completion, correct otherwise, then passes)
+    read, killed, stopped, good = json.loads(out.stdout)
+    assert (read, good) == ("failed", "passed")
+    assert killed in ("failed", "passed") and stopped in ("timeout", "passed")
     assert time.perf_counter() - start < 120
     # the control: without isolation the environment of the run is readable
     control = _drive([read_env], secret, isolation="none")
@@ -302,10 +313,11 @@ def _daemon(tag: str, *, then: str) -> str:
     """, ok=then)
 
 
-@isolated
-def test_a_setsid_grandchild_does_not_stretch_the_limit():
+@pytest.mark.filterwarnings("ignore::emergence_law.passuntil.sandbox.IsolationWarning")
+@pytest.mark.parametrize("mode", NS_MODES)
+def test_a_setsid_grandchild_does_not_stretch_the_limit(mode):
     tag = secrets.token_hex(3)
-    res = checker("HumanEval/53", timeout=3.0).run(
+    res = checker("HumanEval/53", timeout=3.0, isolation=mode).run(
         _daemon(tag, then="    while True:\n        pass\n"))
     assert res.status == "timeout"
     assert res.duration < 3.0 + 4.5
@@ -313,10 +325,12 @@ def test_a_setsid_grandchild_does_not_stretch_the_limit():
     assert _marked(tag) == []
 
 
-@isolated
-def test_nothing_outlives_the_check():
+@pytest.mark.filterwarnings("ignore::emergence_law.passuntil.sandbox.IsolationWarning")
+@pytest.mark.parametrize("mode", NS_MODES)
+def test_nothing_outlives_the_check(mode):
     tag = secrets.token_hex(3)
-    assert checker("HumanEval/53").run(_daemon(tag, then="    return x + y\n")).passed
+    done = checker("HumanEval/53", isolation=mode).run(_daemon(tag, then="    return x + y\n"))
+    assert done.passed
     time.sleep(0.5)
     assert _marked(tag) == []
     # the control: without isolation the same process lives on (ended here, by its pid)
@@ -332,8 +346,9 @@ def test_nothing_outlives_the_check():
     assert left
 
 
-@isolated
-def test_a_fork_bomb_is_ended_with_the_check():
+@pytest.mark.filterwarnings("ignore::emergence_law.passuntil.sandbox.IsolationWarning")
+@pytest.mark.parametrize("mode", NS_MODES)
+def test_a_fork_bomb_is_ended_with_the_check(mode):
     tag = secrets.token_hex(3)
     bomb = attack(f"""
         import ctypes, os, time
@@ -345,7 +360,7 @@ def test_a_fork_bomb_is_ended_with_the_check():
         while True:
             pass
     """)
-    res = checker("HumanEval/53", timeout=3.0).run(bomb)
+    res = checker("HumanEval/53", timeout=3.0, isolation=mode).run(bomb)
     assert res.status == "timeout" and res.duration < 3.0 + 4.5
     time.sleep(0.5)
     assert _marked(tag) == []
@@ -425,6 +440,9 @@ def test_no_network_in_the_sandbox(local_server, mode):
     if mode == "bwrap" and MODE != "bwrap" or mode == "unshare" and MODE not in ("bwrap",
                                                                                  "unshare"):
         pytest.skip(f"{mode} does not work on this machine")
+    from emergence_law.passuntil import sandbox
+
+    sandbox._warn_once.cache_clear()
     with pytest.warns(IsolationWarning) if mode != "bwrap" else _nothing():
         res = run_sandboxed(_connect_code(local_server), isolation=mode)
     assert res.status == "failed"
