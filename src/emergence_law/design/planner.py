@@ -23,7 +23,7 @@ import pandas as pd
 from emergence_law.design.candidates import load_candidates, prepare_candidates
 from emergence_law.design.evaluate import candidate_rows, design_width, simulate_outcomes
 from emergence_law.design.greedy import greedy_select
-from emergence_law.design.particles import current_particles
+from emergence_law.design.particles import current_fit_width, current_particles
 from emergence_law.errors import DataError, OptionError
 from emergence_law.observations import load_observations, select_task
 
@@ -45,8 +45,9 @@ class DesignResult:
     budget: float
     d0: float
     cold_start: bool
-    particles: str
+    current_source: str              # "fit" (bootstrap of the current fit) or "posterior"
     current_width: float
+    posterior_width: float
     runs: pd.DataFrame
     cost_model: str
     cost_unit: str
@@ -82,7 +83,7 @@ class DesignResult:
             f"design for task {self.task}: {len(self.runs)} of {self.n_candidates} candidate runs, "
             f"cost {self.total_cost:g} of budget {self.budget:g} ({self.cost_model})",
             f"  now: 90% width of E(D0) {self.current_width:.3f} nats "
-            f"({'the paper-range prior conditioned on the table' if self.particles == 'prior' else 'bootstrap of the current fit'}"
+            f"({'what fit reports: parametric bootstrap' if self.current_source == 'fit' else 'no fit possible yet: posterior under the paper-range prior'}"
             f"{'; cold start' if self.cold_start else ''})",
             f"  after the batch: expected width {self.final_width:.3f} nats",
         ]
@@ -95,8 +96,8 @@ class DesignResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "budget": self.budget, "d0": self.d0,
-                "cold_start": self.cold_start, "particles": self.particles,
-                "current_width": self.current_width, "expected_width": self.final_width,
+                "cold_start": self.cold_start, "current_source": self.current_source,
+                "current_width": self.current_width, "posterior_width": self.posterior_width, "expected_width": self.final_width,
                 "total_cost": self.total_cost, "n_runs": int(len(self.runs)),
                 "n_candidates": self.n_candidates, "cost_model": self.cost_model,
                 "grid": self.grid(), "settings": self.settings, "timings_s": self.timings,
@@ -124,6 +125,27 @@ def _eval_prefixes(cum: np.ndarray, max_evals: int) -> list[int]:
     targets = np.linspace(cum[0], cum[-1], max_evals)
     idx = np.searchsorted(cum, targets - 1e-9) + 1
     return sorted(set(int(i) for i in np.clip(idx, 1, k)) | {1, k})
+
+
+def _significantly_below(a: np.ndarray, b: np.ndarray | float) -> bool:
+    """Is mean(a) below mean(b) by more than 2 standard errors of the paired difference?"""
+    d = np.asarray(b, dtype=float) - a
+    if d.size < 2 or np.allclose(d, d.mean()):
+        return bool(d.mean() > 0)
+    return bool(d.mean() > 2.0 * d.std(ddof=1) / np.sqrt(d.size))
+
+
+def _cut(per_table: dict[int, np.ndarray], current: float) -> int:
+    """Rows to keep: all, unless an earlier evaluated prefix is significantly narrower than
+    the whole batch (then that prefix), or the whole batch is not below the current width
+    (then the best prefix if it is, else none): never worse in expectation than now."""
+    last = max(per_table)
+    best = min(per_table, key=lambda j: per_table[j].mean())
+    keep = best if best != last and _significantly_below(per_table[best],
+                                                         per_table[last]) else last
+    if per_table[keep].mean() >= current:
+        keep = best if per_table[best].mean() < current else 0
+    return keep
 
 
 def design_runs(
@@ -168,7 +190,8 @@ def design_runs(
         p = current_particles(rows, task, cands["loss"].to_numpy(float), d0, n=n_particles,
                               seed=seed)
     cold = not bool((rows["setting"] == "finetune").any())
-    current = p.width(LEVEL)
+    fit_width = None if cold else current_fit_width(rows, task, d0, seed=seed, level=LEVEL)
+    current = p.width(LEVEL) if fit_width is None else fit_width
     t1 = time.perf_counter()
     g = greedy_select(p, cands["loss"].to_numpy(float), cands["n_train"].to_numpy(float), cost,
                       budget, seed=seed)
@@ -182,6 +205,7 @@ def design_runs(
     widths = np.full(k, np.nan)
     ident = np.full(k, np.nan)
     evaluated = np.zeros(k, bool)
+    per_table: dict[int, np.ndarray] = {}
     if k:
         rng = np.random.default_rng(seed + 1)
         out = simulate_outcomes(p, chosen, n_tables, rng)
@@ -192,6 +216,7 @@ def design_runs(
                                  current, n_boot=n_boot, level=LEVEL,
                                  rng=np.random.default_rng([seed, j]))
             widths[j - 1], ident[j - 1], evaluated[j - 1] = float(w.mean()), float(ok.mean()), True
+            per_table[j] = w
         cum = runs["cumulative_cost"].to_numpy()
         e = evaluated
         widths[~e] = np.interp(cum[~e], cum[e], widths[e])
@@ -202,11 +227,8 @@ def design_runs(
     runs["expected_width"] = widths
     runs["identifiable"] = ident
     runs["evaluated"] = evaluated
-    if k:  # the batch is the evaluated prefix with the least expected width (maybe none)
-        ev = np.flatnonzero(evaluated)
-        best = int(ev[np.argmin(widths[ev])]) + 1
-        if widths[best - 1] >= current:
-            best = 0
+    if k:  # cut the batch where it stops helping (differences beyond Monte Carlo noise only)
+        best = _cut(per_table, current)
         if best < k:
             notes.append(
                 f"the greedy order continued to {k} runs (cost {runs['cumulative_cost'].iloc[-1]:g},"
@@ -225,8 +247,9 @@ def design_runs(
                      "elbows (or the capability is far beyond these checkpoints)")
     t3 = time.perf_counter()
     return DesignResult(
-        task=task, budget=float(budget), d0=d0, cold_start=cold, particles=p.source,
-        current_width=current, runs=runs, cost_model=str(cands.attrs["cost_model"]),
+        task=task, budget=float(budget), d0=d0, cold_start=cold,
+        current_source="posterior" if fit_width is None else "fit", current_width=current,
+        posterior_width=p.width(LEVEL), runs=runs, cost_model=str(cands.attrs["cost_model"]),
         cost_unit=str(cands.attrs["cost_unit"]),
         n_candidates=int(len(cands)),
         settings={"n_particles": n_particles, "n_tables": n_tables, "n_boot": n_boot,

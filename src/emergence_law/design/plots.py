@@ -27,7 +27,7 @@ def plot_width_vs_cost(res: DesignResult, path: str | Path | None = None) -> Any
     ax.plot(x[ev], y[ev], "o", color="C0", ms=4, label="computed by simulated refits")
     ax.axhline(res.current_width, color="0.5", ls="--", lw=1,
                label=f"now: {res.current_width:.3f} nats"
-               + (" (prior)" if res.cold_start else ""))
+               + (" (posterior, no fit yet)" if res.current_source == "posterior" else ""))
     ax.axvline(res.budget, color="C3", ls=":", lw=1.2, label=f"budget {res.budget:g}")
     ax.set_xlabel(f"cumulative cost ({res.cost_unit})")
     ax.set_ylabel("expected 90% width of E(D0), nats")
