@@ -4,6 +4,10 @@ a simulated table (``--simulated``), each labelled with its origin in every outp
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -12,9 +16,11 @@ from emergence_law.demo import SIMULATED_LABEL, run_demo
 from emergence_law.lab.shipped import load_lab_summary
 from emergence_law.simulate import simulate_observations
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+
 
 def test_demo_command_runs_on_the_shipped_measured_data(tmp_path, capsys):
-    out = tmp_path / "demo"
+    out = tmp_path / "emergence-demo"
     assert main(["demo", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert text.count("MEASURED data of the toy model suite") >= 2 and str(out) in text
@@ -36,6 +42,26 @@ def test_demo_command_runs_on_the_shipped_measured_data(tmp_path, capsys):
     page = (out / "report.html").read_text()
     assert "mul-mc" in page and "data:image/png;base64," in page
 
+    # one source for each figure: the README quotes what the demo prints, with its definition
+    readme = README.read_text()
+    bt_info = d["backtest"]
+    assert f"**{bt_info['flops_ratio']:.2f}×** the FLOPs, as `emergence-law demo` prints it" \
+        in readme
+    assert f"{bt_info['flops_ratio']:.2f}x" in text and bt_info["definition"] in text
+    assert "FLOPs ratio = FLOPs of the first checkpoint past the ground-truth elbow" in readme
+    pu = d["passuntil"]
+    assert pu["measured_estimator"] == "unbiased"
+    assert f"measured: {pu['measured']:.3g}" in text and "unbiased estimate" in text
+    quoted = float(re.search(r"vs ([0-9.]+e-[0-9]+) measured", readme).group(1))
+    assert abs(quoted - pu["measured"]) / pu["measured"] < 0.01
+
+    # the README's Python snippet runs as it is, next to the demo's folder
+    snippet = re.search(r"### Python\n\n```python\n(.*?)```", readme, re.S).group(1)
+    proc = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Few-shot emergence point E(D0)" in proc.stdout and (tmp_path / "fit.png").is_file()
+    assert "sys:1" not in proc.stderr and "np.float64" not in proc.stderr
 
 def test_simulated_demo_recovers_the_truth(tmp_path, capsys):
     out = tmp_path / "sim"
@@ -56,3 +82,4 @@ def test_run_demo_on_a_given_table_is_not_labelled_simulated(tmp_path):
     assert res["simulated"] is False and res["task"] == "mytask"
     assert res["source"] == "measured on the toy suite"
     assert abs(res["mcmc"]["mle"] - res["ground_truth"]["elbow"]) < 0.1
+
