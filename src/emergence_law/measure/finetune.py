@@ -20,12 +20,15 @@ import copy
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from emergence_law.errors import DataError, OptionError
+
+# the training settings are typed with the job kinds (torch-free: recipes are checked at plan time)
+from emergence_law.jobkinds import METHODS, FinetuneHparams
 from emergence_law.measure.fewshot import (
     FewshotResult,
     _encode,
@@ -35,76 +38,7 @@ from emergence_law.measure.fewshot import (
 )
 from emergence_law.measure.tasks import Example, Task
 
-METHODS = ("full", "lora")
 ProgressFn = Callable[[int, int], None]
-
-
-@dataclass
-class FinetuneHparams:
-    """Training settings; :func:`default_hparams` picks them by model size and method."""
-
-    lr: float = 1e-5
-    epochs: float = 3.0
-    batch_size: int = 8
-    min_steps: int = 10
-    max_steps: int | None = None
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    lora_rank: int = 8
-    lora_alpha: float | None = None  # default 2 * rank
-    lora_dropout: float = 0.0
-    max_grad_norm: float = 1.0
-    # end each training target with EOS (instruction-style); False for models that never saw an
-    # EOS token after an answer (e.g. models pretrained on packed text with a task delimiter)
-    append_eos: bool = True
-    # training examples per sequence, joined by the task's few-shot delimiter with the loss on
-    # every answer: the model is trained in the in-context format it is evaluated in (k-shot
-    # prompts); 1 = one example per sequence (instruction-style)
-    pack: int = 1
-    # learning-rate schedule: "linear" (warm-up, then linear decay to zero) or "constant"
-    schedule: str = "linear"
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None, base: FinetuneHparams | None = None
-                  ) -> FinetuneHparams:
-        out = copy.copy(base or cls())
-        kinds = {"lr": float, "epochs": float, "batch_size": int, "min_steps": int,
-                 "max_steps": int, "warmup_ratio": float, "weight_decay": float,
-                 "lora_rank": int, "lora_alpha": float, "lora_dropout": float,
-                 "max_grad_norm": float, "append_eos": _as_bool, "pack": int,
-                 "schedule": _schedule}
-        for k, v in (d or {}).items():
-            if k not in kinds:
-                raise OptionError("hparams", f"unknown hyperparameter {k!r} (known: "
-                                  f"{', '.join(sorted(kinds))})")
-            try:
-                setattr(out, k, None if v is None else kinds[k](v))
-            except (TypeError, ValueError) as exc:
-                what = {_as_bool: "true or false", _schedule: f"one of {', '.join(SCHEDULES)}"
-                        }.get(kinds[k], "a number")
-                raise OptionError("hparams", f"{k} must be {what}, got {v!r}") from exc
-        return out
-
-
-SCHEDULES = ("linear", "constant")
-
-
-def _schedule(v: Any) -> str:
-    if str(v) not in SCHEDULES:
-        raise ValueError(v)
-    return str(v)
-
-
-def _as_bool(v: Any) -> bool:
-    """A recipe's boolean: true/false, yes/no, 1/0 (``bool('false')`` would be True)."""
-    if isinstance(v, bool):
-        return v
-    text = str(v).strip().lower()
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0"):
-        return False
-    raise ValueError(v)
 
 
 def default_hparams(n_params: float, method: str = "full") -> FinetuneHparams:
@@ -352,7 +286,7 @@ class FinetuneResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_train": self.n_train, "subset": self.subset, "method": self.method,
-                "hparams": asdict(self.hparams), "train_steps": self.train.steps,
+                "hparams": self.hparams.model_dump(), "train_steps": self.train.steps,
                 "train_loss": self.train.final_loss, "eval": self.eval.to_dict()}
 
 
@@ -381,7 +315,7 @@ def finetune_and_evaluate(
     if lora_rank is not None:
         if lora_rank < 1:
             raise OptionError("--lora-rank", f"must be at least 1, got {lora_rank}")
-        hp.lora_rank = int(lora_rank)
+        hp = hp.model_copy(update={"lora_rank": int(lora_rank)})
     pool = training_pool(task, drop_overlap=drop_overlap)
     chosen = [pool[i] for i in subset_indices(len(pool), n_train, subset, base_seed=base_seed)]
     assert not overlapping(chosen, task.examples(task.eval_split))  # checked above

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emergence_law.jobkinds import get_kind, validate_definition
 from emergence_law.store import canonical_json, job_id
 from emergence_law.sweep.plan import resolve_paths
-
-#: job kinds run by the measuring module (emergence_law.measure.jobs.run_job)
-MEASURE_KINDS = ("loss", "fewshot", "finetune", "lmeval")
 
 
 @dataclass
@@ -64,22 +62,20 @@ def run_definition(definition: Mapping[str, Any], *, base_dir: str | Path = ".",
     """Run a job and return its rows (raises on failure). Paths resolve against ``base_dir``;
     ``progress(done, total)`` is called by measuring jobs as they go."""
     d = resolve_paths(dict(definition), base_dir)
-    kind = d.get("kind")
-    if kind == "python":
+    kind = get_kind(d.get("kind"))
+    validate_definition(d)  # the kind's models: a bad key fails before anything is imported
+    if kind.runner is None:  # python: the definition names its function
         func = load_callable(str(d["callable"]))
         rows = func(d, device=device) if _takes_device(func) else func(d)
-    elif kind in MEASURE_KINDS:
+    else:
         try:
-            from emergence_law.measure.jobs import run_job
+            run = load_callable(kind.runner)
         except ImportError as exc:
             raise RuntimeError(
-                f"job kind {kind!r} needs emergence_law.measure (install the 'measure' extra): "
-                f"{exc}"
+                f"job kind {kind.name!r} needs {kind.runner.split(':')[0]} (install the "
+                f"'{kind.extra}' extra): {exc}"
             ) from exc
-        rows = run_job(d, device=device, progress=progress)
-    else:
-        raise ValueError(f"unknown job kind {kind!r} (expected python or one of "
-                         f"{', '.join(MEASURE_KINDS)})")
+        rows = run(d, device=device, progress=progress)
     return _check_rows(rows)
 
 

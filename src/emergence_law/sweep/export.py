@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from emergence_law.errors import DataError
+from emergence_law.jobkinds import observation_setting
 from emergence_law.observations import rows_to_frame, validate_observations
 from emergence_law.store import ResultStore
 from emergence_law.sweep.plan import describe
@@ -41,14 +42,6 @@ class ExportResult:
         if self.left_out:
             text += "; left out: " + ", ".join(f"{n} {why}" for why, n in self.left_out.items())
         return text
-
-
-def _setting(definition: dict[str, Any]) -> str | None:
-    kind = definition.get("kind")
-    if kind == "python":
-        return definition.get("setting")
-    return {"fewshot": "fewshot", "lmeval": "fewshot", "finetune": "finetune",
-            "loss": "loss"}.get(str(kind))
 
 
 def _missing(v: Any) -> bool:
@@ -76,7 +69,7 @@ def collect_rows(store: ResultStore, ids: Sequence[str] | None = None,
     jobs: set[str] = set()
     for jid, d, row in stored:
         jobs.add(jid)
-        setting = row.get("setting") or _setting(d)
+        setting = row.get("setting") or observation_setting(d)
         if setting == "loss" or row.get("kind") == "loss":
             key = (str(d.get("model")), str(d.get("checkpoint")))
             if _missing(row.get("loss")):
@@ -103,7 +96,7 @@ def collect_rows(store: ResultStore, ids: Sequence[str] | None = None,
             if _missing(r.get(k)) and d.get(k) is not None:
                 r[k] = d[k]
         if _missing(r.get("setting")):
-            r["setting"] = _setting(d)
+            r["setting"] = observation_setting(d)
         if r.get("setting") == "finetune" and _missing(r.get("method")):
             r["method"] = _method(d)
         if _missing(r.get("loss")):

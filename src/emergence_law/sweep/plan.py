@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emergence_law.errors import OptionError
+from emergence_law.jobkinds import fewshot_kind, finetune_kind, kind_label, validate_definition
 from emergence_law.store import job_id
-from emergence_law.sweep.recipe import Checkpoint, Recipe
+from emergence_law.sweep.recipe import Checkpoint, Recipe, RecipeError
 
 #: definition keys that may name a local file or folder (resolved against the recipe's folder)
 PATH_KEYS = ("model", "corpus", "task")
@@ -49,12 +51,6 @@ class Job:
     def label(self) -> str:
         """A short human description, e.g. ``finetune mmlu open_llama_3b@step5000 D=250 s=1``."""
         return describe(self.definition)
-
-
-def kind_label(d: dict[str, Any]) -> str:
-    """A definition's kind, with the setting for python jobs (``python:finetune``)."""
-    kind = str(d.get("kind", "job"))
-    return f"python:{d.get('setting')}" if kind == "python" else kind
 
 
 def describe(d: dict[str, Any]) -> str:
@@ -135,27 +131,28 @@ def plan_recipe(recipe: Recipe) -> SweepPlan:
         for t in recipe.tasks:
             res = {**c.resources, **t.resources}
             if t.fewshot_models is None or c.model_name in t.fewshot_models:
+                kind = fewshot_kind(t.harness).name
                 for shots in t.fewshot:
-                    kind = {"builtin": "fewshot", "lmeval": "lmeval"}.get(t.harness, "python")
                     d = {"kind": kind, **_base(c), "task": t.task, "shots": shots,
                          "hparams": t.fewshot_hparams}
                     if kind == "python":
                         d.update(setting="fewshot", callable=t.callable)
                     ordered.append(Job(_clean(d), res, c.model_name))
+            ft_kind = finetune_kind(t.harness).name
             for b in t.finetune:
                 if b.models is not None and c.model_name not in b.models:
                     continue
                 for n_train in b.n_train:
                     for subset in b.subsets:
                         d = {
-                            "kind": "finetune", **_base(c), "task": t.task, "shots": b.shots,
+                            "kind": ft_kind, **_base(c), "task": t.task, "shots": b.shots,
                             "n_train": n_train, "subset": subset, "method": b.method,
                             "lora_rank": b.lora_rank, "hparams": b.hparams, "seed": recipe.seed,
                         }
                         if t.harness == "lmeval":
                             d["harness"] = "lmeval"
-                        if t.harness == "python":
-                            d.update(kind="python", setting="finetune", callable=t.callable)
+                        if ft_kind == "python":
+                            d.update(setting="finetune", callable=t.callable)
                         ordered.append(Job(_clean(d), {**res, **b.resources}, c.model_name))
     jobs: list[Job] = []
     seen: set[str] = set()
@@ -165,8 +162,18 @@ def plan_recipe(recipe: Recipe) -> SweepPlan:
             dup += 1
             continue
         seen.add(j.id)
+        _check(recipe, j)
         jobs.append(j)
     return SweepPlan(recipe=recipe, jobs=jobs, duplicates=dup)
+
+
+def _check(recipe: Recipe, job: Job) -> None:
+    """Type the definition with its kind's model, as the runner will (the recipe checker has
+    named any bad key already; this keeps planning and running on one set of rules)."""
+    try:
+        validate_definition(job.definition)
+    except OptionError as exc:
+        raise RecipeError(recipe.source, "", f"job {job.label}: {exc}") from None
 
 
 def resolve_paths(definition: dict[str, Any], base_dir: str | Path) -> dict[str, Any]:

@@ -36,9 +36,17 @@ from pathlib import Path
 from typing import Any
 
 from emergence_law.errors import EmergenceLawError
+from emergence_law.jobkinds import (
+    HARNESSES,
+    KINDS,
+    METHODS,
+    JobKind,
+    fewshot_kind,
+    finetune_kind,
+    owners,
+    settings_error,
+)
 
-HARNESSES = ("builtin", "lmeval", "python")
-METHODS = ("full", "lora")
 RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
 RAY_KEYS = ("address", "max_retries", "max_in_flight", "check_resources", "init")
 
@@ -405,6 +413,7 @@ def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[s
         fewshot_models = None
         hparams = ck.free_mapping(t.get("hparams"), f"{key}.hparams")
         fewshot_hparams = dict(hparams)
+        fs_own: dict[str, Any] = {}
         if t.get("fewshot") is not None:
             fs = t["fewshot"]
             if isinstance(fs, Mapping):
@@ -414,16 +423,21 @@ def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[s
                 fewshot = ck.int_list(fsm["shots"], f"{key}.fewshot.shots")
                 if fsm.get("models") is not None:
                     fewshot_models = ck.names(fsm["models"], f"{key}.fewshot.models", names)
-                fewshot_hparams.update(ck.free_mapping(fsm.get("hparams"),
-                                                       f"{key}.fewshot.hparams"))
+                fs_own = ck.free_mapping(fsm.get("hparams"), f"{key}.fewshot.hparams")
+                fewshot_hparams.update(fs_own)
             else:
                 fewshot = ck.int_list(fs, f"{key}.fewshot")
+        if fewshot:
+            _check_settings(ck, fewshot_kind(harness), [(f"{key}.hparams", hparams),
+                                                        (f"{key}.fewshot.hparams", fs_own)],
+                            shared=f"{key}.hparams")
         blocks = t.get("finetune") or []
         if isinstance(blocks, Mapping):
             blocks = [blocks]
         if not isinstance(blocks, list):
             raise ck.fail(f"{key}.finetune", "expected a list of finetuning settings")
-        finetune = tuple(_parse_finetune(ck, b, f"{key}.finetune[{j}]", names, hparams)
+        finetune = tuple(_parse_finetune(ck, b, f"{key}.finetune[{j}]", names, hparams,
+                                         finetune_kind(harness), key)
                          for j, b in enumerate(blocks))
         if not fewshot and not finetune:
             raise ck.fail(key, "measures nothing: give `fewshot` shots and/or `finetune`")
@@ -443,7 +457,8 @@ def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[s
 
 
 def _parse_finetune(ck: _Checker, value: Any, key: str, names: list[str],
-                    task_hparams: dict[str, Any]) -> FinetuneBlock:
+                    task_hparams: dict[str, Any], kind: JobKind, task_key: str
+                    ) -> FinetuneBlock:
     b = ck.mapping(value, key, _FINETUNE)
     if "n_train" not in b:
         raise ck.fail(f"{key}.n_train", "required key is missing (finetuning data amounts D)")
@@ -458,6 +473,9 @@ def _parse_finetune(ck: _Checker, value: Any, key: str, names: list[str],
         rank = ck.integer(b.get("lora_rank", 8), f"{key}.lora_rank", minimum=1)
     elif "lora_rank" in b:
         raise ck.fail(f"{key}.lora_rank", "only used with `method: lora`")
+    own = ck.free_mapping(b.get("hparams"), f"{key}.hparams")
+    _check_settings(ck, kind, [(f"{task_key}.hparams", task_hparams), (f"{key}.hparams", own)],
+                    shared=f"{task_key}.hparams")
     return FinetuneBlock(
         n_train=ck.int_list(b["n_train"], f"{key}.n_train", minimum=1),
         subsets=subsets,
@@ -465,7 +483,7 @@ def _parse_finetune(ck: _Checker, value: Any, key: str, names: list[str],
         lora_rank=rank,
         shots=ck.integer(b["shots"], f"{key}.shots", minimum=0) if b.get(
             "shots") is not None else None,
-        hparams={**task_hparams, **ck.free_mapping(b.get("hparams"), f"{key}.hparams")},
+        hparams={**task_hparams, **own},
         models=ck.names(b["models"], f"{key}.models", names) if b.get(
             "models") is not None else None,
         resources=ck.resources(b.get("resources"), f"{key}.resources"),
@@ -481,9 +499,38 @@ def _parse_loss(ck: _Checker, value: Any, default_res: dict[str, float]) -> Loss
         "callable") is not None else None
     if corpus is None and func is None:
         raise ck.fail("loss.corpus", "required key is missing (a text corpus file for the loss)")
+    hparams = ck.free_mapping(spec.get("hparams"), "loss.hparams")
+    if func is None:  # a loss callable owns its settings
+        _check_settings(ck, KINDS["loss"], [("loss.hparams", hparams)])
     return LossSpec(
         corpus=corpus,
         callable=func,
-        hparams=ck.free_mapping(spec.get("hparams"), "loss.hparams"),
+        hparams=hparams,
         resources={**default_res, **ck.resources(spec.get("resources"), "loss.resources")},
     )
+
+
+def _check_settings(ck: _Checker, kind: JobKind, layers: list[tuple[str, dict[str, Any]]],
+                    shared: str | None = None) -> None:
+    """Check ``hparams`` given in ``layers`` (key path, mapping; later ones override) as the
+    settings of ``kind`` (its model in :mod:`emergence_law.jobkinds`), naming the key path where
+    a bad key was written. ``shared`` is the task-level ``hparams`` path: those reach the task's
+    few-shot *and* finetuning jobs, so a setting of only one of them is pointed to its block."""
+    merged: dict[str, Any] = {}
+    for _, layer in layers:
+        merged.update(layer)
+    problem = settings_error(kind, merged)
+    if problem is None:
+        return
+    key, message, err = problem
+    where = next((path for path, layer in reversed(layers) if key in layer), layers[-1][0])
+    others = [k for k in owners(key) if k is not kind]
+    if err == "extra_forbidden" and others:
+        message = (f"not a setting of {kind.label} jobs (it is one of "
+                   f"{' and '.join(k.label for k in others)} jobs")
+        if where == shared:
+            block = ("the finetune blocks' hparams" if any(k.name == "finetune" for k in others)
+                     else "`fewshot: {shots: [...], hparams: {...}}`")
+            message += f"; task-level hparams reach every job of the task: give it in {block}"
+        message += ")"
+    raise ck.fail(_join(where, key), message)
