@@ -2,15 +2,19 @@
 
 ``EmergenceFit``, ``Comparison`` and ``SizePosterior`` save themselves the same way and fits are
 read back by ``fit``'s result loader and by ``to-params``; a bad file is a one-line
-:class:`~emergence_law.errors.DataError`, never a traceback.
+:class:`~emergence_law.errors.DataError`, never a traceback. The writer goes through
+:mod:`emergence_law.atomic`, so a reader (the report, a resumed run) never sees half a file.
 """
 
 from __future__ import annotations
 
+import enum
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from emergence_law.atomic import atomic_write_text
 from emergence_law.errors import DataError
 
 
@@ -25,9 +29,26 @@ def read_json(path: str | Path) -> Any:
         raise DataError(f"invalid JSON: {exc.msg}", source=str(path), row=exc.lineno) from exc
 
 
-def write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON (its folder created); return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1) + "\n")
-    return path
+def json_default(o: Any) -> Any:
+    """``json.dumps``'s ``default``: numpy scalars and arrays, paths and enums as plain JSON;
+    anything else is a ``TypeError`` (a value that cannot be stored is a bug to see)."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        np = None
+    if np is not None:
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, enum.Enum):
+        return o.value
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_json(path: str | Path, obj: Any, *, indent: int = 1,
+               default: Callable[[Any], Any] | None = json_default) -> Path:
+    """Write ``obj`` as indented JSON, atomically (its folder created); return the path."""
+    return atomic_write_text(path, json.dumps(obj, indent=indent, default=default) + "\n")

@@ -5,7 +5,6 @@ The HTML report reads these files so a reader can reproduce any figure.
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -13,6 +12,8 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from emergence_law.jsonfile import json_default, write_json
 
 _PACKAGES = ("emergence-law", "numpy", "scipy", "pandas", "emcee", "arviz", "matplotlib",
              "torch", "transformers", "peft", "lm-eval", "ray")
@@ -43,5 +44,12 @@ def write_provenance(out_dir: str | Path, command: str, options: Mapping[str, An
         "platform": platform.platform(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    return path
+    return write_json(path, record, indent=2, default=_lenient)
+
+
+def _lenient(o: Any) -> Any:
+    """Provenance records what was given, whatever its type: plain JSON where it can be."""
+    try:
+        return json_default(o)
+    except TypeError:
+        return str(o)
