@@ -3,6 +3,8 @@
 Why a hand-checked schema: a recipe describes hours of GPU work, so a typo must fail before the
 first job, with the file and the key path at fault (``recipe.yaml: tasks.mmlu.finetune[0].n_trian:
 unknown key (did you mean 'n_train'?)``), not as a ``KeyError`` halfway through the sweep.
+``hparams`` are checked the same way against the settings model of the jobs they reach
+(:mod:`emergence_law.jobkinds`), so ``batch_sise`` fails here, not after a model has loaded.
 
 Layout (every key but ``models`` optional; see docs/sweep.md for the full reference)::
 
