@@ -41,6 +41,15 @@ def test_checker_specs_and_errors():
         checker_from_spec({"type": "regex", "pattern": "("})
 
 
+def test_code_checker_specs_choose_the_sandbox():
+    spec = {"type": "code", "test": "def check(c):\n    assert c(2) == 4\n", "entry_point": "f"}
+    ch = checker_from_spec({**spec, "isolation": "audit"}, prompt="def f(x):\n")
+    assert ch.isolation == "audit" and ch("    return 2 * x\n") and not ch("    return x\n")
+    assert checker_from_spec({**spec, "network": "none"}).isolation == "none"  # the old key
+    with pytest.raises(DataError, match="row 2.*unknown sandbox isolation 'docker'"):
+        checker_from_spec({**spec, "isolation": "docker"}, source="t.jsonl", row=2)
+
+
 def test_a_crashing_checker_counts_as_fail_and_is_reported():
     def bad(c: str) -> bool:
         if c == "boom":
