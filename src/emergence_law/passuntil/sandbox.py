@@ -251,7 +251,10 @@ _WORKER = textwrap.dedent(
 _SUPERVISOR = textwrap.dedent(
     r'''
     import builtins, ctypes, json, os, resource, subprocess, sys, traceback
-    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no /proc/<pid>/mem, fd, ptrace
+    try:  # PR_SET_DUMPABLE 0: no /proc/<pid>/mem, /proc/<pid>/fd or ptrace for the worker
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+    except (AttributeError, OSError):  # not Linux
+        pass
     spec = json.load(open("spec.json", encoding="utf-8"))
     for name, value in (("RLIMIT_AS", spec["memory"] + (256 << 20)), ("RLIMIT_CORE", 0)):
         try:
