@@ -155,7 +155,7 @@ def test_ablate_cli_with_posterior_writes_all_files(small_csv, tmp_path):
 @pytest.mark.parametrize("args, needle", [
     (["--threshold", "-1"], "option --threshold"),
     (["--workers", "0"], "option --workers"),
-    (["--posterior", "gibbs"], "option --posterior"),
+    (["--posterior", "gibbs"], "--posterior"),
     (["--task", "nope"], "task 'nope' has no rows"),
     (["--only", "everything"], "option --only: unknown ablation 'everything'"),
 ])

@@ -38,6 +38,7 @@ import pandas as pd
 from emergence_law.analysis.checkpoints import checkpoint_keys, checkpoint_table
 from emergence_law.analysis.jobs import FitJob, run_fit_job, score
 from emergence_law.analysis.runner import run_jobs
+from emergence_law.analysis.sanity import check_prediction
 from emergence_law.errors import DataError, OptionError
 from emergence_law.observations import load_observations, select_task, write_csv_atomic
 
@@ -209,6 +210,11 @@ class AblationResult:
 
         return plot_ablations(self, path)
 
+    @property
+    def n_fitted(self) -> int:
+        """Ablations whose fit gave a usable prediction (status ``ok``)."""
+        return int((self.table["status"] == "ok").sum())
+
     def summary(self) -> str:
         ok = self.table[self.table["status"] == "ok"]
         full = self.table[self.table["ablation"] == "full data"]
@@ -315,7 +321,14 @@ def run_ablations(obs: pd.DataFrame | str | Path, task: str, *, law: dict[str, A
                             info={"metric": metric, "n_fits": len(jobs),
                                   "order_by": checkpoint_table(rows).attrs["order_by"]})
 
+    loss_range = (float(rows["loss"].min()), float(rows["loss"].max()))
+
     def on_result(j: int, res: dict[str, Any]) -> None:
+        if res["status"] == "ok":
+            why = check_prediction(res, loss_range,
+                                   jobs[j].params.get("posterior", "mcmc") != "none")
+            if why:
+                res = {**res, "status": "failed", "reason": why}
         for i in owners[j]:
             table.loc[i, "seconds"] = res["seconds"]
             if res["status"] != "ok":

@@ -27,6 +27,7 @@ from emergence_law.analysis.ablations import DEFAULT_LAW, DEFAULT_THRESHOLD, tas
 from emergence_law.analysis.checkpoints import checkpoint_keys, checkpoint_table
 from emergence_law.analysis.jobs import METHODS, FitJob, run_fit_job, score
 from emergence_law.analysis.runner import run_jobs
+from emergence_law.analysis.sanity import check_prediction
 from emergence_law.errors import DataError, NotIdentifiableError, OptionError
 from emergence_law.observations import load_observations, write_csv_atomic
 
@@ -76,8 +77,10 @@ class BacktestResult:
             b = self.best(method)
             n_ok = int(((self.table["method"] == method) & (self.table["status"] == "ok")).sum())
             if b is None:
+                n_all = int((self.table["method"] == method).sum())
                 out.append(f"{method}: no cut-off predicted within {self.threshold:g} nats of the "
-                           f"ground truth {self.ground_truth.elbow:.3f} ({n_ok} fitted)")
+                           f"ground truth {self.ground_truth.elbow:.3f} ({n_ok} of {n_all} "
+                           "fitted)")
             elif np.isfinite(b["flops_ratio"]):
                 r = self.reliable(method)
                 rel = (f"every cut-off succeeded up to {r['flops_ratio']:.2f}x" if r is not None
@@ -91,6 +94,11 @@ class BacktestResult:
                            f"prediction: {b['loss_gap']:.3f} nats before the first "
                            f"post-emergence checkpoint (error {b['error']:.3f} nats)")
         return out
+
+    @property
+    def n_fitted(self) -> int:
+        """Cut-offs whose fit gave a usable prediction (status ``ok``)."""
+        return int((self.table["status"] == "ok").sum())
 
     def summary(self) -> str:
         return (f"task {self.task}: ground truth {self.ground_truth.elbow:.4f} nats; checkpoints "
@@ -145,6 +153,8 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
     if order_by not in ("auto", "flops", "loss"):
         raise OptionError("--order-by", f"use auto, flops or loss, not {order_by!r}")
     obs = load_observations(obs)
+    if "emergence_law" not in methods:  # the two-step baseline reads few-shot rows only
+        obs = obs[obs["setting"] == "fewshot"]
     rows, metric = task_rows(obs, task, metric=metric, series=series, method=ft_method)
     every = obs[obs["task"] == task]
     if series is not None:
@@ -201,8 +211,15 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
                             info={"metric": metric, "cutoff": cut, "methods": methods,
                                   "first_post_checkpoint": str(first_post["key"])})
 
+    loss_range = (float(every["loss"].min()), float(every["loss"].max()))
+
     def on_result(i: int, res: dict[str, Any]) -> None:
         table.loc[i, "seconds"] = res["seconds"]
+        if res["status"] == "ok":
+            why = check_prediction(res, loss_range,
+                                   jobs[i].params.get("posterior", "mcmc") != "none")
+            if why:
+                res = {**res, "status": "failed", "reason": why}
         if res["status"] != "ok":
             table.loc[i, ["status", "reason"]] = [res["status"], res["reason"]]
         else:

@@ -155,7 +155,10 @@ def composed_elbow(params: dict[str, float], loss_range: tuple[float, float]) ->
     if slope[i] <= 0:
         return float(lo), False
     elbow = grid[i] + (acc[i] - p["floor"]) / slope[i]
-    return float(elbow), 0 < i < len(grid) - 1
+    # the steepest point at (or next to) an end of the range: the rise itself is not seen
+    # (or the tangent meets the floor at the range's low end)
+    seen = 2 <= i < len(grid) - 2 and elbow > lo + 1e-3 * (hi - lo)
+    return float(elbow), seen
 
 
 class TwoStepBaseline:
@@ -191,6 +194,9 @@ class TwoStepBaseline:
     def fit(self, observations: pd.DataFrame, task: str, *, metric: str | None = None,
             min_loss: float | None = None, series: str | None = None) -> TwoStepFit:
         obs = load_observations(observations)
+        # few-shot rows only: finetuned rows (of whatever method) play no part in this
+        # baseline, and a table with several finetuning methods must not make it fail
+        obs = obs[obs["setting"] == "fewshot"]
         sel = select_task(obs, task, metric=metric, series=series)
         acc_metric = str(sel.rows["metric"].iloc[0])
         all_rows = obs[obs["task"] == task]
@@ -231,7 +237,8 @@ class TwoStepBaseline:
             warnings.warn(n, UserWarning, stacklevel=2)
         return TwoStepFit(task=task, params=params, emergence_point_mle=elbow,
                           emergence_samples=samples, n_checkpoints=len(data),
-                          nll_metric=nll_metric, warnings=notes)
+                          nll_metric=nll_metric, warnings=notes,
+                          diagnostics={"rise_seen": float(inside)})
 
     def _fit_once(self, loss, nll, acc, floor, lrange, start=None):
         c, gamma = _fit_step1(loss, nll)

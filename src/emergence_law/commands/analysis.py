@@ -57,6 +57,13 @@ def _check_workers(workers: int | None) -> None:
         raise OptionError("--workers", f"must be at least 1, got {workers}")
 
 
+def _fail_if_nothing_fitted(n_fitted: int, what: str, csv: Path) -> None:
+    """Exit 1 with one line when no fit gave a usable prediction (the reasons are in the CSV)."""
+    if n_fitted == 0:
+        typer.echo(f"emergence-law: error: no {what} fitted (reasons in {csv})", err=True)
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app (heavy imports stay inside the commands)."""
 
@@ -112,6 +119,7 @@ def register(app: typer.Typer) -> None:
         result.plot(out / "ablations.png")
         typer.echo(result.summary())
         typer.echo(f"wrote {csv}, {out / 'ablations.md'}, {out / 'ablations.png'}")
+        _fail_if_nothing_fitted(result.n_fitted, "ablation", csv)
 
     @app.command("backtest")
     def backtest_cmd(
@@ -174,6 +182,7 @@ def register(app: typer.Typer) -> None:
         result.plot(out / "backtest.png")
         typer.echo(result.summary())
         typer.echo(f"wrote {csv}, {out / 'backtest.png'}")
+        _fail_if_nothing_fitted(result.n_fitted, "backtest cut-off", csv)
 
     @app.command("compare")
     def compare_cmd(
