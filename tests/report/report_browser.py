@@ -53,3 +53,23 @@ def loaded_image_widths(chromium: str, report: Path, tmp: Path) -> tuple[list[in
     title = re.search(r"<title>IMAGES:([-0-9,]*)</title>", dom)
     assert title, "the page did not finish loading: " + dom[:300]
     return [int(w) for w in title.group(1).split(",") if w], dom
+
+
+def layout_at_width(chromium: str, report: Path, tmp: Path, width: int,
+                    height: int = 900) -> dict[str, int]:
+    """Lay the page out in a window ``width`` px wide: the page's scroll width, the window's
+    inner width and height, and where the answer box starts (its top, in px)."""
+    page = report.read_text(encoding="utf-8")
+    probe = tmp / f"layout-{width}.html"
+    script = ("<script>window.addEventListener('load', () => { const a = "
+              "document.getElementById('answer'); document.title = 'LAYOUT:' + ["
+              "document.documentElement.scrollWidth, window.innerWidth, window.innerHeight, "
+              "a ? Math.round(a.getBoundingClientRect().top) : -1].join(','); });</script>")
+    probe.write_text(page.replace(POLICY, POLICY + " script-src 'unsafe-inline';")
+                     .replace("</body>", script + "</body>"), encoding="utf-8")
+    dom = run_chromium(chromium, tmp, f"--window-size={width},{height}", "--dump-dom",
+                       probe.as_uri()).stdout
+    found = re.search(r"<title>LAYOUT:([-0-9,]*)</title>", dom)
+    assert found, "the page did not finish loading: " + dom[:300]
+    keys = ("scroll_width", "inner_width", "inner_height", "answer_top")
+    return dict(zip(keys, (int(v) for v in found.group(1).split(",")), strict=True))

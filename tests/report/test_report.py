@@ -265,8 +265,9 @@ def test_subfolders_with_outputs_become_labelled_parts(results_subset, full_resu
     (folder / ".cache").mkdir()
     text = build_report(folder).read_text()
     page = parse(text)
-    assert page.section_ids == ["fit", "backtest", "data", "lab-out-lab",
-                                "passuntil_fit-passuntil", "settings"]
+    # grouped by kind across the parts (forecast first, data last), the folder before its parts
+    assert page.section_ids == ["fit", "backtest", "passuntil_fit-passuntil", "lab-out-lab",
+                                "data", "settings"]
     assert "PassUntil task scaling law (passuntil_fit/)" in text
     assert '<span class="file">passuntil_fit/</span> PassUntil: predicted pass rate' in text
     assert "<h3><code>passuntil fit</code> <span class=\"file\">in passuntil_fit/</span></h3>" \

@@ -62,3 +62,21 @@ def test_missing_chromium_fails_in_ci_and_skips_locally(monkeypatch, tmp_path: P
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         find_chromium()
+
+
+# a laptop, and the narrowest window headless Chromium lays out (500 px; narrower --window-size
+# values are raised to it); a 390-px screenshot was also looked at by eye (docs/report.md)
+@pytest.mark.parametrize("width", [1280, 500])
+def test_the_answer_is_on_the_first_screen_and_nothing_overflows(
+        chromium: str, results_copy, tmp_path: Path, width: int) -> None:
+    import json
+
+    from report_browser import layout_at_width
+
+    folder = results_copy()
+    (folder / "demo.json").write_text(json.dumps({"ground_truth": {"elbow": 1.9}}))
+    page = build_report(folder, tmp_path / "r.html")
+    layout = layout_at_width(chromium, page, tmp_path, width)
+    assert layout["inner_width"] == width
+    assert 0 <= layout["answer_top"] < layout["inner_height"] / 2, layout
+    assert layout["scroll_width"] <= layout["inner_width"], layout  # no sideways scrolling

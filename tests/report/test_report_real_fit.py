@@ -57,8 +57,8 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     fit = json.loads((fitted / "fit.json").read_text())
     text = (fitted / "report.html").read_text()
     page = parse(text)
-    assert page.section_ids == ["fit", "backtest", "ablations", "data",
-                                "passuntil_fit-passuntil", "settings"]
+    assert page.section_ids == ["fit", "backtest", "ablations", "passuntil_fit-passuntil",
+                                "data", "settings"]
     assert page.title == "emergence-law report: simtask"
     ep = fit["emergence_point"]
     assert f"<b>{ep['median']:.3f} nats</b> (median)" in text
@@ -83,7 +83,7 @@ def test_report_shows_the_real_fit(fitted: Path) -> None:
     expected += f", {len(good)} within tolerance"
     if len(good):
         expected += (f", the earliest successful prediction <b>"
-                     f"{good['flops_ratio'].max():.4g}&times; the FLOPs</b> in advance")
+                     f"{good['flops_ratio'].max():.3g}&times; the FLOPs</b> in advance")
     assert expected in text
     # ablations: every row of the CSV, the success count in the headline, the Markdown kept
     ab = pd.read_csv(fitted / "ablations.csv")

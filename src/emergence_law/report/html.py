@@ -97,7 +97,9 @@ pre { background: var(--bg-alt); padding: .6rem .8rem; overflow-x: auto; white-s
 .file { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .8rem; }
 @media print { .scroll.tall { max-height: none; } nav { display: none; } }
 @media (max-width: 640px) { body { padding: 1rem .8rem 3rem; font-size: 14px; }
-  nav ol { columns: 1; } td.long { min-width: 12rem; } }
+  nav ol { columns: 1; } td.long { min-width: 12rem; }
+  .answer, .headline { padding: .4rem .6rem; } .answer ul, .headline ul { padding-left: 1.1rem; }
+  h1 { font-size: 1.35rem; } }
 footer { margin-top: 3rem; color: var(--muted); font-size: .8rem; }
 """
 
@@ -254,7 +256,7 @@ def _answer(parts: list[ResultsFolder]) -> str:
         ok = law[_truthy(law["success"])]
         ratio = pd.to_numeric(ok["flops_ratio"], errors="coerce").max() if len(ok) else None
         if ratio is not None and pd.notna(ratio):
-            items.append(f"How far in advance: <b>{fmt(ratio)}&times;</b> the FLOPs "
+            items.append(f"How far in advance: <b>{ratio:.3g}&times;</b> the FLOPs "
                          f"({esc(ADVANCE_DEFINITION)}).")
         else:
             items.append('How far in advance: <span class="flag">no backtest cut-off gave a '
@@ -390,7 +392,7 @@ def _backtest_counts(frame: pd.DataFrame) -> str:
         if "flops_ratio" in frame.columns and ok.any():
             ratio = pd.to_numeric(frame.loc[ok, "flops_ratio"], errors="coerce").max()
             if pd.notna(ratio):
-                text += (f", the earliest successful prediction <b>{fmt(ratio)}&times; "
+                text += (f", the earliest successful prediction <b>{ratio:.3g}&times; "
                          "the FLOPs</b> in advance (FLOPs ratio, defined in the answer "
                          "above)")
     if "error" in frame.columns:
@@ -732,6 +734,26 @@ def _question(key: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+#: the order of the result sections: the forecast first, the data it used last
+SECTION_ORDER = ("fit", "backtest", "ablations", "compare", "to-params", "passuntil", "lab",
+                 "data")
+
+
+def _section_rank(section: _Section) -> int:
+    for i, kind in enumerate(SECTION_ORDER):
+        if section.anchor == kind or section.anchor.endswith("-" + kind):
+            return i
+    return len(SECTION_ORDER)
+
+
+def _part_rank(res: ResultsFolder) -> tuple[int, int]:
+    """The folder itself first, except that an MCMC fit (the default) leads other fits."""
+    post = res.fit.content.get("posterior") if res.fit is not None else None
+    method = post.get("method") if isinstance(post, Mapping) else None
+    return (0 if method == "mcmc" else 1 if res.fit is not None else 2,
+            0 if res.part is None else 1)
+
+
 def render_report(parts: ResultsFolder | list[ResultsFolder]) -> str:
     """The report page for an already collected results folder (and its subfolder parts)."""
     if isinstance(parts, ResultsFolder):
@@ -740,7 +762,8 @@ def render_report(parts: ResultsFolder | list[ResultsFolder]) -> str:
     fits = [res.fit for res in parts if res.fit is not None]
     task = fits[0].content.get("task") if fits else None
     title = f"emergence-law report: {task}" if task else "emergence-law report"
-    sections = [s for res in parts for s in _sections(res)]
+    parts = sorted(parts, key=_part_rank)
+    sections = sorted((s for res in parts for s in _sections(res)), key=_section_rank)
     sections += [o.in_part(res) for res in parts if (o := _other_section(res))]
     sections.append(_settings_section(parts))
     headline = [f"<span class=\"file\">{esc(res.label)}</span> {item}" if res.part else item
