@@ -133,6 +133,13 @@ def test_a_wrong_solution_cannot_forge_a_pass(name, mode):
     assert res.status == "failed", res
 
 
+def test_the_tests_are_not_readable_from_the_work_folder():
+    # solves the task only if it can read the test file (as a completion might, to game it)
+    cheat = attack("import os\nadd.cheat = os.path.exists('test.py')\n",
+                   ok="    return x + y if add.cheat else 0\n")
+    assert checker("HumanEval/53").run(cheat).status == "failed"
+
+
 def test_a_rigged_eq_cannot_leave_the_worker():
     rigged = attack("""
         class Yes:
