@@ -217,8 +217,10 @@ def plot_to_params(post: Any, path: str | Path | None = None):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.3))
     s = post.scaling
     d = s.data
-    n_lo = float(d["params"].min()) / 3
     finite = post.params_draws[np.isfinite(post.params_draws)]
+    # down to the small sizes too when the emergence loss lies above the family's losses
+    n_lo = min(float(d["params"].min()) / 3,
+               float(np.percentile(finite, 3)) / 1.5 if finite.size else np.inf)
     n_hi = max(float(d["params"].max()) * 3,
                float(np.percentile(finite, 97)) * 1.5 if finite.size else 0.0)
     grid = np.geomspace(n_lo, n_hi, 200)
