@@ -557,8 +557,9 @@ def select_task(
     rows = obs[obs["task"] == task]
     if series is not None:
         if series not in set(rows["series"].dropna()):
-            raise DataError(f"series {series!r} has no rows for task {task!r}", source=source,
-                            column="series")
+            have = ", ".join(sorted(map(str, rows["series"].dropna().unique()))) or "none"
+            raise DataError(f"series {series!r} has no rows for task {task!r} (series: "
+                            f"{have})", source=source, column="series")
         n = int((rows["series"] != series).fillna(True).sum())
         if n:
             excluded["rows of other series"] = n
@@ -579,9 +580,9 @@ def select_task(
         if len(methods) > 1:
             raise DataError(
                 f"task {task!r} has finetuned rows of several methods "
-                f"({', '.join(sorted(methods))}); choose one with --method "
-                f"{sorted(methods)[0]} (--ft-method in ablate, backtest and compare; "
-                f"method={sorted(methods)[0]!r} in Python)",
+                f"({', '.join(sorted(methods))}); choose one: --method {sorted(methods)[0]} "
+                f"in fit, --ft-method {sorted(methods)[0]} in ablate, backtest and compare, "
+                f"method={sorted(methods)[0]!r} in Python",
                 source=source, column="method",
             )
         method = str(methods[0]) if len(methods) else None
