@@ -95,7 +95,8 @@ def test_several_finetuning_methods_name_the_option(sim, tmp_path, capsys):
     pd.concat([df, other]).to_csv(path, index=False)
     assert main(["fit", str(path), "--task", "simtask", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "several methods (full, lora-r4); choose one with --method full" in err
+    assert "several methods (full, lora-r4); choose one: --method full in fit, --ft-method " \
+        "full in ablate, backtest and compare, method='full' in Python" in err
     assert main(["fit", str(path), "--task", "simtask", "--method", "full", "--posterior",
                  "none", "--out", str(tmp_path / "o")]) == 0
 
