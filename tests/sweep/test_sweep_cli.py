@@ -67,7 +67,7 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
         (("sweep", "status"), "option --store: give a RECIPE or --store PATH"),
         (("sweep", "export", "--store", str(tmp_path / "x.sqlite"), "--out", "o.parquet"),
          "no such store"),
-        (("sweep", "run", str(good), "--executor", "slurm"), "option --executor"),
+        (("sweep", "run", str(good), "--executor", "slurm"), "'--executor'"),  # a choice
         (("sweep", "run", str(good), "--address", "auto"), "option --address: only used with"),
     ]
     for argv, message in cases:
