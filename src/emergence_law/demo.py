@@ -21,6 +21,25 @@ SIMULATED_LABEL = "SIMULATED data (drawn from a known emergence law; not measure
 
 
 def run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None = None,
+             **kwargs) -> dict:
+    """Fit, sample, backtest and report on ``obs`` (default: the shipped lab data).
+
+    When it prints (``echo``), the fits' warnings are printed once, in their summaries, not
+    a second time by Python's warnings machinery. See :func:`_run_demo` for the arguments.
+    """
+    import warnings
+
+    from emergence_law.fitting.diagnostics import ConvergenceWarning
+    from emergence_law.fitting.estimator import IdentifiabilityWarning
+
+    with warnings.catch_warnings():
+        if kwargs.get("echo", True):
+            warnings.simplefilter("ignore", IdentifiabilityWarning)
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        return _run_demo(out_dir, obs, **kwargs)
+
+
+def _run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None = None,
              source_label: str | None = None, task: str | None = None, seed: int = 0,
              echo: bool = True, mcmc_samples: int = 2000, boot_samples: int = 1000,
              simulated: bool = False, method: str | None = None, backtest: bool = True,
