@@ -88,13 +88,41 @@ _BLOCKED = {
 }
 
 
+@functools.cache
 def seccomp_filter() -> bytes | None:
-    """The BPF program (``struct sock_filter[]``) of the worker's seccomp filter, or None.
+    """The worker's seccomp filter (``struct sock_filter[]``), or None where it cannot be used.
 
     Denies (EPERM) the blocked syscalls, every x32 syscall and any call made through another
-    ABI (e.g. ``int 0x80``), allows the rest. Hand-assembled: eight instructions per rule are
-    easier to audit than a dependency.
+    ABI (e.g. ``int 0x80``), allows the rest. Hand-assembled: a few instructions per rule are
+    easier to audit than a dependency. Tried once in a throwaway process (a container may
+    forbid installing filters): None if it does not block ``socket()`` there.
     """
+    prog = _assemble_filter()
+    if prog is None:
+        return None
+    probe = _WORKER.split("\n_spec = _setup()")[0] + textwrap.dedent(
+        """
+        _setup()
+        import socket
+        try:
+            socket.socket()
+        except PermissionError:
+            sys.exit(0)
+        sys.exit(3)
+        """)
+    spec = {"memory": 1 << 30, "cpu": 10, "fsize": 1 << 20, "seccomp": prog.hex(),
+            "audit": False}
+    with tempfile.TemporaryDirectory(prefix="el-sandbox-probe-") as tmp:
+        Path(tmp, "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+        try:
+            ok = subprocess.run([sys.executable, "-I", "-c", probe], cwd=tmp, env={},
+                                capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+    return prog if ok else None
+
+
+def _assemble_filter() -> bytes | None:
     import struct
 
     machine = platform.machine()
