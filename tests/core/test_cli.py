@@ -97,6 +97,13 @@ def test_several_finetuning_methods_name_the_option(sim, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "several methods (full, lora-r4); choose one: --method full in fit, --ft-method " \
         "full in ablate, backtest and compare, method='full' in Python" in err
+    for cmd in ("ablate", "backtest"):  # refused up front, naming the file, nothing written
+        out = tmp_path / cmd
+        assert main([cmd, str(path), "--task", "simtask", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"emergence-law: error: {path}, column 'method'") and \
+            "--ft-method full in ablate, backtest and compare" in err and "\n" not in err
+        assert not out.exists()
     assert main(["fit", str(path), "--task", "simtask", "--method", "full", "--posterior",
                  "none", "--out", str(tmp_path / "o")]) == 0
 

@@ -50,6 +50,15 @@ def _keep_on_interrupt(csv: Path) -> Iterator[None]:
         raise
 
 
+def _check_selection(table: Any, obs: Path, task: str, metric: str | None, series: str | None,
+                     ft_method: str | None) -> None:
+    """Refuse a task selection the fits would refuse (an unknown task, several finetuning
+    methods without --ft-method) before any work, naming the file and the option."""
+    from emergence_law.observations import select_task
+
+    select_task(table, task, metric=metric, series=series, method=ft_method, source=str(obs))
+
+
 def _check_workers(workers: int | None) -> None:
     from emergence_law.errors import OptionError
 
@@ -103,6 +112,7 @@ def register(app: typer.Typer) -> None:
         law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
         ablations = select_ablations(only)
         table = load_observations(obs)
+        _check_selection(table, obs, task, metric, series, ft_method)
         out.mkdir(parents=True, exist_ok=True)
         csv = out / "ablations.csv"
         write_provenance(out, "ablate", {
@@ -164,6 +174,7 @@ def register(app: typer.Typer) -> None:
         _check_workers(workers)
         law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
         table = load_observations(obs)
+        _check_selection(table, obs, task, metric, series, ft_method)
         out.mkdir(parents=True, exist_ok=True)
         csv = out / "backtest.csv"
         write_provenance(out, "backtest", {
