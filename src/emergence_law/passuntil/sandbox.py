@@ -537,7 +537,7 @@ def isolation_mode(mode: IsolationMode = "auto") -> str:
     else:
         raise ValueError(f"unknown sandbox isolation {mode!r} (auto, bwrap, unshare, audit, "
                          "none)")
-    if resolved != "bwrap":
+    if resolved != "bwrap" or seccomp_filter() is None:
         _warn_once(resolved)
     return resolved
 
@@ -549,10 +549,11 @@ def network_isolation(mode: IsolationMode = "auto") -> str:
 
 @functools.cache
 def _warn_once(mode: str) -> None:
-    missing = NOT_ISOLATED[mode]
+    missing = [NOT_ISOLATED[mode]] if NOT_ISOLATED[mode] else []
     if seccomp_filter() is None and mode != "none":
-        missing += "; no seccomp filter on this platform"
-    warnings.warn(f"code sandbox runs in {mode!r} mode (not bubblewrap): {missing}",
+        missing.append("no seccomp filter here: the code can open sockets (Unix ones too, "
+                       "outside a network namespace) and run programs")
+    warnings.warn(f"code sandbox runs in {mode!r} mode: " + "; ".join(missing),
                   IsolationWarning, stacklevel=3)
 
 
