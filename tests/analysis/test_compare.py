@@ -68,7 +68,8 @@ def test_compare_needs_two_series_and_a_posterior(small_csv, tmp_path, capsys):
     assert rc == 2 and "give exactly two series" in capsys.readouterr().err
     rc = main(["compare", str(small_csv), "--task", "simtask", "--series", "sim", "--series",
                "other", "--posterior", "none", "--out", str(tmp_path)])
-    assert rc == 2 and "needs a posterior" in capsys.readouterr().err
+    assert rc == 2 and "'--posterior': 'none' is not one of 'mcmc', 'bootstrap'" in \
+        capsys.readouterr().err
     rc = main(["compare", str(small_csv), "--task", "simtask", "--series", "sim", "--series",
                "other", "--posterior", "bootstrap", "--out", str(tmp_path)])
     assert rc == 2 and "series 'other' has no rows" in capsys.readouterr().err

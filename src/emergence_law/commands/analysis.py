@@ -227,6 +227,8 @@ def register(app: typer.Typer) -> None:
             raise OptionError("--series", f"give exactly two series, got {len(series)}")
         law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
         table = load_observations(obs)
+        for name in series:
+            _check_selection(table, obs, task, metric, name, ft_method)
         write_provenance(out, "compare", {"obs": obs, "task": task, "series": series, **law,
                                           "min_loss": min_loss, "metric": metric,
                                           "ft_method": ft_method})
