@@ -13,6 +13,9 @@ including the target size's own shock). Families:
   never pass at any size, 6 sizes, size shocks sd 0.15, predict the next size up (the real
   counts of issue 11: pooled +33% with a +-0.75% interval).
 
+Each level is also scored with ``allow_bend`` (the interval widened for a bend of the law as
+large as a quadratic fit to the task means allows): rows ``level+bend``.
+
 Run: nice -n 10 python benchmarks/bench_passuntil_levels.py [--tasks 30] [--out FILE.json]
 """
 
@@ -51,16 +54,21 @@ def run(n_tasks: int, draws: int) -> dict:
             for lvl in LEVELS:
                 rec = res.setdefault(name, {}).setdefault(lvl, {"rows": [], "secs": 0.0,
                                                                "failed": 0})
+                bent = res[name].setdefault(f"{lvl}+bend", {"rows": [], "secs": 0.0,
+                                                            "failed": 0})
                 t0 = time.perf_counter()
                 try:
-                    pred = TaskScalingLaw(level=lvl, n_draws=draws, seed=t).fit(fam.counts) \
-                        .predict(target)
+                    law = TaskScalingLaw(level=lvl, n_draws=draws, seed=t).fit(fam.counts)
+                    pred = law.predict(target)
                 except Exception as exc:  # noqa: BLE001 - a level that cannot fit is counted
                     rec["failed"] += 1
                     rec.setdefault("why", str(exc)[:120])
                     continue
                 rec["secs"] += time.perf_counter() - t0
                 rec["rows"].append([truth, pred.predicted_pass_rate, *pred.interval])
+                law.allow_bend = True
+                bpred = law.predict(target)
+                bent["rows"].append([truth, bpred.predicted_pass_rate, *bpred.interval])
     return res
 
 
@@ -69,12 +77,12 @@ def summarise(res: dict, n_tasks: int) -> dict:
     for name, levels in res.items():
         print(f"\n{name} ({n_tasks} tasks; 90% coverage has a binomial sd of "
               f"{np.sqrt(0.09 / n_tasks):.3f})")
-        print(f"  {'level':12s} {'cover90':>8} {'rel.bias':>9} {'med|rel.err|':>13} "
+        print(f"  {'level':17s} {'cover90':>8} {'rel.bias':>9} {'med|rel.err|':>13} "
               f"{'med rel.width':>14} {'s/fit':>6} {'failed':>6}")
         for lvl, rec in levels.items():
             v = np.array(rec["rows"])
             if len(v) == 0:
-                print(f"  {lvl:12s} all {rec['failed']} failed: {rec.get('why', '')}")
+                print(f"  {lvl:17s} all {rec['failed']} failed: {rec.get('why', '')}")
                 out.setdefault(name, {})[lvl] = {"failed": rec["failed"]}
                 continue
             rel = v[:, 1] / v[:, 0] - 1
@@ -86,7 +94,7 @@ def summarise(res: dict, n_tasks: int) -> dict:
                    "failed": rec["failed"], "n": len(v),
                    "truth_median": float(np.median(v[:, 0]))}
             out.setdefault(name, {})[lvl] = row
-            print(f"  {lvl:12s} {cov:8.3f} {row['rel_bias']:+9.3f} "
+            print(f"  {lvl:17s} {cov:8.3f} {row['rel_bias']:+9.3f} "
                   f"{row['median_abs_rel_error']:13.3f} {width:14.3f} "
                   f"{row['secs_per_fit']:6.2f} {rec['failed']:6d}")
     return out

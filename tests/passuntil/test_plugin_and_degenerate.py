@@ -134,3 +134,24 @@ def test_zero_passes_task_interval_is_exact_not_zero():
     assert "CI 0 - 0)" not in est.summary() and "no pass in 20000 samples" in est.summary()
     one = task_estimate([1000], [0], [True])
     assert one.upper == pytest.approx(3.689 / 1000, rel=0.01)
+
+
+@pytest.mark.slow
+def test_default_level_covers_at_the_nominal_rate_on_misspecified_families():
+    """90% intervals of the default (pooled) fit over simulated families whose law is off by
+    realistic amounts: size-level shocks (sd 0.25 on log(-log p), the target's own included)
+    and MATH-like fixed-budget counts with never-passing instances. Small version of
+    benchmarks/bench_passuntil_levels.py. 24 tasks: P(<= 18 covered | 90%) = 2.8%."""
+    covered = 0
+    n = 0
+    for seed in range(12):
+        fams = [(simulate_family(seed=500 + seed, shock_sd=0.25), 3.2e9),
+                (simulate_family(n_instances=48, params=PYTHIA, design="fixed", budget=2000,
+                                 impossible=0.3, shock_sd=0.15, mean_eta_small=2.0,
+                                 seed=600 + seed), TARGET)]
+        for fam, target in fams:
+            pred = TaskScalingLaw(n_draws=100, seed=seed).fit(fam.counts).predict(target)
+            truth = fam.true_pass_rate(target)
+            covered += pred.interval[0] <= truth <= pred.interval[1]
+            n += 1
+    assert n == 24 and covered >= 19

@@ -22,11 +22,16 @@ re-solved) or bootstrap (instance: instances resampled) distribution of that sam
 
 **Size-level scatter.** Real task means scatter around any law from size to size (training runs
 differ); the instance-level data cannot see it. Every level therefore compares the observed task
-mean at each training size with the fit (on the log(-log) scale) and estimates a size-level
-random effect ``tau^2 = max(0, sum(d_j^2 - se_j^2) / (M - 2))``; the target's prediction gets
-``tau^2 (1 + h)`` more variance (``h``: the target's leverage in a regression on log N, since
-the training sizes' shocks moved the fitted line too) with a Student t of M - 2 degrees of
-freedom. With two sizes the fit cannot be checked, and the prediction says so.
+mean at each training size with the fit (residuals ``d_j`` on the log(-log) scale, standard
+errors ``se_j``) and treats the scatter as a size-level random effect ``u_j ~ N(0, tau^2)``:
+tau's posterior given ``d_j ~ N(0, se_j^2 + tau^2)`` (half-Cauchy prior of scale
+:data:`TAU_SCALE`, likelihood tempered by ``(M - 2)/M`` for the fitted line) is drawn once per
+interval draw, and the target gets ``N(0, tau^2 (1 + h))`` more (``h``: its leverage in a
+regression on log N, since the training sizes' shocks moved the fitted line too). With 2-3
+residual degrees of freedom tau is poorly known, and drawing it (rather than plugging in a
+point estimate, which is 0 half the time) is what keeps the coverage. With two sizes the fit
+cannot be checked, and the prediction says so. A bend of the law (sub- or super-scaling) is not
+covered unless ``allow_bend`` is set (see :meth:`TaskScalingLaw._curvature_sd`).
 
 Use :class:`TaskScalingLaw` (configure, ``fit(counts)``, then ``predict(N)``).
 """
@@ -46,6 +51,8 @@ from emergence_law.passuntil.likelihood import CountsGrid, instance_newton, pass
 from emergence_law.passuntil.pooled import PooledState, fit_pooled, pooled_plugin_draws
 
 LEVELS = ("pooled", "instance", "dataset", "distribution")
+#: scale of the half-Cauchy prior on the size-level sd of log(-log task PU) around the law
+TAU_SCALE = 0.2
 DEFAULT_LEVEL = "pooled"
 
 
@@ -124,7 +131,9 @@ class TaskScalingLaw:
     intervals, ``n_draws`` posterior or bootstrap draws for the intervals, ``seed``, ``scaled``
     (distribution level: also fit the scale c of the beta; default c = 1, the closed-form
     beta-binomial: the scaled fit needs numerical integrals, ~100x slower, and c is rarely
-    identified by a ladder's counts).
+    identified by a ladder's counts), ``allow_bend`` (widen the interval for a bend of the law
+    in log N as large as a quadratic fit to the task means allows; off by default: with 4-5
+    sizes it widens intervals 3-4x, see docs/passuntil.md).
     Fitted attributes: ``grid_``, ``points_``, ``c_``, ``alpha_`` (the task-level line: for the
     instance levels, the population mean line), ``instance_params_`` (per-instance c, alpha),
     ``dropped_`` (dataset and distribution levels: models left out), ``scatter_`` (the
@@ -137,6 +146,7 @@ class TaskScalingLaw:
     n_draws: int = 400
     seed: int = 0
     scaled: bool = False
+    allow_bend: bool = False
     grid_: CountsGrid | None = field(default=None, init=False, repr=False)
     points_: TaskPoints | None = field(default=None, init=False, repr=False)
     c_: float = field(default=float("nan"), init=False)
@@ -148,6 +158,7 @@ class TaskScalingLaw:
     distributions_: list[Any] = field(default_factory=list, init=False, repr=False)
     _line: Any = field(default=None, init=False, repr=False)
     _shape: Any = field(default=None, init=False, repr=False)
+    _tau_post: Any = field(default=None, init=False, repr=False)
     _pooled: PooledState | None = field(default=None, init=False, repr=False)
     _modes: np.ndarray | None = field(default=None, init=False, repr=False)
     _hess: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -259,16 +270,54 @@ class TaskScalingLaw:
         d = pts.y[ok] - fitted
         se = pts.y_se[ok]
         dof = int(ok.sum()) - 2
+        grid = np.linspace(0.0, 3.0, 301)
         if dof >= 1:
-            tau2 = max(0.0, float(np.sum(d**2 - se**2)) / dof)
+            # posterior of the size-level sd tau given the residuals d_j ~ N(0, se_j^2 + tau^2):
+            # half-Cauchy(0, TAU_SCALE) prior, likelihood tempered by dof/M for the two fitted
+            # line parameters (REML-like); drawn per interval draw, so a tau the few residual
+            # degrees of freedom cannot rule out still widens the interval
+            v = se[None, :] ** 2 + grid[:, None] ** 2
+            ll = -0.5 * np.sum(np.log(v) + d[None, :] ** 2 / v, axis=1) * dof / len(d)
+            lp = ll - np.log1p((grid / TAU_SCALE) ** 2)
+            post = np.exp(lp - lp.max())
+            post /= post.sum()
+            tau2 = float(np.sum(post * grid**2))
         else:
+            post = np.r_[1.0, np.zeros(len(grid) - 1)]
             tau2 = 0.0
             self.warnings_.append(
                 f"only {int(ok.sum())} model sizes have a task pass rate between 0 and 1: how far "
                 "real task means scatter around the law cannot be measured, so the interval "
                 "assumes the law holds exactly (add a size)")
+        self._tau_post = (grid, post)
         self.scatter_ = {"tau": float(np.sqrt(tau2)), "dof": dof, "x": x.tolist(),
-                         "residuals": d.tolist(), "se": se.tolist()}
+                         "residuals": d.tolist(), "se": se.tolist(),
+                         "curvature_sd": self._curvature_sd(x, pts.y[ok], se, tau2)}
+
+    def _curvature_sd(self, x: np.ndarray, y: np.ndarray, se: np.ndarray, tau2: float) -> float:
+        """How far the law may bend: sqrt(q^2 + se(q)^2) of a weighted quadratic fit
+        ``y = a + b x + q x^2`` to the task means (0 with fewer than 4 sizes, where a quadratic
+        leaves nothing to check it). A line fitted to sizes that bend by q errs at an
+        extrapolated size by ``q (x^2 - line through x_j^2)``: this is added to the interval, so
+        that a sub- or super-scaling family the 2-3 residual degrees of freedom cannot reveal
+        still gets an honest width (measured in benchmarks/bench_passuntil_levels.py). Used
+        only with ``allow_bend``."""
+        if len(x) < 4:
+            return 0.0
+        w = 1.0 / (se**2 + tau2 + 1e-12)
+        X = np.stack([np.ones_like(x), x, x**2], axis=1)
+        cov = np.linalg.inv((X.T * w) @ X)
+        beta = cov @ ((X.T * w) @ y)
+        chi2 = float(np.sum(w * (y - X @ beta) ** 2))
+        cov = cov * max(1.0, chi2 / (len(x) - 3))
+        return float(np.sqrt(beta[2] ** 2 + cov[2, 2]))
+
+    def _bend(self, x: np.ndarray) -> np.ndarray:
+        """x^2 minus the least-squares line through the training sizes' x_j^2, at ``x``."""
+        xs = np.asarray(self.scatter_["x"])
+        X = np.stack([np.ones_like(xs), xs], axis=1)
+        c = np.linalg.lstsq(X, xs**2, rcond=None)[0]
+        return x**2 - (c[0] + c[1] * x)
 
     def _leverage(self, x: np.ndarray) -> np.ndarray:
         xs = np.asarray(self.scatter_["x"])
@@ -311,11 +360,16 @@ class TaskScalingLaw:
         a = 1 - self.confidence
         mid = self._eta_hat(x)
         draws = self._eta_draws(x)
-        tau, dof = self.scatter_["tau"], self.scatter_["dof"]
+        tau = self.scatter_["tau"]
+        rng = np.random.default_rng(self.seed + 1)
         if tau > 0:
-            rng = np.random.default_rng(self.seed + 1)
-            t = rng.standard_t(dof, size=(len(draws), 1))
-            draws = draws + t * tau * np.sqrt(1 + self._leverage(x))[None, :]
+            grid, post = self._tau_post
+            taus = rng.choice(grid, size=(len(draws), 1), p=post)
+            z = rng.standard_normal((len(draws), 1))
+            draws = draws + z * taus * np.sqrt(1 + self._leverage(x))[None, :]
+        q = self.scatter_.get("curvature_sd", 0.0)
+        if q > 0 and self.allow_bend:
+            draws = draws + rng.standard_normal((len(draws), 1)) * q * self._bend(x)[None, :]
         lo_eta, hi_eta = np.quantile(draws, [a / 2, 1 - a / 2], axis=0)
         # PU is decreasing in eta: the upper eta bound gives the lower PU bound
         return _pu(mid), _pu(hi_eta), _pu(lo_eta)
@@ -354,7 +408,8 @@ class TaskScalingLaw:
             "models": [{"model": m, "params": float(p), "pass_rate": float(r),
                         "se": float(s)} for m, p, r, s in
                        zip(pts.models, pts.params, pts.pass_rate, pts.se, strict=True)],
-            "size_scatter": {k: self.scatter_[k] for k in ("tau", "dof", "residuals")},
+            "size_scatter": {k: self.scatter_[k] for k in ("tau", "dof", "residuals",
+                                                            "curvature_sd")},
             "warnings": list(self.warnings_),
         }
         if self.level in ("dataset", "distribution"):
@@ -389,6 +444,10 @@ class TaskScalingLaw:
             lines.append(f"  size-to-size scatter of task means around the law: sd "
                          f"{sc['tau']:.3g} on log(-log PU) ({sc['dof']} degrees of freedom), "
                          "added to the interval")
+        if sc.get("curvature_sd", 0.0) > 0 and self.allow_bend:
+            lines.append(f"  allowance for a bend of the law in log N: |q| up to about "
+                         f"{sc['curvature_sd']:.3g} (quadratic fit to the task means), added to "
+                         "the interval")
         return "\n".join(lines)
 
 
