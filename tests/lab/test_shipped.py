@@ -10,6 +10,7 @@ import pytest
 
 from emergence_law.lab import (
     lab_data_origin,
+    load_lab_control,
     load_lab_observations,
     load_lab_passuntil_counts,
     load_lab_summary,
@@ -42,7 +43,23 @@ def test_passuntil_counts_load_validated():
 def test_summary_names_its_origin_and_answers_the_four_questions():
     s = load_lab_summary()
     assert "lab run --scale small" in lab_data_origin()
-    assert len(s["answers"]) == 5 and all(s["answers"].values())
+    assert len(s["answers"]) >= 5 and all(s["answers"].values())
+
+
+def test_shipped_gate_covers_every_finetuning_setting():
+    """The gate ships with the tables: each (method, D, steps) of the finetuning grid was also
+    run on never-pretrained models of every size, with its control accuracy and verdict."""
+    control, s = load_lab_control(), load_lab_summary()
+    assert control is not None and "gate" in s
+    obs = load_lab_observations()
+    ft = obs[(obs["setting"] == "finetune") & (obs["metric"] == "acc")]
+    want = set(zip(ft["method"], ft["n_train"], strict=True))
+    got = {(g["method"], g["n_train"]) for g in s["gate"]["settings"]}
+    assert got == want
+    sizes = set(obs.loc[obs["setting"] == "fewshot", "model"])
+    for g in s["gate"]["settings"]:
+        assert set(g["per_size"]) == sizes and g["verdict"] in ("valid", "invalid")
+        assert (g["verdict"] == "invalid") == (g["p_value_min"] < s["gate"]["alpha"])
 
 
 @pytest.mark.slow
@@ -55,7 +72,8 @@ def test_reanalysing_the_shipped_tables_reproduces_the_summary(tmp_path):
 
     shipped = load_lab_summary()
     sc = get_scale(shipped["scale"]["name"])
-    res = write_results(load_lab_observations(), load_lab_passuntil_counts(), tmp_path, sc)
+    res = write_results(load_lab_observations(), load_lab_passuntil_counts(), tmp_path, sc,
+                        control=load_lab_control())
     again = json.loads(res.summary.read_text())
     gt0 = shipped["fewshot_emergence"].get("ground_truth", {}).get("elbow")
     gt1 = again["fewshot_emergence"].get("ground_truth", {}).get("elbow")
@@ -64,5 +82,7 @@ def test_reanalysing_the_shipped_tables_reproduces_the_summary(tmp_path):
         if "mle" in r:
             assert math.isclose(r["mle"], again["prediction"]["methods"][method]["mle"],
                                 abs_tol=1e-6)
+    if "gate" in shipped:
+        assert again["gate"] == shipped["gate"]
     for png in res.plots:
         assert png.stat().st_size > 5000
