@@ -38,9 +38,11 @@ def jump_location(loss: np.ndarray, y: np.ndarray, w: int = 3) -> tuple[float, f
 def test_reader_gives_validated_fewshot_rows(olmo7):
     assert set(olmo7["task"]) == set(MC_TASKS)
     assert (olmo7["setting"] == "fewshot").all() and (olmo7["shots"] == 5).all()
-    assert olmo7.groupby("task").size().eq(186).all()
+    assert olmo7.groupby(["task", "metric"]).size().eq(186).all()
+    assert set(olmo7["metric"]) == {"acc", "bpb"}  # bpb (cloze) serves the MC task too
     assert (olmo7["params"] == 7.3e9).all() and olmo7["tokens"].max() == 925000 * 4194304
-    assert olmo7.loc[olmo7["task"] == "csqa_mc", "chance"].eq(0.2).all()
+    acc = olmo7[olmo7["metric"] == "acc"]
+    assert acc.loc[acc["task"] == "csqa_mc", "chance"].eq(0.2).all()
 
 
 @pytest.mark.parametrize("task", MC_TASKS)
@@ -48,7 +50,7 @@ def test_7b_mc_elbow_is_at_the_jump(olmo7, task):
     """The issue's real curve: chance, a sharp jump, a slow saturating rise. The ReLU on all
     checkpoints puts its elbow 0.09-0.14 nats before the jump; the default (saturating hinge)
     is within 0.02 nats of the jump and its 95% interval contains it."""
-    fs = olmo7[olmo7["task"] == task]
+    fs = olmo7[(olmo7["task"] == task) & (olmo7["metric"] == "acc")]
     a, b = jump_location(fs["loss"].to_numpy(), fs["value"].to_numpy())
     jump = 0.5 * (a + b)
     assert a - b < 0.02  # a sharp jump: between two checkpoints 0.01 nats apart
@@ -111,7 +113,7 @@ def test_ground_truth_command_by_model(tmp_path):
 
 @pytest.mark.parametrize("args,msg", [
     (["--task", "nope"], "task 'nope' has no rows"),
-    (["--task", "jumptask", "--by", "size"], "option --by"),
+    (["--task", "jumptask", "--by", "size"], "--by"),
     (["--task", "jumptask", "--metric", "bpb"], "metric 'bpb' has no rows"),
 ])
 def test_ground_truth_command_bad_input_one_line_exit_2(tmp_path, capsys, args, msg):

@@ -24,6 +24,8 @@ def test_check_prediction_reasons():
     nan = {**ok, "samples": np.array([1.9, np.nan, np.inf])}
     assert "interval is not finite" in check_prediction(nan, (1.6, 2.6), True)
     assert check_prediction(nan, (1.6, 2.6), False) is None  # no interval asked for
+    wide = {**ok, "samples": np.array([1.8, 1.9, 47.0] * 10)}
+    assert "reaches outside" in check_prediction(wide, (1.6, 2.6), True)
     assert "no posterior draws" in check_prediction({**ok, "samples": None}, (1.6, 2.6), True)
     edge = {**ok, "diagnostics": {"rise_seen": 0.0}}
     assert "range's edge" in check_prediction(edge, (1.6, 2.6), True)

@@ -138,8 +138,12 @@ def _fit_relu(loss: np.ndarray, y: np.ndarray, crit: float) -> dict[str, Any]:
 # the saturating hinge: B + H (1 - exp(-x/tau)) + A x
 
 
-def _elbow_grid(loss: np.ndarray, per_gap: int = GRID_PER_GAP) -> np.ndarray:
+def _elbow_grid(loss: np.ndarray, per_gap: int = GRID_PER_GAP, max_points: int = 2500
+                ) -> np.ndarray:
+    """Candidate elbows: ``per_gap`` between consecutive observed losses (fewer when there are
+    so many checkpoints that the grid would pass ``max_points``; their gaps are small then)."""
     u = np.unique(loss)
+    per_gap = int(max(2, min(per_gap, max_points // max(len(u), 1))))
     parts = [np.linspace(a, b, per_gap, endpoint=False) for a, b in zip(u[:-1], u[1:],
                                                                          strict=True)]
     return np.concatenate([*parts, u[-1:]])

@@ -8,7 +8,8 @@ byte of the correct answer). Every metric becomes few-shot rows (``shots = 5``) 
 ``<task>_<format>`` (e.g. ``arc_challenge_mc``); MMLU's four category columns are averaged into
 ``mmlu_<format>`` (unweighted: the files do not give category sizes). ``len_norm`` of MC tasks is
 reported as metric ``acc`` (for letter answers the two coincide); ``bpb`` keeps its name (the
-two-step baseline reads it as the task loss). The ``test`` split is used where a task has one
+two-step baseline reads it as the task loss) and, measured in cloze format only, is attached to
+the task's ``mc`` rows too. The ``test`` split is used where a task has one
 (more questions), else ``val``.
 
 Run names ``<size>-<k>xC`` (ladder) give series ``olmo-ladder``, model ``<size>`` and the
@@ -92,6 +93,11 @@ def _read_one(path: Path, tasks: list[str] | None) -> pd.DataFrame:
         if task.startswith("mmlu_"):
             task = "mmlu"
         found.setdefault((task, m["fmt"], m["metric"]), {}).setdefault(m["split"], []).append(c)
+    # bits per byte of the correct answer is measured in cloze format only; it is the task's
+    # continuous metric for the multiple-choice format too (the two-step baseline's task loss)
+    for (task, _fmt, metric), splits in list(found.items()):
+        if metric == "bpb" and any(k[0] == task and k[1] == "mc" for k in found):
+            found[(task, "mc", "bpb")] = splits
     labels = _run_labels(path.stem)
     out = []
     for (task, fmt, raw_metric), splits in found.items():

@@ -21,7 +21,9 @@ def check_prediction(res: dict[str, Any], loss_range: tuple[float, float],
     Unusable: a non-finite point prediction; a curve that does not rise within the searched
     range (two-step diagnostics ``rise_seen = 0``); one outside the table's loss range
     ``[lo, hi]`` by more than the range's own span (``hi - lo``); or, when a posterior was asked
-    for (``want_interval``), no posterior draws or a non-finite 5-95% interval.
+    for (``want_interval``), no posterior draws, or a 5-95% interval that is not finite or
+    reaches outside the range by more than its span (a two-step cut-off on the OLMo-2 7B table
+    had p95 = 47 nats).
     """
     lo, hi = loss_range
     span = max(hi - lo, 1e-9)
@@ -42,4 +44,7 @@ def check_prediction(res: dict[str, Any], loss_range: tuple[float, float],
         p5, p95 = np.percentile(np.asarray(s, dtype=float), [5, 95])
         if not (np.isfinite(p5) and np.isfinite(p95)):
             return f"the 5-95% interval is not finite ([{p5}, {p95}])"
+        if p5 < lo - span or p95 > hi + span:
+            return (f"the 5-95% interval [{p5:.4g}, {p95:.4g}] reaches outside the table's loss "
+                    f"range [{lo:.4g}, {hi:.4g}] by more than its span: no forecast")
     return None

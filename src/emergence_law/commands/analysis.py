@@ -174,7 +174,10 @@ def register(app: typer.Typer) -> None:
         _check_workers(workers)
         law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
         table = load_observations(obs)
-        _check_selection(table, obs, task, metric, series, ft_method)
+        # the two-step baseline alone reads only few-shot rows: no finetuning method to choose
+        fs_only = str(method) == "two_step"
+        _check_selection(table[table["setting"] == "fewshot"] if fs_only else table, obs, task,
+                         metric, series, ft_method)
         out.mkdir(parents=True, exist_ok=True)
         csv = out / "backtest.csv"
         write_provenance(out, "backtest", {
