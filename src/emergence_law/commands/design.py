@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from emergence_law.commands.options import RecipeHarness, out_dir
+
 DEFAULT_LEVELS = "30,100,300,1000,3000,10000"
 
 
@@ -95,7 +97,8 @@ def register(app: typer.Typer) -> None:
         checkpoints: Path = typer.Option(None, "--checkpoints", help="Cold start: CSV of "
                                          "checkpoints (model, checkpoint, loss [params ...]); "
                                          "candidates = checkpoints x --levels x --subsets."),
-        out: Path = typer.Option(Path("design-out"), "--out", help="Output folder."),
+        out: Path = typer.Option(Path("design-out"), "--out", help="Output folder.",
+                                 callback=out_dir),
         levels: str = typer.Option(DEFAULT_LEVELS, "--levels",
                                    help="Data amounts D of the --checkpoints grid."),
         subsets: int = typer.Option(3, "--subsets", help="Subsets per D of that grid."),
@@ -104,8 +107,8 @@ def register(app: typer.Typer) -> None:
                                    "finetuned rows to use."),
         write_recipe: Path = typer.Option(None, "--write-recipe", help="Also write the chosen "
                                           "runs as a sweep recipe (YAML)."),
-        harness: str = typer.Option("builtin", "--harness", help="Recipe harness: builtin, "
-                                    "lmeval or python."),
+        harness: RecipeHarness = typer.Option(RecipeHarness.builtin, "--harness",
+                                              help="Recipe harness: builtin, lmeval or python."),
         callable_path: str = typer.Option(None, "--callable", help="Recipe callable "
                                           "(harness python)."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
@@ -120,5 +123,5 @@ def register(app: typer.Typer) -> None:
         """Choose the next finetuning runs within a budget: the batch that narrows the 90%
         interval of the forecast E(D0) the most; writes next_runs.csv and expected_width.png."""
         run_design_command(obs, task, candidates, checkpoints, budget, out, levels, subsets,
-                           method, write_recipe, harness, callable_path, seed, tables, boot,
+                           method, write_recipe, str(harness), callable_path, seed, tables, boot,
                            max_evals, metric, series)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from emergence_law.commands.options import ElbowsBy, out_dir
+
 OUT_DEFAULT = Path("emergence-out")
 
 
@@ -17,9 +19,9 @@ def register(app: typer.Typer) -> None:
         obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
         task: str = typer.Option(..., "--task", help="Task whose few-shot rows to fit."),
         metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
-        by: str = typer.Option("none", "--by", help="One elbow per model, per series, or none "
-                               "(all rows together)."),
-        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder."),
+        by: ElbowsBy = typer.Option(ElbowsBy.none, "--by", help="One elbow per model, per "
+                                    "series, or none (all rows together)."),
+        out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder.", callback=out_dir),
     ) -> None:
         """Elbow of the few-shot curve with its 95% interval: ground_truth.csv and .png."""
         from emergence_law.analysis.ground_truth import (
@@ -33,6 +35,7 @@ def register(app: typer.Typer) -> None:
         from emergence_law.observations import load_observations, write_csv_atomic
         from emergence_law.provenance import write_provenance
 
+        by = str(by)
         if by not in BY:
             raise OptionError("--by", f"use one of {', '.join(BY)}, not {by!r}")
         table = load_observations(obs)

@@ -117,3 +117,19 @@ class LabScale(StrEnum):
 class LabDevice(StrEnum):
     cpu = "cpu"
     cuda = "cuda"
+
+
+class ElbowsBy(StrEnum):
+    """ground-truth --by: one elbow per model, per series, or one for all rows."""
+
+    model = "model"
+    series = "series"
+    none = "none"
+
+
+class RecipeHarness(StrEnum):
+    """design --harness: how the written recipe measures."""
+
+    builtin = "builtin"
+    lmeval = "lmeval"
+    python = "python"
