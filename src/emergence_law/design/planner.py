@@ -135,15 +135,16 @@ def _significantly_below(a: np.ndarray, b: np.ndarray | float) -> bool:
     return bool(d.mean() > 2.0 * d.std(ddof=1) / np.sqrt(d.size))
 
 
-def _cut(per_table: dict[int, np.ndarray], current: float) -> int:
+def _cut(per_table: dict[int, np.ndarray], current: float | None) -> int:
     """Rows to keep: all, unless an earlier evaluated prefix is significantly narrower than
     the whole batch (then that prefix), or the whole batch is not below the current width
-    (then the best prefix if it is, else none): never worse in expectation than now."""
+    (then the best prefix if it is, else none): never worse in expectation than now.
+    ``current`` None: no forecast yet (cold start), nothing to be worse than."""
     last = max(per_table)
     best = min(per_table, key=lambda j: per_table[j].mean())
     keep = best if best != last and _significantly_below(per_table[best],
                                                          per_table[last]) else last
-    if per_table[keep].mean() >= current:
+    if current is not None and per_table[keep].mean() >= current:
         keep = best if per_table[best].mean() < current else 0
     return keep
 
@@ -228,7 +229,7 @@ def design_runs(
     runs["identifiable"] = ident
     runs["evaluated"] = evaluated
     if k:  # cut the batch where it stops helping (differences beyond Monte Carlo noise only)
-        best = _cut(per_table, current)
+        best = _cut(per_table, None if fit_width is None else current)
         if best < k:
             notes.append(
                 f"the greedy order continued to {k} runs (cost {runs['cumulative_cost'].iloc[-1]:g},"
