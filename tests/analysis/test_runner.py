@@ -7,11 +7,21 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from emergence_law.analysis.runner import run_jobs
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _workers_can_import_this_module(monkeypatch):
+    """Pool workers start clean (a fork server, not a fork of pytest), so they import
+    ``fn``'s module by name: pytest's importlib mode does not put ``tests/`` on ``sys.path``."""
+    monkeypatch.syspath_prepend(str(TESTS))
 
 
 def _square_slowly(x: float) -> tuple[float, int]:

@@ -6,56 +6,37 @@ progress bar shows how far it is; Ctrl-C stops cleanly: pending jobs are cancell
 ones finish, and every finished result has already been handed to ``on_result`` (the commands
 write their CSV there, so an interrupted run keeps what it computed).
 
-Workers die with the parent (``kill -9`` of the command leaves none behind), ignore SIGINT
-(only the parent decides to stop, so no worker prints a traceback) and limit BLAS to one thread: many tiny linear-algebra calls on an oversubscribed multi-threaded
-BLAS are several times slower than on one thread.
+The pool is the project's one :class:`~emergence_law.pool.JobPool` (clean workers from a fork
+server, which die with the parent, so ``kill -9`` of the command leaves none behind, and ignore
+SIGINT, so only the parent decides to stop and no worker prints a traceback). Its workers here
+also limit BLAS to one thread: many tiny linear-algebra calls on an oversubscribed
+multi-threaded BLAS are several times slower than on one thread. And they silence warnings: the
+fits warn about weak identifiability, which the analyses report through their own status
+columns instead.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from threadpoolctl import threadpool_limits
+
+from emergence_law.pool import JobPool, default_workers
+from emergence_law.progress import progress_bar
 
 J = TypeVar("J")
 R = TypeVar("R")
 
-
-def default_workers() -> int:
-    """Two workers by default (the project's CI machines have 2 cores), fewer if fewer cores."""
-    return max(1, min(2, os.cpu_count() or 1))
+__all__ = ["default_workers", "run_jobs"]
 
 
-def _init_worker() -> None:
-    from emergence_law.sweep.lifeline import die_with_parent
-
-    die_with_parent()  # a killed parent leaves no worker behind
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _quiet_single_threaded() -> None:
+    """Set-up of each analysis worker: one BLAS thread, no warnings (see the module docstring)."""
     threadpool_limits(limits=1, user_api="blas")
     warnings.simplefilter("ignore")
-
-
-def _progress(enabled: bool, description: str, total: int):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), disable=not enabled, transient=False)
-    return prog, prog.add_task(description, total=total)
 
 
 def run_jobs(fn: Callable[[J], R], jobs: Sequence[J], *, workers: int | None = None,
@@ -66,11 +47,14 @@ def run_jobs(fn: Callable[[J], R], jobs: Sequence[J], *, workers: int | None = N
     ``fn`` must be a picklable top-level function. ``on_result(i, result)`` runs in this process
     as each job finishes (in completion order). On KeyboardInterrupt the pending jobs are
     cancelled, running ones are awaited and reported, then the interrupt is re-raised; the
-    entries of jobs that never ran are ``None``.
+    entries of jobs that never ran are ``None``. A job's exception is raised here; a job whose
+    worker dies raises :class:`~emergence_law.pool.WorkerDied` (the other jobs it shared the
+    pool with are run again).
     """
     workers = default_workers() if workers is None else max(1, int(workers))
     results: list[R | None] = [None] * len(jobs)
-    prog, task = _progress(progress, description, len(jobs))
+    prog = progress_bar(stderr=True, enabled=progress)
+    task = prog.add_task(description, total=len(jobs))
 
     def done(i: int, r: R) -> None:
         results[i] = r
@@ -85,31 +69,15 @@ def run_jobs(fn: Callable[[J], R], jobs: Sequence[J], *, workers: int | None = N
                 for i, job in enumerate(jobs):
                     done(i, fn(job))
             return results
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_init_worker)
-        futures: dict[Future, int] = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
-        pending = set(futures)
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    done(futures[fut], fut.result())
-        except KeyboardInterrupt:
-            for fut in pending:
-                fut.cancel()
-            for fut in pending:  # the ones already running: wait for them and keep them
-                if not fut.cancelled():
+        with JobPool(fn, min(workers, len(jobs)), setup=_quiet_single_threaded,
+                     preload=[fn.__module__] if fn.__module__ != "__main__" else []) as pool:
+            try:
+                for fin in pool.run(jobs):
+                    done(fin.index, fin.result())
+            except KeyboardInterrupt:
+                for fin in pool.drain():  # the ones already running: wait for them, keep them
                     # a failing job must not hide the interrupt
                     with contextlib.suppress(Exception):
-                        done(futures[fut], fut.result())
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+                        done(fin.index, fin.result())
+                raise
     return results
-
-
-def call_quietly(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` with warnings silenced (fits warn about weak identifiability; the analyses
-    report those cases through their own status columns instead)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)

@@ -13,19 +13,17 @@ is really running, and an interrupted sweep puts back only those.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import re
-import signal
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from emergence_law.errors import OptionError
+from emergence_law.pool import JobPool, WorkerDied
 from emergence_law.sweep.execute import JobOutcome, ProgressFn, execute
-from emergence_law.sweep.lifeline import die_with_parent, start_reaper
+from emergence_law.sweep.lifeline import start_reaper
 from emergence_law.sweep.plan import Job
 
 OnStart = Callable[[Job], bool]
@@ -82,29 +80,24 @@ class InProcessExecutor(Executor):
                                progress=self.job_progress)
 
 
-def _init_worker(threads: int | None) -> None:
-    """Ignore Ctrl-C and limit torch's threads in a pool worker.
-
-    Only the driver decides to stop (it terminates the workers, see ``close``), so no worker
-    prints a KeyboardInterrupt traceback of its own half-finished import or job. Several workers
-    that each take every core slow each other down (for small models one thread per worker is
-    fastest). First of all, die with the fork server, so with the driver (:mod:`.lifeline`)."""
-    die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _limit_torch_threads(threads: int | None) -> None:
+    """Set-up of each pool worker: several workers that each take every core slow each other
+    down (for small models one thread per worker is fastest)."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
 
 
-class ProcessPoolJobExecutor(Executor):
-    """Jobs in ``workers`` separate processes, started clean (no state inherited from the driver).
+def _execute_job(job: Job, base_dir: str, device: str) -> JobOutcome:
+    """What a pool worker runs: one job (a top-level function, so the pool can send it)."""
+    return execute(job.definition, base_dir=base_dir, device=device)
 
-    Workers come from a fork server (``forkserver``, where the platform has it; else ``spawn``):
-    never a fork of the driver, so CUDA and torch threads start clean in each, yet a new worker
-    starts in milliseconds once the server has imported the package. The fork server dies with
-    the driver and the workers with the fork server (:mod:`.lifeline`): ``kill -9`` of the
-    driver leaves no process behind.
+
+class ProcessPoolJobExecutor(Executor):
+    """Jobs in ``workers`` separate processes: the project's one
+    :class:`~emergence_law.pool.JobPool` (clean workers from a fork server, so CUDA and torch
+    threads start clean in each; nothing outlives a killed driver; workers ignore SIGINT).
 
     A worker that dies (out of memory, a segfault in a kernel) breaks the pool, and the jobs it
     held cannot be told apart: each of them is run again alone in a fresh pool, so only the job
@@ -123,65 +116,23 @@ class ProcessPoolJobExecutor(Executor):
         self.workers = workers
         self.threads = threads
         self.max_in_flight = max_in_flight or workers
-        self._pool: ProcessPoolExecutor | None = None
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        methods = multiprocessing.get_all_start_methods()
-        if "forkserver" in methods:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["emergence_law.sweep.forkserver_lifeline",
-                                        "emergence_law.sweep.execute"])
-        else:  # pragma: no cover - Windows
-            ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(self.threads,))
+        self._pool: JobPool[Job, JobOutcome] | None = None
 
     def run(self, jobs: Sequence[Job], on_start: OnStart = _noop
             ) -> Iterator[tuple[Job, JobOutcome]]:
-        queue = list(jobs)[::-1]  # next job at the end
-        suspects: set[str] = set()  # jobs in flight when a worker died: rerun one at a time
-        running: dict[Future, Job] = {}
-        self._pool = self._new_pool()
-        while queue or running:
-            while queue and len(running) < self.max_in_flight:
-                alone = queue[-1].id in suspects
-                if alone and running:
-                    break
-                job = queue.pop()
-                if not on_start(job):
-                    continue
-                fut = self._pool.submit(execute, job.definition, base_dir=self.base_dir,
-                                        device=self.device)
-                running[fut] = job
-                if alone:
-                    break
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            broken: list[Job] = []
-            for fut in finished:
-                job = running.pop(fut)
-                try:
-                    outcome = fut.result()
-                except BrokenProcessPool:
-                    broken.append(job)
-                    continue
-                except Exception as exc:  # e.g. the outcome could not be pickled back
-                    outcome = JobOutcome(job.id, None, f"{type(exc).__name__}: {exc}")
-                yield job, outcome
-            if broken or any(
-                isinstance(f.exception(), BrokenProcessPool) for f in running if f.done()
-            ):
-                broken += list(running.values())
-                running.clear()
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-                if len(broken) == 1:
-                    job = broken[0]
-                    yield job, JobOutcome(job.id, None, "worker process died while running "
-                                          "this job (out of memory? a crash in native code?)")
-                else:
-                    for job in broken:
-                        suspects.add(job.id)
-                        queue.append(job)
+        self.close()
+        self._pool = JobPool(partial(_execute_job, base_dir=self.base_dir, device=self.device),
+                             self.workers, max_in_flight=self.max_in_flight,
+                             setup=_limit_torch_threads, setup_args=(self.threads,),
+                             preload=["emergence_law.sweep.executors"])
+        for fin in self._pool.run(jobs, on_start):
+            if isinstance(fin.error, WorkerDied):
+                yield fin.job, JobOutcome(fin.job.id, None, str(fin.error))
+            elif fin.error is not None:  # e.g. the outcome could not be pickled back
+                yield fin.job, JobOutcome(fin.job.id, None,
+                                          f"{type(fin.error).__name__}: {fin.error}")
+            else:
+                yield fin.job, fin.result()
         self.close()
 
     def close(self) -> None:
@@ -190,14 +141,7 @@ class ProcessPoolJobExecutor(Executor):
         interrupted sweep would wait for every running job to finish)."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            if hasattr(pool, "terminate_workers"):  # Python >= 3.14
-                pool.terminate_workers()
-                return
-            workers = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in workers:
-                if proc.is_alive():
-                    proc.terminate()
+            pool.close()
 
 
 def _ray_execute(definition: dict[str, Any], base_dir: str, device: str) -> JobOutcome:

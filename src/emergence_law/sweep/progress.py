@@ -8,24 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from emergence_law.progress import progress_bar
 from emergence_law.store import ResultStore
 from emergence_law.sweep.executors import Executor, InProcessExecutor
 from emergence_law.sweep.plan import SweepPlan
 from emergence_law.sweep.runner import SweepReport, run_sweep
-
-
-def progress_columns() -> tuple[Any, ...]:
-    """The columns of the sweep bars: what, how far, how long, and the job last started."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[last]}"))
 
 
 def run_sweep_with_progress(plan: SweepPlan, store: ResultStore, executor: Executor, *,
@@ -38,15 +25,13 @@ def run_sweep_with_progress(plan: SweepPlan, store: ResultStore, executor: Execu
     on ``console``). Failed jobs are printed as they fail; Ctrl-C propagates after the runner
     has put back the jobs in flight.
     """
-    from rich.progress import Progress
-
     report = report or SweepReport(planned=len(plan))
     known = store.statuses(plan.ids)
     skip = ("done",) if retry_failed else ("done", "failed")
     todo = sum(1 for i in plan.ids if known.get(i) not in skip)
     own = progress is None
     if own:
-        progress = Progress(*progress_columns(), console=console, transient=False)
+        progress = progress_bar("{task.fields[last]}", console=console)
         progress.start()
     bar = progress.add_task(description, total=todo, last="")
     inner = None

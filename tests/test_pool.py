@@ -1,0 +1,97 @@
+"""The one process pool (sweeps and analyses): real worker processes, a worker that really
+dies, the hand-out limit, the workers' set-up, and ending workers at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emergence_law.pool import JobPool, WorkerDied
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+@pytest.fixture(autouse=True)
+def _workers_can_import_this_module(monkeypatch):
+    """Workers come from a fork server, not a fork of pytest, so they import ``fn``'s module by
+    name: pytest's importlib mode does not put ``tests/`` on ``sys.path``."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
+
+
+def _job(x: object) -> object:
+    """'crash' kills its worker; 'state' reports what the worker's set-up did; a number sleeps."""
+    if x == "crash":
+        os._exit(1)
+    if x == "state":
+        return (os.environ.get("POOL_TEST_SETUP"),
+                signal.getsignal(signal.SIGINT) == signal.SIG_IGN, os.getpid())
+    time.sleep(float(x))
+    return x
+
+
+def _setup(value: str) -> None:
+    os.environ["POOL_TEST_SETUP"] = value
+
+
+def test_only_the_job_that_kills_its_worker_fails_and_the_others_finish() -> None:
+    jobs = [0.3, "crash", 0.3, 0.3, 0.2]
+    with JobPool(_job, 2) as pool:
+        done = {f.index: f for f in pool.run(jobs)}
+    assert sorted(done) == [0, 1, 2, 3, 4]  # every job reported once
+    assert isinstance(done[1].error, WorkerDied)
+    assert "worker process died" in str(done[1].error)
+    with pytest.raises(WorkerDied):
+        done[1].result()
+    assert all(done[i].result() == jobs[i] for i in (0, 2, 3, 4))
+
+
+def test_workers_run_the_set_up_ignore_sigint_and_are_other_processes() -> None:
+    with JobPool(_job, 2, setup=_setup, setup_args=("ready",)) as pool:
+        out = [f.result() for f in pool.run(["state"] * 3)]
+    assert all(v == "ready" and ignored for v, ignored, _ in out)
+    assert os.getpid() not in {pid for _, _, pid in out}
+
+
+def test_at_most_max_in_flight_jobs_are_handed_out_and_on_start_can_skip() -> None:
+    started, ended, most = [], [], 0
+
+    def on_start(x: float) -> bool:
+        nonlocal most
+        if x == 0.25:  # e.g. another sweep took this job: skipped, never run
+            return False
+        started.append(x)
+        most = max(most, len(started) - len(ended))
+        return True
+
+    with JobPool(_job, 2, max_in_flight=1) as pool:
+        for fin in pool.run([0.1, 0.25, 0.1, 0.1], on_start):
+            ended.append(fin.result())
+    assert most == 1 and ended == [0.1, 0.1, 0.1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_close_ends_running_workers_at_once() -> None:
+    pool = JobPool(_job, 2)
+    it = pool.run(["state", 60.0, 60.0])
+    first = next(it)  # the other two now sleep in the workers
+    pids = [p.pid for p in pool._pool._processes.values()]
+    assert first.result()[2] in pids
+    t0 = time.monotonic()
+    pool.close()
+    deadline = t0 + 20
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in pids)
