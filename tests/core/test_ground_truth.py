@@ -68,7 +68,7 @@ def _coverage(shape: str, n: int, seed: int = 1) -> tuple[int, np.ndarray]:
 def test_saturating_jump_elbow_and_interval_coverage():
     """Sharp jump then a slow rise (the OLMo-2 7B shape): the elbow is found to within a few
     thousandths of a nat and the 95% interval covers it on >= 36 of 40 tables (a correct 95%
-    interval fails this with probability 0.14; measured: 98/100)."""
+    interval fails this with probability 0.14; measured: 94/100)."""
     hits, errs = _coverage("saturating", 40)
     assert hits >= 36, hits
     assert np.median(np.abs(errs)) < 0.005 and np.max(np.abs(errs)) < 0.1
@@ -78,8 +78,8 @@ def test_saturating_jump_elbow_and_interval_coverage():
 @pytest.mark.parametrize("shape,min_hits", [("relu", 90), ("power", 90), ("step", 78),
                                             ("soft", 78)])
 def test_interval_coverage_on_other_and_misspecified_families(shape, min_hits):
-    """100 tables per family (measured, docs/real-data.md): relu 95, power 99 (a power-law tail:
-    not the model's family), step 84, soft 84 (a rise leaving chance with zero slope, the hardest
+    """100 tables per family (measured, docs/real-data.md): relu 95, power 96 (a power-law tail:
+    not the model's family), step 84, soft 83 (a rise leaving chance with zero slope, the hardest
     case): below nominal for step and soft, which the docs say."""
     hits, errs = _coverage(shape, 100)
     assert hits >= min_hits, hits
