@@ -41,6 +41,11 @@ def test_demo_command_runs_on_the_shipped_measured_data(tmp_path, capsys):
             "flops_ratio"} <= set(bt.columns)
     page = (out / "report.html").read_text()
     assert "mul-mc" in page and "data:image/png;base64," in page
+    # the report opens with the demo's answer: forecast, ground truth, how far in advance
+    answer = page[page.index('<div id="answer"'):page.index('class="headline"')]
+    assert f"Ground truth: <b>{d['ground_truth']['elbow']:.3f} nats</b>" in answer
+    assert f"<b>{d['mcmc']['mle']:.3f} nats</b>" in answer
+    assert f"How far in advance: <b>{d['backtest']['flops_ratio']:.3g}&times;</b>" in answer
 
     # one source for each figure: the README quotes what the demo prints, with its definition
     readme = README.read_text()
