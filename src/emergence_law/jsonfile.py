@@ -18,15 +18,40 @@ from emergence_law.atomic import atomic_write_text
 from emergence_law.errors import DataError
 
 
+def json_int(text: str) -> int:
+    """A JSON integer, refused when beyond float range (``float()`` of it would raise later,
+    far from the file, e.g. when a report formats a 400-digit percentile)."""
+    value = int(text)
+    try:
+        float(value)
+    except OverflowError:
+        raise ValueError(f"a number of {len(text.lstrip('-'))} digits is too large") from None
+    return value
+
+
+def loads(text: str, source: str) -> Any:
+    """``json.loads`` whose every failure is a one-line DataError naming ``source``: invalid
+    JSON, integers beyond float range, nesting too deep for the parser."""
+    try:
+        return json.loads(text, parse_int=json_int)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON: {exc.msg}", source=source, row=exc.lineno) from exc
+    except ValueError as exc:
+        raise DataError(f"invalid JSON: {exc}", source=source) from exc
+    except RecursionError as exc:
+        raise DataError("invalid JSON: nested too deeply", source=source) from exc
+
+
 def read_json(path: str | Path) -> Any:
     """The parsed content of ``path``; a missing file or invalid JSON is a DataError."""
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", source=str(path))
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg}", source=str(path), row=exc.lineno) from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError("not UTF-8 text", source=str(path)) from exc
+    return loads(text, str(path))
 
 
 def json_default(o: Any) -> Any:

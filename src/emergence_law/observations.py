@@ -407,6 +407,19 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"cannot be read as {fmt}: {msg}", source=str(path)) from exc
 
 
+class _DuplicateKey(Exception):
+    """A JSON object with the same key twice (its name is the exception's message)."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
 def _read_jsonl(path: Path) -> pd.DataFrame:
     import json
 
@@ -416,9 +429,15 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as exc:
                 raise DataError(f"invalid JSON: {exc.msg}", source=str(path),
+                                row=len(records) + 1) from exc
+            except _DuplicateKey as exc:  # json keeps the last of two equal keys, silently
+                raise DataError("duplicate key in one row", source=str(path),
+                                row=len(records) + 1, column=str(exc)) from exc
+            except RecursionError as exc:
+                raise DataError("invalid JSON: nested too deeply", source=str(path),
                                 row=len(records) + 1) from exc
             if not isinstance(rec, dict):
                 raise DataError("each line must be a JSON object", source=str(path),

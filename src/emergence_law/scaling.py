@@ -51,6 +51,9 @@ def load_scaling_table(path: str, source: str | None = None) -> pd.DataFrame:
     raw = read_table(path) if not isinstance(path, pd.DataFrame) else path
     src = source or str(path)
     df = validate_table(raw, SCALING_SCHEMA, src)
+    if df.empty:
+        raise DataError("no rows: a scaling law needs a model family's sizes and losses",
+                        source=src)
     for col in ("params",):
         bad = ~(df[col].to_numpy(dtype=float) > 0)
         if bad.any():

@@ -117,6 +117,7 @@ def test_metric_and_method_in_header_and_file(fit_none, tmp_path):
     assert d["metric"] == "acc" and d["method"] == "full"
     assert "metric acc (the task's only metric)" in d["selection"]
     assert EmergenceFit.load(tmp_path / "fit.json").metric == "acc"
+    assert set(fit_none.data["metric"]) == {"acc"}  # data_used.csv says it on every row
 
 
 def test_every_row_at_one_loss_is_refused(sim):

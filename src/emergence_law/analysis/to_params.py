@@ -12,6 +12,7 @@ The loss in the scaling table must be the same loss as the emergence fit's x-axi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,19 @@ def read_emergence_draws(fit_json: str | Path | dict) -> tuple[float, np.ndarray
     ep = d.get("emergence_point") if isinstance(d, dict) else None
     if not isinstance(ep, dict) or ep.get("mle") is None:
         raise DataError("not a fit result: no emergence_point.mle", source=src)
+    mle = ep["mle"]
+    if not (_is_number(mle) and math.isfinite(mle) and mle > 0):
+        raise DataError(f"emergence_point.mle must be a positive loss, got {mle!r}", source=src)
     samples = ep.get("samples")
+    if samples is not None and not (isinstance(samples, list) and all(
+            s is None or (_is_number(s) and math.isfinite(s)) for s in samples)):
+        raise DataError("emergence_point.samples must be a list of finite numbers", source=src)
     draws = None if not samples else np.asarray([s for s in samples if s is not None], float)
-    return float(ep["mle"]), draws, str(d.get("task", "?"))
+    return float(mle), draws, str(d.get("task", "?"))
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _pct(x: np.ndarray) -> dict[str, float | None]:

@@ -20,7 +20,7 @@ from emergence_law.laws import AnchoredLaw
 
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 DATA_COLUMNS = ("model", "checkpoint", "loss", "value", "setting", "n_train", "subset", "shots",
-                "n_eval", "chance", "flops")
+                "n_eval", "chance", "flops", "metric", "method")
 
 
 def _num(x: Any) -> Any:

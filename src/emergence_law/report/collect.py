@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from emergence_law.errors import DataError, OptionError
+from emergence_law.jsonfile import json_int
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -165,10 +166,12 @@ def read_json(path: Path) -> JsonDoc:
     except UnicodeDecodeError as exc:
         raise DataError("not UTF-8 text", source=str(path)) from exc
     try:
-        content = json.loads(text)
+        content = json.loads(text, parse_int=json_int)  # no int beyond float range
     except json.JSONDecodeError as exc:
         raise DataError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
                         source=str(path)) from exc
+    except (ValueError, RecursionError) as exc:
+        raise DataError(f"invalid JSON: {exc or 'nested too deeply'}", source=str(path)) from exc
     return JsonDoc(path, content)
 
 

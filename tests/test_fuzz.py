@@ -1,0 +1,467 @@
+"""Every command against spoiled inputs and options (issue 13): no traceback, no hang, no exit 0
+with a non-finite or out-of-domain number; a refusal is one line and exit 2.
+
+Hypothesis mutates valid tables (observations, PassUntil counts, a model family's losses),
+lm-eval result files, fit results and options, then runs the real CLI entry point in this
+process (:func:`emergence_law.cli.main`) under a time limit. Examples are derandomized so CI
+runs the same ones every time; ``EMERGENCE_FUZZ_SCALE=10`` runs ten times as many, freshly
+drawn. The explicit cases at the end are the ones the issue found by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # pytest's importlib mode does not
+import contextlib
+
+from fuzz_inputs import (  # noqa: E402
+    BAD_NUMBERS,
+    COUNTS,
+    JUNK,
+    LAB,
+    apply_table,
+    check_outcome,
+    json_paths,
+    run_cli,
+    set_path,
+    table_mutations,
+    write_table,
+)
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+SCALE = int(os.environ.get("EMERGENCE_FUZZ_SCALE", "1"))
+#: examples run per test function, recorded for the README's reliability table
+RUNS: dict[str, int] = {}
+
+
+def fuzz_settings(n: int):
+    # no shrinking: a failure is reported at once with the draws that made it (derandomized
+    # runs reproduce it), rather than after minutes of rerunning commands
+    return settings(max_examples=n * SCALE, deadline=None, derandomize=SCALE == 1,
+                    suppress_health_check=list(HealthCheck), database=None,
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate])
+
+
+def _opt(name: str, good: list[str], bad: list[str] = BAD_NUMBERS) -> st.SearchStrategy:
+    """An option: absent (3 in 10), a good value (6 in 10) or a bad one (1 in 10)."""
+    return st.sampled_from([0, 0, 0, 1, 1, 1, 1, 1, 1, 2]).flatmap(lambda k: (
+        st.just([]) if k == 0 else
+        st.sampled_from([[name, v] for v in (good if k == 1 else bad)])))
+
+
+def _options(*opts: st.SearchStrategy) -> st.SearchStrategy:
+    return st.tuples(*opts).map(lambda parts: [x for p in parts for x in p])
+
+
+def _out(tmp: Path) -> st.SearchStrategy:
+    """--out: a fresh folder, an existing file, or a folder under a file."""
+    (tmp / "a_file").write_text("x")
+    return st.sampled_from([tmp / "out"] * 14 + [tmp / "a_file", tmp / "a_file" / "sub"])
+
+
+def _verbose(args: list, rc: int, err: str) -> None:
+    if os.environ.get("EMERGENCE_FUZZ_VERBOSE"):
+        last = [ln for ln in err.splitlines() if ln.startswith("emergence-law")][-1:]
+        print(rc, " ".join(map(str, args))[:160], *last, sep="\n   ")
+
+
+def _record(name: str, rc: int) -> None:
+    key = f"{name} ({'ran' if rc == 0 else 'refused'})"
+    RUNS[key] = RUNS.get(key, 0) + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# observation-table commands
+
+_OBS = pd.read_csv(LAB, dtype=str, keep_default_na=False)
+_OBS = _OBS[_OBS["metric"].isin(["acc", "logprob_norm"])].reset_index(drop=True)
+# two series for compare: the lab's, and a copy that is 0.03 nats better at every checkpoint
+_ONE = _OBS[(_OBS["metric"] == "acc") & (_OBS["method"].isin(["full", ""]))]
+_TWO = pd.concat([_ONE, _ONE.assign(series="lab-b", model=_ONE["model"] + "-b", loss=(
+    _ONE["loss"].astype(float) - 0.03).astype(str))], ignore_index=True)
+_OBS_COMMANDS = {
+    "fit": lambda: _options(
+        st.sampled_from([["--method", "full"]] * 4 + [["--method", "lora-r4"], [],
+                                                      ["--method", "x"]]),
+        _opt("--metric", ["acc", "logprob_norm"], ["bpb"]),
+        _opt("--form", ["log_power", "power", "no_fewshot"], ["cubic"]),
+        _opt("--d0", ["3", "10"]), _opt("--min-loss", ["1.9", "2.0"]),
+        _opt("--likelihood", ["gaussian", "binomial"], ["t"]),
+        _opt("--seed", ["0", "7"], ["-1", "4294967296", "abc"]),
+        st.sampled_from([["--posterior", "none"], ["--posterior", "none"],
+                         ["--posterior", "bootstrap", "--samples", "10"],
+                         ["--posterior", "mcmc", "--samples", "10"],
+                         ["--posterior", "none", "--samples", "3"]])),
+    "backtest": lambda: _options(
+        st.just(["--ft-method", "full", "--workers", "1", "--posterior", "none"]),
+        _opt("--method", ["emergence_law", "two_step"], ["x"]),
+        _opt("--order-by", ["loss", "flops"], ["x"]),
+        _opt("--min-checkpoints", ["3", "20"], ["0", "-1"]),
+        _opt("--threshold", ["0.1"]), _opt("--cutoff", ["1.95"]),
+        _opt("--seed", ["1"], ["-1"])),
+    "ablate": lambda: _options(
+        st.just(["--ft-method", "full", "--workers", "1", "--posterior", "none"]),
+        st.sampled_from([["--only", "last 3 checkpoints"], ["--only", "-1 smallest data level"],
+                         ["--only", "D0 = 10N"], ["--only", "nonsense"]]),
+        _opt("--threshold", ["0.1"]), _opt("--cutoff", ["1.95"]), _opt("--d0", ["5"])),
+    "compare": lambda: _options(
+        st.just(["--ft-method", "full", "--posterior", "bootstrap", "--samples", "10"]),
+        st.sampled_from([["--series", "lab-small", "--series", "lab-b"]] * 3 +
+                        [["--series", "lab-small", "--series", "lab-small"],
+                         ["--series", "lab-small", "--series", "other"],
+                         ["--series", "lab-small"]]),
+        _opt("--min-loss", ["1.9"])),
+}
+# the ground-truth command (issue 11) where this install has it
+_OBS_COMMANDS["ground-truth"] = lambda: _options(
+    _opt("--metric", ["acc", "logprob_norm"], ["x"]),
+    _opt("--by", ["model", "series", "none"], ["x"]))
+
+
+def _installed(names) -> list[str]:
+    """The commands among ``names`` that this install's CLI has."""
+    import typer
+
+    from emergence_law.cli import app
+
+    have = set(typer.main.get_command(app).commands)
+    return sorted(n for n in names if n.split()[0] in have)
+
+
+@pytest.mark.slow
+@fuzz_settings(30)
+@given(data=st.data())
+def test_fuzz_observation_commands(data):
+    name = data.draw(st.sampled_from(_installed(_OBS_COMMANDS)), label="command")
+    base = _TWO if name == "compare" else _OBS
+    mutations = data.draw(table_mutations(list(base.columns), len(base)), label="mutations")
+    suffix = data.draw(st.sampled_from([".csv", ".jsonl", ".parquet"]), label="format")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = write_table(apply_table(base, mutations), tmp / f"obs{suffix}")
+        out = data.draw(_out(tmp), label="out")
+        opts = data.draw(_OBS_COMMANDS[name](), label="options")
+        task = data.draw(st.sampled_from(["mul-mc"] * 4 + ["nope"]), label="task")
+        args = [*name.split(), path, "--task", task, *opts, "--out", out]
+        rc, so, se = run_cli(args)
+        _verbose(args, rc, se)
+        check_outcome(args, rc, so, se, out)
+        _record(name, rc)
+
+
+# ---------------------------------------------------------------------------------------------
+# PassUntil counts
+
+_COUNTS = pd.read_csv(COUNTS, dtype=str, keep_default_na=False)
+
+
+@pytest.mark.slow
+@fuzz_settings(16)
+@given(data=st.data())
+def test_fuzz_passuntil_commands(data):
+    name = data.draw(st.sampled_from(["passuntil fit", "passuntil curvature"]), label="command")
+    mutations = data.draw(table_mutations(list(_COUNTS.columns), len(_COUNTS)),
+                          label="mutations")
+    suffix = data.draw(st.sampled_from([".csv", ".jsonl", ".parquet"]), label="format")
+    if name == "passuntil fit":
+        opts = data.draw(_options(
+            st.sampled_from([["--target-params", "1e6"], ["--target-params", "1e6"],
+                             ["--target-params", "nan"], ["--target-params", "-5"],
+                             ["--target-params", "1e300"]]),
+            _opt("--level", ["pooled", "dataset", "instance"], ["x"]),
+            _opt("--confidence", ["0.9", "0.5"], ["0", "1", "1.5", "nan"]),
+            st.just(["--draws", "30"]), _opt("--seed", ["3"], ["-1"]),
+            _opt("--task", ["mul"], ["x"])), label="options")
+    else:
+        opts = data.draw(_options(_opt("--alpha", ["0.05", "0.5"], ["0", "1", "2", "nan"]),
+                                  _opt("--task", ["mul"], ["x"])), label="options")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = write_table(apply_table(_COUNTS, mutations), tmp / f"counts{suffix}")
+        out = data.draw(_out(tmp), label="out")
+        args = [*name.split(), path, *opts, "--out", out]
+        rc, so, se = run_cli(args)
+        _verbose(args, rc, se)
+        check_outcome(args, rc, so, se, out)
+        _record(name, rc)
+
+
+# ---------------------------------------------------------------------------------------------
+# lm-eval imports
+
+_V04 = {
+    "results": {"arc_easy": {"alias": "arc_easy", "acc,none": 0.5, "acc_stderr,none": 0.01,
+                             "acc_norm,none": 0.52},
+                "lambada_openai": {"perplexity,none": 30.5, "acc,none": 0.3}},
+    "configs": {"arc_easy": {"output_type": "multiple_choice", "num_fewshot": 0},
+                "lambada_openai": {"output_type": "loglikelihood", "num_fewshot": 0}},
+    "n-shot": {"arc_easy": 0, "lambada_openai": 0},
+    "n-samples": {"arc_easy": {"original": 100, "effective": 100},
+                  "lambada_openai": {"original": 100, "effective": 100}},
+    "config": {"model": "hf", "model_args": "pretrained=EleutherAI/pythia-70m,revision=step1000"},
+}
+_SAMPLE = {"doc_id": 0, "target": 1, "arguments": {"gen_args_0": {"arg_0": "q", "arg_1": " a"},
+                                                    "gen_args_1": {"arg_0": "q", "arg_1": " b"}},
+           "filtered_resps": [[-2.0, False], [-1.0, True]], "metrics": ["acc"], "acc": 1.0}
+_OLD = {"results": {"piqa": {"acc": 0.6, "acc_stderr": 0.01, "acc_norm": 0.61},
+                    "lambada_openai": {"ppl": 40.0, "acc": 0.3}},
+        "versions": {"piqa": 0}, "config": {"model_args": "pretrained=EleutherAI/pythia-v1.1-70m,"
+                                                          "revision=step1000", "num_fewshot": 0}}
+_FILE_SPOILS = ["none", "none", "none", "latin1", "truncate", "deep", "empty", "binary"]
+
+
+@pytest.mark.slow
+@fuzz_settings(40)
+@given(data=st.data())
+def test_fuzz_import_lmeval(data):
+    base = json.loads(json.dumps(data.draw(st.sampled_from([_V04, _OLD]), label="format")))
+    paths = json_paths(base)
+    for _ in range(data.draw(st.integers(0, 3), label="n_changes")):
+        where = data.draw(st.sampled_from(paths), label="where")
+        with contextlib.suppress(KeyError, IndexError, TypeError):
+            base = set_path(base, where, data.draw(st.sampled_from(JUNK), label="value"))
+        paths = json_paths(base)
+    spoil = data.draw(st.sampled_from(_FILE_SPOILS), label="file")
+    sample = json.loads(json.dumps(_SAMPLE))
+    sample_change = data.draw(st.sampled_from([None, "[1, 2]", "junk"]), label="sample")
+    opts = data.draw(_options(
+        _opt("--loss-from", ["lambada", "none"], ["wikitext"]),
+        _opt("--tokens-per-step", ["2048"]), _opt("--series", ["s"], [""])), label="options")
+    out_name = data.draw(st.sampled_from(["o.csv", "o.parquet", "o.jsonl", "o.xlsx", "a_file/x.csv"]),
+                         label="out")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "a_file").write_text("x")
+        res = tmp / "in" / "results_2024-01-01T00-00-00.json"
+        res.parent.mkdir()
+        text = json.dumps(base, default=str)
+        if spoil == "latin1":
+            res.write_bytes(text.replace("arc_easy", "arc_\u00e9asy").encode("latin-1"))
+        elif spoil == "truncate":
+            res.write_text(text[: len(text) // 2])
+        elif spoil == "deep":
+            res.write_text('{"results": ' + "[" * 50_000 + "]" * 50_000 + "}")
+        elif spoil == "empty":
+            res.write_text("")
+        elif spoil == "binary":
+            res.write_bytes(bytes(range(256)) * 4)
+        else:
+            res.write_text(text)
+        line = json.dumps(sample) if sample_change is None else (
+            sample_change if sample_change == "[1, 2]" else
+            json.dumps({**sample, "filtered_resps": [[]], "arguments": [[1]], "target": [{}]}))
+        (res.parent / "samples_arc_easy_2024-01-01T00-00-00.jsonl").write_text(line + "\n")
+        target = data.draw(st.sampled_from([res, res.parent]), label="path")
+        out = tmp / out_name
+        args = ["import-lmeval", target, *opts, "--out", out]
+        rc, so, se = run_cli(args)
+        _verbose(args, rc, se)
+        check_outcome(args, rc, so, se, None)
+        if rc == 0:  # what was written is a valid observation table (loss may be missing)
+            from emergence_law.observations import read_table, validate_observations
+
+            validate_observations(read_table(out), require_loss=False)
+        _record("import-lmeval", rc)
+
+
+# ---------------------------------------------------------------------------------------------
+# fit results: to-params and report
+
+@pytest.fixture(scope="module")
+def fit_json(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fit")
+    rc, _, err = run_cli(["fit", LAB, "--task", "mul-mc", "--method", "full", "--posterior",
+                          "bootstrap", "--samples", "20", "--out", out])
+    assert rc == 0, err
+    return out / "fit.json"
+
+
+_FAMILY = pd.DataFrame({"model": [f"m{i}" for i in range(6)],
+                        "params": [1.4e9, 3e9, 7e9, 13e9, 34e9, 70e9]})
+_FAMILY["loss"] = 1.6 + 80.0 / _FAMILY["params"] ** 0.25
+
+
+@pytest.mark.slow
+@fuzz_settings(14)
+@given(data=st.data())
+def test_fuzz_to_params_and_report(fit_json, data):
+    fit = json.loads(fit_json.read_text())
+    paths = [p for p in json_paths(fit) if "samples" not in p and "data" not in p[:1]]
+    for _ in range(data.draw(st.integers(0, 2), label="n_changes")):
+        where = data.draw(st.sampled_from(paths), label="where")
+        with contextlib.suppress(KeyError, IndexError, TypeError):
+            fit = set_path(fit, where, data.draw(st.sampled_from(JUNK), label="value"))
+        paths = json_paths(fit)
+    name = data.draw(st.sampled_from(["to-params", "report"]), label="command")
+    fam = apply_table(_FAMILY, data.draw(table_mutations(list(_FAMILY.columns), len(_FAMILY)),
+                                         label="family"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "res").mkdir()
+        f = tmp / "res" / "fit.json"
+        f.write_text(json.dumps(fit, default=str))
+        out = data.draw(_out(tmp), label="out")
+        if name == "to-params":
+            scal = write_table(fam, tmp / "family.csv")
+            opts = data.draw(_options(
+                _opt("--tokens-per-param", ["20"]), _opt("--law", ["size", "auto"], ["x"]),
+                st.sampled_from([["--bootstrap", "20"]] * 4 + [["--bootstrap", "0"]])),
+                label="options")
+            args = ["to-params", f, "--scaling", scal, *opts, "--out", out]
+        else:
+            args = ["report", tmp / "res", "--out", out]
+        rc, so, se = run_cli(args)
+        _verbose(args, rc, se)
+        check_outcome(args, rc, so, se, out if name == "to-params" else None)
+        _record(name, rc)
+
+
+def test_fuzz_counts_are_reported():
+    """Print the examples run per command and outcome (for the README's reliability table;
+    ``pytest -s`` shows it, EMERGENCE_FUZZ_COUNTS=path also writes it)."""
+    if RUNS:
+        print("fuzz examples per command:", json.dumps(RUNS, sort_keys=True))
+        if os.environ.get("EMERGENCE_FUZZ_COUNTS"):
+            Path(os.environ["EMERGENCE_FUZZ_COUNTS"]).write_text(json.dumps(RUNS, indent=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# the cases found by hand (issue 13), each through the real CLI
+
+
+def _table(tmp: Path, change, name="obs.csv") -> Path:
+    df = pd.read_csv(LAB)
+    df = change(df)
+    return write_table(df, tmp / name) if not name.endswith(".parquet") else (
+        df.to_parquet(tmp / name) or tmp / name)
+
+
+FIT = ["--task", "mul-mc", "--method", "full", "--posterior", "none"]
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["fit", LAB, *FIT[:4], "--seed", "-1", "--samples", "20"], "'--seed': -1 is not a seed"),
+    (["fit", LAB, *FIT[:4], "--posterior", "bootstrap", "--seed", "-1"], "--seed"),
+    (["backtest", LAB, "--task", "mul-mc", "--seed", "-1"], "--seed"),
+    (["passuntil", "fit", COUNTS, "--target-params", "1e6", "--seed", "-1"], "--seed"),
+    (["fit", LAB, *FIT, "--d0", "inf"], "'--d0': inf is not a finite number"),
+    (["passuntil", "fit", COUNTS, "--target-params", "nan"], "--target-params"),
+    (["passuntil", "curvature", COUNTS, "--alpha", "2"], "--alpha: a significance level"),
+])
+def test_bad_options_are_one_line(tmp_path, args, words):
+    args = [*args, "--out", tmp_path / "o"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, None)
+    assert rc == 2 and words in err
+
+
+def test_out_onto_a_file_is_one_line(tmp_path):
+    (tmp_path / "f").write_text("x")
+    for out in (tmp_path / "f", tmp_path / "f" / "sub"):
+        args = ["fit", LAB, *FIT, "--out", out]
+        rc, so, se = run_cli(args)
+        check_outcome(args, rc, so, se, None)
+        assert rc == 2 and "is a file" in se
+
+
+@pytest.mark.parametrize(("change", "name", "words"), [
+    (lambda d: d.assign(loss=2.0), "obs.csv", "1 distinct loss value"),
+    (lambda d: d.assign(loss=pd.to_datetime(d["loss"] * 1e9)), "obs.parquet", "date/time"),
+    (lambda d: d.assign(loss=-d["loss"]), "obs.csv", "is negative"),
+    (lambda d: pd.concat([d, d]), "obs.csv", "repeats the measurement"),
+    (lambda d: d.drop(columns="method"), "obs.csv", "add a 'method' column"),
+    (lambda d: d.assign(n_eval=1), "obs.csv", "power-limited"),
+    (lambda d: d.assign(value=d["value"].astype(object).where(d.index != 0, True)),
+     "obs.jsonl", "truth value"),
+])
+def test_degenerate_tables_are_refused_in_words(tmp_path, change, name, words):
+    path = _table(tmp_path, change, name)
+    method = [] if "method" in words else ["--method", "full"]
+    args = ["fit", path, "--task", "mul-mc", "--posterior", "none", *method,
+            "--out", tmp_path / "o"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, None)
+    assert rc == 2 and words in err, err
+
+
+def test_a_second_value_column_and_a_huge_integer(tmp_path):
+    text = LAB.read_text().splitlines()
+    (tmp_path / "two.csv").write_text("\n".join([text[0] + ",value"] +
+                                                [t + ",0.5" for t in text[1:]]) + "\n")
+    rows = pd.read_csv(LAB).head(40).to_dict(orient="records")
+    lines = [json.dumps({k: (None if pd.isna(v) else v) for k, v in r.items()}) for r in rows]
+    lines[3] = lines[3].replace(json.dumps(rows[3]["loss"]), "1" + "0" * 400)
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    for path, words in ((tmp_path / "two.csv", "value.1"), (tmp_path / "big.jsonl", "too large")):
+        for cmd in (["fit", path, *FIT], ["backtest", path, "--task", "mul-mc"],
+                    ["ablate", path, "--task", "mul-mc"]):
+            args = [*cmd, "--out", tmp_path / "o"]
+            rc, out, err = run_cli(args)
+            check_outcome(args, rc, out, err, None)
+            assert rc == 2 and words in err, err
+
+
+def test_metric_and_method_head_the_summary_and_the_file(tmp_path):
+    lab = pd.read_csv(LAB)
+    drop = lab.index[(lab["metric"] == "acc")][0]
+    path = write_table(lab.drop(index=drop), tmp_path / "minus_one_acc_row.csv")
+    args = ["fit", path, *FIT, "--out", tmp_path / "o"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, tmp_path / "o")
+    assert rc == 0
+    assert "metric acc, finetuning method full" in out.splitlines()[0]
+    fit = json.loads((tmp_path / "o" / "fit.json").read_text())
+    assert (fit["metric"], fit["method"]) == ("acc", "full")
+    rc, out, err = run_cli(["fit", write_table(lab[lab["metric"] != "acc"], tmp_path / "n.csv"),
+                            *FIT, "--out", tmp_path / "o2"])
+    assert rc == 2 and "choose one with --metric" in err
+
+
+def test_import_lmeval_loss_from_none_validates_rows(tmp_path):
+    bad = json.loads(json.dumps(_V04))
+    bad["results"]["arc_easy"]["acc,none"] = 1.7
+    bad["config"]["model_num_parameters"] = -5
+    f = tmp_path / "results_2024-01-01T00-00-00.json"
+    f.write_text(json.dumps(bad))
+    args = ["import-lmeval", f, "--loss-from", "none", "--out", tmp_path / "o.csv"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, None)
+    assert rc == 2 and "results_2024" in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_result_files_with_impossible_numbers(fit_json, tmp_path):
+    """Found by the fuzz test: a 401-digit percentile crashed the report; an empty family
+    table and a text E(D0) crashed to-params."""
+    fit = json.loads(fit_json.read_text())
+    fit["emergence_point"]["percentiles"]["95"] = 10**400
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "fit.json").write_text(json.dumps(fit))
+    args = ["report", tmp_path / "res", "--out", tmp_path / "rep"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, None)
+    assert rc == 2 and "401 digits is too large" in err
+    _FAMILY.head(0).to_csv(tmp_path / "empty.csv", index=False)
+    args = ["to-params", fit_json, "--scaling", tmp_path / "empty.csv", "--out", tmp_path / "t"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, None)
+    assert rc == 2 and "no rows" in err
+    fit = json.loads(fit_json.read_text())
+    fit["emergence_point"]["mle"] = "abc"
+    (tmp_path / "bad.json").write_text(json.dumps(fit))
+    _FAMILY.to_csv(tmp_path / "fam.csv", index=False)
+    args = ["to-params", tmp_path / "bad.json", "--scaling", tmp_path / "fam.csv",
+            "--out", tmp_path / "t"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, None)
+    assert rc == 2 and "must be a positive loss" in err
