@@ -663,7 +663,7 @@ def _other_section(res: ResultsFolder) -> _Section | None:
         body.append(figure(img, img.path.stem.replace("_", " ")))
     for tab in res.other_tables:
         body.append(f'<h3 class="file">{esc(tab.name)}</h3>'
-                    + frame_table(tab.frame, OTHER_ROWS_SHOWN))
+                    + _long_table(tab.frame, "data", tab.name, OTHER_ROWS_SHOWN))
     for doc in res.other_json:
         body.append(f'<h3 class="file">{esc(doc.name)}</h3>' + json_html(doc.content))
     return _Section("other", "Other outputs", "".join(body))
