@@ -423,8 +423,13 @@ def plot_ground_truths(task: str, fits: list[tuple[str, GroundTruth | str, pd.Da
                        label="95% interval")
             ax.axvline(gt.elbow, color="#e45756", lw=1.5, label=f"elbow {gt.elbow:.3f}")
         else:
-            ax.text(0.02, 0.95, "no elbow: " + gt[:80], transform=ax.transAxes, fontsize=7,
-                    va="top", wrap=True)
+            import textwrap
+
+            why = gt.split(": ", 1)[-1] if gt.startswith("task ") else gt
+            title += ": no elbow"
+            ax.text(0.5, 0.03, "\n".join(textwrap.wrap(why, 60)[:3]), transform=ax.transAxes,
+                    fontsize=7, ha="center", va="bottom",
+                    bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
         ax.set_xlim(hi, lo - 0.02 * (hi - lo))
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("pretraining loss (nats), more capable to the right")
