@@ -150,3 +150,24 @@ def test_ctrl_c_stops_a_run_safely_and_keeps_finished_batches(tiny_lms, tmp_path
     with ResultStore(out / "passuntil.sqlite") as store:
         (rec,) = [store.get_records(ns)["a"] for ns in store.namespaces()]
     assert rec["trials"] >= 512 and not rec["done"]
+
+
+def test_cli_adaptive_run_estimates_the_exact_task_mean(tiny_lms, tmp_path, capsys):
+    """`passuntil run --allocation adaptive` on a real tiny model: the empirical-Bayes task mean
+    lands near the exact mean pass probability (teacher forcing), rows are fixed-budget counts."""
+    gen = HFGenerator.from_pretrained(tiny_lms[32], max_new_tokens=4, seed=0)
+    truth = np.mean([exact_pass_probability(gen, p, a) for p, a in PROMPTS.items()])
+    task = tmp_path / "add.jsonl"
+    task.write_text("".join(json.dumps({"id": p, "prompt": p, "answer": a}) + "\n"
+                            for p, a in PROMPTS.items()))
+    out = tmp_path / "ad"
+    rc = main(["passuntil", "run", "--model", str(tiny_lms[32]), "--task", str(task),
+               "--allocation", "adaptive", "--rel-error", "0.25", "--budget", "40000",
+               "--out", str(out), "--batch-size", "256", "--max-new-tokens", "4",
+               "--no-progress"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "sampling design: adaptive allocation" in text
+    counts = pd.read_csv(out / "passuntil_counts.csv")
+    assert (counts["design"] == "fixed").all() and counts["censored"].all()
+    est = float(text.split("task pass rate ")[1].split(" ")[0])
+    assert 0.5 * truth <= est <= 1.5 * truth  # +-25% at 95% asked; +-50% here

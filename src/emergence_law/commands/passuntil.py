@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from emergence_law.commands.options import Level, out_dir
+
+
+class Allocation(StrEnum):
+    """How ``passuntil run`` spends its samples."""
+
+    until_r = "until-r"
+    adaptive = "adaptive"
+
 
 passuntil_app = typer.Typer(
     help="PassUntil: measure tiny pass rates by sampling until r passes; fit the task scaling law.",
@@ -36,8 +45,8 @@ def run_cmd(
                                  help="Model size N for the counts table (default: counted)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the sampler."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, ... (default: best)."),
-    allocation: str = typer.Option(
-        "until-r", "--allocation",
+    allocation: Allocation = typer.Option(
+        Allocation.until_r, "--allocation",
         help="until-r: sample each instance until r passes (PassUntil). adaptive: spend samples "
              "where they most reduce the variance of the task mean, until it is known to "
              "--rel-error (each instance capped at --budget)."),
@@ -56,9 +65,7 @@ def run_cmd(
     from emergence_law.provenance import write_provenance
     from emergence_law.store import ResultStore
 
-    if allocation not in ("until-r", "adaptive"):
-        raise OptionError("--allocation", f"unknown allocation {allocation!r} (choose from "
-                          "until-r, adaptive)")
+    allocation = str(allocation)
     if r < 1:
         raise OptionError("--r", f"must be at least 1, got {r}")
     if budget < r:
@@ -154,7 +161,8 @@ def fit_cmd(
     target_params: float = typer.Option(..., "--target-params",
                                         help="Size N of the model to predict."),
     level: Level = typer.Option(Level.pooled, "--level", help="Fit on all instances pooled "
-                                "(hierarchical), per instance, or on the dataset's mean."),
+                                "(hierarchical), per instance, on the dataset's mean, or on the "
+                                "distribution of pass rates (docs/passuntil.md compares them)."),
     task: str = typer.Option(None, "--task", help="Task to fit when the table holds several."),
     confidence: float = typer.Option(0.9, "--confidence", help="Interval level."),
     draws: int = typer.Option(400, "--draws", help="Posterior draws for instance-level intervals."),
@@ -200,7 +208,8 @@ def passk_cmd(
     confidence: float = typer.Option(0.95, "--confidence", help="Interval level."),
     scaled: bool = typer.Option(True, "--scaled/--no-scaled",
                                 help="Fit the beta's scale c (Schaeffer et al.) or fix c = 1."),
-    out: Path = typer.Option(Path("passuntil_passk"), "--out", help="Output folder."),
+    out: Path = typer.Option(Path("passuntil_passk"), "--out", help="Output folder.",
+                             callback=out_dir),
 ) -> None:
     """pass@k per model: Chen et al.'s unbiased estimate from the counts where every instance
     has k samples, and the fitted distribution of pass rates for any k (beyond the samples)."""
