@@ -46,6 +46,7 @@ def test_demo_command_runs_on_the_shipped_measured_data(tmp_path, capsys):
     assert f"Ground truth: <b>{d['ground_truth']['elbow']:.3f} nats</b>" in answer
     assert f"<b>{d['mcmc']['mle']:.3f} nats</b>" in answer
     assert f"How far in advance: <b>{d['backtest']['flops_ratio']:.3g}&times;</b>" in answer
+    assert "PassUntil at N = " in answer and "the unbiased estimate" in answer
 
     # one source for each figure: the README quotes what the demo prints, with its definition
     readme = README.read_text()

@@ -261,6 +261,16 @@ def _answer(parts: list[ResultsFolder]) -> str:
         else:
             items.append('How far in advance: <span class="flag">no backtest cut-off gave a '
                          "successful prediction</span>.")
+    pu = _demo_facts(parts).get("passuntil")
+    if isinstance(pu, Mapping) and _num(pu.get("predicted")) is not None \
+            and _num(pu.get("measured")) is not None:
+        lvl = _num(pu.get("level")) or 0.9
+        iv, miv = pu.get("interval") or [None, None], pu.get("measured_interval") or [None, None]
+        items.append(f"PassUntil at N = {fmt(pu.get('target_params'))} parameters: predicted "
+                     f"<b>{fmt(pu['predicted'])}</b> ({lvl:.0%} [{fmt(iv[0])}, {fmt(iv[1])}]) "
+                     f"from the smaller models; measured <b>{fmt(pu['measured'])}</b> "
+                     f"([{fmt(miv[0])}, {fmt(miv[1])}], the {esc(pu.get('measured_estimator', ''))}"
+                     " estimate).")
     warned = list(dict.fromkeys(w for _, fit in fits for w in _fit_warnings(fit)))
     if warned:
         items.append('<span class="flag">Read with care</span>, the fit warned:<ul>'
