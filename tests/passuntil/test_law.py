@@ -89,3 +89,5 @@ def test_counts_validation_names_row_and_column(tmp_path):
     assert load_counts(f)["censored"].tolist() == [True, True]
     with pytest.raises(OptionError, match="--level"):
         TaskScalingLaw(level="global")
+    with pytest.raises(OptionError, match="--seed"):
+        TaskScalingLaw(seed=-1)

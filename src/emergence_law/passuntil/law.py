@@ -169,6 +169,8 @@ class TaskScalingLaw:
                               f"{', '.join(LEVELS)})")
         if not 0 < self.confidence < 1:
             raise OptionError("--confidence", f"must lie in (0, 1), got {self.confidence}")
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise OptionError("--seed", f"must be a whole number >= 0, got {self.seed}")
         if self.n_draws < 20:
             raise OptionError("--draws", f"need at least 20 draws for an interval, got "
                               f"{self.n_draws}")
