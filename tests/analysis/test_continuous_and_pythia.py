@@ -96,7 +96,7 @@ def test_pythia_elbow_depends_on_loss_not_on_model_size(pythia):
         return np.array(out)
 
     by_loss = elbows(pythia["lambada"])
-    by_flops = elbows(pythia["flops"])  # x = -ln FLOPs
+    by_flops = elbows(pythia["flops"])  # x = ln(1e30 / FLOPs)
     assert len(by_loss) == 4
     assert np.ptp(by_loss) < 0.6
     assert (np.diff(by_flops) < 0).all() and np.ptp(by_flops) > 1.5

@@ -5,7 +5,9 @@ no pretraining loss. An emergence analysis needs an x-axis on which lower means 
 
 - ``axis="lambada"``: ln(LAMBADA-OpenAI perplexity) of the same checkpoint (nats per token of
   the final word): a real cross-entropy, measured on held-out text. The default.
-- ``axis="flops"``: ``-ln(FLOPs)`` with FLOPs = 6 x params x tokens, tokens = step x 2,097,152.
+- ``axis="flops"``: ``ln(1e30 / FLOPs)`` with FLOPs = 6 x params x tokens, tokens = step x
+  2,097,152: -ln FLOPs shifted by ln 1e30 = 69.08, so that the axis stays positive like a loss
+  (observation tables refuse negative losses); differences between elbows are unchanged.
   Step-0 checkpoints (0 FLOPs) cannot be placed and are dropped.
 
 The reading itself is done by :func:`emergence_law.measure.lmeval.import_lmeval`; this module
@@ -22,6 +24,8 @@ import pandas as pd
 from emergence_law.errors import OptionError
 
 AXES = ("lambada", "flops")
+#: the FLOPs axis is ln(FLOPS_REF / FLOPs): positive below 1e30 FLOPs (far beyond any model)
+FLOPS_REF = 1e30
 
 
 def pythia_observations(path: str | Path, *, axis: str = "lambada",
@@ -36,8 +40,8 @@ def pythia_observations(path: str | Path, *, axis: str = "lambada",
     if axis == "flops":
         flops = df["flops"].to_numpy(dtype=float)
         df = df[np.isfinite(flops) & (flops > 0)].copy()
-        df["loss"] = -np.log(df["flops"].to_numpy(dtype=float))
-        df["loss_source"] = "-ln FLOPs"
+        df["loss"] = np.log(FLOPS_REF) - np.log(df["flops"].to_numpy(dtype=float))
+        df["loss_source"] = "ln(1e30 / FLOPs)"
     df = df[df["loss"].notna()]
     if min_params is not None:
         df = df[df["params"].astype(float) >= min_params]
