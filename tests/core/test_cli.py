@@ -156,3 +156,33 @@ def test_to_params_auto_with_constant_tokens_fits_size(sim_csv, tmp_path, capsys
     capsys.readouterr()
     d = json.loads((tmp_path / "tp" / "to_params.json").read_text())
     assert "chinchilla" not in json.dumps(d.get("scaling", d)).lower()
+
+
+def test_readme_commands_on_the_demo_data_work_or_name_the_fix(tmp_path, capsys):
+    """The README's quick-tour commands, with its obs.csv/mmlu replaced by the demo's table and
+    task: each either runs or stops at once with one line naming the option that fixes it."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from emergence_law.lab.shipped import load_lab_observations
+
+    obs = tmp_path / "obs.csv"
+    load_lab_observations().to_csv(obs, index=False)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"### Command line\n\n```bash\n(.*?)```", readme, re.S).group(1)
+    fixes = {"fit": "--method full in fit", "ablate": "--ft-method full in ablate",
+             "backtest": "--ft-method full in ablate", "compare": "(series: lab-small)"}
+    seen = set()
+    for line in block.splitlines():
+        words = shlex.split(line.split("#")[0])
+        if len(words) < 2 or words[0] != "emergence-law" or words[1] not in fixes:
+            continue
+        args = [str(obs) if w == "obs.csv" else "mul-mc" if w == "mmlu" else
+                str(tmp_path / "out") if w == "out/" else w for w in words[1:]]
+        assert main(args) == 2, line
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and fixes[words[1]] in err, (line, err)
+        assert not (tmp_path / "out").exists()  # refused before any work
+        seen.add(words[1])
+    assert seen == set(fixes)
