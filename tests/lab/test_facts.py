@@ -91,3 +91,27 @@ def test_word_tokenizer_matches_the_world_ids(world):
     ids_np, mask = world.sample_rows(2, np.random.default_rng(2))
     assert ids_np[0, 0] == 2 and mask[:, 0].all()
     assert tok.decode(ids[1:]) == text
+
+
+@pytest.mark.slow
+def test_probe_pretrains_and_finetunes_a_real_model(tmp_path):
+    """The probe behind docs/lab.md's facts tables runs end to end on a tiny world: checkpoints
+    with every x-axis candidate and the few-shot accuracy, and finetuning (a checkpoint and the
+    never-pretrained control) evaluated on the same items."""
+    pytest.importorskip("torch")
+    import torch
+
+    from emergence_law.lab.facts_probe import finetune, pretrain, probe_items
+
+    torch.set_num_threads(1)
+    world = FactWorld(FactsConfig(n_entities=40, stmts_per_row=4))
+    out = tmp_path / "p.pt"
+    ckpts, recs = pretrain(world, 16, steps=4, every=2, batch=4, out=out, log=lambda s: None)
+    assert sorted(ckpts) == [2, 4] and [r["step"] for r in recs] == [2, 4]
+    assert set(recs[0]) >= {"train", "hoz", "hoe", "trz", "fewshot"}
+    assert torch.load(out)["records"] == recs
+    n_items = len(probe_items(world))
+    assert n_items == 2 * len(world.eval_entities)  # every other of 4 facts per entity
+    for state in (ckpts[4], None):
+        r = finetune(world, 16, state, 8, steps=2)
+        assert 0.0 <= r["acc"] <= 1.0 and round(r["acc"] * n_items) == r["acc"] * n_items

@@ -5,8 +5,11 @@ generated arithmetic corpus (:mod:`.corpus`, :mod:`.family`, :mod:`.train`), mea
 pretraining loss, few-shot and finetuned accuracy through the project's own sweep recipes,
 evaluator and finetuning (:mod:`.recipe`, :mod:`.loss`) and PassUntil counts through its
 sampler (:mod:`.measure`), and answers the method's questions from those
-tables (:mod:`.results`, :mod:`.plots`, :mod:`.pipeline`). The measured tables ship with the
-package (:mod:`.shipped`) for the demo.
+tables (:mod:`.results`, :mod:`.plots`, :mod:`.pipeline`). Every finetuning setting also runs
+on never-pretrained models, the gate (:mod:`.gate`). The measured tables ship with the
+package (:mod:`.shipped`) for the demo. :mod:`.facts` is a knowledge-extraction task family
+whose evaluated facts only pretraining holds (probed by :mod:`.facts_probe`; not yet in
+``lab run``).
 
 Importing this package imports no torch; training and measuring need the ``measure`` extra.
 """

@@ -1,0 +1,245 @@
+"""Probes of the knowledge-extraction family (:mod:`emergence_law.lab.facts`), outside ``lab run``.
+
+Why: before a task family goes into the lab's pipeline, its properties are measured cheaply
+(LAB-NOTES: "measure before you commit"): does few-shot sit at chance and then rise, does a
+never-pretrained control stay at chance after finetuning, does finetuned accuracy at a
+pre-emergence checkpoint grow with the amount of data. This module is the code behind the
+probe tables of docs/lab.md; it trains one model, keeps its checkpoints in memory (or a ``.pt``
+file) and finetunes them on pool questions at several D.
+
+    python -m emergence_law.lab.facts_probe pretrain --d 32 --steps 2000 --every 100 --out p.pt
+    python -m emergence_law.lab.facts_probe finetune p.pt --d 32 --steps 0,400 --D 32,2048
+
+Evaluation: 3-shot multiple choice over every other evaluation fact (1,000 of 2,000), each with
+its own three random pool examples; ``fewshot`` is its accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emergence_law.lab.facts import (
+    ATTR_NAMES,
+    ATTRIBUTES,
+    BOS_ID,
+    HELDOUT_TEMPLATE,
+    N_CHOICES,
+    N_VALUES,
+    FactsConfig,
+    FactWorld,
+)
+
+
+@dataclass
+class ProbeItem:
+    """One 3-shot question: the context ids and the ids of the 4 choices (the true one first)."""
+
+    context: list[int]
+    choices: list[int]
+
+
+def probe_items(world: FactWorld, seed: int = 0, shots: int = 3) -> list[ProbeItem]:
+    """Every other evaluation fact as a 3-shot item with its own random pool examples."""
+    rng = np.random.default_rng([seed, 2])
+    items = []
+    for e in world.eval_entities:
+        for k in range(len(ATTR_NAMES)):
+            true = int(world.facts[e, k])
+            others = rng.choice([v for v in range(N_VALUES) if v != true], N_CHOICES - 1,
+                                replace=False)
+            ctx: list[int] = []
+            for _ in range(shots):
+                pe = int(world.pool_entities[rng.integers(len(world.pool_entities))])
+                ctx += world.encode(world.qa(pe, int(rng.integers(len(ATTR_NAMES)))))
+            ctx += world.encode(world.question(int(e), k))
+            values = ATTRIBUTES[ATTR_NAMES[k]][2]
+            items.append(ProbeItem(ctx, [world.vocab[values[int(v)]] for v in
+                                         (true, *others)]))
+    return items[::2]
+
+
+def fewshot_accuracy(model: Any, items: list[ProbeItem], batch: int = 512) -> float:
+    """Share of items whose true value has the highest logit among the 4 choices."""
+    import torch
+
+    correct = 0
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(items), batch):
+            part = items[i:i + batch]
+            width = max(len(it.context) for it in part) + 1
+            x = torch.zeros(len(part), width, dtype=torch.long)
+            for j, it in enumerate(part):
+                x[j, 0] = BOS_ID
+                x[j, 1:len(it.context) + 1] = torch.tensor(it.context)
+            logits = model(input_ids=x).logits
+            for j, it in enumerate(part):
+                correct += int(logits[j, len(it.context), it.choices].argmax() == 0)
+    return correct / len(items)
+
+
+def answer_loss(model: Any, statements: list[list[int]], batch: int = 512) -> float:
+    """Mean NLL of each statement's value token (the one before the final ``.``)."""
+    import torch
+
+    total = 0.0
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(statements), batch):
+            part = statements[i:i + batch]
+            width = max(map(len, part)) + 1
+            x = torch.zeros(len(part), width, dtype=torch.long)
+            for j, q in enumerate(part):
+                x[j, 0] = BOS_ID
+                x[j, 1:len(q) + 1] = torch.tensor(q)
+            logp = model(input_ids=x).logits.log_softmax(-1)
+            for j, q in enumerate(part):
+                total -= float(logp[j, len(q) - 2, q[-2]])
+    return total / len(statements)
+
+
+def x_axis_sets(world: FactWorld, seed: int = 0) -> dict[str, list[list[int]]]:
+    """Statement sets whose answer loss is a candidate x-axis: held-out template, Zipf-weighted
+    (``hoz``) and over the evaluation entities (``hoe``); training templates, Zipf-weighted
+    (``trz``: how much of the pretraining facts the model has stored)."""
+    n = world.cfg.n_entities
+    rng = np.random.default_rng([seed, 8])
+    hoz = [world.encode(world.statement(int(rng.choice(n, p=world.probs)),
+                                        int(rng.integers(4)), HELDOUT_TEMPLATE))
+           for _ in range(1000)]
+    hoe = [world.encode(world.statement(int(e), k, HELDOUT_TEMPLATE))
+           for e in world.eval_entities for k in range(len(ATTR_NAMES))]
+    rng = np.random.default_rng([seed, 19])
+    trz = [world.encode(world.statement(int(rng.choice(n, p=world.probs)),
+                                        int(rng.integers(4)), int(rng.integers(3))))
+           for _ in range(2000)]
+    return {"hoz": hoz, "hoe": hoe, "trz": trz}
+
+
+def new_model(world: FactWorld, d: int, seed: int = 0) -> Any:
+    from emergence_law.tinylm import build_tiny_model
+
+    return build_tiny_model(len(world.words), d_model=d, n_layers=2, n_heads=4, max_len=256,
+                            seed=seed)
+
+
+def pretrain(world: FactWorld, d: int, steps: int, every: int, *, batch: int = 32,
+             lr: float = 3e-3, seed: int = 0, out: Path | None = None,
+             log=print) -> tuple[dict[int, dict], list[dict]]:
+    """Train a d-wide 2-layer model, measuring and keeping a checkpoint every ``every`` steps.
+
+    Warm-up 50 steps, cosine to 10% over ``steps``; loss on every token; batch ``batch`` rows,
+    the rows of step s drawn from a generator seeded by (seed, 1, s).
+    """
+    import torch
+
+    model = new_model(world, d, seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
+    items, sets = probe_items(world, seed), x_axis_sets(world, seed)
+    ckpts: dict[int, dict] = {}
+    records: list[dict] = []
+    t0 = time.time()
+    model.train()
+    for step in range(1, steps + 1):
+        ids, _ = world.sample_rows(batch, np.random.default_rng([seed, 1, step]))
+        x = torch.from_numpy(ids)
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1, step / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(
+                math.pi * step / steps)))
+        loss = model(input_ids=x, labels=torch.where(x == 0, -100, x)).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % every == 0 or step == steps:
+            rec = {"step": step, "train": float(loss.detach()),
+                   **{k: answer_loss(model, v) for k, v in sets.items()},
+                   "fewshot": fewshot_accuracy(model, items), "seconds": time.time() - t0}
+            records.append(rec)
+            log(json.dumps(rec))
+            ckpts[step] = {k: v.clone() for k, v in model.state_dict().items()}
+            if out is not None:
+                torch.save({"ckpts": ckpts, "records": records, "d": d}, out)
+            model.train()
+    return ckpts, records
+
+
+def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, steps: int = 100,
+             lr: float = 1e-3, seed: int = 0, subset_seed: int = 0) -> dict[str, float]:
+    """Full finetuning of a checkpoint (``state``; None = never pretrained) on the first
+    ``n_train`` pool questions of a fixed shuffle: ``steps`` steps of 16 sequences of 8
+    questions, loss on the answer token only; then the 3-shot accuracy."""
+    import torch
+
+    model = new_model(world, d, seed)
+    if state is not None:
+        model.load_state_dict(state)
+    facts = [(int(e), k) for e in world.pool_entities for k in range(len(ATTR_NAMES))]
+    order = np.random.default_rng([subset_seed, 6]).permutation(len(facts))
+    subset = [facts[i] for i in order[:n_train]]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    rng = np.random.default_rng([subset_seed, 7, n_train])
+    model.train()
+    loss = torch.tensor(float("nan"))
+    for _ in range(steps):
+        rows = []
+        for _ in range(16):
+            toks, labels = [BOS_ID], [-100]
+            for i in rng.integers(0, n_train, 8):
+                q = world.encode(world.qa(*subset[i]))
+                toks += q
+                labels += [-100] * (len(q) - 2) + [q[-2], -100]
+            rows.append((toks, labels))
+        width = max(len(t) for t, _ in rows)
+        x = torch.zeros(len(rows), width, dtype=torch.long)
+        y = torch.full((len(rows), width), -100)
+        for j, (t, lab) in enumerate(rows):
+            x[j, :len(t)] = torch.tensor(t)
+            y[j, :len(lab)] = torch.tensor(lab)
+        loss = model(input_ids=x, labels=y).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {"acc": fewshot_accuracy(model, probe_items(world, seed)),
+            "finetune_loss": float(loss.detach())}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    ap = argparse.ArgumentParser(prog="python -m emergence_law.lab.facts_probe")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pretrain")
+    p.add_argument("--d", type=int, default=32)
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--every", type=int, default=100)
+    p.add_argument("--out", type=Path, required=True)
+    f = sub.add_parser("finetune")
+    f.add_argument("checkpoints", type=Path)
+    f.add_argument("--d", type=int, default=32)
+    f.add_argument("--steps", default="0", help="checkpoint steps, comma-separated (0: control)")
+    f.add_argument("--D", default="32,128,512,2048", help="data amounts, comma-separated")
+    f.add_argument("--finetune-steps", type=int, default=100)
+    a = ap.parse_args(argv)
+    world = FactWorld(FactsConfig())
+    if a.cmd == "pretrain":
+        pretrain(world, a.d, a.steps, a.every, out=a.out)
+        return
+    ckpts = torch.load(a.checkpoints)["ckpts"]
+    for step in (int(s) for s in a.steps.split(",")):
+        for n in (int(x) for x in a.D.split(",")):
+            r = finetune(world, a.d, ckpts[step] if step else None, n, steps=a.finetune_steps)
+            print(json.dumps({"d": a.d, "step": step, "D": n, **r}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
