@@ -3,7 +3,8 @@
 Why: a local process pool's fork server and workers outlive a driver killed with ``kill -9``
 (nothing tells them: the pool's queues stay open in every worker), and so does multiprocessing's
 resource tracker, which waits for them. Each of them calls :func:`die_with_parent` as it starts
-(the fork server through a preload module, the workers in the pool initializer): on Linux the
+(the fork server through a preload module, the workers in the pool initializer: both in
+:mod:`emergence_law.pool`): on Linux the
 kernel then sends SIGKILL when the parent ends (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon
 thread polls the parent. The driver dies -> its fork server -> the workers; the resource tracker
 then sees its pipe close and exits by itself.

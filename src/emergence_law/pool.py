@@ -7,7 +7,7 @@ Why one module: both need the same things, and each piece is easy to get subtly 
   or a live rich progress thread, none of which survives a fork, yet a new worker starts in
   milliseconds once the server has imported the package.
 - **Nothing outlives the driver.** The fork server dies with the driver and each worker with
-  the fork server (:mod:`emergence_law.sweep.lifeline`): ``kill -9`` of the driver leaves no
+  the fork server (:mod:`emergence_law.lifeline`): ``kill -9`` of the driver leaves no
   process behind.
 - **Only the driver decides to stop.** Workers ignore SIGINT, so Ctrl-C in a terminal (which
   reaches the whole process group) prints no worker traceback; the driver then either ends the
@@ -44,7 +44,7 @@ WORKER_DIED = ("worker process died while running this job (out of memory? a cra
                "code?)")
 
 #: imported by the fork server before it forks any worker (it must die with the driver)
-_LIFELINE = "emergence_law.sweep.forkserver_lifeline"
+_LIFELINE = "emergence_law.forkserver_lifeline"
 
 
 def default_workers() -> int:
@@ -78,7 +78,7 @@ class Finished(Generic[J, R]):
 def _init_worker(setup: Callable[..., Any] | None, setup_args: tuple[Any, ...]) -> None:
     """First die with the fork server (so with the driver), then ignore Ctrl-C (see the module
     docstring), then the caller's own set-up (thread limits, warning filters)."""
-    from emergence_law.sweep.lifeline import die_with_parent
+    from emergence_law.lifeline import die_with_parent
 
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -145,7 +145,7 @@ def test_a_sweep_takes_over_the_jobs_of_a_killed_sibling_at_once(tmp_path: Path)
 
 def test_die_with_parent_ends_a_child_whose_parent_is_killed() -> None:
     code = ("import os, subprocess, sys, time\n"
-            "child = subprocess.Popen([sys.executable, '-c', 'from emergence_law.sweep.lifeline "
+            "child = subprocess.Popen([sys.executable, '-c', 'from emergence_law.lifeline "
             "import die_with_parent; print(die_with_parent(), flush=True); import time; "
             "time.sleep(60)'])\n"
             "print(child.pid, flush=True)\ntime.sleep(60)\n")

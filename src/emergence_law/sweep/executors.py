@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from emergence_law.errors import OptionError
+from emergence_law.lifeline import start_reaper
 from emergence_law.pool import JobPool, WorkerDied
 from emergence_law.sweep.execute import JobOutcome, ProgressFn, execute
-from emergence_law.sweep.lifeline import start_reaper
 from emergence_law.sweep.plan import Job
 
 OnStart = Callable[[Job], bool]
@@ -214,7 +214,7 @@ class RayExecutor(Executor):
     died. A lost node is reported as such (:func:`describe_ray_error`); jobs that only a lost
     node could run wait up to ``node_wait_s`` for the cluster to recover, then fail as "node
     lost". A local instance started here is stood down on close, and if the driver is killed a
-    watchdog (:func:`.lifeline.start_reaper`) ends its agents, which Ray leaves running. The
+    watchdog (:func:`emergence_law.lifeline.start_reaper`) ends its agents, which Ray leaves running. The
     package must be importable on the workers (install it there, or pass ``runtime_env``).
     """
 
