@@ -96,7 +96,7 @@ def test_ground_truth_command_writes_csv_and_png(olmo7, tmp_path, capsys):
     assert "elbow 2.70" in capsys.readouterr().out
 
 
-def test_ground_truth_command_by_model(tmp_path):
+def test_ground_truth_command_by_model(tmp_path, capsys):
     from emergence_law.simulate import simulate_jump_curve
 
     a, _ = simulate_jump_curve(model="small", elbow=2.75, seed=1)
@@ -109,6 +109,8 @@ def test_ground_truth_command_by_model(tmp_path):
     assert set(tab.index) == {"small", "big"}
     assert abs(tab.loc["small", "elbow"] - 2.75) < 0.02
     assert abs(tab.loc["big", "elbow"] - 2.65) < 0.02
+    out = capsys.readouterr().out  # the shared-elbow test, side by side with the elbows
+    assert "one shared elbow" in out and "the elbows differ between groups" in out
 
 
 @pytest.mark.parametrize("args,msg", [

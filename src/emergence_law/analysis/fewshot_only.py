@@ -78,7 +78,12 @@ def _profile_ll(gt: GroundTruth, loss: np.ndarray, y: np.ndarray, grid: np.ndarr
 def elbows_by_group(obs: pd.DataFrame | Any, task: str, *, metric: str | None = None,
                     by: str = "model", model: str = "auto") -> SharedElbowTest:
     """Elbow per ``by`` group (model size, usually) and the test of one shared elbow."""
-    fits = ground_truths(obs, task, metric=metric, by=by, model=model)
+    return shared_elbow_test(task, ground_truths(obs, task, metric=metric, by=by, model=model))
+
+
+def shared_elbow_test(task: str, fits: list[tuple[str, GroundTruth | str, pd.DataFrame]]
+                      ) -> SharedElbowTest:
+    """The shared-elbow test on groups already fitted by :func:`ground_truths`."""
     ok = [(g, gt, rows) for g, gt, rows in fits if isinstance(gt, GroundTruth)]
     if len(ok) < 2:
         why = "; ".join(f"{g}: {gt}" for g, gt, _ in fits if not isinstance(gt, GroundTruth))

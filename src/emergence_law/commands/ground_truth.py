@@ -54,6 +54,10 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{r.group}: elbow {r.elbow:.4f} nats [95%: {r.lower:.4f}, "
                            f"{r.upper:.4f}] ({r.model_kind}; {r.n_pre} of {r.n_checkpoints} "
                            "checkpoints before it)")
+        if by != "none" and (tab["model_kind"] != "none").sum() >= 2:
+            from emergence_law.analysis.fewshot_only import shared_elbow_test
+
+            typer.echo(shared_elbow_test(task, fits).summary())
         typer.echo(f"wrote {csv}, {out / 'ground_truth.png'}")
         if tab["model_kind"].eq("none").all():
             raise typer.Exit(1)
