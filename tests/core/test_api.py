@@ -132,3 +132,14 @@ def test_one_example_per_evaluation_is_power_limited_not_flat(sim):
     with pytest.raises(NotIdentifiableError, match="power-limited.*n_eval") as info:
         EmergenceLaw(posterior="none").fit(df, "simtask")
     assert "never rises" not in str(info.value)
+
+
+def test_binomial_likelihood_refuses_a_metric_that_is_no_proportion():
+    """Found by the fuzz test: logprob_norm with --likelihood binomial ended in an SVD error."""
+    from pathlib import Path
+
+    lab = Path(__file__).resolve().parents[2] / "src/emergence_law/data/lab_observations.csv"
+    with pytest.raises(OptionError, match="binomial needs proportions in .0, 1., but "
+                                          "logprob_norm has -"):
+        EmergenceLaw(likelihood="binomial", posterior="none").fit(
+            lab, "mul-mc", metric="logprob_norm", method="full")

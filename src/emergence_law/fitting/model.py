@@ -77,6 +77,13 @@ def prepare_data(
             i = int(np.flatnonzero(np.isnan(n_eval))[0])
             raise DataError("the binomial likelihood needs n_eval on every row", source=source,
                             row=i + 1, column="n_eval")
+        outside = (value < 0) | (value > 1)
+        if outside.any():  # its variances p(1-p)/n would be negative: no likelihood at all
+            i = int(np.flatnonzero(outside)[0])
+            metric = rows["metric"].iloc[i] if "metric" in rows.columns else "the metric"
+            raise OptionError("--likelihood", f"binomial needs proportions in [0, 1], but "
+                              f"{metric} has {value[i]:g} (row {i + 1} of the rows fitted); "
+                              "use --likelihood gaussian")
         weight = binomial_weights(value, n_eval)
     else:
         weight = np.ones_like(value)
