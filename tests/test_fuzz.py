@@ -111,7 +111,7 @@ _OBS_COMMANDS = {
         _opt("--seed", ["1"], ["-1"])),
     "ablate": lambda: _options(
         st.just(["--ft-method", "full", "--workers", "1", "--posterior", "none"]),
-        st.sampled_from([["--only", "last 3 checkpoints"], ["--only", "-1 smallest data level"],
+        st.sampled_from([["--only", "last 6 checkpoints"], ["--only", "-1 smallest data level"],
                          ["--only", "D0 = 10N"], ["--only", "nonsense"]]),
         _opt("--threshold", ["0.1"]), _opt("--cutoff", ["1.95"]), _opt("--d0", ["5"])),
     "compare": lambda: _options(
@@ -465,3 +465,12 @@ def test_result_files_with_impossible_numbers(fit_json, tmp_path):
     rc, out, err = run_cli(args)
     check_outcome(args, rc, out, err, None)
     assert rc == 2 and "must be a positive loss" in err
+    # a family whose losses do not fall with size (a 1-parameter model at an ordinary loss)
+    flat = _FAMILY.assign(params=_FAMILY["params"] * 1.1)
+    flat.loc[3, "params"] = 1.0
+    flat.to_csv(tmp_path / "flat.csv", index=False)
+    args = ["to-params", fit_json, "--scaling", tmp_path / "flat.csv", "--bootstrap", "20",
+            "--out", tmp_path / "t"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, None)
+    assert rc == 2 and "scaling law is flat" in err

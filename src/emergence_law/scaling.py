@@ -40,6 +40,8 @@ SCALING_SCHEMA = TableSchema(
     ),
 )
 
+#: a fitted exponent at or below this is a flat law: size does not move the loss
+MIN_ALPHA = 1e-3
 _PARAM_NAMES: dict[str, tuple[str, ...]] = {
     "size": ("E", "A", "alpha"),
     "chinchilla": ("E", "A", "alpha", "B", "beta"),
@@ -227,7 +229,7 @@ class ScalingFit:
         target = np.asarray(loss, dtype=float)
         p = self._vector() if draws is None else np.asarray(draws, dtype=float)
         e = p[..., 0]
-        reachable = target > e
+        reachable = (target > e) & (p[..., 2] > MIN_ALPHA)  # a flat law reaches no new loss
         if self.form == "size":
             with np.errstate(divide="ignore", invalid="ignore"):
                 n = (p[..., 1] / (target - e)) ** (1.0 / p[..., 2])
@@ -331,6 +333,11 @@ class ScalingLaw:
         theta, val = _minimise(self.form, x, log_l, self.huber_delta, grid, self.n_best_starts)
         nat = _natural(self.form, theta)
         params_d = {name: float(nat[i]) for i, name in enumerate(_PARAM_NAMES[self.form])}
+        if not params_d["alpha"] > MIN_ALPHA:
+            raise NotIdentifiableError(
+                f"the fitted scaling law is flat (alpha = {params_d['alpha']:.3g}): the family's "
+                "losses do not fall with size, so no size can be read off for a loss (check "
+                "the params and loss columns)")
         boot = None
         if self.n_bootstrap > 0:
             boot = self._bootstrap(n, y, d, theta, grid, progress)
