@@ -135,13 +135,20 @@ def _significantly_below(a: np.ndarray, b: np.ndarray | float) -> bool:
     return bool(d.mean() > 2.0 * d.std(ddof=1) / np.sqrt(d.size))
 
 
-def _cut(per_table: dict[int, np.ndarray], current: float | None) -> int:
+def _cut(per_table: dict[int, np.ndarray], current: float | None,
+         identifiable: dict[int, float] | None = None) -> int:
     """Rows to keep: all, unless an earlier evaluated prefix is significantly narrower than
     the whole batch (then that prefix), or the whole batch is not below the current width
     (then the best prefix if it is, else none): never worse in expectation than now.
-    ``current`` None: no forecast yet (cold start), nothing to be worse than."""
+    ``current`` None: no forecast yet, nothing to be worse than; then a prefix whose simulated
+    outcomes give a forecast less often than the whole batch's (``identifiable``) is never
+    preferred: its refused outcomes count with the prior's width, which is no forecast (on the
+    lab's table a pilot whose runs had all risen cut every budget to one run that gave none)."""
     last = max(per_table)
-    best = min(per_table, key=lambda j: per_table[j].mean())
+    pool = list(per_table)
+    if current is None and identifiable:
+        pool = [j for j in pool if identifiable[j] >= identifiable[last] - 1e-9]
+    best = min(pool, key=lambda j: per_table[j].mean())
     keep = best if best != last and _significantly_below(per_table[best],
                                                          per_table[last]) else last
     if current is not None and per_table[keep].mean() >= current:
@@ -229,7 +236,8 @@ def design_runs(
     runs["identifiable"] = ident
     runs["evaluated"] = evaluated
     if k:  # cut the batch where it stops helping (differences beyond Monte Carlo noise only)
-        best = _cut(per_table, None if fit_width is None else current)
+        best = _cut(per_table, None if fit_width is None else current,
+                    {j: float(ident[j - 1]) for j in per_table})
         if best < k:
             notes.append(
                 f"the greedy order continued to {k} runs (cost {runs['cumulative_cost'].iloc[-1]:g},"
