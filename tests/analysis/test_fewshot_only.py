@@ -139,3 +139,113 @@ def test_two_step_backtest_on_the_7b_marks_nonsense_failed(tmp_path):
     assert ok["p95"].le(2 * hi - lo).all()
     failed = t[t["status"] == "failed"]
     assert len(failed) >= 1 and failed["reason"].str.len().gt(10).all()
+
+
+# ------------------------------------------------------------- the CLI: import-olmo, ladder
+
+
+def _cli(args) -> int:
+    from emergence_law.cli import main
+
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def ladder_table(tmp_path_factory):
+    """The OLMo ladder's piqa_rc rows, imported through ``import-olmo``."""
+    files = sorted(OLMO.glob("*xC*.csv"))
+    if not files:
+        pytest.skip("shared OLMo ladder data absent")
+    out = tmp_path_factory.mktemp("olmo") / "ladder.parquet"
+    assert _cli(["import-olmo", *files, "--task", "piqa_rc", "--out", out]) == 0
+    return out
+
+
+def test_import_olmo_command(ladder_table):
+    from emergence_law.observations import load_observations
+
+    obs = load_observations(ladder_table)
+    assert set(obs["task"]) == {"piqa_rc"} and set(obs["metric"]) == {"len_norm", "bpb"}
+    assert obs.groupby("model")["run"].nunique().to_dict() == {
+        m: 6 for m in ("190M", "370M", "760M", "1B", "3B")}
+
+
+def test_ladder_command_writes_csv_json_and_png(ladder_table, tmp_path, capsys):
+    """The two-step forecast of the 3B from the four smaller sizes (the default ladder: every
+    model with fewer parameters), as ladder_forecast.csv/.json/.png."""
+    import json
+
+    out = tmp_path / "lad"
+    assert _cli(["ladder", ladder_table, "--task", "piqa_rc", "--target", "3B", "--metric",
+                 "len_norm", "--n-boot", "30", "--out", out]) == 0
+    t = pd.read_csv(out / "ladder_forecast.csv")
+    assert len(t) == 6 and {"run", "loss", "acc", "acc_pred", "pred_lower", "pred_upper",
+                            "covered"} <= set(t.columns)
+    assert (t["pred_lower"] < t["acc_pred"]).all() and (t["acc_pred"] < t["pred_upper"]).all()
+    assert t["error"].abs().mean() < 0.02
+    j = json.loads((out / "ladder_forecast.json").read_text())
+    assert j["train_groups"] == ["190M", "370M", "760M", "1B"] and j["target"] == "3B"
+    assert j["level"] == 0.9 and j["n_targets"] == 6 and len(j["forecasts"]) == 6
+    assert (out / "ladder_forecast.png").stat().st_size > 20000
+    assert (out / "run_ladder.json").is_file()
+    assert "6 target checkpoints" in capsys.readouterr().out
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+_HEAD = ("_step,eval/c4_en-validation/CrossEntropyLoss,"
+         "eval/downstream/piqa_val_rc_5shot_len_norm\n")
+
+
+@pytest.mark.parametrize("body,msg", [
+    ("10,3.5,0.6\n20,abc,0.62\n",
+     "row 2, column 'eval/c4_en-validation/CrossEntropyLoss': expected a number, got 'abc'"),
+    ("10,3.5,0.6\n20,3.4,x\n", "row 2, column 'eval/downstream/piqa_val_rc_5shot_len_norm'"),
+    ("10,3.5,0.6\n,3.4,0.61\n", "row 2, column '_step': required value is missing"),
+])
+def test_import_olmo_bad_cell_is_one_line_naming_file_row_column(tmp_path, capsys, body, msg):
+    p = tmp_path / "190M-1xC.csv"
+    p.write_text(_HEAD + body)
+    assert _cli(["import-olmo", p, "--out", tmp_path / "o.csv"]) == 2
+    err = _one_line_error(capsys)
+    assert "190M-1xC.csv" in err and msg in err
+
+
+@pytest.mark.parametrize("case,msg", [
+    ("missing_column", "column 'eval/c4_en-validation/CrossEntropyLoss'"),
+    ("missing_file", "none.csv: file not found"),
+    ("bad_out", "--out"),
+])
+def test_import_olmo_bad_input_one_line_exit_2(tmp_path, capsys, case, msg):
+    p = tmp_path / "run.csv"
+    p.write_text("_step,foo\n1,2\n" if case == "missing_column" else _HEAD + "10,3.5,0.6\n")
+    src = tmp_path / "none.csv" if case == "missing_file" else p
+    out = tmp_path / ("o.txt" if case == "bad_out" else "o.csv")
+    assert _cli(["import-olmo", src, "--out", out]) == 2
+    assert msg in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--target", "nope"], "option --target: no model 'nope'"),
+    (["--target", "small"], "no model smaller than 'small'"),
+    (["--target", "big", "--targets", "first"], "--targets"),
+    (["--target", "big", "--task", "nope"], "task 'nope' has no few-shot rows"),
+    (["--target", "big", "--out", "FILE"], "is a file, not a folder"),
+])
+def test_ladder_command_bad_input_one_line_exit_2(tmp_path, capsys, args, msg):
+    small, _ = simulate_jump_curve(model="small", elbow=2.75, seed=1)
+    big, _ = simulate_jump_curve(model="big", elbow=2.65, seed=2)
+    obs = tmp_path / "obs.csv"
+    pd.concat([small.assign(params=1e8), big.assign(params=1e9)]).to_csv(obs, index=False)
+    (tmp_path / "FILE").write_text("x")
+    args = [str(tmp_path / "FILE") if a == "FILE" else a for a in args]
+    if "--task" not in args:
+        args = [*args, "--task", "jumptask"]
+    if "--out" not in args:
+        args = [*args, "--out", tmp_path / "o"]
+    assert _cli(["ladder", obs, *args]) == 2
+    assert msg in _one_line_error(capsys)

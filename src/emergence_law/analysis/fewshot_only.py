@@ -133,6 +133,16 @@ class LadderForecast:
         """Share of targets whose measured accuracy lies in the predictive interval."""
         return float(self.table["covered"].mean())
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the fitted two-step parameters, the settings and every forecast row."""
+        t = self.table
+        return {"task": self.task, "target": str(t["target"].iloc[0]) if len(t) else None,
+                "train_groups": list(self.train_groups), "level": self.level,
+                "n_boot": self.n_boot, "params": dict(self.params), "info": dict(self.info),
+                "mean_abs_error": float(t["error"].abs().mean()),
+                "covered": int(t["covered"].sum()), "n_targets": len(t),
+                "forecasts": t.to_dict(orient="records")}
+
     def summary(self) -> str:
         t = self.table
         return (f"task {self.task}: two-step fit on {', '.join(self.train_groups)}; "
@@ -290,3 +300,95 @@ def _step_of(key: str) -> float:
 
     m = re.search(r"step(\d+)", str(key))
     return float(m.group(1)) if m else np.nan
+
+
+def default_train_groups(obs: pd.DataFrame, task: str, target: str, by: str = "model"
+                         ) -> list[str]:
+    """The ladder below ``target``: the groups with fewer parameters (where every group has a
+    parameter count), else those whose lowest loss is above the target's."""
+    fs = obs[(obs["setting"] == "fewshot") & (obs["task"] == task)]
+    if fs.empty:
+        raise DataError(f"task {task!r} has no few-shot rows", column="task")
+    g = fs.groupby(fs[by].astype(str))
+    if target not in g.groups:
+        raise OptionError("--target", f"no {by} {target!r} in task {task!r} (have: "
+                          f"{', '.join(sorted(g.groups))})")
+    params = g["params"].max() if "params" in fs.columns else pd.Series(dtype=float)
+    if len(params) and params.notna().all():
+        train = params[params < params[target]].sort_values().index.tolist()
+    else:
+        lo = g["loss"].min()
+        train = lo[lo > lo[target]].sort_values(ascending=False).index.tolist()
+    if not train:
+        raise OptionError("--target", f"no model smaller than {target!r} to fit the ladder on; "
+                          "give --train")
+    return [str(x) for x in train]
+
+
+def plot_ladder_forecast(f: LadderForecast, obs: pd.DataFrame, path: Any = None,
+                         by: str = "model"):
+    """Two panels: loss -> task bpb (step 1) and accuracy against loss (the composed curve),
+    the training ladder's checkpoints by size, the target's measured points and its forecasts
+    with their predictive intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fs = obs[(obs["setting"] == "fewshot") & (obs["task"] == f.task)]
+    acc_m, nll_m = f.info["acc_metric"], f.info["nll_metric"]
+    t = f.table
+    target = str(t["target"].iloc[0])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    cmap = plt.get_cmap("viridis")
+    groups = [*f.train_groups, target]
+    lo = min(float(fs.loc[fs[by].astype(str).isin(groups), "loss"].min()), float(t["loss"].min()))
+    hi_train = f.info["train_loss_range"][1]
+    for i, g in enumerate(groups):
+        rows = fs[fs[by].astype(str) == g]
+        is_t = g == target
+        col = "#e45756" if is_t else cmap(i / max(len(f.train_groups) - 1, 1) * 0.85)
+        kw = {"s": 5 if not is_t else 7, "alpha": 0.35 if not is_t else 0.5, "color": col,
+              "label": f"{g}{' (target)' if is_t else ''}"}
+        for ax, m in ((a1, nll_m), (a2, acc_m)):
+            r = rows[rows["metric"] == m]
+            ax.scatter(r["loss"], r["value"], **kw)
+    xs = np.linspace(lo - 0.02, hi_train, 400)
+    nll, mu = _predict(f.params, xs)
+    a1.plot(xs, nll, color="black", lw=1.4, label="fit on the ladder")
+    a2.plot(xs, mu, color="black", lw=1.4, label="two-step fit")
+    a1.errorbar(t["loss"], t["nll_pred"], yerr=[t["nll_pred"] - t["nll_lower"],
+                t["nll_upper"] - t["nll_pred"]], fmt="D", ms=4, color="black", capsize=3,
+                label="forecast (90%)")
+    a2.errorbar(t["loss"], t["acc_pred"], yerr=[t["acc_pred"] - t["pred_lower"],
+                t["pred_upper"] - t["acc_pred"]], fmt="D", ms=4, color="black", capsize=3,
+                label=f"forecast ({f.level:.0%} predictive)")
+    a2.scatter(t["loss"], t["acc"], marker="*", s=90, color="#e45756", edgecolor="black",
+               zorder=5, label=f"{target} measured")
+    # zoom on the ladder's upper range and the target (the early, high-loss checkpoints of
+    # the small models would otherwise squash the panel)
+    x_hi = min(hi_train, float(np.quantile(fs.loc[fs[by].astype(str).isin(groups), "loss"],
+                                           0.9)))
+    for ax, ylab in ((a1, f"{nll_m} (step 1)"), (a2, f"{acc_m} (step 2)")):
+        ax.set_xlim(x_hi, lo - 0.03)
+        ax.set_xlabel("pretraining loss (nats), more capable to the right")
+        ax.set_ylabel(ylab)
+    sel = fs[fs[by].astype(str).isin(groups) & (fs["loss"] <= x_hi)]
+    for ax, m in ((a1, nll_m), (a2, acc_m)):
+        v = sel.loc[sel["metric"] == m, "value"]
+        extra = t[["nll_lower", "nll_upper"]] if m == nll_m else t[["pred_lower", "pred_upper"]]
+        if len(v):
+            ylo = min(float(v.quantile(0.01)), float(extra.min().min()))
+            yhi = max(float(v.quantile(0.99)), float(extra.max().max()))
+            pad = 0.05 * (yhi - ylo)
+            ax.set_ylim(ylo - pad, yhi + pad)
+    a1.legend(fontsize=7, loc="upper left" if nll_m != "bpb" else "upper right", markerscale=2)
+    a2.legend(fontsize=7, loc="upper left", markerscale=2)
+    fig.suptitle(f"Two-step ladder forecast: task {f.task}, {target} from "
+                 f"{', '.join(f.train_groups)}; {int(t['covered'].sum())}/{len(t)} measured "
+                 f"inside the interval", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+    return fig

@@ -75,6 +75,19 @@ def _read_one(path: Path, tasks: list[str] | None) -> pd.DataFrame:
             raise DataError("not an OLMo ladder evaluation file: required column is missing",
                             source=src, column=col)
     num = raw.apply(pd.to_numeric, errors="coerce")
+    used = ["_step", LOSS_COLUMN, *(c for c in raw.columns if _METRIC.match(str(c))),
+            *(c for c in ("throughput/total_tokens", "batch_size_in_tokens") if c in raw.columns)]
+    for c in used:  # a cell that is there but is not a number: say where, never drop it
+        bad = raw[c].notna() & num[c].isna() & raw[c].astype(str).str.strip().ne("")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"expected a number, got {raw[c].iloc[i]!r}", source=src,
+                            row=i + 1, column=str(c))
+    missing = num["_step"].isna() & num[LOSS_COLUMN].notna()
+    if missing.any():
+        i = int(np.flatnonzero(missing.to_numpy())[0])
+        raise DataError("required value is missing (a loss without its step)", source=src,
+                        row=i + 1, column="_step")
     step = num["_step"].to_numpy(dtype=float)
     loss = num[LOSS_COLUMN].to_numpy(dtype=float)
     if "throughput/total_tokens" in num.columns:

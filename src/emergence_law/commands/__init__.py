@@ -19,7 +19,7 @@ import importlib
 
 import typer
 
-AREAS = ("core", "analysis", "ground_truth", "passuntil", "measure", "sweep", "lab", "report", "design")
+AREAS = ("core", "analysis", "ground_truth", "fewshot", "passuntil", "measure", "sweep", "lab", "report", "design")
 
 
 def register_all(app: typer.Typer) -> None:
