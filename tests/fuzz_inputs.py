@@ -77,7 +77,9 @@ def apply_table(df: pd.DataFrame, mutations: list[tuple]) -> pd.DataFrame:
                 list(df.columns).count(m[1]) != 1:
             continue  # already doubled (or gone): one column operation at a time
         if kind == "cell" and len(df) and m[2] in df.columns:
-            df.iat[min(m[1], len(df) - 1), list(df.columns).index(m[2])] = m[3]
+            j = list(df.columns).index(m[2])
+            df.isetitem(j, df.iloc[:, j].astype(object))  # any value may go into any cell
+            df.iat[min(m[1], len(df) - 1), j] = m[3]
         elif kind == "drop_col" and m[1] in df.columns:
             df = df.drop(columns=m[1])
         elif kind == "dup_col":
@@ -87,7 +89,7 @@ def apply_table(df: pd.DataFrame, mutations: list[tuple]) -> pd.DataFrame:
         elif kind == "keep_rows":
             df = df.iloc[: m[1]]
         elif kind == "const":
-            df[m[1]] = [m[2]] * len(df)
+            df[m[1]] = pd.Series([m[2]] * len(df), index=df.index, dtype=object)
         elif kind == "scale":
             num = _as_numbers(df[m[1]])
             if num.notna().any():
