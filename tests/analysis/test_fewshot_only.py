@@ -57,9 +57,10 @@ def test_two_step_ladder_forecast_of_3b_has_intervals(ladder, task, min_covered)
 
 
 def test_size_level_calibration_widens_the_interval(ladder):
-    """HellaSwag's 3B accuracy sits ~0.03 below the ladder's two-step curve: the bootstrap over
-    runs alone covers 0/6; the one-size-up calibration widens the interval (measured 1/6; the
-    docs say so)."""
+    """HellaSwag's 3B accuracy sits ~0.03 below the ladder's two-step curve (the forecast errs
+    +0.012, +0.015, +0.029 for 760M, 1B, 3B from the sizes below: a drift with size). The
+    bootstrap over runs alone covers 0/6; the one-size-up error scaled by the target's reach in
+    log parameters (1.68x: 1B -> 3.2B against 760M -> 1.3B) covers 6/6 (1/6 unscaled)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = ladder_forecast(ladder, "hellaswag_rc", train=SMALL, target="3B",
@@ -69,7 +70,8 @@ def test_size_level_calibration_widens_the_interval(ladder):
     w_raw = (raw.table["pred_upper"] - raw.table["pred_lower"]).mean()
     w_cal = (cal.table["pred_upper"] - cal.table["pred_lower"]).mean()
     assert w_cal > 1.5 * w_raw
-    assert cal.table["covered"].sum() >= raw.table["covered"].sum()
+    assert cal.table["covered"].sum() >= 5 > raw.table["covered"].sum()
+    assert cal.info["reach_ratio"] == pytest.approx(np.log(3.2 / 1.3) / np.log(1.3 / 0.76))
 
 
 def test_ladder_forecast_bad_options(ladder):
