@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
                                               help="Noise model: gaussian or binomial."),
         per_level: bool = typer.Option(False, "--per-level", help="A and B per data level."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
-        metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
+        metric: str = typer.Option(None, "--metric", help="Metric (default: acc, else the task's only metric; asked for when ambiguous)."),
         series: str = typer.Option(None, "--series", help="Only this model series."),
         ft_method: str = typer.Option(None, "--ft-method", help="Only this finetuning method."),
         workers: int = typer.Option(None, "--workers", help="Parallel fits (default 2)."),
@@ -158,8 +158,8 @@ def register(app: typer.Typer) -> None:
                                               help="Noise model: gaussian or binomial."),
         per_level: bool = typer.Option(False, "--per-level", help="A and B per data level."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
-        metric: str = typer.Option(None, "--metric", help="Accuracy metric (default: the most "
-                                   "common)."),
+        metric: str = typer.Option(None, "--metric", help="Accuracy metric (default: acc, else "
+                                   "the only one; asked for when ambiguous)."),
         nll_metric: str = typer.Option(None, "--nll-metric", help="two_step: continuous metric "
                                        "used as task NLL (default: nll, else logprob, ...)."),
         series: str = typer.Option(None, "--series", help="Only this model series."),
@@ -217,7 +217,7 @@ def register(app: typer.Typer) -> None:
         min_loss: float = typer.Option(None, "--min-loss",
                                        help="Use only checkpoints with loss >= this."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
-        metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
+        metric: str = typer.Option(None, "--metric", help="Metric (default: acc, else the task's only metric; asked for when ambiguous)."),
         ft_method: str = typer.Option(None, "--ft-method", help="Only this finetuning method."),
     ) -> None:
         """Which series emerges first (Fig. 8/9): compare.json and compare.png."""

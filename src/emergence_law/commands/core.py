@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
             BootstrapUnit.parametric, "--bootstrap-unit",
             help="What a bootstrap replicate resamples: simulated noise (parametric), whole "
             "checkpoints, or residuals."),
-        metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
+        metric: str = typer.Option(None, "--metric", help="Metric (default: acc, else the task's only metric; asked for when ambiguous)."),
         series: str = typer.Option(None, "--series", help="Only this model series."),
         method: str = typer.Option(None, "--method", help="Finetuning method to fit (needed "
                                    "when the table has several, e.g. full and lora-r4)."),

@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
         boot: int = typer.Option(40, "--boot", help="Bootstrap replicates per simulated table."),
         max_evals: int = typer.Option(10, "--max-evals", help="Rows whose expected width is "
                                       "computed by refits (others interpolated)."),
-        metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
+        metric: str = typer.Option(None, "--metric", help="Metric (default: acc, else the task's only metric; asked for when ambiguous)."),
         series: str = typer.Option(None, "--series", help="Only this model series."),
     ) -> None:
         """Choose the next finetuning runs within a budget: the batch that narrows the 90%

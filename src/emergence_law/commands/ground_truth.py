@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     def ground_truth_cmd(
         obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
         task: str = typer.Option(..., "--task", help="Task whose few-shot rows to fit."),
-        metric: str = typer.Option(None, "--metric", help="Metric (default: the most common)."),
+        metric: str = typer.Option(None, "--metric", help="Metric (default: acc, else the task's only metric; asked for when ambiguous)."),
         by: ElbowsBy = typer.Option(ElbowsBy.none, "--by", help="One elbow per model, per "
                                     "series, or none (all rows together)."),
         out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder.", callback=out_dir),
