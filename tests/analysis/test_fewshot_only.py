@@ -178,8 +178,8 @@ def test_ladder_command_writes_csv_json_and_png(ladder_table, tmp_path, capsys):
     import json
 
     out = tmp_path / "lad"
-    assert _cli(["ladder", ladder_table, "--task", "piqa_rc", "--target", "3B", "--metric",
-                 "len_norm", "--n-boot", "30", "--out", out]) == 0
+    assert _cli(["ladder", ladder_table, "--task", "piqa_rc", "--target", "3B",  # len_norm:
+                 "--n-boot", "30", "--out", out]) == 0  # the only metric besides bpb
     t = pd.read_csv(out / "ladder_forecast.csv")
     assert len(t) == 6 and {"run", "loss", "acc", "acc_pred", "pred_lower", "pred_upper",
                             "covered"} <= set(t.columns)
@@ -188,6 +188,7 @@ def test_ladder_command_writes_csv_json_and_png(ladder_table, tmp_path, capsys):
     j = json.loads((out / "ladder_forecast.json").read_text())
     assert j["train_groups"] == ["190M", "370M", "760M", "1B"] and j["target"] == "3B"
     assert j["level"] == 0.9 and j["n_targets"] == 6 and len(j["forecasts"]) == 6
+    assert j["info"]["acc_metric"] == "len_norm" and j["info"]["reach_ratio"] > 1
     assert (out / "ladder_forecast.png").stat().st_size > 20000
     assert (out / "run_ladder.json").is_file()
     assert "6 target checkpoints" in capsys.readouterr().out

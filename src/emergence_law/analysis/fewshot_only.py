@@ -206,7 +206,11 @@ def ladder_forecast(obs: pd.DataFrame | Any, task: str, *, train: list[str], tar
     runs = run_column if run_column in fs.columns and fs[run_column].notna().all() else by
     bl = TwoStepBaseline(nll_metric=nll_metric, posterior="none", ceiling=ceiling)
     train_rows = fs[fs[by].astype(str).isin(train)]
-    acc_metric = metric or ("acc" if "acc" in set(train_rows["metric"]) else None)
+    # default: acc, else the one metric that is not the task loss of step 1 (OLMo cloze tasks
+    # have len_norm and bpb only)
+    others = sorted(set(train_rows["metric"].astype(str)) - {nll_metric})
+    acc_metric = metric or ("acc" if "acc" in others else others[0] if len(others) == 1
+                            else None)
     from emergence_law.observations import select_task
 
     acc_metric = str(select_task(train_rows, task, metric=acc_metric).rows["metric"].iloc[0])

@@ -60,8 +60,8 @@ def ladder_cmd(
     task: str = typer.Option(..., "--task", help="Task to forecast (e.g. hellaswag_rc)."),
     target: str = typer.Option(..., "--target", help="Model (value of the 'model' column) to "
                                "forecast from the smaller ones."),
-    metric: str = typer.Option(None, "--metric", help="Accuracy metric (default: acc where "
-                               "present, else the only one; asked for when ambiguous)."),
+    metric: str = typer.Option(None, "--metric", help="Accuracy metric (default: acc, else the "
+                               "only metric besides --nll-metric; asked for when ambiguous)."),
     nll_metric: str = typer.Option("bpb", "--nll-metric", help="Continuous task metric of "
                                    "step 1 (loss -> this -> accuracy), e.g. bpb."),
     train: list[str] = typer.Option(None, "--train", help="Training model; repeat for several "
