@@ -14,6 +14,7 @@ from emergence_law.analysis.ablations import (
     AblationSkipped,
     apply_ablation,
     run_ablations,
+    select_ablations,
     standard_ablations,
 )
 from emergence_law.analysis.checkpoints import checkpoint_table
@@ -166,3 +167,15 @@ def test_ablate_bad_input_is_one_line(small_csv, tmp_path, capsys, args, needle)
     rc = main(base + args)
     err = capsys.readouterr().err.strip()
     assert rc == 2 and needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_metric_and_finetuning_method_are_in_the_csv_and_the_header(small_sim):
+    """Issue 13: every row and the summary's first line say which metric and finetuning method
+    the fits used."""
+    obs, _ = small_sim
+    res = run_ablations(obs, "simtask", law={"posterior": "none"}, workers=1, progress=False,
+                        ablations=select_ablations(["full data"]))
+    assert (res.table["metric"] == "acc").all() and (res.table["ft_method"] == "full").all()
+    assert res.summary().startswith("task simtask, metric acc, finetuning method full:")
+    assert "metric acc, finetuning method full" in res.to_markdown().splitlines()[0]
+    assert res.to_dict()["metric"] == "acc" and res.to_dict()["ft_method"] == "full"

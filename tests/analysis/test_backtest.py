@@ -81,7 +81,7 @@ def test_two_step_baseline_recovers_its_own_model():
     assert "Two-step baseline" in fit.summary()
 
 
-def test_backtest_cli_compares_both_methods_on_the_same_cutoffs(small_sim, tmp_path):
+def test_backtest_cli_compares_both_methods_on_the_same_cutoffs(small_sim, tmp_path, capsys):
     obs, _ = small_sim
     path = tmp_path / "obs.csv"
     add_task_nll(obs).to_csv(path, index=False)
@@ -97,6 +97,10 @@ def test_backtest_cli_compares_both_methods_on_the_same_cutoffs(small_sim, tmp_p
     b = t[t["method"] == "two_step"].reset_index(drop=True)
     assert len(a) == len(b) > 0
     np.testing.assert_allclose(a["cutoff_loss"], b["cutoff_loss"])
+    # the metric and finetuning method are in the file and the printed header
+    assert (t["metric"] == "acc").all()
+    assert (a["ft_method"] == "full").all() and b["ft_method"].isna().all()
+    assert "task simtask, metric acc, finetuning method full:" in capsys.readouterr().out
     assert (b["status"] == "ok").any()
     assert (out / "backtest.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "run_backtest.json").read_text())["options"]["method"] == "both"
@@ -111,3 +115,13 @@ def test_two_step_without_a_continuous_metric_is_one_line(small_csv, tmp_path, c
                "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and "'oracle'" in err and "--method" in err and len(err.splitlines()) == 1
+
+
+def test_metric_and_finetuning_method_are_in_every_row_and_the_header(backtest):
+    """Issue 13: the metric and finetuning method a fit used are in the CSV and the summary's
+    first line; the two-step baseline reads no finetuned rows, so its rows name no method."""
+    t = backtest.table
+    assert (t["metric"] == "acc").all() and (t["ft_method"] == "full").all()
+    assert backtest.summary().splitlines()[0].startswith(
+        "task simtask, metric acc, finetuning method full: ground truth")
+    assert backtest.to_dict()["ft_method"] == "full"

@@ -36,7 +36,7 @@ def test_prob_greater_is_unbiased_and_its_mc_error_is_calibrated():
     assert prob_greater(np.ones(10), np.ones(7))[0] == 0.5
 
 
-def test_compare_cli_finds_the_series_that_emerges_first(tmp_path):
+def test_compare_cli_finds_the_series_that_emerges_first(tmp_path, capsys):
     """Series v2 truly emerges 0.08 nats earlier (at a higher loss); both series are fitted on
     their pre-emergence checkpoints only, as a real data-quality study would be."""
     a, ta = simulate_observations(seed=11, n_checkpoints=14, C=1.765, series="v1")
@@ -58,6 +58,9 @@ def test_compare_cli_finds_the_series_that_emerges_first(tmp_path):
     assert 0 <= d["p_a_higher_mc_error"] < 0.05
     assert d["difference_a_minus_b"]["mle"] > 0
     assert d["verdict"].startswith("v2 emerges first")
+    # issue 13: the metric and finetuning method are in the file and the printed header
+    assert d["metric"] == "acc" and d["ft_method"] == "full"
+    assert "task simtask, metric acc, finetuning method full: P(v2" in capsys.readouterr().out
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "run_compare.json").exists()
 
@@ -73,3 +76,19 @@ def test_compare_needs_two_series_and_a_posterior(small_csv, tmp_path, capsys):
     rc = main(["compare", str(small_csv), "--task", "simtask", "--series", "sim", "--series",
                "other", "--posterior", "bootstrap", "--out", str(tmp_path)])
     assert rc == 2 and "series 'other' has no rows" in capsys.readouterr().err
+
+
+def test_series_fitted_on_different_finetuning_methods_are_refused(capsys):
+    """Comparing a LoRA-finetuned series with a fully finetuned one would confound the data
+    with the method: one line naming --ft-method instead of a verdict."""
+    from emergence_law.analysis.compare import compare_series
+    from emergence_law.errors import DataError
+
+    a, _ = simulate_observations(seed=11, n_checkpoints=10, series="v1")
+    b, _ = simulate_observations(seed=12, n_checkpoints=10, series="v2")
+    b["method"] = b["method"].where(b["setting"] != "finetune", "lora-r4")
+    obs = pd.concat([a, b], ignore_index=True)
+    with pytest.raises(DataError, match="finetuning method full and 'v2' on lora-r4; choose "
+                       "one with --ft-method"):
+        compare_series(obs, "simtask", "v1", "v2",
+                       law={"posterior": "bootstrap", "n_samples": 20})

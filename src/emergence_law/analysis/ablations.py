@@ -48,7 +48,7 @@ DEFAULT_LAW = {"form": "log_power", "likelihood": "gaussian", "shared_ab": True,
                "posterior": "mcmc", "n_samples": 2000, "seed": 0}
 CSV_COLUMNS = ["ablation", "group", "error", "error_p5", "error_median", "error_p95", "success",
                "mle", "gt", "p5", "p50", "p95", "status", "reason", "note", "n_rows", "n_checkpoints",
-               "n_levels", "seconds"]
+               "n_levels", "seconds", "metric", "ft_method"]
 
 
 class AblationSkipped(Exception):
@@ -184,7 +184,8 @@ class AblationResult:
 
     def to_markdown(self) -> str:
         """The paper's Table 2 layout: error [5th, 95th percentile], success, or why skipped."""
-        lines = [f"# Ablations: task `{self.task}`", "",
+        sel = selection_header(self.info.get("metric"), self.info.get("ft_method"))
+        lines = [f"# Ablations: task `{self.task}`, {sel}", "",
                  f"Ground truth (ReLU on all few-shot rows): **{self.ground_truth.elbow:.4f}** "
                  f"nats; fits use checkpoints with loss >= {self.cutoff:.4f}; success: "
                  f"|MLE - GT| <= {self.threshold:g} nats.", "",
@@ -220,7 +221,9 @@ class AblationResult:
         full = self.table[self.table["ablation"] == "full data"]
         head = (f"full data: error {full['error'].iloc[0]:.3f} nats" if len(full) and
                 full["status"].iloc[0] == "ok" else "full data: not fitted")
-        return (f"task {self.task}: ground truth {self.ground_truth.elbow:.4f} nats; {head}; "
+        sel = selection_header(self.info.get("metric"), self.info.get("ft_method"))
+        return (f"task {self.task}, {sel}: ground truth {self.ground_truth.elbow:.4f} nats; "
+                f"{head}; "
                 f"{int(ok['success'].sum())}/{len(ok)} ablations within {self.threshold:g} nats "
                 f"({int((self.table['status'] != 'ok').sum())} skipped or failed)")
 
@@ -232,11 +235,18 @@ class AblationResult:
 
 
 def task_rows(obs: pd.DataFrame, task: str, *, metric: str | None = None,
-              series: str | None = None, method: str | None = None) -> tuple[pd.DataFrame, str]:
-    """Validated rows of one task and metric (the metric chosen as ``select_task`` does)."""
+              series: str | None = None, method: str | None = None,
+              ) -> tuple[pd.DataFrame, str, str | None]:
+    """Validated rows of one task, the metric and the finetuning method (None: no finetuned
+    rows), chosen as ``select_task`` does; both go into every file and summary header."""
     sel = select_task(obs, task, metric=metric, series=series, method=method)
     metric = str(sel.rows["metric"].iloc[0])
-    return sel.rows, metric
+    return sel.rows, metric, sel.method
+
+
+def selection_header(metric: str | None, ft_method: str | None) -> str:
+    """``metric M, finetuning method F``: what a summary's first line says was fitted."""
+    return f"metric {metric or '?'}, finetuning method {ft_method or 'none'}"
 
 
 def fewshot_n(rows: pd.DataFrame) -> int | None:
@@ -285,7 +295,7 @@ def run_ablations(obs: pd.DataFrame | str | Path, task: str, *, law: dict[str, A
     if threshold <= 0:
         raise OptionError("--threshold", f"must be positive, got {threshold}")
     obs = load_observations(obs)
-    rows, metric = task_rows(obs, task, metric=metric, series=series, method=method)
+    rows, metric, ft_method = task_rows(obs, task, metric=metric, series=series, method=method)
     gt = ground_truth_emergence(rows, task, metric=metric)
     cut = float(gt.elbow if cutoff is None else cutoff)
     law = {**DEFAULT_LAW, **(law or {})}
@@ -317,8 +327,10 @@ def run_ablations(obs: pd.DataFrame | str | Path, task: str, *, law: dict[str, A
         jobs.append(p)
         owners.append([i])
     table["gt"] = gt.elbow
+    table["metric"] = metric
+    table["ft_method"] = ft_method
     result = AblationResult(task, table, gt, cut, threshold, law,
-                            info={"metric": metric, "n_fits": len(jobs),
+                            info={"metric": metric, "ft_method": ft_method, "n_fits": len(jobs),
                                   "order_by": checkpoint_table(rows).attrs["order_by"]})
 
     loss_range = (float(rows["loss"].min()), float(rows["loss"].max()))

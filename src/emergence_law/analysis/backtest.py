@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emergence_law.analysis.ablations import DEFAULT_LAW, DEFAULT_THRESHOLD, task_rows
+from emergence_law.analysis.ablations import (
+    DEFAULT_LAW,
+    DEFAULT_THRESHOLD,
+    selection_header,
+    task_rows,
+)
 from emergence_law.analysis.checkpoints import checkpoint_keys, checkpoint_table
 from emergence_law.analysis.jobs import METHODS, FitJob, run_fit_job, score
 from emergence_law.analysis.runner import run_jobs
@@ -34,7 +39,7 @@ from emergence_law.observations import load_observations, write_csv_atomic
 CSV_COLUMNS = ["method", "n_held_out", "n_checkpoints", "cutoff_loss", "max_flops_used",
                "prediction", "p5", "p50", "p95", "error", "error_p5", "error_p95", "success",
                "flops_ratio", "loss_gap", "first_post_loss", "first_post_flops", "gt", "status",
-               "reason", "seconds"]
+               "reason", "seconds", "metric", "ft_method"]
 
 
 @dataclass
@@ -101,8 +106,9 @@ class BacktestResult:
         return int((self.table["status"] == "ok").sum())
 
     def summary(self) -> str:
-        return (f"task {self.task}: ground truth {self.ground_truth.elbow:.4f} nats; checkpoints "
-                f"held out by {self.order_by}\n" + "\n".join(self.summary_lines()))
+        sel = selection_header(self.info.get("metric"), self.info.get("ft_method"))
+        return (f"task {self.task}, {sel}: ground truth {self.ground_truth.elbow:.4f} nats; "
+                f"checkpoints held out by {self.order_by}\n" + "\n".join(self.summary_lines()))
 
     def plot(self, path: str | Path | None = None):
         from emergence_law.analysis.plots import plot_backtest
@@ -155,7 +161,8 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
     obs = load_observations(obs)
     if "emergence_law" not in methods:  # the two-step baseline reads few-shot rows only
         obs = obs[obs["setting"] == "fewshot"]
-    rows, metric = task_rows(obs, task, metric=metric, series=series, method=ft_method)
+    rows, metric, ft_method = task_rows(obs, task, metric=metric, series=series,
+                                        method=ft_method)
     every = obs[obs["task"] == task]
     if series is not None:
         every = every[every["series"] == series]
@@ -197,7 +204,9 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
                    "cutoff_loss": float(u["loss"].min()), "max_flops_used": mf,
                    "first_post_loss": float(first_post["loss"]),
                    "first_post_flops": float(first_post["flops"]),
-                   "gt": gt.elbow, "status": "pending", "reason": ""}
+                   "gt": gt.elbow, "status": "pending", "reason": "", "metric": metric,
+                   # the two-step baseline reads few-shot rows only: no finetuning method
+                   "ft_method": ft_method if m == "emergence_law" else None}
             rec["flops_ratio"] = rec["first_post_flops"] / mf if np.isfinite(mf) else np.nan
             rec["loss_gap"] = rec["cutoff_loss"] - rec["first_post_loss"]
             records.append(rec)
@@ -208,7 +217,8 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
             table[c] = np.nan
     table = table[CSV_COLUMNS].astype({"success": object, "status": object, "reason": object})
     result = BacktestResult(task, table, gt, threshold, by,
-                            info={"metric": metric, "cutoff": cut, "methods": methods,
+                            info={"metric": metric, "ft_method": ft_method, "cutoff": cut,
+                                  "methods": methods,
                                   "first_post_checkpoint": str(first_post["key"])})
 
     loss_range = (float(every["loss"].min()), float(every["loss"].max()))

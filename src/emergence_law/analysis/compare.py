@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emergence_law.analysis.ablations import selection_header
 from emergence_law.analysis.jobs import quiet_fit
 from emergence_law.errors import DataError, OptionError
 from emergence_law.jsonfile import write_json
@@ -78,10 +79,22 @@ class Comparison:
         return (f"{first} emerges first (at a higher pretraining loss) with probability "
                 f"{prob:.3f} +/- {self.mc_error:.3f} (Monte Carlo error)")
 
+    @property
+    def metric(self) -> str | None:
+        """The metric both series were fitted on."""
+        return self.fits[0].metric
+
+    @property
+    def ft_method(self) -> str | None:
+        """The finetuning method both series were fitted on (None: no finetuned rows)."""
+        return self.fits[0].method
+
     def to_dict(self) -> dict[str, Any]:
         a, b = self.series
         return {
             "task": self.task,
+            "metric": self.metric,
+            "ft_method": self.ft_method,
             "series": {name: fit.to_dict(include_samples=False, include_data=False)
                        for name, fit in zip(self.series, self.fits, strict=True)},
             "p_a_higher": self.p_a_higher,
@@ -97,7 +110,8 @@ class Comparison:
         return write_json(path, self.to_dict())
 
     def summary(self) -> str:
-        lines = [f"task {self.task}: P({self.series[0]} emerges at a higher loss than "
+        sel = selection_header(self.metric, self.ft_method)
+        lines = [f"task {self.task}, {sel}: P({self.series[0]} emerges at a higher loss than "
                  f"{self.series[1]}) = {self.p_a_higher:.3f} +/- {self.mc_error:.3f}"]
         for name, fit in zip(self.series, self.fits, strict=True):
             pct = fit.percentiles
@@ -148,5 +162,11 @@ def compare_series(obs: pd.DataFrame | str | Path, task: str, series_a: str, ser
         fits.append(fit)
     ess = tuple(min(float(f.diagnostics.get("ess", len(f.emergence_samples))),
                     float(len(f.emergence_samples))) for f in fits)
+    for what, opt in (("metric", "--metric"), ("method", "--ft-method")):
+        a_val, b_val = getattr(fits[0], what), getattr(fits[1], what)
+        if a_val != b_val:  # a comparison across metrics or methods confounds the data
+            label = "metric" if what == "metric" else "finetuning method"
+            raise DataError(f"series {series_a!r} is fitted on {label} {a_val} and "
+                            f"{series_b!r} on {b_val}; choose one with {opt}")
     p, se = prob_greater(fits[0].emergence_samples, fits[1].emergence_samples, *ess)
     return Comparison(task, (series_a, series_b), (fits[0], fits[1]), p, se, ess)
