@@ -196,3 +196,29 @@ def test_ablation_reasons_are_cut_at_a_word_and_finetune_shift_says_why_empty(tm
         "answer": "no fitted emergence law to read E(D) from"}}, tmp_path / "fs.png")
     (why,) = figs[0].axes[0].texts
     assert why.get_text().startswith("no elbow to draw") and "lora-r2" in why.get_text()
+
+
+def test_saved_analysis_plots_leave_no_figure_open(tmp_path):
+    """A fuzz run plotting hundreds of times warned 'more than 20 figures': a figure saved to a
+    file is closed (and still returned with its artists)."""
+    import matplotlib.pyplot as plt
+
+    from emergence_law.analysis.plots import plot_ablations, plot_backtest
+
+    before = plt.get_fignums()
+    bt = pd.DataFrame([{"method": "emergence_law", "status": "ok", "max_flops_used": 1e20,
+                        "first_post_flops": 2e20, "cutoff_loss": 2.0, "first_post_loss": 1.9,
+                        "prediction": 1.85, "p5": 1.8, "p50": 1.85, "p95": 1.9,
+                        "success": True}])
+    ab = pd.DataFrame([{"ablation": "full data", "group": "full", "status": "ok", "reason": "",
+                        "error": 0.01, "error_p5": 0.005, "error_median": 0.01,
+                        "error_p95": 0.02, "success": True}])
+    gt = SimpleNamespace(elbow=1.86)
+    for i in range(25):
+        fig_b = plot_backtest(SimpleNamespace(table=bt, ground_truth=gt, threshold=0.1,
+                                              task="t"), tmp_path / f"b{i}.png")
+        fig_a = plot_ablations(SimpleNamespace(table=ab, ground_truth=gt, threshold=0.1,
+                                               task="t"), tmp_path / f"a{i}.png")
+    assert plt.get_fignums() == before
+    assert (tmp_path / "b24.png").stat().st_size > 0 and (tmp_path / "a24.png").exists()
+    assert fig_b.axes[0].lines and fig_a.axes[0].patches  # closed, but still inspectable

@@ -2,7 +2,9 @@
 Fig. 8/9 (data-quality comparison) and Fig. 10 (loss -> parameter count).
 
 matplotlib with the Agg backend, imported inside each function so the CLI stays fast. Each
-function saves a PNG when given a path and returns the figure.
+function saves a PNG when given a path, then closes the figure (a long session or a fuzz run
+that plots hundreds of times must not pile up open figures), and returns it; without a path the
+figure stays open for the caller to show or close.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def _save(fig, path: str | Path | None):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120, bbox_inches="tight")
+        _plt().close(fig)  # saved: the returned figure keeps its artists for inspection
     return fig
 
 
