@@ -14,7 +14,8 @@ is the ReLU fitted to the few-shot rows of every checkpoint (``lab.results.groun
 Start tables: **cold** (the few-shot rows only) and **pilot** (plus subset 0 of D = 64, 256,
 1024 on the most and the least capable checkpoint: 6 runs; a pilot on the 2 most capable
 checkpoints, whose runs all rise above chance, gives no fit the estimator accepts). Budgets: 20 %, 35 %, 50 % of the full grid's
-cost (the pilot's cost counted in). Cost: the design's documented model (``params`` in the
+cost (the pilot's cost counted in). The design's batch is replayed as recommended (cut where its expected
+width stops falling) and also uncut (the greedy order filling the budget). Cost: the design's documented model (``params`` in the
 table: ``params (6 n_train + 2 n_eval) / 6e12``). Baselines: the full grid, and random batches
 (5 seeds) of at most the designed batch's cost. Reported per fit: MLE, error against the ground
 truth, 90% interval width, whether the truth is inside, whether the MLE sits at the data's edge.
@@ -118,6 +119,14 @@ def one_method(obs: pd.DataFrame, method: str, truth: float, n_random: int) -> d
             dt = time.perf_counter() - t
             spent = start_cost + r.cost
             designed = fit(r.table, method, truth)
+            # the greedy order filling the budget, without the design's stop (judges the order)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                u = replay_design(start, data, TASK_MC, budget, metric="acc", method=method,
+                                  seed=0, cut=False, **DESIGN)
+            uncut = fit(u.table, method, truth)
+            uncut.update(runs=int(len(u.runs)), cost=start_cost + u.cost,
+                         expected_width=u.design.final_width)
             rest = runs
             if scen == "pilot":
                 done = set(map(tuple, pilot_runs[["model", "checkpoint", "n_train", "subset"]]
@@ -125,13 +134,15 @@ def one_method(obs: pd.DataFrame, method: str, truth: float, n_random: int) -> d
                 rest = runs[[tuple(x) not in done for x in
                              runs[["model", "checkpoint", "n_train", "subset"]].to_numpy().tolist()]]
             rcost = cost.loc[rest.index]
-            rand = []
+            rand, rand_u = [], []
             for seed in range(n_random):
-                pick = random_batch(rest, rcost, r.cost, np.random.default_rng(seed))
-                rf = fit(pd.concat([start, rows_of(data, pick)], ignore_index=True), method,
-                         truth)
-                rf.update(runs=len(pick), cost=start_cost + float(rcost.loc[pick.index].sum()))
-                rand.append(rf)
+                for spend, into in ((r.cost, rand), (u.cost, rand_u)):
+                    pick = random_batch(rest, rcost, spend, np.random.default_rng(seed))
+                    rf = fit(pd.concat([start, rows_of(data, pick)], ignore_index=True),
+                             method, truth)
+                    rf.update(runs=len(pick),
+                              cost=start_cost + float(rcost.loc[pick.index].sum()))
+                    into.append(rf)
             rec = {"fraction": frac, "budget": budget, "runs": int(len(r.runs)),
                    "cost": spent, "cost_fraction": spent / full_cost,
                    "cost_saved": 1 - spent / full_cost,
@@ -139,15 +150,23 @@ def one_method(obs: pd.DataFrame, method: str, truth: float, n_random: int) -> d
                    .to_dict("records"),
                    "expected_width": r.design.final_width,
                    "current_width": r.design.current_width, "notes": r.design.notes,
-                   "designed": designed, "random": rand, "design_s": dt}
+                   "designed": designed, "random": rand, "design_s": dt,
+                   "designed_uncut": uncut, "random_at_uncut_cost": rand_u}
             s["budgets"].append(rec)
             rw = [x["width_90"] for x in rand if x["ok"]]
             print(f"  {scen:5s} {frac:.2f}: {len(r.runs):2d} runs, cost {spent / full_cost:.2f} "
                   f"designed {json.dumps({k: designed.get(k) for k in ('mle', 'width_90')})} "
                   f"random widths {np.round(rw, 3).tolist()} ({n_random - len(rw)} refused) "
-                  f"[{dt:.1f} s]", flush=True)
+                  f"[{dt:.1f} s]; uncut {len(u.runs)} runs cost "
+                  f"{(start_cost + u.cost) / full_cost:.2f} width {uncut.get('width_90')} "
+                  f"random {[round(x['width_90'], 3) for x in rand_u if x['ok']]}", flush=True)
         out["scenarios"][scen] = s
     return out
+
+
+def _median_width(fits: list[dict]) -> float | None:
+    w = [x["width_90"] for x in fits if x["ok"]]
+    return float(np.median(w)) if w else None
 
 
 def summarise(res: dict) -> dict:
@@ -171,6 +190,12 @@ def summarise(res: dict) -> dict:
                     "random_refused": len(b["random"]) - len(ok),
                     "width_ratio_designed_over_full":
                         d["width_90"] / fg["width_90"] if d.get("ok") and fg.get("ok") else None,
+                    "uncut_runs": b["designed_uncut"]["runs"],
+                    "uncut_cost_fraction": round(b["designed_uncut"]["cost"] / r["full_cost"], 3),
+                    "uncut_error": b["designed_uncut"].get("error_nats"),
+                    "uncut_width": b["designed_uncut"].get("width_90"),
+                    "random_uncut_width_median": _median_width(b["random_at_uncut_cost"]),
+                    "random_uncut_refused": sum(not x["ok"] for x in b["random_at_uncut_cost"]),
                 })
     return {"rows": rows}
 

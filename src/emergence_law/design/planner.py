@@ -160,14 +160,15 @@ def design_runs(
     observations: pd.DataFrame | str | Path, task: str, candidates: pd.DataFrame | str | Path,
     budget: float, *, n_particles: int = 2000, n_tables: int = 12, n_boot: int = 40,
     max_evals: int = 10, seed: int = 0, metric: str | None = None, series: str | None = None,
-    method: str | None = None, source: str | None = None,
+    method: str | None = None, source: str | None = None, cut: bool = True,
 ) -> DesignResult:
     """Choose the runs within ``budget`` that narrow the 90% interval of E(D0) the most.
 
     ``candidates``: a file or a raw table (see :mod:`emergence_law.design.candidates`).
     ``n_tables`` simulated outcome tables and ``n_boot`` bootstrap replicates each give every
     evaluated row's expected width; at most ``max_evals`` rows are evaluated (the rest are
-    interpolated in cumulative cost).
+    interpolated in cumulative cost). ``cut=False`` keeps the whole greedy batch (no stop
+    where the expected width stops falling; for benchmarks that judge the order alone).
     """
     t0 = time.perf_counter()
     if not budget > 0:
@@ -235,7 +236,7 @@ def design_runs(
     runs["expected_width"] = widths
     runs["identifiable"] = ident
     runs["evaluated"] = evaluated
-    if k:  # cut the batch where it stops helping (differences beyond Monte Carlo noise only)
+    if k and cut:  # cut the batch where it stops helping (differences beyond Monte Carlo noise only)
         best = _cut(per_table, None if fit_width is None else current,
                     {j: float(ident[j - 1]) for j in per_table})
         if best < k:

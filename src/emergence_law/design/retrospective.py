@@ -79,6 +79,7 @@ def replay_design(start: pd.DataFrame, full: pd.DataFrame, task: str, budget: fl
 
     ``start``: the rows known before the batch (few-shot rows, maybe a pilot); ``full``: the
     measured table the candidates and their outcomes come from (``start`` must be part of it).
+    ``design_kw`` go to :func:`design_runs` (e.g. ``cut=False``: the whole greedy batch).
     """
     cands = measured_runs(full, metric)
     if method is not None:
