@@ -32,3 +32,41 @@ def test_disabled_bar_draws_nothing_and_stderr_bar_leaves_stdout_alone() -> None
         bar.advance(bar.add_task("x", total=2), 2)
     assert out.getvalue() == ""
     assert progress_bar(stderr=True).console.stderr
+
+
+def test_every_bar_in_the_project_comes_from_the_factory() -> None:
+    """Issue 14: the lab, PassUntil sampling, measure, to-params and fit bars all read the
+    same way (bold description, bar, done/total, elapsed first), and no module builds its own
+    rich Progress."""
+    import re
+    from pathlib import Path
+
+    from rich.progress import MofNCompleteColumn
+
+    from emergence_law.commands.measure import _progress_runner
+    from emergence_law.fitting.progress import rich_progress
+    from emergence_law.lab.pipeline import _progress as lab_bar
+    from emergence_law.passuntil.sample import _progress as sample_bar
+
+    out = io.StringIO()
+    console = Console(file=out, width=140)
+    bars = [lab_bar(), sample_bar(True), _progress_runner("loss")[0]]
+    with rich_progress(console) as callback:
+        callback("mle", 1, 2)
+    for bar in bars:
+        assert bar.columns[0].text_format.startswith("[bold]{task.description")
+        assert isinstance(bar.columns[2], MofNCompleteColumn)
+    lab = lab_bar()
+    lab.add_task("finetune", total=3, last="D=16")
+    sample = sample_bar(True)
+    sample.add_task("sampling", total=4, samples=1234, est="1e-4")
+    console.print(lab.make_tasks_table(lab.tasks), sample.make_tasks_table(sample.tasks))
+    text = out.getvalue()
+    assert "mle" in text and "1/2" in text
+    assert "finetune" + " " * 14 in text and "D=16" in text  # padded to 22 characters
+    assert "instances, 1,234 samples, PU~1e-4" in text
+    src = Path(__file__).resolve().parents[1] / "src" / "emergence_law"
+    own = [str(p.relative_to(src)) for p in src.rglob("*.py")
+           if p.name != "progress.py" or p.parent != src
+           if re.search(r"from rich\.progress import|rich\.progress\.Progress\(", p.read_text())]
+    assert own == []

@@ -158,12 +158,10 @@ def _fit_scaling(table: pd.DataFrame, form: str, n_bootstrap: int, seed: int,
     """The scaling-law fit with its bootstrap (a progress bar on stderr when asked)."""
     if not progress:
         return ScalingLaw(form, n_bootstrap=n_bootstrap, seed=seed).fit_table(table)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from emergence_law.progress import progress_bar
 
-    bars = Progress("scaling-law bootstrap", BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True))
-    task_id = bars.add_task("bootstrap", total=n_bootstrap)
+    bars = progress_bar(stderr=True, remaining=False)
+    task_id = bars.add_task("scaling-law bootstrap", total=n_bootstrap)
     with bars:
         return ScalingLaw(form, n_bootstrap=n_bootstrap, seed=seed).fit_table(
             table, progress=lambda i, n: bars.update(task_id, completed=i, total=n))

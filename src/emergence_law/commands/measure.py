@@ -46,10 +46,9 @@ def _definition(kind: str, **kw: Any) -> dict[str, Any]:
 
 def _progress_runner(description: str):
     """A rich progress bar and the (done, total) callback that drives it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from emergence_law.progress import progress_bar
 
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), transient=True)
+    bar = progress_bar(transient=True, remaining=False)
     tid = bar.add_task(description, total=None)
 
     def callback(done: int, total: int) -> None:

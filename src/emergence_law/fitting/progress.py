@@ -12,11 +12,9 @@ from emergence_law.fitting.estimator import Progress
 @contextmanager
 def rich_progress(console: Any = None) -> Iterator[Progress]:
     """Yield a callback that shows one bar per fitting stage (MLE, MCMC, bootstrap)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from emergence_law.progress import progress_bar
 
-    bars = Progress(TextColumn("{task.description}"), BarColumn(),
-                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                    console=console, transient=False)
+    bars = progress_bar(console=console, remaining=False)
     ids: dict[str, Any] = {}
 
     def callback(stage: str, done: int, total: int) -> None:

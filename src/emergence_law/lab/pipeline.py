@@ -52,18 +52,9 @@ class LabOutputs:
 
 
 def _progress():
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from emergence_law.progress import progress_bar
 
-    return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[last]}"),
-                    transient=False)
+    return progress_bar("{task.fields[last]}", description_width=22)
 
 
 def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,

@@ -198,19 +198,10 @@ def passuntil_sample(
 
 
 def _progress(enabled: bool) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from emergence_law.progress import progress_bar
 
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("instances, {task.fields[samples]:,} samples, PU~{task.fields[est]}"),
-        TimeElapsedColumn(), disable=not enabled, transient=False,
-    )
+    return progress_bar("instances, {task.fields[samples]:,} samples, PU~{task.fields[est]}",
+                        enabled=enabled, remaining=False)
 
 
 def adaptive_sample(
