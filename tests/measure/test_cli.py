@@ -51,7 +51,8 @@ def test_measure_finetune_records_each_result_in_a_store(tiny_lm, addition_task_
 
 @pytest.mark.parametrize("args, message", [
     (["measure", "finetune", "--n-train", "8,x"], "option --n-train"),
-    (["measure", "finetune", "--n-train", "8", "--method", "adapter"], "option --method"),
+    (["measure", "finetune", "--n-train", "8", "--method", "adapter"],
+     "Invalid value for '--method': 'adapter' is not one of 'full', 'lora'"),
     (["measure", "fewshot", "--task", "missing.yaml"], "missing.yaml: task file not found"),
     (["measure", "fewshot", "--task", "addition", "--out", "x.xlsx"], "option --out"),
 ])
