@@ -124,3 +124,13 @@ def test_a_missing_extra_is_one_line_naming_the_pip_command(tmp_path):
         err = proc.stderr.strip()
         assert err == ("emergence-law: error: this command needs torch, which is not "
                        "installed; install it with pip install 'emergence-law[measure]'"), err
+
+
+def test_lab_run_help_names_its_three_sweep_recipes(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["lab", "run", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "three sweep recipes" in text and "two sweep recipes" not in text
+    for recipe in ("lab_measure.yaml", "lab_finetune.yaml", "lab_control.yaml"):
+        assert recipe in text
+    assert "never-pretrained models: the gate" in text

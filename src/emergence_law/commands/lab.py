@@ -32,9 +32,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a family of tiny transformers, measure emergence, fit and report.
 
-        Loss, few-shot and finetuning run as two sweep recipes written into --out
-        (lab_measure.yaml, lab_finetune.yaml). Re-running with the same --out resumes:
-        finished checkpoints and measurements are kept.
+        Loss, few-shot and finetuning run as three sweep recipes written into --out:
+        lab_measure.yaml (loss and few-shot), lab_finetune.yaml (finetuning) and
+        lab_control.yaml (every finetuning setting on the never-pretrained models: the gate).
+        Re-running with the same --out resumes: finished checkpoints and measurements are kept.
         """
         import json
 

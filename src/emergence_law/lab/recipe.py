@@ -2,7 +2,7 @@
 
 Why: the lab must show the project's own pipeline working, not a private copy of it. So after
 training, the lab writes its task (``tasks/mul-mc/task.yaml``, the format of
-:mod:`emergence_law.measure.tasks`) and two recipes into the results folder, and runs them with
+:mod:`emergence_law.measure.tasks`) and three recipes into the results folder, and runs them with
 the sweep runner (atomic job claims in the store, process-pool workers, resume after a crash):
 
 - ``lab_measure.yaml``: the pretraining loss and the 3-shot accuracy of every checkpoint;
