@@ -134,3 +134,14 @@ def test_lab_run_help_names_its_three_sweep_recipes(capsys, monkeypatch):
     for recipe in ("lab_measure.yaml", "lab_finetune.yaml", "lab_control.yaml"):
         assert recipe in text
     assert "never-pretrained models: the gate" in text
+
+
+def test_passuntil_run_allocation_is_a_listed_choice(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["passuntil", "run", "--help"]) == 0
+    assert "until-r|adaptive" in capsys.readouterr().out
+    assert main(["passuntil", "run", "model", "task.yaml", "out.csv", "--allocation",
+                 "greedy"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'--allocation'" in err
+    assert "'until-r', 'adaptive'" in err and "Traceback" not in err

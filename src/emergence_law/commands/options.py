@@ -62,6 +62,13 @@ class ScalingLaw(StrEnum):
     chinchilla = "chinchilla"
 
 
+class Allocation(StrEnum):
+    """How ``passuntil run`` spends its samples."""
+
+    until_r = "until-r"
+    adaptive = "adaptive"
+
+
 class Level(StrEnum):
     """PassUntil fit levels."""
 

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from emergence_law.commands.options import Level, out_dir
-
-
-class Allocation(StrEnum):
-    """How ``passuntil run`` spends its samples."""
-
-    until_r = "until-r"
-    adaptive = "adaptive"
-
+from emergence_law.commands.options import Allocation, Level, out_dir
 
 passuntil_app = typer.Typer(
     help="PassUntil: measure tiny pass rates by sampling until r passes; fit the task scaling law.",
