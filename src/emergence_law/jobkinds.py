@@ -259,10 +259,11 @@ def _message(err: Mapping[str, Any]) -> str:
         else:
             msg = str(err["msg"])
             text = msg[:1].lower() + msg[1:]
-    return f"{text}, got {_show(err.get('input'))}"
+    return f"{text}, got {describe_value(err.get('input'))}"
 
 
-def _show(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """A value as an error message names it: a YAML mapping or list by its kind, not its repr."""
     if value is None:
         return "nothing"
     if isinstance(value, Mapping):

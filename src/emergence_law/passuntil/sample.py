@@ -120,6 +120,32 @@ def next_batch_size(counts: Counts, r: int, budget: int, batch_size: int,
     return max(1, min(left, batch_size, max(min_batch, want)))
 
 
+def _start(generator: Any, instances: Iterable[Any],
+           checker: Callable[[Instance, str], bool] | None, store: Any, namespace: str,
+           stream: tuple[int, ...]) -> tuple[Any, list[Instance], dict[str, Counts]]:
+    """The generator, the instances and their counts so far (resumed from ``store``).
+
+    On a resume a seeded generator would replay the samples drawn before the interruption, so
+    it continues from a stream that depends on how far the run had got (``stream`` keeps the
+    sampling modes' streams apart).
+    """
+    gen = as_generator(generator)
+    items = _as_instances(instances)
+    for inst in items:
+        if checker is None and inst.checker is None:
+            raise OptionError("checker", f"instance {inst.id!r} has no checker and none was given")
+    state: dict[str, Counts] = {x.id: Counts() for x in items}
+    if store is not None:
+        for key, rec in store.get_records(namespace).items():
+            if key in state:
+                state[key] = Counts.from_record(rec)
+        drawn = sum(c.trials for c in state.values())
+        if drawn and hasattr(gen, "reseed"):
+            seq = np.random.SeedSequence([drawn, len(items), *stream])
+            gen.reseed(int(seq.generate_state(1)[0]))
+    return gen, items, state
+
+
 def passuntil_sample(
     generator: Any,
     instances: Iterable[Any],
@@ -150,21 +176,7 @@ def passuntil_sample(
         raise OptionError("--budget", f"must be at least 1, got {budget}")
     if batch_size < 1:
         raise OptionError("--batch-size", f"must be at least 1, got {batch_size}")
-    gen = as_generator(generator)
-    items = _as_instances(instances)
-    for inst in items:
-        if checker is None and inst.checker is None:
-            raise OptionError("checker", f"instance {inst.id!r} has no checker and none was given")
-    state: dict[str, Counts] = {x.id: Counts() for x in items}
-    if store is not None:
-        for key, rec in store.get_records(namespace).items():
-            if key in state:
-                state[key] = Counts.from_record(rec)
-        drawn = sum(c.trials for c in state.values())
-        if drawn and hasattr(gen, "reseed"):
-            # a seeded generator would replay the samples drawn before the interruption:
-            # continue from a stream that depends on how far the run had got
-            gen.reseed(int(np.random.SeedSequence([drawn, len(items)]).generate_state(1)[0]))
+    gen, items, state = _start(generator, instances, checker, store, namespace, stream=())
 
     def running_estimate() -> float:
         rates = [c.passes / c.trials for c in state.values() if c.trials]
@@ -229,19 +241,7 @@ def adaptive_sample(
 
     if batch_size < 1:
         raise OptionError("--batch-size", f"must be at least 1, got {batch_size}")
-    gen = as_generator(generator)
-    items = _as_instances(instances)
-    for inst in items:
-        if checker is None and inst.checker is None:
-            raise OptionError("checker", f"instance {inst.id!r} has no checker and none was given")
-    state: dict[str, Counts] = {x.id: Counts() for x in items}
-    if store is not None:
-        for key, rec in store.get_records(namespace).items():
-            if key in state:
-                state[key] = Counts.from_record(rec)
-        drawn = sum(c.trials for c in state.values())
-        if drawn and hasattr(gen, "reseed"):
-            gen.reseed(int(np.random.SeedSequence([drawn, len(items), 1]).generate_state(1)[0]))
+    gen, items, state = _start(generator, instances, checker, store, namespace, stream=(1,))
 
     def draw(i: int, n: int) -> int:
         inst = items[i]

@@ -43,6 +43,7 @@ from emergence_law.jobkinds import (
     KINDS,
     METHODS,
     JobKind,
+    describe_value,
     fewshot_kind,
     finetune_kind,
     owners,
@@ -158,7 +159,7 @@ class _Checker:
 
     def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(value, Mapping):
-            raise self.fail(key, f"expected a mapping of keys, got {_describe(value)}")
+            raise self.fail(key, f"expected a mapping of keys, got {describe_value(value)}")
         for k in value:
             if isinstance(k, str) and k.startswith("x-"):
                 continue  # extension keys (YAML anchors for shared settings) are ignored
@@ -171,7 +172,7 @@ class _Checker:
 
     def string(self, value: Any, key: str, *, choices: tuple[str, ...] | None = None) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self.fail(key, f"expected a string, got {_describe(value)}")
+            raise self.fail(key, f"expected a string, got {describe_value(value)}")
         text = str(value).strip()
         if not text:
             raise self.fail(key, "must not be empty")
@@ -186,7 +187,7 @@ class _Checker:
         try:
             x = float(value)
         except (TypeError, ValueError):
-            raise self.fail(key, f"expected a number, got {_describe(value)}") from None
+            raise self.fail(key, f"expected a number, got {describe_value(value)}") from None
         if x != x or x in (float("inf"), float("-inf")):
             raise self.fail(key, f"expected a finite number, got {value!r}")
         if minimum is not None and x < minimum:
@@ -221,7 +222,7 @@ class _Checker:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            raise self.fail(key, f"expected a mapping, got {_describe(value)}")
+            raise self.fail(key, f"expected a mapping, got {describe_value(value)}")
         return {str(k): v for k, v in value.items()}
 
     def resources(self, value: Any, key: str) -> dict[str, float]:
@@ -234,16 +235,6 @@ class _Checker:
         if not sep or not mod or not attr.isidentifier():
             raise self.fail(key, f"expected 'package.module:function', got {text!r}")
         return text
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return repr(value)
 
 
 def _join(key: str, sub: str) -> str:
@@ -397,7 +388,7 @@ def _parse_models(ck: _Checker, value: Any, default_res: dict[str, float]) -> li
 def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[str, float]
                  ) -> list[TaskSpec]:
     if not isinstance(value, Mapping):
-        raise ck.fail("tasks", f"expected a mapping of task names, got {_describe(value)}")
+        raise ck.fail("tasks", f"expected a mapping of task names, got {describe_value(value)}")
     out = []
     for tkey, item in value.items():
         key = f"tasks.{tkey}"
