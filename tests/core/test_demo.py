@@ -60,6 +60,10 @@ def test_demo_command_runs_on_the_shipped_measured_data(tmp_path, capsys):
     assert f"measured: {pu['measured']:.3g}" in text and "unbiased estimate" in text
     quoted = float(re.search(r"vs ([0-9.]+e-[0-9]+) measured", readme).group(1))
     assert abs(quoted - pu["measured"]) / pu["measured"] < 0.01
+    row = re.search(r"\| 4\. PassUntil law[^|]*\| ([0-9.]+e-[0-9]+) predicted \(90 % "
+                    r"([0-9.]+e-[0-9]+)–([0-9.]+e-[0-9]+)", readme)
+    for got, want in zip(row.groups(), (pu["predicted"], *pu["interval"]), strict=True):
+        assert abs(float(got) - want) / want < 0.05, (got, want)
 
     # the README's Python snippet runs as it is, next to the demo's folder
     snippet = re.search(r"### Python\n\n```python\n(.*?)```", readme, re.S).group(1)
