@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emergence_law.errors import NotIdentifiableError
 from emergence_law.fitting.diagnostics import effective_sample_size, split_rhat
 from emergence_law.fitting.model import ProfileModel
 
@@ -68,6 +69,27 @@ def laplace_cov(model: ProfileModel, theta_hat: np.ndarray,
     return cov
 
 
+def initial_walkers(theta_hat: np.ndarray, cov: np.ndarray, bounds: np.ndarray,
+                    n_walkers: int, rng: np.random.Generator) -> np.ndarray:
+    """Walkers drawn from N(theta_hat, cov), moved inside the prior box by reflection at the
+    bounds (a fresh uniform draw in the box when reflecting once is not enough).
+
+    Not clipped: clipping put every draw beyond a bound on the same value, so when the MLE sat
+    in a corner of the box several walkers started identical, and emcee's snooker move divides
+    by the distance between two walkers (0: "At least one parameter value was NaN", the lab's
+    LoRA table of issue 15). Reflected draws stay distinct with probability 1.
+    """
+    lo, hi = bounds[:, 0] + 1e-6, bounds[:, 1] - 1e-6
+    p0 = rng.multivariate_normal(theta_hat, cov, size=n_walkers)
+    p0 = np.where(p0 < lo, 2 * lo - p0, p0)
+    p0 = np.where(p0 > hi, 2 * hi - p0, p0)
+    bad = ~((p0 >= lo) & (p0 <= hi)) | ~np.isfinite(p0)
+    if bad.any():
+        p0[bad] = rng.uniform(np.broadcast_to(lo, p0.shape)[bad],
+                              np.broadcast_to(hi, p0.shape)[bad])
+    return p0
+
+
 def sample_posterior(
     model: ProfileModel,
     theta_hat: np.ndarray,
@@ -91,9 +113,8 @@ def sample_posterior(
 
     rng = np.random.default_rng(seed)
     cov = laplace_cov(model, np.asarray(theta_hat, dtype=float))
-    p0 = rng.multivariate_normal(theta_hat, cov * 0.5, size=n_walkers)
     b = model.bounds
-    p0 = np.clip(p0, b[:, 0] + 1e-6, b[:, 1] - 1e-6)
+    p0 = initial_walkers(np.asarray(theta_hat, dtype=float), cov * 0.5, b, n_walkers, rng)
     if moves == "de":
         mv = emcee.moves.DEMove()
     elif moves == "de+snooker":
@@ -107,10 +128,16 @@ def sample_posterior(
     n_prod = max(math.ceil(min_steps / thin),
                  math.ceil(steps_per_sample * n_samples / n_walkers / thin))
     total = n_burn + n_prod
-    for done, _ in enumerate(sampler.sample(p0, iterations=total, thin_by=thin,
-                                            progress=False), 1):
-        if progress is not None and (done % 20 == 0 or done == total):
-            progress(done, total)
+    try:
+        for done, _ in enumerate(sampler.sample(p0, iterations=total, thin_by=thin,
+                                                progress=False), 1):
+            if progress is not None and (done % 20 == 0 or done == total):
+                progress(done, total)
+    except ValueError as exc:  # emcee's own checks (NaN proposals): never shown raw
+        raise NotIdentifiableError(
+            f"the MCMC sampler failed ({exc}); the posterior of this table is degenerate "
+            f"(MLE E(D0) = {float(theta_hat[0]):.4g} nats, at its bounds "
+            f"[{b[0, 0]:.4g}, {b[0, 1]:.4g}]?): use --posterior bootstrap or add data") from exc
     burn = n_burn
     chain = sampler.get_chain()[burn:]                               # (steps, walkers, 3)
     flat = chain.reshape(-1, 3)
