@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -208,6 +209,12 @@ def conditioned_prior(rows: pd.DataFrame, candidate_loss: np.ndarray, d0: float,
 def bootstrap_particles(rows: pd.DataFrame, task: str, d0: float, n: int, seed: int
                         ) -> Particles:
     """Parametric-bootstrap draws of the current fit (raises NotIdentifiableError if none)."""
+    return _bootstrap_fit(rows, task, d0, n, seed)[0]
+
+
+def _bootstrap_fit(rows: pd.DataFrame, task: str, d0: float, n: int, seed: int
+                   ) -> tuple[Particles, str | None]:
+    """The current fit's bootstrap particles and why its width is no fair bar (None: it is)."""
     from emergence_law.fitting import EmergenceLaw
     from emergence_law.fitting.bootstrap import bootstrap_posterior
     from emergence_law.fitting.mle import fit_mle
@@ -221,6 +228,7 @@ def bootstrap_particles(rows: pd.DataFrame, task: str, d0: float, n: int, seed: 
     mle = fit_mle(model)
     res = bootstrap_posterior(model, mle.theta, mle.beta, n_samples=n, seed=seed)
     th = res.theta
+    why = _untrusted(model, mle.theta, th[:, 0], res.diagnostics.get("fraction_at_bounds"))
     beta, rss = model.solve(th)
     names = model.slope_names + model.const_names
     col = {k: beta[:, i] for i, k in enumerate(names)}
@@ -228,7 +236,37 @@ def bootstrap_particles(rows: pd.DataFrame, task: str, d0: float, n: int, seed: 
     sigma = np.sqrt(rss / dof)
     estar = model.law.elbows(th, np.array([D_STAR]))[:, 0]
     return Particles(th[:, 0].copy(), estar, th[:, 2].copy(), col["A"], col["B"],
-                     col.get("Delta", np.zeros(len(th))), sigma, float(d0), "bootstrap")
+                     col.get("Delta", np.zeros(len(th))), sigma, float(d0), "bootstrap"), why
+
+
+def _untrusted(model: Any, theta: np.ndarray, e0: np.ndarray,
+               fraction_at_bounds: float | None) -> str | None:
+    """Why the current fit's interval is no fair bar for a batch, or None.
+
+    The fit's own flags (see ``EmergenceLaw._fit_notes`` and ``diagnostics.check_point_mass``):
+    an MLE of E(D0) at its search bound or at the few-shot rows' edge is a bound, not an
+    estimate, and a bootstrap piled on one value has percentiles that understate the
+    uncertainty. Measured on the lab's LoRA pilot (issue 15): MLE 2.81 at the bound, width
+    0.24, the truth 1.877 outside; held to that width, no batch was recommended at any budget.
+    """
+    from emergence_law.fitting.diagnostics import point_mass
+    from emergence_law.fitting.estimator import EDGE_NATS
+
+    b = model.bounds
+    if theta[0] <= b[0, 0] + 1e-3 or theta[0] >= b[0, 1] - 1e-3:
+        return (f"its MLE of E(D0) = {theta[0]:.3f} sits at the edge of the search range "
+                f"[{b[0, 0]:.3f}, {b[0, 1]:.3f}]")
+    if model.has_fewshot:
+        fs_min = float(model.data.loss[model.data.is_fewshot].min())
+        if abs(theta[0] - fs_min) <= EDGE_NATS:
+            return (f"its MLE of E(D0) = {theta[0]:.3f} sits at the few-shot rows' least loss "
+                    f"({fs_min:.3f}): a bound, not an estimate")
+    pm = point_mass(e0)
+    if pm is not None:
+        return f"{pm[1]:.0%} of its bootstrap draws of E(D0) sit at {pm[0]:.3f} (a point mass)"
+    if fraction_at_bounds is not None and fraction_at_bounds > 0.5:
+        return f"{fraction_at_bounds:.0%} of its bootstrap replicates have a parameter at a bound"
+    return None
 
 
 def current_particles(rows: pd.DataFrame, task: str, candidate_loss: np.ndarray, d0: float,
@@ -240,12 +278,24 @@ def current_particles(rows: pd.DataFrame, task: str, candidate_loss: np.ndarray,
 def current_fit_width(rows: pd.DataFrame, task: str, d0: float, n: int = 1000, seed: int = 0,
                       level: float = 0.9) -> float | None:
     """The 90% width ``emergence-law fit`` reports now (parametric bootstrap), or None when
-    the table has fewer than ``MIN_LEVELS`` levels or the estimator refuses it."""
+    it is no fair bar for a batch (see :func:`current_fit_bar`)."""
+    return current_fit_bar(rows, task, d0, n, seed, level)[0]
+
+
+def current_fit_bar(rows: pd.DataFrame, task: str, d0: float, n: int = 1000, seed: int = 0,
+                    level: float = 0.9) -> tuple[float | None, str | None]:
+    """``(width, None)``: the 90% width the current fit reports, a fair bar a batch must beat;
+    ``(None, why)`` when it is not (the design then starts as cold): fewer than ``MIN_LEVELS``
+    data levels, the estimator refuses the table, the MLE of E(D0) is at a bound or at the
+    data's edge, or the bootstrap is a point mass (:func:`_untrusted`)."""
     ft = rows["setting"] == "finetune"
-    if rows.loc[ft, "n_train"].nunique() < MIN_LEVELS:
-        return None
+    levels = rows.loc[ft, "n_train"].nunique()
+    if levels < MIN_LEVELS:
+        return None, f"the table has {levels} finetuned data level(s), fewer than {MIN_LEVELS}"
     try:
-        p = bootstrap_particles(rows, task, d0, n, seed)
-    except NotIdentifiableError:
-        return None
-    return p.width(level)
+        p, why = _bootstrap_fit(rows, task, d0, n, seed)
+    except NotIdentifiableError as exc:
+        return None, f"the estimator refuses it ({str(exc).splitlines()[0][:120]})"
+    if why is not None:
+        return None, why
+    return p.width(level), None

@@ -23,7 +23,7 @@ import pandas as pd
 from emergence_law.design.candidates import load_candidates, prepare_candidates
 from emergence_law.design.evaluate import candidate_rows, design_width, simulate_outcomes
 from emergence_law.design.greedy import greedy_select
-from emergence_law.design.particles import current_fit_width, current_particles
+from emergence_law.design.particles import current_fit_bar, current_particles
 from emergence_law.errors import DataError, OptionError
 from emergence_law.observations import load_observations, select_task
 
@@ -199,7 +199,12 @@ def design_runs(
         p = current_particles(rows, task, cands["loss"].to_numpy(float), d0, n=n_particles,
                               seed=seed)
     cold = not bool((rows["setting"] == "finetune").any())
-    fit_width = None if cold else current_fit_width(rows, task, d0, seed=seed, level=LEVEL)
+    fit_width, why = (None, None) if cold else current_fit_bar(rows, task, d0, seed=seed,
+                                                                level=LEVEL)
+    if why is not None:  # a wrong, confident fit must not veto every batch (issue 15)
+        notes.append(f"the current fit's width is no fair bar for the batch ({why}): the "
+                     "batch is judged as from a cold start, against the posterior under the "
+                     "paper-range prior")
     current = p.width(LEVEL) if fit_width is None else fit_width
     t1 = time.perf_counter()
     g = greedy_select(p, cands["loss"].to_numpy(float), cands["n_train"].to_numpy(float), cost,
