@@ -236,6 +236,9 @@ def check_outcome(args: list[str], rc: int, out: str, err: str, out_dir: Path | 
         if f.name == "to_params.json":
             for key in ("params", "flops"):
                 assert data[key]["mle"] is None or data[key]["mle"] > 0, f"{cmd}: {key}"
+        if f.name == "design.json":
+            assert data["total_cost"] <= data["budget"] * (1 + 1e-9), f"{cmd}: over budget"
+            assert data["expected_width"] >= 0 and data["current_width"] >= 0, cmd
         if f.name == "passuntil_fit.json":
             p = data["predicted_pass_rate"]
             assert 0.0 <= p <= 1.0, f"{cmd}: pass rate {p}"
@@ -247,3 +250,59 @@ def check_outcome(args: list[str], rc: int, out: str, err: str, out_dir: Path | 
         text = f.read_text()
         bad = [w for w in _NONFINITE.findall(text) if w.lower() != "nan"]
         assert not bad, f"{cmd}: {f.name} holds {bad}"
+        _csv_in_domain(cmd, f)
+
+
+#: per output file, the columns that are probabilities (accuracies, pass rates)
+_PROBABILITIES = {
+    "passk.csv": ["unbiased", "lower", "upper", "distribution"],
+    "ladder_forecast.csv": ["acc_pred", "mean_lower", "mean_upper", "pred_lower", "pred_upper"],
+}
+
+
+def _csv_in_domain(cmd: str, f: Path) -> None:
+    """Probabilities in [0, 1] with lower <= upper; a design's widths and costs non-negative
+    and within its budget."""
+    cols = _PROBABILITIES.get(f.name)
+    if cols is None and f.name != "next_runs.csv":
+        return
+    df = pd.read_csv(f)
+    for c in cols or []:
+        v = pd.to_numeric(df[c], errors="coerce").dropna()
+        assert ((v >= 0) & (v <= 1)).all(), f"{cmd}: {f.name} {c} outside [0, 1]: {v.tolist()}"
+    for lo, hi in (("lower", "upper"), ("mean_lower", "mean_upper"),
+                   ("pred_lower", "pred_upper")):
+        if lo in df.columns and hi in df.columns:
+            both = df[[lo, hi]].apply(pd.to_numeric, errors="coerce").dropna()
+            assert (both[lo] <= both[hi] + 1e-12).all(), f"{cmd}: {f.name} {lo} > {hi}"
+    if f.name == "next_runs.csv":
+        for c in ("cost", "cumulative_cost", "expected_width"):
+            v = pd.to_numeric(df[c], errors="coerce")
+            assert v.notna().all() and (v >= 0).all(), f"{cmd}: {f.name} {c} = {v.tolist()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic OLMo ladder files (the W&B export format of analysis/olmo_ladder.py), small and
+# made here: two runs per size, six evaluated steps each, one task in cloze format
+
+OLMO_LOSS = "eval/c4_en-validation/CrossEntropyLoss"
+OLMO_ACC = "eval/downstream/arc_challenge_test_rc_5shot_len_norm"
+OLMO_BPB = "eval/downstream_bpb/arc_challenge_test_rc_5shot_bpb"
+OLMO_SIZES = {"190M": 190e6, "370M": 370e6, "760M": 760e6, "1B": 1.3e9, "3B": 3.2e9}
+
+
+def olmo_runs() -> dict[str, pd.DataFrame]:
+    """Run name -> its evaluation table: loss falls with size and steps, bpb with loss, and
+    accuracy rises in a sigmoid of bpb (the two-step law the ladder command fits)."""
+    rng = np.random.default_rng(0)
+    runs = {}
+    for size, params in OLMO_SIZES.items():
+        for mult in ("1", "2"):
+            steps = np.arange(1, 7) * 1000
+            loss = 1.6 + 80 / params**0.25 * (1 + 3 / np.sqrt(steps / 1000)) * float(mult) ** -0.05
+            bpb = 0.2 + 0.5 * loss
+            acc = 0.25 + 0.6 / (1 + np.exp(8 * (bpb - 1.35))) + rng.normal(0, 0.005, len(steps))
+            runs[f"{size}-{mult}xC"] = pd.DataFrame({
+                "_step": steps, OLMO_LOSS: loss, OLMO_ACC: acc, OLMO_BPB: bpb,
+                "throughput/total_tokens": steps * 4e6})
+    return runs

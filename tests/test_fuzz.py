@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -29,9 +30,11 @@ from fuzz_inputs import (  # noqa: E402
     COUNTS,
     JUNK,
     LAB,
+    ROOT,
     apply_table,
     check_outcome,
     json_paths,
+    olmo_runs,
     run_cli,
     set_path,
     table_mutations,
@@ -166,10 +169,11 @@ _COUNTS = pd.read_csv(COUNTS, dtype=str, keep_default_na=False)
 
 
 @pytest.mark.slow
-@fuzz_settings(16)
+@fuzz_settings(22)
 @given(data=st.data())
 def test_fuzz_passuntil_commands(data):
-    name = data.draw(st.sampled_from(["passuntil fit", "passuntil curvature"]), label="command")
+    name = data.draw(st.sampled_from(["passuntil fit", "passuntil curvature", "passuntil passk"]),
+                     label="command")
     mutations = data.draw(table_mutations(list(_COUNTS.columns), len(_COUNTS)),
                           label="mutations")
     suffix = data.draw(st.sampled_from([".csv", ".jsonl", ".parquet"]), label="format")
@@ -181,6 +185,13 @@ def test_fuzz_passuntil_commands(data):
             _opt("--level", ["pooled", "dataset", "instance"], ["x"]),
             _opt("--confidence", ["0.9", "0.5"], ["0", "1", "1.5", "nan"]),
             st.just(["--draws", "30"]), _opt("--seed", ["3"], ["-1"]),
+            _opt("--task", ["mul"], ["x"])), label="options")
+    elif name == "passuntil passk":
+        opts = data.draw(_options(
+            _opt("--k", ["1,10,100", "5", "1000,1"], ["0", "-1", "1,abc", "", "1e300", "2.5",
+                                                       "1,,10", "nan"]),
+            _opt("--confidence", ["0.9", "0.5"], ["0", "1", "1.5", "nan"]),
+            st.sampled_from([[], ["--scaled"], ["--no-scaled"]]),
             _opt("--task", ["mul"], ["x"])), label="options")
     else:
         opts = data.draw(_options(_opt("--alpha", ["0.05", "0.5"], ["0", "1", "2", "nan"]),
@@ -324,6 +335,260 @@ def test_fuzz_to_params_and_report(fit_json, data):
         _verbose(args, rc, se)
         check_outcome(args, rc, so, se, out if name == "to-params" else None)
         _record(name, rc)
+
+
+# ---------------------------------------------------------------------------------------------
+# design: the observation table so far and a candidates CSV (or a --checkpoints grid)
+
+def _design_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A simulated pre-emergence table (few-shot rows and subset 0 of three data levels on the
+    five most capable checkpoints, as tests/design does) and 30 runs that could be made."""
+    from emergence_law.simulate import simulate_random_table
+
+    obs, truth = simulate_random_table(11)
+    pre = obs[obs["loss"] >= truth["emergence_point"]]
+    fs, ft = pre[pre["setting"] == "fewshot"], pre[pre["setting"] == "finetune"]
+    best = ft.drop_duplicates("checkpoint").nsmallest(5, "loss")["checkpoint"]
+    now = ft[(ft["subset"] == 0) & ft["n_train"].isin([100, 1000, 3000])
+             & ft["checkpoint"].isin(best)]
+    cands = ft.drop(now.index)[["model", "checkpoint", "loss", "n_train", "method", "subset"]]
+    return pd.concat([fs, now], ignore_index=True), cands.head(30).reset_index(drop=True)
+
+
+_DESIGN_OBS, _DESIGN_CANDS = _design_tables()
+_DESIGN_CKPTS = _DESIGN_OBS[_DESIGN_OBS["setting"] == "fewshot"][
+    ["model", "checkpoint", "loss", "params"]].reset_index(drop=True)
+
+
+@pytest.mark.slow
+@fuzz_settings(5)
+@given(data=st.data())
+def test_fuzz_design(data):
+    cold = data.draw(st.sampled_from([False, False, True]), label="cold start")
+    which = data.draw(st.sampled_from(["obs", "runs", "none"]), label="mutated table")
+    runs = _DESIGN_CKPTS if cold else _DESIGN_CANDS
+    obs = _DESIGN_OBS[_DESIGN_OBS["setting"] == "fewshot"] if cold else _DESIGN_OBS
+    base = obs if which == "obs" else runs
+    mutations = ([] if which == "none" else
+                 data.draw(table_mutations(list(base.columns), len(base)), label="mutations"))
+    obs, runs = ((apply_table(obs, mutations), runs) if which == "obs" else
+                 (obs, apply_table(runs, mutations)))
+    suffix = data.draw(st.sampled_from([".csv", ".jsonl", ".parquet"]), label="format")
+    opts = data.draw(_options(
+        st.sampled_from([["--budget", "6"]] * 4 + [["--budget", b] for b in BAD_NUMBERS]),
+        st.just(["--tables", "2", "--boot", "20", "--max-evals", "2"]),
+        _opt("--seed", ["0", "5"], ["-1", "abc"]),
+        _opt("--method", ["full"], ["lora", "x"]),
+        _opt("--metric", ["acc"], ["bpb"]),
+        _opt("--series", [str(_DESIGN_OBS["series"].iloc[0])], ["nope"]),
+        _opt("--task", ["simtask"] * 3, ["nope", ""]),
+        (_options(_opt("--levels", ["30,300", "100"], ["0,-1", "abc", "", "30,nan", "1e300"]),
+                  _opt("--subsets", ["1", "2"], ["0", "-1", "abc"])) if cold else st.just([]))),
+        label="options")
+    if "--task" not in opts:
+        opts += ["--task", "simtask"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = write_table(obs, tmp / f"obs{suffix}")
+        runs_path = write_table(runs, tmp / "runs.csv")
+        out = data.draw(_out(tmp), label="out")
+        recipe = data.draw(st.sampled_from(
+            [[]] * 3 + [["--write-recipe", tmp / "next.yaml"],
+                        ["--write-recipe", tmp / "a_file" / "r.yaml", "--harness", "lmeval"],
+                        ["--write-recipe", tmp / "p.yaml", "--harness", "python"]]),
+            label="recipe")
+        args = ["design", path, "--checkpoints" if cold else "--candidates", runs_path, *opts,
+                *recipe, "--out", out]
+        rc, so, se = run_cli(args)
+        _verbose(args, rc, se)
+        check_outcome(args, rc, so, se, out)
+        if rc == 0 and recipe and Path(recipe[1]).exists():  # the recipe written is plannable
+            rc2, so2, se2 = run_cli(["sweep", "plan", recipe[1], "--store", tmp / "s.sqlite"])
+            assert rc2 == 0, se2
+        _record("design", rc)
+
+
+# ---------------------------------------------------------------------------------------------
+# OLMo ladder files: import-olmo on spoiled evaluation CSVs, ladder on a spoiled import
+
+_OLMO = olmo_runs()
+
+
+def _olmo_table() -> pd.DataFrame:
+    from emergence_law.analysis.olmo_ladder import read_olmo_ladder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for name, df in _OLMO.items():
+            df.to_csv(Path(tmp) / f"{name}.csv", index=False)
+            paths.append(Path(tmp) / f"{name}.csv")
+        return read_olmo_ladder(paths).astype(str).replace({"nan": ""})
+
+
+_LADDER = _olmo_table()
+
+
+@pytest.mark.slow
+@fuzz_settings(12)
+@given(data=st.data())
+def test_fuzz_import_olmo(data):
+    names = list(_OLMO)
+    spoiled = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True),
+                        label="spoiled runs")
+    columns = list(_OLMO[names[0]].columns)
+    keep = data.draw(st.sampled_from([names, names, names[:2], names[-1:]]), label="files")
+    opts = data.draw(_options(
+        _opt("--task", ["arc_challenge_rc"], ["arc_challenge_mc", "nope", ""])), label="options")
+    rename = data.draw(st.sampled_from([None] * 4 + ["weird", "7B-1xC", "190M-xC"]),
+                       label="file name")
+    spoil = data.draw(st.sampled_from(["none"] * 6 + ["empty", "binary", "header", "latin1"]),
+                      label="file")
+    out_name = data.draw(st.sampled_from(["o.csv", "o.parquet", "o.jsonl", "o.txt",
+                                          "a_file/o.csv"]), label="out")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "a_file").write_text("x")
+        paths = []
+        for name in keep:
+            df = _OLMO[name]
+            if name in spoiled:
+                df = apply_table(df, data.draw(table_mutations(columns, len(df)),
+                                               label=f"mutations {name}"))
+            stem = rename if (rename and name == keep[0]) else name
+            paths.append(write_table(df, tmp / f"{stem}.csv"))
+        first = paths[0]
+        if spoil == "empty":
+            first.write_text("")
+        elif spoil == "binary":
+            first.write_bytes(bytes(range(256)) * 4)
+        elif spoil == "header":
+            first.write_text(first.read_text().splitlines()[0] + "\n")
+        elif spoil == "latin1":
+            first.write_bytes(first.read_text().replace("_step", "_st\u00e9p").encode("latin-1"))
+        out = tmp / out_name
+        args = ["import-olmo", *paths, *opts, "--out", out]
+        rc, so, se = run_cli(args)
+        _verbose(args, rc, se)
+        check_outcome(args, rc, so, se, None)
+        if rc == 0:  # what was written is a valid observation table
+            from emergence_law.observations import read_table, validate_observations
+
+            validate_observations(read_table(out))
+        _record("import-olmo", rc)
+
+
+@pytest.mark.slow
+@fuzz_settings(8)
+@given(data=st.data())
+def test_fuzz_ladder(data):
+    mutations = data.draw(table_mutations(list(_LADDER.columns), len(_LADDER)),
+                          label="mutations")
+    suffix = data.draw(st.sampled_from([".csv", ".jsonl", ".parquet"]), label="format")
+    opts = data.draw(_options(
+        st.sampled_from([["--task", "arc_challenge_rc"]] * 5 + [["--task", "nope"]]),
+        st.sampled_from([["--target", "3B"]] * 4 + [["--target", "1B"], ["--target", "190M"],
+                                                     ["--target", "nope"]]),
+        _opt("--metric", ["len_norm"], ["acc", "bpb", "x"]),
+        _opt("--nll-metric", ["bpb"], ["len_norm", "x"]),
+        st.sampled_from([[]] * 3 + [["--train", "190M", "--train", "760M"], ["--train", "3B"],
+                                    ["--train", "nope"]]),
+        _opt("--targets", ["last", "all"], ["x"]),
+        st.sampled_from([["--n-boot", "20"]] * 5 + [["--n-boot", "19"], ["--n-boot", "abc"]]),
+        _opt("--seed", ["0", "9"], ["-1", "4294967296"])), label="options")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = write_table(apply_table(_LADDER, mutations), tmp / f"obs{suffix}")
+        out = data.draw(_out(tmp), label="out")
+        args = ["ladder", path, *opts, "--out", out]
+        rc, so, se = run_cli(args)
+        _verbose(args, rc, se)
+        if rc == 1 and LADDER_BUG in se:  # known, recorded as a strict xfail below
+            _record("ladder (known bug: point forecast outside its interval)", rc)
+            return
+        check_outcome(args, rc, so, se, out)
+        _record("ladder", rc)
+
+
+#: the fuzz test's one open finding (test_ladder_point_forecast_inside_its_interval)
+LADDER_BUG = "'yerr' must not contain negative values"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "found by the fuzz test: ladder's 90% predictive interval is bootstrap percentiles over runs "
+    "while the point forecast is the fit on all runs, so the point can fall outside it; the "
+    "plot then crashes (matplotlib: negative yerr), exit 1 'internal error'. Needs a decision "
+    "in analysis/fewshot_only.py (e.g. a basic/centred interval or clip), a file in active use"))
+def test_ladder_point_forecast_inside_its_interval(tmp_path):
+    table = _LADDER.copy()
+    value = pd.to_numeric(table["value"]) * 0.5  # every accuracy and bpb halved
+    path = write_table(table.assign(value=value), tmp_path / "half.csv")
+    args = ["ladder", path, "--task", "arc_challenge_rc", "--target", "3B", "--n-boot", "20",
+            "--seed", "9", "--out", tmp_path / "o"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, tmp_path / "o")
+    assert rc == 0
+    t = pd.read_csv(tmp_path / "o" / "ladder_forecast.csv")
+    assert ((t["pred_lower"] <= t["acc_pred"]) & (t["acc_pred"] <= t["pred_upper"])).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# sweep plan: spoiled YAML recipes
+
+_RECIPE = yaml.safe_load((ROOT / "recipes" / "tiny-local.yaml").read_text())
+#: recipe values that are wrong in some way, besides the table cells' junk
+_RECIPE_JUNK = [*JUNK, "{step}", "../../etc", "x" * 5000, [[]], list(range(200)),
+                {"n_train": [16]}, "lora", "builtin", -(10**12), 10**6]
+_YAML_SPOILS = ["none"] * 7 + ["empty", "binary", "tabs", "truncate", "aliases", "list"]
+
+
+@pytest.mark.slow
+@fuzz_settings(30)
+@given(data=st.data())
+def test_fuzz_sweep_plan(data):
+    recipe = json.loads(json.dumps(_RECIPE))
+    paths = json_paths(recipe)
+    for _ in range(data.draw(st.integers(0, 3), label="n_changes")):
+        where = data.draw(st.sampled_from(paths), label="where")
+        with contextlib.suppress(KeyError, IndexError, TypeError):
+            recipe = set_path(recipe, where, data.draw(st.sampled_from(_RECIPE_JUNK),
+                                                       label="value"))
+        paths = json_paths(recipe)
+    spoil = data.draw(st.sampled_from(_YAML_SPOILS), label="file")
+    opts = data.draw(_options(
+        st.sampled_from([[], ["--list"], ["--json"], ["--list", "--json"]]),
+        st.sampled_from([["--store", "s.sqlite"]] * 3 + [["--store", "a_file"],
+                                                         ["--store", "a_file/s.sqlite"],
+                                                         ["--store", "."]])), label="options")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "a_file").write_text("x")
+        f = tmp / "r.yaml"
+        text = yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True)
+        if spoil == "empty":
+            f.write_text("")
+        elif spoil == "binary":
+            f.write_bytes(bytes(range(256)) * 4)
+        elif spoil == "tabs":
+            f.write_text(text.replace("  ", "\t"))
+        elif spoil == "truncate":
+            f.write_text(text[: len(text) // 2])
+        elif spoil == "aliases":  # a small "billion laughs": 10^6 references to one list
+            f.write_text("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+                f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n"
+                for p, c in zip("abcde", "bcdef", strict=True)) + text)
+        elif spoil == "list":
+            f.write_text(yaml.safe_dump([recipe]))
+        else:
+            f.write_text(text)
+        opts = [tmp / o if isinstance(o, str) and o.startswith(("s.", "a_file", ".")) and
+                o != "--store" else o for o in opts]
+        args = ["sweep", "plan", f, *opts]
+        rc, so, se = run_cli(args, limit_s=60)
+        _verbose(args, rc, se)
+        check_outcome(args, rc, so, se, None)
+        if rc == 0 and "--json" in opts:
+            json.loads(so, parse_constant=lambda t: pytest.fail(f"plan printed {t}"))
+        _record("sweep plan", rc)
 
 
 def test_fuzz_counts_are_reported():
@@ -474,3 +739,27 @@ def test_result_files_with_impossible_numbers(fit_json, tmp_path):
     rc, out, err = run_cli(args)
     check_outcome(args, rc, out, err, None)
     assert rc == 2 and "scaling law is flat" in err
+
+
+def test_import_olmo_header_only_file_is_one_line(tmp_path):
+    """Found by the fuzz test: an OLMo CSV with a header and no rows (text columns) crashed
+    with a TypeError from pandas' mean."""
+    df = olmo_runs()["190M-1xC"]
+    df.head(0).to_csv(tmp_path / "190M-1xC.csv", index=False)
+    df.to_csv(tmp_path / "190M-2xC.csv", index=False)
+    args = ["import-olmo", tmp_path / "190M-1xC.csv", tmp_path / "190M-2xC.csv",
+            "--out", tmp_path / "o.csv"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, None)
+    assert rc == 2 and "190M-1xC.csv: no evaluated steps" in err
+
+
+def test_sweep_plan_binary_recipe_is_one_line(tmp_path):
+    """Found by the fuzz test: a recipe that is not UTF-8 (binary, latin-1) crashed with a
+    UnicodeDecodeError."""
+    for name, data in (("bin.yaml", bytes(range(256)) * 4), ("l1.yaml", b"name: caf\xe9\n")):
+        (tmp_path / name).write_bytes(data)
+        args = ["sweep", "plan", tmp_path / name, "--store", tmp_path / "s.sqlite"]
+        rc, out, err = run_cli(args)
+        check_outcome(args, rc, out, err, None)
+        assert rc == 2 and f"{name}: not UTF-8 text" in err, err

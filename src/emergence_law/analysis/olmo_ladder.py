@@ -70,6 +70,8 @@ def read_olmo_ladder(paths: str | Path | list[str | Path], *,
 def _read_one(path: Path, tasks: list[str] | None) -> pd.DataFrame:
     raw = read_table(path)
     src = str(path)
+    if raw.empty:  # a header alone: its columns are text, nothing to average
+        raise DataError("no evaluated steps (the file has no rows)", source=src)
     for col in ("_step", LOSS_COLUMN):
         if col not in raw.columns:
             raise DataError("not an OLMo ladder evaluation file: required column is missing",

@@ -274,6 +274,9 @@ def load_recipe(path: str | Path) -> Recipe:
         where = f"line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise RecipeError(source, where, f"not valid YAML: {problem}") from None
+    except UnicodeDecodeError as exc:  # a binary or non-UTF-8 file: YAML is UTF-8 text
+        raise RecipeError(source, "", f"not UTF-8 text (byte {exc.start}: "
+                          f"{exc.object[exc.start:exc.start + 1]!r})") from None
     return parse_recipe(tree, source=source, base_dir=path.resolve().parent)
 
 
