@@ -115,3 +115,56 @@ def test_probe_pretrains_and_finetunes_a_real_model(tmp_path):
     for state in (ckpts[4], None):
         r = finetune(world, 16, state, 8, steps=2)
         assert 0.0 <= r["acc"] <= 1.0 and round(r["acc"] * n_items) == r["acc"] * n_items
+
+
+def test_uniform_x_axis_sets_weigh_every_entity_alike(world):
+    """``tre`` states every fact of every evaluation entity exactly once, in a training
+    template (so its mean loss weighs tail entities like head ones); ``tru`` draws entities
+    uniformly, not with their Zipf weight."""
+    from emergence_law.lab.facts_probe import x_axis_sets
+
+    sets = x_axis_sets(world)
+    ev = {world.vocab[entity_name(int(e))] for e in world.eval_entities}
+    tre = sets["tre"]
+    assert len(tre) == 4 * len(world.eval_entities)
+    assert sorted((s[0], s[-2]) for s in tre) == sorted(
+        (world.vocab[entity_name(int(e))], world.encode(world.value(int(e), k))[0])
+        for e in world.eval_entities for k in range(4))
+    assert {s[0] for s in tre} == ev
+    heldout = {tuple(world.encode(" ".join(ATTRIBUTES[a][0][HELDOUT_TEMPLATE].split())))
+               for a in ATTRIBUTES}
+    assert not any(tuple(s[1:-2]) in heldout for s in tre + sets["tru"])
+    # uniform: the head entity (Zipf rank 0) is no more frequent than chance allows
+    first = np.array([s[0] for s in sets["tru"]])
+    n = world.cfg.n_entities
+    assert binomtest(int((first == world.vocab[entity_name(0)]).sum()), len(first),
+                     1 / n).pvalue > 0.001
+    assert len(set(first.tolist())) > 0.9 * n * (1 - np.exp(-len(first) / n))
+
+
+def test_observation_table_and_elbows(tmp_path):
+    """Rows written by the probe load as a valid observation table, and ``elbows`` recovers a
+    ReLU elbow from simulated rows on that axis and gives a reason for a flat group."""
+    from emergence_law.lab.facts_probe import elbows, observation_row, write_table
+    from emergence_law.observations import load_observations
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, loss in enumerate(np.linspace(3.0, 0.1, 30)):
+        fs = 0.25 + 0.3 * max(0.0, 1.5 - loss) + rng.normal(0, 0.01)
+        rows.append(observation_row(d=32, params=1000, step=100 * (i + 1), tokens_per_step=10,
+                                    loss=loss, value=fs, n_eval=1000))
+        ft = 0.25 + 0.3 * max(0.0, 2.2 - loss) + rng.normal(0, 0.01)
+        rows.append(observation_row(d=32, params=1000, step=100 * (i + 1), tokens_per_step=10,
+                                    loss=loss, value=ft, n_eval=1000, n_train=128, subset=0))
+        rows.append(observation_row(d=32, params=1000, step=100 * (i + 1), tokens_per_step=10,
+                                    loss=loss, value=0.25 + rng.normal(0, 0.01),
+                                    n_eval=1000, n_train=32, subset=0))
+    path = write_table(rows, tmp_path / "t.csv")
+    obs = load_observations(path)
+    assert len(obs) == 90 and set(obs["setting"]) == {"fewshot", "finetune"}
+    e = elbows(path)
+    assert abs(e["fewshot"]["elbow"] - 1.5) < 0.1 and abs(e["D=128"]["elbow"] - 2.2) < 0.1
+    lo, hi = e["D=128"]["interval"]
+    assert lo <= e["D=128"]["elbow"] <= hi
+    assert "error" in e["D=32"]

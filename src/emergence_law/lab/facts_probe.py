@@ -9,6 +9,9 @@ file) and finetunes them on pool questions at several D.
 
     python -m emergence_law.lab.facts_probe pretrain --d 32 --steps 2000 --every 100 --out p.pt
     python -m emergence_law.lab.facts_probe finetune p.pt --d 32 --steps 0,400 --D 32,2048
+    python -m emergence_law.lab.facts_probe xaxis p.pt --x tre --table fewshot.csv
+    python -m emergence_law.lab.facts_probe finetune p.pt --steps 100,400 --table ft.csv
+    python -m emergence_law.lab.facts_probe elbows table.csv   # few-shot and per-D elbows
 
 Evaluation: 3-shot multiple choice over every other evaluation fact (1,000 of 2,000), each with
 its own three random pool examples; ``fewshot`` is its accuracy.
@@ -109,7 +112,12 @@ def answer_loss(model: Any, statements: list[list[int]], batch: int = 512) -> fl
 def x_axis_sets(world: FactWorld, seed: int = 0) -> dict[str, list[list[int]]]:
     """Statement sets whose answer loss is a candidate x-axis: held-out template, Zipf-weighted
     (``hoz``) and over the evaluation entities (``hoe``); training templates, Zipf-weighted
-    (``trz``: how much of the pretraining facts the model has stored)."""
+    (``trz``: how much of the pretraining facts the model has stored, head-dominated).
+
+    Uniform over entities (every entity weighs the same, so the tail counts): ``tre``, every
+    fact of every evaluation entity once in a training template drawn at random (the facts the
+    task asks about, as pretraining stated them); ``tru``, 2,000 facts of entities drawn
+    uniformly from all entities, training templates (no evaluation entity needed)."""
     n = world.cfg.n_entities
     rng = np.random.default_rng([seed, 8])
     hoz = [world.encode(world.statement(int(rng.choice(n, p=world.probs)),
@@ -121,7 +129,71 @@ def x_axis_sets(world: FactWorld, seed: int = 0) -> dict[str, list[list[int]]]:
     trz = [world.encode(world.statement(int(rng.choice(n, p=world.probs)),
                                         int(rng.integers(4)), int(rng.integers(3))))
            for _ in range(2000)]
-    return {"hoz": hoz, "hoe": hoe, "trz": trz}
+    rng = np.random.default_rng([seed, 23])
+    tre = [world.encode(world.statement(int(e), k, int(rng.integers(3))))
+           for e in world.eval_entities for k in range(len(ATTR_NAMES))]
+    rng = np.random.default_rng([seed, 29])
+    tru = [world.encode(world.statement(int(rng.integers(n)), int(rng.integers(4)),
+                                        int(rng.integers(3))))
+           for _ in range(2000)]
+    return {"hoz": hoz, "hoe": hoe, "trz": trz, "tre": tre, "tru": tru}
+
+
+#: the x-axis candidates written to the observation table's ``loss`` column (``--x``)
+X_AXES = ("trz", "tre", "tru", "hoz", "hoe")
+TABLE_COLUMNS = ("series", "model", "checkpoint", "params", "tokens", "flops", "loss", "task",
+                 "metric", "value", "setting", "shots", "n_train", "subset", "method",
+                 "n_eval", "chance")
+
+
+def observation_row(*, d: int, params: int, step: int, tokens_per_step: int, loss: float,
+                    value: float, n_eval: int, n_train: int | None = None,
+                    subset: int | None = None) -> dict[str, Any]:
+    """One row of the project's observation table (README "The observation table"): few-shot
+    when ``n_train`` is None, else full finetuning on ``n_train`` pool questions. Why: the
+    probes feed the core's fits (``ground_truth_emergence``, ``EmergenceLaw``) unchanged."""
+    tokens = float(step * tokens_per_step)
+    return {"series": "facts", "model": f"d{d}", "checkpoint": f"step-{step:06d}",
+            "params": params, "tokens": tokens, "flops": 6.0 * params * tokens, "loss": loss,
+            "task": "facts-mc", "metric": "acc", "value": value,
+            "setting": "fewshot" if n_train is None else "finetune", "shots": 3,
+            "n_train": n_train, "subset": subset,
+            "method": None if n_train is None else "full", "n_eval": n_eval, "chance": 0.25}
+
+
+def write_table(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Write observation rows as CSV (atomically), columns in the README's order."""
+    import pandas as pd
+
+    from emergence_law.observations import write_csv_atomic
+
+    return write_csv_atomic(pd.DataFrame(rows, columns=list(TABLE_COLUMNS)), path)
+
+
+def elbows(table: Any) -> dict[str, dict[str, Any]]:
+    """ReLU-or-hinge elbow (core ``fit_elbow``, 95% profile interval) of the few-shot rows and
+    of the finetuned rows of each D, each on the table's ``loss`` axis; a group that cannot be
+    fitted (no rise, no flat base) gets its reason instead. Why: the per-D elbows E(D) are what
+    the emergence law extrapolates, so the x-axis is judged by whether they are ordered by D."""
+    import pandas as pd
+
+    from emergence_law.analysis.ground_truth import fit_elbow
+    from emergence_law.errors import EmergenceLawError
+
+    df = table if isinstance(table, pd.DataFrame) else pd.read_csv(table)
+    groups = [("fewshot", df[df["setting"] == "fewshot"])]
+    ft = df[df["setting"] != "fewshot"]
+    groups += [(f"D={int(n)}", ft[ft["n_train"] == n]) for n in sorted(ft["n_train"].unique())]
+    out: dict[str, dict[str, Any]] = {}
+    for name, rows in groups:
+        try:
+            g = fit_elbow(rows["loss"].to_numpy(float), rows["value"].to_numpy(float),
+                          task="facts-mc")
+            out[name] = {"elbow": g.elbow, "interval": list(g.interval), "kind": g.model_kind,
+                         "n_rows": len(rows)}
+        except EmergenceLawError as e:
+            out[name] = {"error": str(e).splitlines()[0], "n_rows": len(rows)}
+    return out
 
 
 def new_model(world: FactWorld, d: int, seed: int = 0) -> Any:
@@ -223,22 +295,67 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--every", type=int, default=100)
     p.add_argument("--out", type=Path, required=True)
+    x = sub.add_parser("xaxis", help="every x-axis candidate and the few-shot accuracy of "
+                                     "each checkpoint of a pretrain file")
+    x.add_argument("checkpoints", type=Path)
+    x.add_argument("--d", type=int, default=32)
     f = sub.add_parser("finetune")
     f.add_argument("checkpoints", type=Path)
     f.add_argument("--d", type=int, default=32)
     f.add_argument("--steps", default="0", help="checkpoint steps, comma-separated (0: control)")
     f.add_argument("--D", default="32,128,512,2048", help="data amounts, comma-separated")
     f.add_argument("--finetune-steps", type=int, default=100)
+    f.add_argument("--subset", type=int, default=0, help="finetuning subset seed")
+    for q in (f, x):
+        q.add_argument("--x", choices=X_AXES, default="tre",
+                       help="x-axis written to the table's loss column")
+        q.add_argument("--table", type=Path, default=None,
+                       help="write an observation table (CSV) of the rows measured")
+    e = sub.add_parser("elbows", help="fit the few-shot and per-D elbows of a table")
+    e.add_argument("table", type=Path)
     a = ap.parse_args(argv)
     world = FactWorld(FactsConfig())
     if a.cmd == "pretrain":
         pretrain(world, a.d, a.steps, a.every, out=a.out)
         return
+    if a.cmd == "elbows":
+        print(json.dumps(elbows(a.table), indent=1))
+        return
     ckpts = torch.load(a.checkpoints)["ckpts"]
-    for step in (int(s) for s in a.steps.split(",")):
-        for n in (int(x) for x in a.D.split(",")):
-            r = finetune(world, a.d, ckpts[step] if step else None, n, steps=a.finetune_steps)
-            print(json.dumps({"d": a.d, "step": step, "D": n, **r}), flush=True)
+    model = new_model(world, a.d)
+    params = sum(p.numel() for p in model.parameters())
+    tokens_per_step = 32 * world.sample_rows(32, np.random.default_rng(0))[0].shape[1]
+    xs = x_axis_sets(world)
+    items = probe_items(world)
+    rows: list[dict[str, Any]] = []
+
+    def x_loss(step: int) -> float:
+        model.load_state_dict(ckpts[step])
+        return answer_loss(model, xs[a.x])
+
+    if a.cmd == "xaxis":
+        for step in sorted(ckpts):
+            model.load_state_dict(ckpts[step])
+            rec = {k: answer_loss(model, v) for k, v in xs.items()}
+            rec["fewshot"] = fewshot_accuracy(model, items)
+            print(json.dumps({"step": step, **rec}), flush=True)
+            rows.append(observation_row(d=a.d, params=params, step=step, loss=rec[a.x],
+                                        value=rec["fewshot"], n_eval=len(items),
+                                        tokens_per_step=tokens_per_step))
+    else:
+        for step in (int(s) for s in a.steps.split(",")):
+            loss = x_loss(step) if step else float("nan")
+            for n in (int(v) for v in a.D.split(",")):
+                r = finetune(world, a.d, ckpts[step] if step else None, n,
+                             steps=a.finetune_steps, subset_seed=a.subset)
+                print(json.dumps({"d": a.d, "step": step, "D": n, a.x: loss, **r}), flush=True)
+                if step:  # the never-pretrained control has no place on the x-axis
+                    rows.append(observation_row(d=a.d, params=params, step=step, loss=loss,
+                                                value=r["acc"], n_eval=len(items), n_train=n,
+                                                subset=a.subset,
+                                                tokens_per_step=tokens_per_step))
+    if a.table is not None:
+        write_table(rows, a.table)
 
 
 if __name__ == "__main__":
