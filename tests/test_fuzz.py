@@ -789,3 +789,15 @@ def test_sweep_plan_binary_recipe_is_one_line(tmp_path):
         rc, out, err = run_cli(args)
         check_outcome(args, rc, out, err, None)
         assert rc == 2 and f"{name}: not UTF-8 text" in err, err
+
+
+def test_len_norm_above_one_is_refused(tmp_path):
+    """Found by the fuzz test: OLMo's len_norm (an accuracy) was not checked to lie in [0, 1],
+    so ladder forecast accuracies of -2 from a table whose values had been multiplied by 8."""
+    value = pd.to_numeric(_LADDER["value"]) * 8
+    path = write_table(_LADDER.assign(value=value), tmp_path / "x8.csv")
+    args = ["ladder", path, "--task", "arc_challenge_rc", "--target", "3B", "--n-boot", "20",
+            "--out", tmp_path / "o"]
+    rc, out, err = run_cli(args)
+    check_outcome(args, rc, out, err, None)
+    assert rc == 2 and "x8.csv" in err and "'value'" in err, err

@@ -28,7 +28,8 @@ Kind = Literal["float", "int", "str", "bool"]
 
 SETTINGS = ("fewshot", "finetune")
 #: metrics whose values are proportions and must lie in [0, 1]
-PROPORTION_METRICS = frozenset({"acc", "acc_norm", "accuracy", "exact_match", "em", "pass_rate"})
+PROPORTION_METRICS = frozenset({"acc", "acc_norm", "accuracy", "exact_match", "em", "pass_rate",
+                                "len_norm"})  # len_norm: OLMo's length-normalized accuracy
 
 
 @dataclass(frozen=True)
