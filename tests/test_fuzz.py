@@ -824,3 +824,20 @@ def test_len_norm_above_one_is_refused(tmp_path):
     rc, out, err = run_cli(args)
     check_outcome(args, rc, out, err, None)
     assert rc == 2 and "x8.csv" in err and "'value'" in err, err
+
+
+@pytest.mark.parametrize(("opts", "words"), [
+    (["--out", "a_file"], "is a file"), (["--out", "a_file/sub"], "is a file"),
+    (["--seed", "-1"], "--seed"), (["--seed", "abc"], "--seed"),
+    (["--seed", "4294967296"], "--seed"), (["--seed", "1e3"], "--seed"),
+])
+def test_demo_bad_options_are_one_line(tmp_path, opts, words):
+    """demo's option mutations (issue 13): a bad --out or --seed is refused before any work
+    (a successful demo takes ~1 min, too long to fuzz; tests/core/test_demo.py runs it)."""
+    (tmp_path / "a_file").write_text("x")
+    opts = [tmp_path / o if o.startswith("a_file") else o for o in opts]
+    args = ["demo", *opts, *([] if "--out" in opts else ["--out", tmp_path / "d"])]
+    rc, out, err = run_cli(args, limit_s=30)
+    check_outcome(args, rc, out, err, None)
+    assert rc == 2 and words in err, err
+    assert not (tmp_path / "d").exists()
