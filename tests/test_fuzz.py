@@ -518,31 +518,13 @@ def test_fuzz_ladder(data):
         args = ["ladder", path, *opts, "--out", out]
         rc, so, se = run_cli(args)
         _verbose(args, rc, se)
-        if rc == 1 and LADDER_BUG in se:  # known, recorded as a strict xfail below
-            _record("ladder (known bug: point forecast outside its interval)", rc)
-            return
-        if rc == 0 and _same_metric_twice(opts):  # known, recorded as a strict xfail below
-            _record("ladder (known bug: --metric = --nll-metric accepted)", rc)
-            return
         check_outcome(args, rc, so, se, out)
         _record("ladder", rc)
 
 
-#: the fuzz test's open findings (test_ladder_point_forecast_inside_its_interval,
-#: test_ladder_refuses_one_metric_for_both_steps)
-LADDER_BUG = "'yerr' must not contain negative values"
+# two findings of the fuzz test, fixed in analysis/fewshot_only.py and pinned below
 
 
-def _same_metric_twice(opts: list) -> bool:
-    given = dict(zip(opts[::2], opts[1::2], strict=False)) if opts else {}
-    return given.get("--metric") == given.get("--nll-metric", "bpb")
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "found by the fuzz test: ladder accepts --metric len_norm --nll-metric len_norm (one metric "
-    "as both the task loss of step 1 and the accuracy of step 2) and writes a 'forecast' whose "
-    "predictive interval leaves [0, 1]; should be an OptionError in analysis/fewshot_only.py "
-    "(ladder_forecast), a file in active use"))
 def test_ladder_refuses_one_metric_for_both_steps(tmp_path):
     args = ["ladder", write_table(_LADDER, tmp_path / "obs.csv"), "--task", "arc_challenge_rc",
             "--target", "3B", "--metric", "len_norm", "--nll-metric", "len_norm",
@@ -552,11 +534,6 @@ def test_ladder_refuses_one_metric_for_both_steps(tmp_path):
     assert rc == 2 and "--nll-metric" in err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "found by the fuzz test: ladder's 90% predictive interval is bootstrap percentiles over runs "
-    "while the point forecast is the fit on all runs, so the point can fall outside it; the "
-    "plot then crashes (matplotlib: negative yerr), exit 1 'internal error'. Needs a decision "
-    "in analysis/fewshot_only.py (e.g. a basic/centred interval or clip), a file in active use"))
 def test_ladder_point_forecast_inside_its_interval(tmp_path):
     table = _LADDER.copy()
     value = pd.to_numeric(table["value"]) * 0.5  # every accuracy and bpb halved

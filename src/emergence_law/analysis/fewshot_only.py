@@ -214,6 +214,10 @@ def ladder_forecast(obs: pd.DataFrame | Any, task: str, *, train: list[str], tar
     from emergence_law.observations import select_task
 
     acc_metric = str(select_task(train_rows, task, metric=acc_metric).rows["metric"].iloc[0])
+    if acc_metric == nll_metric:
+        raise OptionError("--nll-metric", f"is the accuracy metric too ({acc_metric!r}): step 1 "
+                          "needs the task loss of the correct answer (e.g. bpb), step 2 the "
+                          "accuracy")
     pairs = bl._pairs(train_rows, acc_metric, nll_metric, 1.0)
     key_run = (train_rows.assign(_k=_keys(train_rows)).groupby("_k")[runs].first())
     pairs["run"] = key_run.reindex(pairs["_key"]).to_numpy()
@@ -280,9 +284,11 @@ def ladder_forecast(obs: pd.DataFrame | Any, task: str, *, train: list[str], tar
     a = (1 - level) / 2
     md, pd_, nd = np.array(mean_draws), np.array(pred_draws), np.array(nll_draws)
     n_hat, mu = _predict(p0, tl)
-    lo_m, hi_m = np.quantile(md, [a, 1 - a], axis=0)
-    lo_p, hi_p = np.quantile(pd_, [a, 1 - a], axis=0)
-    lo_n, hi_n = np.quantile(nd, [a, 1 - a], axis=0)
+    # percentile intervals of the resampled fits; the point forecast is the fit on every run,
+    # which a skewed bootstrap can leave outside them: widen to include it (never narrower)
+    lo_m, hi_m = _around(np.quantile(md, [a, 1 - a], axis=0), mu)
+    lo_p, hi_p = _around(np.quantile(pd_, [a, 1 - a], axis=0), mu)
+    lo_n, hi_n = _around(np.quantile(nd, [a, 1 - a], axis=0), n_hat)
     table = pd.DataFrame({
         "target": target, "run": tp["run"].to_numpy(), "checkpoint": tp["_key"].to_numpy(),
         "loss": tl, "nll": tp["nll"].to_numpy(), "nll_pred": n_hat, "nll_lower": lo_n,
@@ -298,6 +304,11 @@ def ladder_forecast(obs: pd.DataFrame | Any, task: str, *, train: list[str], tar
                                 "n_train_runs": len(uniq),
                                 "residual_sd": float(np.std(resid)),
                                 "size_level_sd": size_sd, "reach_ratio": reach})
+
+
+def _around(bounds: np.ndarray, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An interval's (lower, upper) widened where needed so that it contains ``point``."""
+    return np.minimum(bounds[0], point), np.maximum(bounds[1], point)
 
 
 def _reach_ratio(fs: pd.DataFrame, by: str, cal_train: list[str], cal_target: str,
