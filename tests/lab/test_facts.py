@@ -108,7 +108,10 @@ def test_probe_pretrains_and_finetunes_a_real_model(tmp_path):
     out = tmp_path / "p.pt"
     ckpts, recs = pretrain(world, 16, steps=4, every=2, batch=4, out=out, log=lambda s: None)
     assert sorted(ckpts) == [2, 4] and [r["step"] for r in recs] == [2, 4]
-    assert set(recs[0]) >= {"train", "hoz", "hoe", "trz", "fewshot"}
+    assert set(recs[0]) >= {"train", "hoz", "hoe", "trz", "tre", "tru", "qap", "fewshot"}
+    # --stop: the schedule of 8 steps, checkpoints up to step 4 only
+    early, _ = pretrain(world, 16, steps=8, every=2, batch=4, stop=4, log=lambda s: None)
+    assert sorted(early) == [2, 4]
     assert torch.load(out)["records"] == recs
     n_items = len(probe_items(world))
     assert n_items == 2 * len(world.eval_entities)  # every other of 4 facts per entity

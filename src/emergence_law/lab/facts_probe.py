@@ -117,7 +117,10 @@ def x_axis_sets(world: FactWorld, seed: int = 0) -> dict[str, list[list[int]]]:
     Uniform over entities (every entity weighs the same, so the tail counts): ``tre``, every
     fact of every evaluation entity once in a training template drawn at random (the facts the
     task asks about, as pretraining stated them); ``tru``, 2,000 facts of entities drawn
-    uniformly from all entities, training templates (no evaluation entity needed)."""
+    uniformly from all entities, training templates (no evaluation entity needed).
+
+    Question format: ``qap``, the 0-shot answer loss of the QA lines of every 4th pool entity
+    (their QA lines are never in pretraining; measured on pretrained checkpoints only)."""
     n = world.cfg.n_entities
     rng = np.random.default_rng([seed, 8])
     hoz = [world.encode(world.statement(int(rng.choice(n, p=world.probs)),
@@ -136,11 +139,13 @@ def x_axis_sets(world: FactWorld, seed: int = 0) -> dict[str, list[list[int]]]:
     tru = [world.encode(world.statement(int(rng.integers(n)), int(rng.integers(4)),
                                         int(rng.integers(3))))
            for _ in range(2000)]
-    return {"hoz": hoz, "hoe": hoe, "trz": trz, "tre": tre, "tru": tru}
+    qap = [world.encode(world.qa(int(e), k))
+           for e in world.pool_entities[::4] for k in range(len(ATTR_NAMES))]
+    return {"hoz": hoz, "hoe": hoe, "trz": trz, "tre": tre, "tru": tru, "qap": qap}
 
 
 #: the x-axis candidates written to the observation table's ``loss`` column (``--x``)
-X_AXES = ("trz", "tre", "tru", "hoz", "hoe")
+X_AXES = ("trz", "tre", "tru", "qap", "hoz", "hoe")
 TABLE_COLUMNS = ("series", "model", "checkpoint", "params", "tokens", "flops", "loss", "task",
                  "metric", "value", "setting", "shots", "n_train", "subset", "method",
                  "n_eval", "chance")
@@ -205,11 +210,12 @@ def new_model(world: FactWorld, d: int, seed: int = 0) -> Any:
 
 def pretrain(world: FactWorld, d: int, steps: int, every: int, *, batch: int = 32,
              lr: float = 3e-3, seed: int = 0, out: Path | None = None,
-             log=print) -> tuple[dict[int, dict], list[dict]]:
+             log=print, stop: int | None = None) -> tuple[dict[int, dict], list[dict]]:
     """Train a d-wide 2-layer model, measuring and keeping a checkpoint every ``every`` steps.
 
     Warm-up 50 steps, cosine to 10% over ``steps``; loss on every token; batch ``batch`` rows,
-    the rows of step s drawn from a generator seeded by (seed, 1, s).
+    the rows of step s drawn from a generator seeded by (seed, 1, s). ``stop``: end after that
+    step (same schedule), for dense checkpoints of the early part of a long run.
     """
     import torch
 
@@ -220,7 +226,7 @@ def pretrain(world: FactWorld, d: int, steps: int, every: int, *, batch: int = 3
     records: list[dict] = []
     t0 = time.time()
     model.train()
-    for step in range(1, steps + 1):
+    for step in range(1, min(steps, stop or steps) + 1):
         ids, _ = world.sample_rows(batch, np.random.default_rng([seed, 1, step]))
         x = torch.from_numpy(ids)
         for g in opt.param_groups:
@@ -231,7 +237,7 @@ def pretrain(world: FactWorld, d: int, steps: int, every: int, *, batch: int = 3
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % every == 0 or step == steps:
+        if step % every == 0 or step in (steps, stop):
             rec = {"step": step, "train": float(loss.detach()),
                    **{k: answer_loss(model, v) for k, v in sets.items()},
                    "fewshot": fewshot_accuracy(model, items), "seconds": time.time() - t0}
@@ -295,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--every", type=int, default=100)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--stop", type=int, default=None, help="end after this step")
     x = sub.add_parser("xaxis", help="every x-axis candidate and the few-shot accuracy of "
                                      "each checkpoint of a pretrain file")
     x.add_argument("checkpoints", type=Path)
@@ -316,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     world = FactWorld(FactsConfig())
     if a.cmd == "pretrain":
-        pretrain(world, a.d, a.steps, a.every, out=a.out)
+        pretrain(world, a.d, a.steps, a.every, out=a.out, stop=a.stop)
         return
     if a.cmd == "elbows":
         print(json.dumps(elbows(a.table), indent=1))
