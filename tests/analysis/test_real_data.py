@@ -88,12 +88,14 @@ def test_ground_truth_command_writes_csv_and_png(olmo7, tmp_path, capsys):
     assert _cli(["ground-truth", obs, "--task", "arc_challenge_mc", "--out", out]) == 0
     tab = pd.read_csv(out / "ground_truth.csv")
     assert list(tab.columns) == ["task", "group", "elbow", "lower", "upper", "n_checkpoints",
-                                 "n_pre", "model_kind"]
+                                 "n_pre", "model_kind", "metric"]
     r = tab.iloc[0]
+    assert r["metric"] == "acc"
     assert r["group"] == "all" and r["model_kind"] == "saturating" and r["n_checkpoints"] == 186
     assert r["lower"] < r["elbow"] < r["upper"] and r["n_pre"] == 11
     assert (out / "ground_truth.png").stat().st_size > 10000
-    assert "elbow 2.70" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "elbow 2.70" in printed and "task arc_challenge_mc, metric acc," in printed
 
 
 def test_ground_truth_command_by_model(tmp_path, capsys):

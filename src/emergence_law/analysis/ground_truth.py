@@ -400,20 +400,23 @@ CSV_COLUMNS = ["task", "group", "elbow", "lower", "upper", "n_checkpoints", "n_p
 
 def ground_truth_table(task: str, fits: list[tuple[str, GroundTruth | str, pd.DataFrame]],
                        ) -> pd.DataFrame:
-    """One CSV row per group (CSV_COLUMNS, plus ``reason`` where a group could not be fitted)."""
+    """One CSV row per group: CSV_COLUMNS, then ``metric`` (the metric the elbow was fitted on:
+    no silent default) and ``reason`` (why a group could not be fitted)."""
     from emergence_law.analysis.checkpoints import checkpoint_keys
 
     rows = []
     for g, gt, sub in fits:
+        metric = ", ".join(sorted(set(sub["metric"].astype(str)))) if "metric" in sub else ""
         if isinstance(gt, GroundTruth):
             rows.append({"task": task, "group": g, "elbow": gt.elbow, "lower": gt.interval[0],
                          "upper": gt.interval[1], "n_checkpoints": gt.n_checkpoints,
-                         "n_pre": gt.n_pre, "model_kind": gt.model_kind, "reason": ""})
+                         "n_pre": gt.n_pre, "model_kind": gt.model_kind, "metric": metric,
+                         "reason": ""})
         else:
             rows.append({"task": task, "group": g, "elbow": np.nan, "lower": np.nan,
                          "upper": np.nan, "n_checkpoints": int(checkpoint_keys(sub).nunique()),
-                         "n_pre": pd.NA, "model_kind": "none", "reason": gt})
-    return pd.DataFrame.from_records(rows, columns=[*CSV_COLUMNS, "reason"])
+                         "n_pre": pd.NA, "model_kind": "none", "metric": metric, "reason": gt})
+    return pd.DataFrame.from_records(rows, columns=[*CSV_COLUMNS, "metric", "reason"])
 
 
 def plot_ground_truths(task: str, fits: list[tuple[str, GroundTruth | str, pd.DataFrame]],

@@ -45,8 +45,10 @@ def register(app: typer.Typer) -> None:
                                                "by": by})
         csv = out / "ground_truth.csv"
         tab = ground_truth_table(task, fits)
-        write_csv_atomic(tab[CSV_COLUMNS], csv, float_format="%.6g")
+        write_csv_atomic(tab[[*CSV_COLUMNS, "metric"]], csv, float_format="%.6g")
         plot_ground_truths(task, fits, out / "ground_truth.png")
+        metrics = ", ".join(sorted(set(tab["metric"]) - {""})) or "none"
+        typer.echo(f"task {task}, metric {metrics}, few-shot rows only:")
         for r in tab.itertuples():
             if r.model_kind == "none":
                 typer.echo(f"{r.group}: no elbow ({r.reason})")
