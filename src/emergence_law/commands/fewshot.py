@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from emergence_law.commands.options import out_dir
+from emergence_law.commands.options import StrEnum, out_dir
 
 OUT_DEFAULT = Path("emergence-out")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl")

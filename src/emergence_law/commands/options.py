@@ -4,10 +4,21 @@ folder given with ``--out`` (refused before any work, as one line)."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+import enum
 from pathlib import Path
 
 import typer
+
+if hasattr(enum, "StrEnum"):
+    StrEnum = enum.StrEnum
+else:  # Python 3.10 (the package supports it): members compare, print and format as values
+
+    class StrEnum(str, enum.Enum):  # type: ignore[no-redef]
+        def __str__(self) -> str:
+            return str(self.value)
+
+        def __format__(self, spec: str) -> str:
+            return format(str(self.value), spec)
 
 
 class Form(StrEnum):
