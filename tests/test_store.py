@@ -232,3 +232,33 @@ def test_sweep_commands_on_a_damaged_store_exit_2_with_one_line(tmp_path: Path, 
     assert out.returncode == 2, out.stdout + out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "s.sqlite" in out.stderr and ("damaged" in out.stderr or "empty" in out.stderr)
+
+
+def test_sweeps_opening_a_new_store_at_once_all_get_it(tmp_path):
+    """A new store appears whole (built under a temporary name, linked into place): a second
+    opener never meets SQLite's 0-byte placeholder, which is refused as an empty file (found
+    with two sweeps started together on one new store)."""
+    import stat
+    import threading
+
+    from emergence_law.atomic import user_mode
+
+    for n in range(15):
+        path = tmp_path / f"s{n}.sqlite"
+        start, errors = threading.Barrier(6), []
+
+        def open_it(path=path, start=start, errors=errors):
+            start.wait()
+            try:
+                ResultStore(path).close()
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert stat.S_IMODE(path.stat().st_mode) == user_mode()
+    assert not list(tmp_path.glob(".*.new"))  # no temporary file left behind

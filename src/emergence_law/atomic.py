@@ -13,11 +13,12 @@ import tempfile
 from pathlib import Path
 
 
-def _umask() -> int:
-    """The process's umask (read by setting and restoring it: there is no getter)."""
+def user_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: 0666 less the process's umask (read by
+    setting and restoring it: there is no getter)."""
     mask = os.umask(0o022)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
@@ -28,7 +29,7 @@ def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> P
     try:
         with os.fdopen(fd, "w", encoding=encoding) as fh:
             fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, user_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

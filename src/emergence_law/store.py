@@ -191,6 +191,27 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _create_store(path: Path) -> None:
+    """Make a new, empty store at ``path`` in one step: build it under a temporary name and link
+    it into place. Two sweeps started at the same moment on a new store then see either no file
+    or a whole store, never the 0-byte file SQLite leaves while it creates one (which a second
+    opener would refuse as an empty file)."""
+    import tempfile
+
+    from emergence_law.atomic import user_mode
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, user_mode())
+        with contextlib.closing(sqlite3.connect(tmp)) as con:
+            con.executescript(_DDL)
+        with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+
+
 class ResultStore:
     """A results store in one SQLite file. Safe to open from several processes at once.
 
@@ -211,6 +232,8 @@ class ResultStore:
             raise DataError("empty file (0 bytes), not a results store; delete it to start a "
                             "new store", source=str(path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            _create_store(self.path)
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
