@@ -262,3 +262,60 @@ def test_sweeps_opening_a_new_store_at_once_all_get_it(tmp_path):
         assert not errors, errors
         assert stat.S_IMODE(path.stat().st_mode) == user_mode()
     assert not list(tmp_path.glob(".*.new"))  # no temporary file left behind
+
+
+class _InterruptingConnection:
+    """A connection whose ``execute`` is interrupted once by Ctrl-C, before or after SQLite
+    runs the named statement: the two moments a signal can land between a transaction's steps."""
+
+    def __init__(self, conn: sqlite3.Connection, statement: str, after: bool) -> None:
+        self._conn, self._statement, self._after, self.fired = conn, statement, after, False
+
+    def execute(self, sql: str, *args):
+        if sql == self._statement and not self.fired:
+            self.fired = True
+            if self._after:
+                self._conn.execute(sql, *args)
+            raise KeyboardInterrupt
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+
+@pytest.mark.parametrize("statement,after", [("BEGIN IMMEDIATE", True), ("COMMIT", False)],
+                         ids=["after-begin", "before-commit"])
+def test_ctrl_c_between_a_transactions_steps_leaves_the_store_usable(tmp_path: Path, statement,
+                                                                       after) -> None:
+    """Found by CI: Ctrl-C inside COMMIT left the transaction open, and the runner's next write
+    (putting in-flight jobs back to pending) was refused as 'damaged' (within a transaction)."""
+    store = ResultStore(tmp_path / "s.sqlite")
+    a, b = ({"kind": "noop", "i": i} for i in range(2))
+    ids = store.add_jobs([a, b])
+    store.mark_running(ids[0])
+    real = store._conn
+    store._conn = _InterruptingConnection(real, statement, after)
+    with pytest.raises(KeyboardInterrupt):
+        store.record_result(a, [{"x": 1}])
+    assert store._conn.fired
+    store._conn = real
+    assert store.mark_pending([ids[0]], note="interrupted") == 1  # what the runner does next
+    assert store.statuses() == {ids[0]: "pending", ids[1]: "pending"}
+    assert store.observation_rows() == []  # the interrupted write left nothing
+    store.record_result(a, [{"x": 1}])
+    assert len(store.observation_rows()) == 1
+    store.close()
+
+
+def test_a_locked_store_is_busy_not_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    ResultStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DataError, match="busy") as err:
+            ResultStore(path, timeout=0.1)
+        assert "damaged" not in str(err.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -174,6 +174,15 @@ def _damaged(path: Path, exc: Exception) -> DataError:
                      "move it away to start a new one", source=str(path))
 
 
+def _store_error(path: Path, exc: sqlite3.DatabaseError) -> DataError:
+    """A store that is busy is not damaged: say which one it is."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return DataError(f"busy: another process has held its write lock too long ({exc}); "
+                         "wait for it to finish or stop it, then run again", source=str(path))
+    return _damaged(path, exc)
+
+
 def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     """Turn SQLite's errors on a damaged file into one :class:`DataError` line."""
 
@@ -181,7 +190,9 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: ResultStore, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(self.path, exc) from exc
+        except json.JSONDecodeError as exc:
             raise _damaged(self.path, exc) from exc
         except Exception as exc:
             if type(exc).__name__ == "DatabaseError":  # pandas.errors.DatabaseError
@@ -247,7 +258,7 @@ class ResultStore:
         except sqlite3.DatabaseError as exc:
             if getattr(self, "_conn", None) is not None:
                 self._conn.close()
-            raise _damaged(self.path, exc) from exc
+            raise _store_error(self.path, exc) from exc
         #: jobs put back to pending on opening (their owner was dead)
         self.reclaimed = 0
         if reclaim:
@@ -283,22 +294,30 @@ class ResultStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE): all or nothing, even under kill -9."""
+        """One write transaction (BEGIN IMMEDIATE): all or nothing, even under kill -9.
+
+        Ctrl-C can land between any two steps (after BEGIN, inside COMMIT); whatever is still
+        open when the block ends, by any exception, is rolled back, and a transaction an
+        earlier interruption left open is rolled back before the next one begins."""
+        self._rollback_leftover()
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
-            raise _damaged(self.path, exc) from exc
+            raise _store_error(self.path, exc) from exc
         try:
             yield self._conn
-        except BaseException:
-            with contextlib.suppress(sqlite3.DatabaseError):  # keep the first error
-                self._conn.execute("ROLLBACK")
-            raise
-        else:
             try:
                 self._conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
-                raise _damaged(self.path, exc) from exc
+                raise _store_error(self.path, exc) from exc
+        finally:
+            self._rollback_leftover()
+
+    def _rollback_leftover(self) -> None:
+        """Roll back a transaction left open (an interrupted block); keep any first error."""
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                self._conn.execute("ROLLBACK")
 
     # -- jobs -------------------------------------------------------------------------------
     def add_jobs(self, definitions: Iterable[Mapping[str, Any]]) -> list[str]:
