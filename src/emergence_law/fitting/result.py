@@ -243,7 +243,17 @@ class EmergenceFit:
             raise DataError(f"not a fit result (missing or bad field {exc})") from exc
 
     def save(self, path: str | Path) -> Path:
+        """Write the ``fit.json`` record to ``path`` (any name: the lab writes
+        ``emergence_fit_<method>.json``); a command writes its folder via :meth:`to_result`."""
         return write_json(path, self.to_dict())
+
+    def to_result(self, *, include_samples: bool = True, include_data: bool = True) -> Any:
+        """This fit as the typed result :class:`~emergence_law.results.core.FitResult`: it owns
+        the files (``fit.json``, ``data_used.csv``) and is what readers load."""
+        from emergence_law.results.core import FitResult
+
+        return FitResult.from_fit(self, include_samples=include_samples,
+                                  include_data=include_data)
 
     @classmethod
     def load(cls, path: str | Path) -> EmergenceFit:

@@ -29,9 +29,10 @@ R = TypeVar("R", bound="Result")
 RESULT_TYPES: dict[str, type[Result]] = {}
 
 
-def table_field(role: str, **kwargs: Any) -> Any:
-    """A dataclass field holding a pandas table saved as the CSV ``FILES[role]``."""
-    return dataclasses.field(metadata={"file": role}, **kwargs)
+def table_field(role: str, *, float_format: str | None = None, **kwargs: Any) -> Any:
+    """A dataclass field holding a pandas table saved as the CSV ``FILES[role]`` (numbers
+    written with ``float_format``, e.g. ``"%.6g"``, when given)."""
+    return dataclasses.field(metadata={"file": role, "float_format": float_format}, **kwargs)
 
 
 @dataclasses.dataclass
@@ -53,6 +54,11 @@ class Result:
     def _table_fields(cls) -> dict[str, str]:
         return {f.name: f.metadata["file"] for f in dataclasses.fields(cls)
                 if "file" in f.metadata}
+
+    @classmethod
+    def _float_format(cls, name: str) -> str | None:
+        return next(f.metadata.get("float_format") for f in dataclasses.fields(cls)
+                    if f.name == name)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record: every field except tables (saved beside it as CSV)."""
@@ -84,32 +90,47 @@ class Result:
         for name, role in self._table_fields().items():
             table = getattr(self, name)
             if table is not None:
-                written[role] = atomic_write_text(out / self.FILES[role],
-                                                  table.to_csv(index=False))
+                written[role] = atomic_write_text(
+                    out / self.FILES[role],
+                    table.to_csv(index=False, float_format=self._float_format(name)))
         written["json"] = write_json(out / self.FILES["json"], self.to_dict())
         return written
 
     @classmethod
     def load(cls: type[R], out_dir: str | Path) -> R:
         """Read a result saved by :meth:`save`; a bad or missing file names itself."""
-        import pandas as pd
-
         out = Path(out_dir)
-        path = out / cls.FILES["json"]
-        record = read_json(path)
-        tables = {}
-        for name, role in cls._table_fields().items():
-            csv = out / cls.FILES[role]
-            if csv.is_file():
-                try:
-                    tables[name] = pd.read_csv(csv)
-                except (ValueError, pd.errors.ParserError) as exc:
-                    raise DataError(f"unreadable table: {' '.join(str(exc).split())}",
-                                    source=str(csv)) from exc
+        tables = {name: read_csv_table(out / cls.FILES[role])
+                  for name, role in cls._table_fields().items()
+                  if (out / cls.FILES[role]).is_file()}
+        return cls.read(out / cls.FILES["json"], **tables)
+
+    @classmethod
+    def read(cls: type[R], path: str | Path, **tables: Any) -> R:
+        """Read the JSON record at ``path`` (any name, e.g. the lab's ``emergence_fit_full.json``);
+        a bad file or a missing field is a one-line :class:`DataError` naming it."""
+        return cls.from_record(read_json(path), str(path), **tables)
+
+    @classmethod
+    def from_record(cls: type[R], record: Any, source: str, **tables: Any) -> R:
+        """:meth:`from_dict` whose errors name ``source`` (the file the record came from)."""
         try:
             return cls.from_dict(record, **tables)
         except DataError as exc:
-            raise DataError(exc.reason, source=str(path)) from exc
+            raise DataError(exc.reason, source=source, row=exc.row,
+                            column=exc.column) from exc
+
+    def equals(self, other: object) -> bool:
+        """Same type, same record and tables that write the same CSV (dataclass ``==`` cannot
+        compare frames, and a CSV does not keep dtypes: ``"1"`` reads back as 1)."""
+        if type(other) is not type(self) or self.to_dict() != other.to_dict():
+            return False
+        for name in self._table_fields():
+            a, b = getattr(self, name), getattr(other, name)
+            if (a is None) != (b is None) or (a is not None and not _same_csv(
+                    a, b, self._float_format(name))):
+                return False
+        return True
 
     # -- views --------------------------------------------------------------------------------
     def scalars(self) -> dict[str, Any]:
@@ -144,12 +165,97 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _same_csv(a: Any, b: Any, float_format: str | None) -> bool:
+    return bool(a.to_csv(index=False, float_format=float_format)
+                == b.to_csv(index=False, float_format=float_format))
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float) and math.isfinite(v):
         return f"{v:.4g}"
     return str(v)
 
 
+def read_csv_table(path: str | Path, required: tuple[str, ...] = ()) -> Any:
+    """A CSV as a DataFrame (numbers parsed, text kept, header names stripped); an empty or
+    malformed file, or a missing ``required`` column, is a one-line DataError naming it."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", source=str(path))
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError as exc:
+        raise DataError("empty file (no header row)", source=str(path)) from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot be read as CSV: {first}", source=str(path)) from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for col in required:
+        if col not in frame.columns:
+            found = ", ".join(frame.columns) or "none"
+            raise DataError(f"required column is missing (columns found: {found})",
+                            source=str(path), column=col)
+    return frame
+
+
+@dataclasses.dataclass
+class TableResult(Result):
+    """A result that is one CSV table and no JSON record (``backtest.csv``, ...).
+
+    ``FILES["table"]`` is the CSV; ``REQUIRED`` are the columns a reader needs (a file without
+    one is refused naming the file and the column); numbers are written as ``FLOAT_FORMAT``.
+    """
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+    FLOAT_FORMAT: ClassVar[str | None] = "%.6g"
+
+    table: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rows as records (NaN as None): the table is the whole result."""
+        t = self.table.astype(object).where(self.table.notna(), None)
+        return {"rows": t.to_dict(orient="records")}
+
+    def save(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write the CSV atomically (a reader never sees half a table); return role -> path."""
+        path = Path(out_dir) / self.FILES["table"]
+        return {"table": atomic_write_text(path, self.table.to_csv(
+            index=False, float_format=self.FLOAT_FORMAT))}
+
+    @classmethod
+    def load(cls: type[R], out_dir: str | Path) -> R:
+        return cls.read(Path(out_dir) / cls.FILES["table"])
+
+    @classmethod
+    def read(cls: type[R], path: str | Path, **extra: Any) -> R:
+        """Read the CSV at ``path``, checking the required columns."""
+        return cls(table=read_csv_table(path, cls.REQUIRED), **extra)  # type: ignore[call-arg]
+
+    def equals(self, other: object) -> bool:
+        return type(other) is type(self) and _same_csv(self.table, other.table,
+                                                       self.FLOAT_FORMAT)
+
+    def to_frame(self) -> Any:
+        return self.table
+
+    def summary(self) -> str:
+        return f"{self.KIND}: {len(self.table)} rows"
+
+
+def _register_all() -> None:
+    """Import every module of this package, so each result type is in :data:`RESULT_TYPES`."""
+    import importlib
+    import pkgutil
+
+    import emergence_law.results as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+
+
 def output_file_names() -> set[str]:
     """Every file name a result type writes: the report's list of what it knows."""
+    _register_all()
     return {name for cls in RESULT_TYPES.values() for name in cls.FILES.values()}
