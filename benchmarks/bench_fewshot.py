@@ -38,7 +38,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     from emergence_law.measure.fewshot import evaluate_fewshot
-    from emergence_law.measure.lmeval import run_lmeval
+    from emergence_law.measure.lmeval_run import run_lmeval
     from emergence_law.measure.models import load_model
     from emergence_law.measure.tasks import load_task
     from emergence_law.tinylm import arithmetic_texts, make_tiny_lm

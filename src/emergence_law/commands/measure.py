@@ -312,7 +312,7 @@ def import_lmeval_cmd(
     """Import lm-eval-harness results (older and 0.4 formats) as an observation table."""
     import warnings
 
-    from emergence_law.measure.lmeval import (
+    from emergence_law.measure.lmeval_import import (
         describe_import,
         import_lmeval,
         read_lmeval_samples,

@@ -12,9 +12,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "import_lmeval": "emergence_law.measure.lmeval",
-    "read_lmeval_samples": "emergence_law.measure.lmeval",
-    "run_lmeval": "emergence_law.measure.lmeval",
+    "import_lmeval": "emergence_law.measure.lmeval_import",
+    "read_lmeval_samples": "emergence_law.measure.lmeval_import",
+    "run_lmeval": "emergence_law.measure.lmeval_run",
     "load_task": "emergence_law.measure.tasks",
     "Task": "emergence_law.measure.tasks",
     "load_model": "emergence_law.measure.models",

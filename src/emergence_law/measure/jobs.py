@@ -111,7 +111,7 @@ def _finetune_job(job: FinetuneJob, lm, ident, progress) -> list[dict[str, Any]]
     shots = job.shots or 0
     if job.harness == "lmeval":
         from emergence_law.measure.finetune import FinetuneHparams, default_hparams
-        from emergence_law.measure.lmeval import lmeval_results_to_rows, run_lmeval
+        from emergence_law.measure.lmeval_run import lmeval_results_to_rows, run_lmeval
 
         hpo = FinetuneHparams.from_dict(train_hp, default_hparams(lm.n_params, job.method))
         pool = training_pool(task, drop_overlap=hp.drop_overlap)
@@ -145,7 +145,7 @@ def _lmeval_task_name(folder: Path) -> str:
 
 
 def _lmeval_job(job, lm, ident, progress) -> list[dict[str, Any]]:
-    from emergence_law.measure.lmeval import lmeval_results_to_rows, run_lmeval
+    from emergence_law.measure.lmeval_run import lmeval_results_to_rows, run_lmeval
     from emergence_law.measure.tasks import load_task
 
     hp = job.hparams
