@@ -4,6 +4,7 @@ Why SQLite: embedded, transactional, and safe against ``kill -9`` in WAL mode, s
 resumes without losing or duplicating a result. A job's identity is a hash of its full
 definition: re-running a sweep skips finished jobs, a changed job gets a new id and runs again,
 and the primary key makes a second write of the same result impossible.
+Job ids and process owners are :mod:`emergence_law.jobid`; this module is the store itself.
 
 Tables:
 
@@ -24,10 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emergence_law.errors import DataError
+from emergence_law.jobid import canonical_json, job_id, owner_alive, process_owner
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -78,93 +78,6 @@ _ADDED_COLUMNS = {
     "seconds": "REAL",
     "worker": "TEXT",
 }
-
-
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no whitespace: equal definitions give equal strings."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default,
-                      allow_nan=True)
-
-
-def _json_default(o: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def job_id(definition: Mapping[str, Any]) -> str:
-    """A job's identity: the SHA-256 of its canonical JSON definition (first 20 hex digits)."""
-    return hashlib.sha256(canonical_json(dict(definition)).encode()).hexdigest()[:20]
-
-
-def _boot_id() -> str:
-    """This boot of this machine (Linux); a pid recorded before a reboot names no process."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _start_ticks(pid: int) -> str:
-    """When process ``pid`` started (clock ticks since boot), to tell a reused pid from it."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def process_owner() -> str:
-    """``host:pid:start:boot`` of this process: marks the jobs it runs, to tell live runs from
-    dead ones (the start time and boot id guard against a pid reused after exit or a reboot)."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}:{_boot_id()}"
-
-
-def owner_alive(owner: str | None) -> bool:
-    """Whether an owner (``host:pid:start:boot``, or the older ``host:pid``) is a live process.
-
-    On this host the answer is exact: the pid must exist, not be a zombie, and have the recorded
-    start time in the recorded boot. An owner on another host cannot be checked from here and
-    counts as alive (its jobs are left alone; a second result would be refused anyway).
-    """
-    if not owner or ":" not in owner:
-        return False
-    parts = owner.split(":")
-    host, pid_text = parts[0], parts[1]
-    start, boot = (parts[2], parts[3]) if len(parts) >= 4 else ("", "")
-    if host != socket.gethostname():
-        return True
-    if boot and _boot_id() and boot != _boot_id():
-        return False  # recorded before a reboot of this machine
-    try:
-        pid = int(pid_text)
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    # a zombie (killed, not yet reaped) still answers signal 0: check its state where we can
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return True
-    if fields[0] == "Z":
-        return False
-    return not start or fields[19] == start
-
-
-_owner_alive = owner_alive  # the older private name
 
 
 def _damaged(path: Path, exc: Exception) -> DataError:
@@ -509,8 +422,10 @@ class ResultStore:
             out.append((jid, defs[jid], json.loads(r)))
         return out
 
-    def export_observations(self) -> pd.DataFrame:
-        """All stored observation rows as an observation table (not yet validated)."""
+    def observation_table(self) -> pd.DataFrame:
+        """Every stored observation row as one (unvalidated) table, with no job filter or
+        model-name join: a quick look. ``sweep export``
+        (:func:`emergence_law.sweep.export.export_observations`) writes the validated table."""
         from emergence_law.observations import rows_to_frame
 
         return rows_to_frame(self.observation_rows())
