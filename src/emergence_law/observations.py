@@ -11,54 +11,36 @@ value`` are always required; ``n_train`` for finetuned rows; ``shots`` for few-s
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from emergence_law.errors import DataError
+from emergence_law.tables import (
+    FORMATS,
+    Column,
+    TableSchema,
+    read_table,
+    refuse_first,
+    row_label,
+    validate_table,
+    write_csv_atomic,
+)
 
-Kind = Literal["float", "int", "str", "bool"]
+__all__ = [
+    "DEFAULT_METRIC", "MEASUREMENT_KEY", "OBSERVATION_COLUMNS", "OBSERVATION_SCHEMA",
+    "PROPORTION_METRICS", "SETTINGS", "Column", "TableSchema", "TaskSelection", "choose_metric",
+    "load_observations", "read_table", "rows_to_frame", "save_observations", "select_task",
+    "validate_observations", "validate_table", "write_csv_atomic",
+]
 
 SETTINGS = ("fewshot", "finetune")
 #: metrics whose values are proportions and must lie in [0, 1]
 PROPORTION_METRICS = frozenset({"acc", "acc_norm", "accuracy", "exact_match", "em", "pass_rate",
                                 "len_norm"})  # len_norm: OLMo's length-normalized accuracy
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a validated table: its type, whether it must be present, its lower bound."""
-
-    name: str
-    kind: Kind
-    required: bool = False
-    minimum: float | None = None
-    doc: str = ""
-
-
-@dataclass(frozen=True)
-class TableSchema:
-    """A table's columns, in order. Unknown extra columns are kept as they are."""
-
-    name: str
-    columns: tuple[Column, ...]
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-    def __getitem__(self, name: str) -> Column:
-        for c in self.columns:
-            if c.name == name:
-                return c
-        raise KeyError(name)
 
 
 OBSERVATION_SCHEMA = TableSchema(
@@ -92,180 +74,6 @@ MEASUREMENT_KEY = ("series", "model", "checkpoint", "loss", "task", "metric", "s
                    "n_train", "subset", "method")
 #: metric used when a task has several and none is chosen (docs/core.md, "Which metric")
 DEFAULT_METRIC = "acc"
-_MANGLED = re.compile(r"^(.+)\.(\d+)$")
-
-
-def _row_label(index: int) -> int:
-    """1-based data-row number as users count rows in a file (header excluded)."""
-    return int(index) + 1
-
-
-def _coerce_column(
-    df: pd.DataFrame, col: Column, source: str, optional_mask: np.ndarray | None = None
-) -> pd.Series:
-    """Convert one column to its kind, raising DataError at the first cell that does not fit."""
-    s = df[col.name]
-    if col.kind == "str":
-        out = s.astype("string")
-        out = out.str.strip()
-        out = out.mask(out == "", pd.NA)
-        return out
-    if col.kind == "bool":
-        mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
-        vals = []
-        for i, v in enumerate(s.tolist()):
-            if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-                vals.append(pd.NA)
-            elif isinstance(v, (bool, np.bool_)):
-                vals.append(bool(v))
-            elif str(v).strip().lower() in mapping:
-                vals.append(mapping[str(v).strip().lower()])
-            else:
-                raise DataError(
-                    f"expected true/false, got {v!r}", source=source, row=_row_label(i),
-                    column=col.name,
-                )
-        return pd.Series(vals, index=s.index, dtype="boolean")
-    arr = _numbers(s, col, source)
-    inf = np.isinf(arr)
-    if inf.any():
-        i = int(np.flatnonzero(inf)[0])
-        raise DataError(
-            f"value must be finite, got {arr[i]}", source=source, row=_row_label(i),
-            column=col.name,
-        )
-    if col.minimum is not None:
-        low = ~np.isnan(arr) & (arr < col.minimum)
-        if low.any():
-            i = int(np.flatnonzero(low)[0])
-            what = "negative" if col.minimum == 0 else f"below {col.minimum:g}"
-            raise DataError(
-                f"value {arr[i]:g} is {what}", source=source, row=_row_label(i), column=col.name,
-            )
-    if col.kind == "int":
-        big = ~np.isnan(arr) & (np.abs(arr) > 2**53)
-        if big.any():
-            i = int(np.flatnonzero(big)[0])
-            raise DataError(
-                f"value {arr[i]:g} is too large for a count", source=source, row=_row_label(i),
-                column=col.name,
-            )
-        frac = ~np.isnan(arr) & (np.abs(arr - np.round(arr)) > 1e-9)
-        if frac.any():
-            i = int(np.flatnonzero(frac)[0])
-            raise DataError(
-                f"expected a whole number, got {arr[i]:g}", source=source, row=_row_label(i),
-                column=col.name,
-            )
-        ints = pd.array(np.where(np.isnan(arr), 0, np.round(arr)).astype(np.int64), dtype="Int64")
-        ints[np.isnan(arr)] = pd.NA
-        return pd.Series(ints, index=s.index)
-    return pd.Series(arr, index=s.index, dtype=float)
-
-
-def _not_a_number(v: object) -> str:
-    """Why a cell is not a number, or '' when it is one (or missing)."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return ""
-    if isinstance(v, (bool, np.bool_)):
-        return f"expected a number, got the truth value {v!r}"
-    if isinstance(v, (pd.Timestamp, pd.Timedelta, np.datetime64, np.timedelta64,
-                      _dt.date, _dt.time, _dt.timedelta)):
-        return f"expected a number, got the date/time {v!s}"
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        try:
-            float(v)
-        except OverflowError:
-            return f"value {str(v)[:12]}... ({len(str(v))} digits) is too large for a number"
-        return ""
-    if isinstance(v, (str, bytes)):
-        text = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-        if text.strip() == "":
-            return ""
-        try:
-            float(text)
-        except (ValueError, OverflowError):
-            return f"expected a number, got {text[:40]!r}"
-        return ""
-    return f"expected a number, got {type(v).__name__} {str(v)[:40]}"
-
-
-def _numbers(s: pd.Series, col: Column, source: str) -> np.ndarray:
-    """A column's cells as floats (missing = NaN), refusing anything that is not a number.
-
-    Truth values, dates and times (a Parquet timestamp column would otherwise turn into
-    nanoseconds since 1970), nested values and integers beyond float range are errors naming
-    the first such row, not numbers.
-    """
-    kind = s.dtype
-    if (pd.api.types.is_datetime64_any_dtype(kind) or pd.api.types.is_timedelta64_dtype(kind)
-            or isinstance(kind, pd.PeriodDtype)):
-        i = int(np.flatnonzero(s.notna().to_numpy())[0]) if s.notna().any() else 0
-        raise DataError(f"expected a number, got a date/time column ({kind})", source=source,
-                        row=_row_label(i), column=col.name)
-    if pd.api.types.is_bool_dtype(kind):
-        i = int(np.flatnonzero(s.notna().to_numpy())[0]) if s.notna().any() else 0
-        raise DataError(f"expected a number, got the truth value {s.iloc[i]!r}", source=source,
-                        row=_row_label(i), column=col.name)
-    if pd.api.types.is_numeric_dtype(kind):
-        return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
-    out = np.full(len(s), np.nan)
-    for i, v in enumerate(s.tolist()):
-        why = _not_a_number(v)
-        if why:
-            raise DataError(why, source=source, row=_row_label(i), column=col.name)
-        if isinstance(v, (str, bytes)):
-            v = v.strip() if isinstance(v, str) else v.decode("utf-8", "replace").strip()
-            if v == "":
-                continue
-        if v is None or v is pd.NA or v is pd.NaT:
-            continue
-        out[i] = float(v)
-    return out
-
-
-def validate_table(df: pd.DataFrame, schema: TableSchema, source: str = "<table>",
-                   optional: Iterable[str] = ()) -> pd.DataFrame:
-    """Check and convert ``df`` against ``schema``; return a clean copy with every column present.
-
-    Raises :class:`DataError` naming ``source``, the 1-based row and the column at fault. Missing
-    optional columns are added as all-missing; extra columns are kept unchanged. Columns named in
-    ``optional`` are checked like the others but may be missing (e.g. ``loss`` of imported rows
-    that get it later).
-    """
-    optional = set(optional)
-    if not isinstance(df, pd.DataFrame):
-        raise DataError(f"expected a table, got {type(df).__name__}", source=source)
-    df = df.reset_index(drop=True).copy()
-    df.columns = [str(c).strip() for c in df.columns]
-    dup = df.columns[df.columns.duplicated()].tolist()
-    if dup:
-        raise DataError("duplicate column", source=source, column=dup[0])
-    for c in df.columns:  # pandas renames a repeated header 'value' to 'value.1'
-        m = _MANGLED.match(c)
-        if m and m.group(1) in schema.names and m.group(1) in df.columns:
-            raise DataError(f"duplicate column (a second {m.group(1)!r} column was read as "
-                            f"{c!r}); keep one", source=source, column=m.group(1))
-    for col in schema.columns:
-        required = col.required and col.name not in optional
-        if col.name not in df.columns:
-            if required:
-                raise DataError(
-                    f"required column is missing (columns found: {', '.join(df.columns) or 'none'})",
-                    source=source,
-                    column=col.name,
-                )
-            df[col.name] = pd.NA
-        df[col.name] = _coerce_column(df, col, source)
-        if required:
-            miss = df[col.name].isna().to_numpy()
-            if miss.any():
-                i = int(np.flatnonzero(miss)[0])
-                raise DataError(
-                    "required value is missing", source=source, row=_row_label(i), column=col.name
-                )
-    extra = [c for c in df.columns if c not in schema.names]
-    return df[schema.names + extra]
 
 
 def validate_observations(df: pd.DataFrame, source: str = "<table>", *,
@@ -283,30 +91,18 @@ def validate_observations(df: pd.DataFrame, source: str = "<table>", *,
     df = validate_table(df, OBSERVATION_SCHEMA, source,
                         optional=() if require_loss else ("loss",))
     setting = df["setting"].str.lower()
-    bad = ~setting.isin(SETTINGS)
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"unknown setting {df['setting'].iloc[i]!r} (expected one of: {', '.join(SETTINGS)})",
-            source=source, row=_row_label(i), column="setting",
-        )
+    refuse_first((~setting.isin(SETTINGS)).to_numpy(),
+                 lambda i: f"unknown setting {df['setting'].iloc[i]!r} (expected one of: "
+                 f"{', '.join(SETTINGS)})", source=source, column="setting")
     df["setting"] = setting
     ft = (setting == "finetune").to_numpy()
     fs = ~ft
-    miss = ft & df["n_train"].isna().to_numpy()
-    if miss.any():
-        i = int(np.flatnonzero(miss)[0])
-        raise DataError(
-            "finetuned row needs n_train (the number of finetuning examples)",
-            source=source, row=_row_label(i), column="n_train",
-        )
-    miss = fs & df["shots"].isna().to_numpy()
-    if miss.any():
-        i = int(np.flatnonzero(miss)[0])
-        raise DataError(
-            "few-shot row needs shots (the number of examples in the prompt)",
-            source=source, row=_row_label(i), column="shots",
-        )
+    refuse_first(ft & df["n_train"].isna().to_numpy(),
+                 "finetuned row needs n_train (the number of finetuning examples)",
+                 source=source, column="n_train")
+    refuse_first(fs & df["shots"].isna().to_numpy(),
+                 "few-shot row needs shots (the number of examples in the prompt)",
+                 source=source, column="shots")
     df["metric"] = df["metric"].fillna("acc")
     no_method = ft & df["method"].isna().to_numpy()
     no_subset = ft & df["subset"].isna().to_numpy()
@@ -315,21 +111,13 @@ def validate_observations(df: pd.DataFrame, source: str = "<table>", *,
     _refuse_repeats(df, source, no_method, no_subset)
     prop = df["metric"].str.lower().isin(PROPORTION_METRICS).to_numpy()
     v = df["value"].to_numpy(dtype=float)
-    out = prop & ((v < 0) | (v > 1))
-    if out.any():
-        i = int(np.flatnonzero(out)[0])
-        raise DataError(
-            f"{df['metric'].iloc[i]} must lie in [0, 1], got {v[i]:g}",
-            source=source, row=_row_label(i), column="value",
-        )
+    refuse_first(prop & ((v < 0) | (v > 1)),
+                 lambda i: f"{df['metric'].iloc[i]} must lie in [0, 1], got {v[i]:g}",
+                 source=source, column="value")
     ch = df["chance"].to_numpy(dtype=float)
-    out = prop & ~np.isnan(ch) & (ch > 1)
-    if out.any():
-        i = int(np.flatnonzero(out)[0])
-        raise DataError(
-            f"chance level of a proportion must lie in [0, 1], got {ch[i]:g}",
-            source=source, row=_row_label(i), column="chance",
-        )
+    refuse_first(prop & ~np.isnan(ch) & (ch > 1),
+                 lambda i: f"chance level of a proportion must lie in [0, 1], got {ch[i]:g}",
+                 source=source, column="chance")
     p = df["params"].to_numpy(dtype=float)
     t = df["tokens"].to_numpy(dtype=float)
     f = df["flops"].to_numpy(dtype=float)
@@ -368,94 +156,9 @@ def _refuse_repeats(df: pd.DataFrame, source: str, no_method: np.ndarray,
         hints.append("finetuned rows without a subset are taken as subset 0: if these are "
                      "different random finetuning subsets, add a 'subset' column")
     hint = "; ".join(hints) or "remove the repeated rows"
-    raise DataError(f"{what} the measurement of row {_row_label(i)} (same model, checkpoint, "
+    raise DataError(f"{what} the measurement of row {row_label(i)} (same model, checkpoint, "
                     f"loss, task, metric, setting, shots, n_train, subset and method); {hint}",
-                    source=source, row=_row_label(j))
-
-
-# ---------------------------------------------------------------------------------------------
-# file I/O
-
-_READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
-            ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV/TSV, Parquet or JSONL file as a raw DataFrame (no validation)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError("file not found", source=str(path))
-    if path.is_dir():
-        raise DataError("is a folder, expected a table file (.csv, .parquet, .jsonl)",
-                        source=str(path))
-    fmt = _READERS.get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(
-            f"unknown table format {path.suffix!r} (use .csv, .tsv, .parquet or .jsonl)",
-            source=str(path),
-        )
-    try:
-        if fmt in ("csv", "tsv"):
-            return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str,
-                               keep_default_na=False, na_values=["", "NA", "NaN", "nan", "null"])
-        if fmt == "parquet":
-            return pd.read_parquet(path)
-        return _read_jsonl(path) if fmt == "jsonl" else _read_json(path)
-    except DataError:
-        raise
-    except Exception as exc:  # a parser's message, reduced to one line
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot be read as {fmt}: {msg}", source=str(path)) from exc
-
-
-class _DuplicateKey(Exception):
-    """A JSON object with the same key twice (its name is the exception's message)."""
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    out: dict = {}
-    for k, v in pairs:
-        if k in out:
-            raise _DuplicateKey(k)
-        out[k] = v
-    return out
-
-
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    import json
-
-    records = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line, object_pairs_hook=_unique_keys)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", source=str(path),
-                                row=len(records) + 1) from exc
-            except _DuplicateKey as exc:  # json keeps the last of two equal keys, silently
-                raise DataError("duplicate key in one row", source=str(path),
-                                row=len(records) + 1, column=str(exc)) from exc
-            except RecursionError as exc:
-                raise DataError("invalid JSON: nested too deeply", source=str(path),
-                                row=len(records) + 1) from exc
-            if not isinstance(rec, dict):
-                raise DataError("each line must be a JSON object", source=str(path),
-                                row=len(records) + 1)
-            records.append(rec)
-    return pd.DataFrame.from_records(records)
-
-
-def _read_json(path: Path) -> pd.DataFrame:
-    import json
-
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(data, dict) and "observations" in data:
-        data = data["observations"]
-    if not isinstance(data, list):
-        raise DataError("expected a JSON list of row objects", source=str(path))
-    return pd.DataFrame.from_records(data)
+                    source=source, row=row_label(j))
 
 
 def load_observations(path: str | Path | pd.DataFrame, source: str | None = None) -> pd.DataFrame:
@@ -470,7 +173,7 @@ def save_observations(df: pd.DataFrame, path: str | Path) -> Path:
     """Write an observation table; the format follows the file suffix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = _READERS.get(path.suffix.lower())
+    fmt = FORMATS.get(path.suffix.lower())
     if fmt == "parquet":
         out = df.copy()
         for c in out.columns:
@@ -488,16 +191,6 @@ def save_observations(df: pd.DataFrame, path: str | Path) -> Path:
         )
     return path
 
-
-def write_csv_atomic(df: pd.DataFrame, path: str | Path, **to_csv_kwargs) -> Path:
-    """Write ``df`` as CSV so that a reader never sees a half-written file.
-
-    Results rewritten after every finished job (ablations, backtests) stay readable while a run
-    is going on or after it is interrupted.
-    """
-    from emergence_law.atomic import atomic_write_text
-
-    return atomic_write_text(path, df.to_csv(index=False, **to_csv_kwargs))
 
 
 def rows_to_frame(rows: Iterable[Mapping]) -> pd.DataFrame:

@@ -4,7 +4,7 @@ A candidate is one finetuning run that could be made: ``model, checkpoint, loss,
 method`` (optional ``subset``, ``cost``, ``params``, ``epochs``, ``n_eval``, ``series``,
 ``revision``). A typo in a file that plans GPU-days must fail before anything is computed, with
 the file, row and column at fault, so the table goes through the same validator as observation
-tables (:func:`emergence_law.observations.validate_table`).
+tables (:func:`emergence_law.tables.validate_table`).
 
 Cost (why a model at all: a budget is only meaningful in one unit). In order of precedence:
 
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from emergence_law.errors import DataError
-from emergence_law.observations import Column, TableSchema, read_table, validate_table
+from emergence_law.tables import Column, TableSchema, read_table, validate_table
 
 CANDIDATE_SCHEMA = TableSchema(
     "candidates",

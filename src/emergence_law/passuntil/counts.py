@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from emergence_law.errors import DataError
-from emergence_law.observations import Column, TableSchema, read_table, validate_table
+from emergence_law.tables import Column, TableSchema, read_table, validate_table
 
 COUNTS_SCHEMA = TableSchema(
     "passuntil_counts",
