@@ -447,7 +447,7 @@ def test_no_network_in_the_sandbox(local_server, mode):
     if mode == "bwrap" and MODE != "bwrap" or mode == "unshare" and MODE not in ("bwrap",
                                                                                  "unshare"):
         pytest.skip(f"{mode} does not work on this machine")
-    from emergence_law.passuntil import sandbox
+    from emergence_law.passuntil import isolation as sandbox
 
     sandbox._warn_once.cache_clear()
     with pytest.warns(IsolationWarning) if mode != "bwrap" else _nothing():
@@ -465,7 +465,7 @@ class _nothing:
 
 
 def test_fallback_modes_warn_and_say_what_is_not_isolated():
-    from emergence_law.passuntil import sandbox
+    from emergence_law.passuntil import isolation as sandbox
 
     sandbox._warn_once.cache_clear()
     with pytest.warns(IsolationWarning, match="file system is writable"):
