@@ -1,8 +1,10 @@
 """Results folders shaped like the ones fit, backtest, ablate, passuntil fit and lab run write.
 
-Those commands are written in parallel, so these fixtures write the documented file names and
-shapes themselves: real matplotlib PNGs of simulated emergence data, real CSV/JSON files and
-real provenance records from :func:`emergence_law.provenance.write_provenance`.
+The files of fit, backtest, ablate, compare and to-params are written through their result
+types (:mod:`emergence_law.results`), as the commands write them, with chosen numbers; PNGs are
+real matplotlib plots of simulated emergence data, provenance records are real
+(:func:`emergence_law.provenance.write_provenance`). ``passuntil_fit.json`` and
+``lab_summary.json`` are written as JSON in the shapes their commands write.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from emergence_law.jsonfile import write_json  # noqa: E402
 from emergence_law.provenance import write_provenance  # noqa: E402
+from emergence_law.results.analysis import (  # noqa: E402
+    AblationTable,
+    BacktestTable,
+    ComparisonResult,
+    ToParamsResult,
+)
+from emergence_law.results.core import FitResult  # noqa: E402
 
 ALL_SECTIONS = ("fit", "backtest", "ablate", "compare", "to_params", "passuntil", "lab")
 
@@ -53,26 +63,37 @@ def _data_used(rng: np.random.Generator, n_checkpoints: int = 30) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def fit_result(task: str, mle: float, *, form: str = "log_power", samples: np.ndarray | None = None,
+               warnings: list[str] | None = None, data: pd.DataFrame | None = None,
+               **fields) -> FitResult:
+    """A fit.json record with chosen numbers (percentiles from ``samples`` when given)."""
+    ep: dict = {"mle": mle, "median": mle, "percentiles": None, "interval_90": None}
+    if samples is not None:
+        pct = {str(q): float(np.percentile(samples, q)) for q in (5, 10, 25, 50, 75, 90, 95)}
+        ep = {"mle": mle, "median": pct["50"], "percentiles": pct,
+              "interval_90": [pct["5"], pct["95"]], "samples": samples.round(5).tolist()}
+    return FitResult(
+        task=task, metric="acc", method="full", form=form, d0=5.0, d_ref=1000.0,
+        emergence_point=ep, params={"E_D0": mle, "A": 1.2, "B": 0.25, "sigma": 0.02},
+        theta={"E_D0": mle, "E_ref": mle + 0.22, "alpha": 1.3}, loglik=250.0, n_obs=120,
+        levels=[100.0, 1000.0, 10000.0], warnings=warnings or [], data_used=data, **fields)
+
+
 def _write_fit(out: Path, rng: np.random.Generator, task: str) -> None:
     data = _data_used(rng)
-    data.to_csv(out / "data_used.csv", index=False)
     samples = rng.normal(TRUE_E + 0.01, 0.04, size=2000)
-    pct = {str(q): float(np.percentile(samples, q)) for q in (5, 10, 25, 50, 75, 90, 95)}
-    fit = {
-        "task": task, "form": "log_power", "d0": 5, "likelihood": "gaussian",
-        "emergence_point": {"mle": TRUE_E + 0.02, "median": pct["50"], "mode": TRUE_E + 0.012,
-                            "percentiles": pct, "samples": samples.round(5).tolist()},
-        "params": {"k": 0.05, "alpha": 1.3, "C": TRUE_E, "A": 1.2, "B": 0.25, "sigma": 0.02},
-        "diagnostics": {"rhat": {"k": 1.002, "alpha": 1.004, "C": 1.001},
-                        "ess": {"k": 2100.0, "alpha": 1800.0, "C": 2500.0},
-                        "acceptance_fraction": 0.41, "n_walkers": 32, "n_steps": 3000},
-        "posterior": {"sampler": "emcee", "thin": 5, "n_samples": len(samples)},
-    }
-    (out / "fit.json").write_text(json.dumps(fit, indent=2))
+    fit = fit_result(
+        task, TRUE_E + 0.02, samples=samples, data=data, mode=TRUE_E + 0.012,
+        diagnostics={"rhat": {"k": 1.002, "alpha": 1.004, "C": 1.001},
+                     "ess": {"k": 2100.0, "alpha": 1800.0, "C": 2500.0},
+                     "acceptance_fraction": 0.41, "n_walkers": 32, "n_steps": 3000},
+        posterior={"method": "mcmc", "sampler": "emcee", "thin": 5,
+                   "n_samples": len(samples)})
+    fit.save(out)  # fit.json and data_used.csv
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for d, g in data.groupby(data["n_train"].fillna(0)):
         ax.plot(g["loss"], g["value"], "o", ms=3, label=f"D={int(d)}" if d else "few-shot")
-    ax.axvline(pct["50"], color="k", ls="--", label="predicted emergence")
+    ax.axvline(fit.median, color="k", ls="--", label="predicted emergence")
     ax.invert_xaxis()
     ax.set(xlabel="pretraining loss (nats)", ylabel="accuracy", title=f"{task}: fit")
     ax.legend()
@@ -98,7 +119,7 @@ def _write_backtest(out: Path) -> None:
         "flops_ratio": [1.5, 2.25, 3.6, 6.0, 9.0],
         "status": ["ok"] * 5,
     })
-    bt.to_csv(out / "backtest.csv", index=False)
+    BacktestTable(bt).save(out)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.errorbar(bt["flops_ratio"], bt["prediction"], yerr=[bt["prediction"] - bt["p5"],
                 bt["p95"] - bt["prediction"]], fmt="o")
@@ -121,10 +142,9 @@ def _write_ablate(out: Path) -> None:
         "status": ["ok", "ok", "ok", "ok", "ok", "skipped"],
         "reason": [None, None, None, None, None, "only 5 checkpoints"],
     })
-    ab.to_csv(out / "ablations.csv", index=False)
     lines = ["| " + " | ".join(ab.columns) + " |", "|" + "---|" * len(ab.columns)]
     lines += ["| " + " | ".join(map(str, r)) + " |" for r in ab.itertuples(index=False)]
-    (out / "ablations.md").write_text("\n".join(lines) + "\n")
+    AblationTable(ab, markdown="\n".join(lines) + "\n").save(out)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     fitted = ab[ab["status"] == "ok"]
     ax.barh(fitted["ablation"], fitted["error"], xerr=[fitted["error"] - fitted["error_p5"],
@@ -134,8 +154,11 @@ def _write_ablate(out: Path) -> None:
     write_provenance(out, "ablate", {"data": "obs.csv", "task": "arith"})
 
 
-def _write_json_plot(out: Path, stem: str, content: dict, command: str) -> None:
-    (out / f"{stem}.json").write_text(json.dumps(content, indent=2))
+def _write_json_plot(out: Path, stem: str, content: dict | FitResult, command: str) -> None:
+    if isinstance(content, dict):
+        (out / f"{stem}.json").write_text(json.dumps(content, indent=2))
+    else:
+        content.save(out)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     x = np.linspace(0, 1, 50)
     ax.plot(x, np.sin(6 * x) + x, color="tab:green")
@@ -172,11 +195,8 @@ def _write_lab(out: Path) -> None:
         ax.plot([3, 2.5, 2.2, 2.0], [0.25, 0.25, 0.4, 0.7], "o-")
         ax.set(title=path.stem.replace("_", " "))
         _save(fig, path)
-    lab_fit = {"task": "lab-mc", "form": "log_power",
-               "emergence_point": {"mle": 2.16, "median": 2.17,
-                                   "percentiles": {"5": 2.1, "50": 2.17, "95": 2.25}},
-               "params": {"k": 0.1, "alpha": 1.0}, "warnings": ["few checkpoints"]}
-    (out / "emergence_fit_full.json").write_text(json.dumps(lab_fit))
+    lab_fit = fit_result("lab-mc", 2.16, warnings=["few checkpoints"])
+    write_json(out / "emergence_fit_full.json", lab_fit.to_dict())
     write_provenance(out, "lab run", {"scale": "small", "out": str(out)})
 
 
@@ -221,20 +241,20 @@ def build_results_folder(out: Path, sections: Iterable[str] = ALL_SECTIONS, *,
         _write_backtest(out)
     if "ablate" in sections:
         _write_ablate(out)
-    if "compare" in sections:   # the shape of emergence_law.analysis.compare (to_dict)
-        series_fit = {"task": task, "form": "log_power",
-                      "emergence_point": {"mle": 1.95, "median": 1.95,
-                                          "percentiles": {"5": 1.9, "50": 1.95, "95": 2.0}}}
-        _write_json_plot(out, "compare", {
-            "task": task, "series": {"v1": series_fit, "v2": {**series_fit, "form": "power"}},
-            "p_a_higher": 0.07, "p_a_higher_mc_error": 0.01,
-            "question": "P(v1 emerges at a higher loss than v2)", "a": "v1", "b": "v2",
-            "ess": {"v1": 900.0, "v2": 850.0}, "difference_a_minus_b": {"median": -0.07},
-            "verdict": "v2 emerges first (at a higher pretraining loss) with probability "
-                       "0.930 +/- 0.010 (Monte Carlo error)"}, "compare")
-    if "to_params" in sections:  # the shape of emergence_law.analysis.to_params (to_dict)
+    if "compare" in sections:
+        series = {"v1": fit_result(task, 1.95).to_dict(),
+                  "v2": fit_result(task, 1.95, form="power").to_dict()}
+        _write_json_plot(out, "compare", ComparisonResult(
+            task=task, metric="acc", ft_method="full", series=series,
+            p_a_higher=0.07, p_a_higher_mc_error=0.01,
+            question="P(v1 emerges at a higher loss than v2)", a="v1", b="v2",
+            ess={"v1": 900.0, "v2": 850.0},
+            difference_a_minus_b={"mle": -0.07, "percentiles": {"50": -0.07}},
+            verdict="v2 emerges first (at a higher pretraining loss) with probability "
+                    "0.930 +/- 0.010 (Monte Carlo error)"), "compare")
+    if "to_params" in sections:
         pct = {"5": 2.5e11, "50": 3.2e11, "95": 5e11}
-        _write_json_plot(out, "to_params", {
+        _write_json_plot(out, "to_params", ToParamsResult(**{
             "task": task,
             "emergence_loss": {"mle": 1.62, "percentiles": {"5": 1.58, "50": 1.62, "95": 1.66},
                                "n_draws": 2000},
@@ -246,7 +266,7 @@ def build_results_folder(out: Path, sections: Iterable[str] = ALL_SECTIONS, *,
             "n_draws": 2000,
             "message": "emergence at about 3.2e11 parameters (5-95%: 2.5e11 to 5e11)",
             "notes": ["the scaling law is extrapolated 0.1 nats below the smallest loss seen"],
-        }, "to-params")
+        }), "to-params")
     if "passuntil" in sections:
         models = [{"model": f"m{i}", "params": 1e8 * 2 ** i, "pass_rate": 1e-6 * 4 ** i,
                    "se": 3e-7 * 4 ** i} for i in range(4)]

@@ -287,7 +287,7 @@ def test_collect_sees_every_image(full_results: Path) -> None:
     res = collect(full_results)
     assert len(res.images) == 9
     assert res.fit_curves is not None and res.fit_curves.width > 100
-    assert res.fit.content["emergence_point"]["mle"] == pytest.approx(TRUE_E + 0.02)
+    assert res.fit.mle == pytest.approx(TRUE_E + 0.02)
 
 
 # ---------------------------------------------------------------------------------------------

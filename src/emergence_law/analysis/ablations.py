@@ -39,7 +39,7 @@ from emergence_law.analysis.checkpoints import checkpoint_keys, checkpoint_table
 from emergence_law.analysis.jobs import FitJob, run_fit_job, score
 from emergence_law.analysis.runner import run_jobs
 from emergence_law.analysis.sanity import check_prediction
-from emergence_law.errors import DataError, OptionError
+from emergence_law.errors import DataError, SettingError
 from emergence_law.observations import load_observations, select_task, write_csv_atomic
 
 DEFAULT_THRESHOLD = 0.1
@@ -95,8 +95,8 @@ def select_ablations(only: list[str] | None) -> list[Ablation]:
     unknown = sorted(wanted - known)
     if unknown:
         groups = ", ".join(dict.fromkeys(a.group for a in grid))
-        raise OptionError("--only", f"unknown ablation {unknown[0]!r} (use a name from the table, "
-                          f"e.g. 'last 3 checkpoints', or a group: {groups})")
+        raise SettingError("only", f"unknown ablation {unknown[0]!r} (use a name from the table, "
+                           f"e.g. 'last 3 checkpoints', or a group: {groups})")
     return picked
 
 
@@ -181,6 +181,13 @@ class AblationResult:
 
     def to_csv(self, path: str | Path) -> Path:
         return write_csv_atomic(self.table, path, float_format="%.6g")
+
+    def to_result(self, markdown: bool = True) -> Any:
+        """The typed ``ablations.csv`` and ``.md`` (:class:`~emergence_law.results.analysis.
+        AblationTable`); ``markdown=False`` for the table alone (rewritten after every fit)."""
+        from emergence_law.results.analysis import AblationTable
+
+        return AblationTable(self.table, markdown=self.to_markdown() if markdown else None)
 
     def to_markdown(self) -> str:
         """The paper's Table 2 layout: error [5th, 95th percentile], success, or why skipped."""
@@ -293,7 +300,10 @@ def run_ablations(obs: pd.DataFrame | str | Path, task: str, *, law: dict[str, A
     from emergence_law.analysis.ground_truth import ground_truth_emergence
 
     if threshold <= 0:
-        raise OptionError("--threshold", f"must be positive, got {threshold}")
+        raise SettingError("threshold", f"must be positive, got {threshold}")
+    from emergence_law.fitting import EmergenceLaw
+
+    EmergenceLaw(**{**DEFAULT_LAW, **(law or {})}).validate_params()  # once, not in every job
     obs = load_observations(obs)
     rows, metric, ft_method = task_rows(obs, task, metric=metric, series=series, method=method)
     gt = ground_truth_emergence(rows, task, metric=metric)

@@ -33,7 +33,7 @@ from emergence_law.analysis.checkpoints import checkpoint_keys, checkpoint_table
 from emergence_law.analysis.jobs import METHODS, FitJob, run_fit_job, score
 from emergence_law.analysis.runner import run_jobs
 from emergence_law.analysis.sanity import check_prediction
-from emergence_law.errors import DataError, NotIdentifiableError, OptionError
+from emergence_law.errors import DataError, NotIdentifiableError, SettingError
 from emergence_law.observations import load_observations, write_csv_atomic
 
 CSV_COLUMNS = ["method", "n_held_out", "n_checkpoints", "cutoff_loss", "max_flops_used",
@@ -55,6 +55,12 @@ class BacktestResult:
 
     def to_csv(self, path: str | Path) -> Path:
         return write_csv_atomic(self.table, path, float_format="%.6g")
+
+    def to_result(self) -> Any:
+        """The typed ``backtest.csv`` (:class:`~emergence_law.results.analysis.BacktestTable`)."""
+        from emergence_law.results.analysis import BacktestTable
+
+        return BacktestTable(self.table)
 
     def best(self, method: str) -> pd.Series | None:
         """The successful cut-off furthest in advance (largest FLOPs ratio, else loss gap)."""
@@ -150,14 +156,18 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
 
     methods = list(METHODS) if method == "both" else [method]
     if any(m not in METHODS for m in methods):
-        raise OptionError("--method", f"unknown method {method!r} (use emergence_law, two_step "
-                          "or both)")
+        raise SettingError("method", f"unknown method {method!r} (use emergence_law, two_step "
+                           "or both)")
     if threshold <= 0:
-        raise OptionError("--threshold", f"must be positive, got {threshold}")
+        raise SettingError("threshold", f"must be positive, got {threshold}")
     if min_checkpoints < 2:
-        raise OptionError("--min-checkpoints", "must be at least 2")
+        raise SettingError("min_checkpoints", "must be at least 2")
     if order_by not in ("auto", "flops", "loss"):
-        raise OptionError("--order-by", f"use auto, flops or loss, not {order_by!r}")
+        raise SettingError("order_by", f"use auto, flops or loss, not {order_by!r}")
+    if "emergence_law" in methods:  # a bad setting: once, not in every job
+        from emergence_law.fitting import EmergenceLaw
+
+        EmergenceLaw(**{**DEFAULT_LAW, **(law or {})}).validate_params()
     obs = load_observations(obs)
     if "emergence_law" not in methods:  # the two-step baseline reads few-shot rows only
         obs = obs[obs["setting"] == "fewshot"]

@@ -22,7 +22,7 @@ import pandas as pd
 
 from emergence_law.analysis.ablations import selection_header
 from emergence_law.analysis.jobs import quiet_fit
-from emergence_law.errors import DataError, OptionError
+from emergence_law.errors import DataError, SettingError
 from emergence_law.jsonfile import write_json
 from emergence_law.observations import load_observations
 
@@ -109,6 +109,12 @@ class Comparison:
     def save(self, path: str | Path) -> Path:
         return write_json(path, self.to_dict())
 
+    def to_result(self) -> Any:
+        """The typed ``compare.json`` (:class:`~emergence_law.results.analysis.ComparisonResult`)."""
+        from emergence_law.results.analysis import ComparisonResult
+
+        return ComparisonResult.from_dict(self.to_dict())
+
     def summary(self) -> str:
         sel = selection_header(self.metric, self.ft_method)
         lines = [f"task {self.task}, {sel}: P({self.series[0]} emerges at a higher loss than "
@@ -136,11 +142,11 @@ def compare_series(obs: pd.DataFrame | str | Path, task: str, series_a: str, ser
     from emergence_law.fitting import EmergenceLaw
 
     if series_a == series_b:
-        raise OptionError("--series", "give two different series")
+        raise SettingError("series_b", "give two different series")
     law = {"posterior": "mcmc", "n_samples": 2000, "seed": 0, **(law or {})}
     if law["posterior"] == "none":
-        raise OptionError("--posterior", "comparing series needs a posterior (mcmc or "
-                          "bootstrap)")
+        raise SettingError("posterior", "comparing series needs a posterior (mcmc or "
+                           "bootstrap)")
     obs = load_observations(obs)
     fits = []
     for s in (series_a, series_b):

@@ -33,7 +33,7 @@ from emergence_law.analysis.ground_truth import (
     _saturating_profile,
     ground_truths,
 )
-from emergence_law.errors import DataError, NotIdentifiableError, OptionError
+from emergence_law.errors import DataError, NotIdentifiableError, SettingError
 from emergence_law.observations import load_observations
 
 
@@ -143,6 +143,13 @@ class LadderForecast:
                 "covered": int(t["covered"].sum()), "n_targets": len(t),
                 "forecasts": t.to_dict(orient="records")}
 
+    def to_result(self) -> Any:
+        """The typed ``ladder_forecast.json`` and ``.csv``
+        (:class:`~emergence_law.results.analysis.LadderForecastResult`)."""
+        from emergence_law.results.analysis import LadderForecastResult
+
+        return LadderForecastResult.from_dict(self.to_dict(), table=self.table)
+
     def summary(self) -> str:
         t = self.table
         return (f"task {self.task}: two-step fit on {', '.join(self.train_groups)}; "
@@ -195,14 +202,15 @@ def ladder_forecast(obs: pd.DataFrame | Any, task: str, *, train: list[str], tar
     if fs.empty:
         raise DataError(f"task {task!r} has no few-shot rows", column="task")
     if by not in fs.columns or fs[by].isna().all():
-        raise OptionError("--by", f"the rows of task {task!r} have no {by!r} values")
+        raise SettingError("by", f"the rows of task {task!r} have no {by!r} values")
     groups = set(fs[by].dropna().astype(str))
     for g in [*train, target]:
         if g not in groups:
-            raise OptionError("--train/--target", f"no {by} {g!r} in task {task!r} (have: "
-                              f"{', '.join(sorted(groups))})")
+            raise SettingError("target" if g == target else "train",
+                               f"no {by} {g!r} in task {task!r} (have: "
+                               f"{', '.join(sorted(groups))})")
     if target in train:
-        raise OptionError("--target", "the target must not be among the training groups")
+        raise SettingError("target", "the target must not be among the training groups")
     runs = run_column if run_column in fs.columns and fs[run_column].notna().all() else by
     bl = TwoStepBaseline(nll_metric=nll_metric, posterior="none", ceiling=ceiling)
     train_rows = fs[fs[by].astype(str).isin(train)]
@@ -215,9 +223,9 @@ def ladder_forecast(obs: pd.DataFrame | Any, task: str, *, train: list[str], tar
 
     acc_metric = str(select_task(train_rows, task, metric=acc_metric).rows["metric"].iloc[0])
     if acc_metric == nll_metric:
-        raise OptionError("--nll-metric", f"is the accuracy metric too ({acc_metric!r}): step 1 "
-                          "needs the task loss of the correct answer (e.g. bpb), step 2 the "
-                          "accuracy")
+        raise SettingError("nll_metric", f"is the accuracy metric too ({acc_metric!r}): step 1 "
+                           "needs the task loss of the correct answer (e.g. bpb), step 2 the "
+                           "accuracy")
     pairs = bl._pairs(train_rows, acc_metric, nll_metric, 1.0)
     key_run = (train_rows.assign(_k=_keys(train_rows)).groupby("_k")[runs].first())
     pairs["run"] = key_run.reindex(pairs["_key"]).to_numpy()
@@ -352,8 +360,8 @@ def default_train_groups(obs: pd.DataFrame, task: str, target: str, by: str = "m
         raise DataError(f"task {task!r} has no few-shot rows", column="task")
     g = fs.groupby(fs[by].astype(str))
     if target not in g.groups:
-        raise OptionError("--target", f"no {by} {target!r} in task {task!r} (have: "
-                          f"{', '.join(sorted(g.groups))})")
+        raise SettingError("target", f"no {by} {target!r} in task {task!r} (have: "
+                           f"{', '.join(sorted(g.groups))})")
     params = g["params"].max() if "params" in fs.columns else pd.Series(dtype=float)
     if len(params) and params.notna().all():
         train = params[params < params[target]].sort_values().index.tolist()
@@ -361,8 +369,8 @@ def default_train_groups(obs: pd.DataFrame, task: str, target: str, by: str = "m
         lo = g["loss"].min()
         train = lo[lo > lo[target]].sort_values(ascending=False).index.tolist()
     if not train:
-        raise OptionError("--target", f"no model smaller than {target!r} to fit the ladder on; "
-                          "give --train")
+        raise SettingError("target", f"no model smaller than {target!r} to fit the ladder on; "
+                           "give --train")
     return [str(x) for x in train]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emergence_law.errors import DataError, EmergenceLawError, OptionError
+from emergence_law.errors import DataError, EmergenceLawError, SettingError
 from emergence_law.jsonfile import read_json, write_json
 from emergence_law.scaling import ScalingFit, ScalingLaw, load_scaling_table
 
@@ -123,6 +123,12 @@ class SizePosterior:
     def save(self, path: str | Path) -> Path:
         return write_json(path, self.to_dict())
 
+    def to_result(self) -> Any:
+        """The typed ``to_params.json`` (:class:`~emergence_law.results.analysis.ToParamsResult`)."""
+        from emergence_law.results.analysis import ToParamsResult
+
+        return ToParamsResult.from_dict(self.to_dict())
+
     def summary(self) -> str:
         p = self.to_dict()["params"]["percentiles"]
         show = lambda v: "unreachable" if v is None else f"{v:.3g}"  # noqa: E731
@@ -143,7 +149,7 @@ def choose_form(table: pd.DataFrame, form: str) -> str:
     if form in ("size", "chinchilla"):
         return form
     if form != "auto":
-        raise OptionError("--law", f"use auto, size or chinchilla, not {form!r}")
+        raise SettingError("law", f"use auto, size or chinchilla, not {form!r}")
     t = table["tokens"].to_numpy(dtype=float)
     if np.isnan(t).any():
         return "size"
@@ -172,9 +178,9 @@ def loss_to_params(fit_json: str | Path | dict, scaling: str | Path | pd.DataFra
                    seed: int = 0, progress: bool = False) -> SizePosterior:
     """Posterior over N (and FLOPs) at the predicted emergence loss, both fits' uncertainty in."""
     if not tokens_per_param > 0:
-        raise OptionError("--tokens-per-param", f"must be positive, got {tokens_per_param}")
+        raise SettingError("tokens_per_param", f"must be positive, got {tokens_per_param}")
     if n_bootstrap < 10:
-        raise OptionError("--bootstrap", f"need at least 10 resamples, got {n_bootstrap}")
+        raise SettingError("n_bootstrap", f"need at least 10 resamples, got {n_bootstrap}")
     mle, draws, task = read_emergence_draws(fit_json)
     table = load_scaling_table(scaling)
     form = choose_form(table, law)
@@ -183,8 +189,8 @@ def loss_to_params(fit_json: str | Path | dict, scaling: str | Path | pd.DataFra
     except EmergenceLawError as exc:
         if law != "auto" or form != "chinchilla":
             raise
-        raise OptionError("--law", f"auto chose chinchilla (tokens/params varies) and its fit "
-                          f"failed: {exc}; try --law size") from exc
+        raise SettingError("law", f"auto chose chinchilla (tokens/params varies) and its fit "
+                           f"failed: {exc}; try --law size") from exc
     notes = [f"scaling law: {sfit.to_dict()['law']} fitted to {sfit.n_obs} rows"]
     rng = np.random.default_rng(seed)
     if draws is None or len(draws) == 0:

@@ -123,9 +123,8 @@ def register(app: typer.Typer) -> None:
             result = run_ablations(table, task, law=law, threshold=threshold, cutoff=cutoff,
                                    metric=metric, series=series, method=ft_method,
                                    workers=workers, ablations=ablations,
-                                   on_update=lambda r: r.to_csv(csv))
-        result.to_csv(csv)
-        (out / "ablations.md").write_text(result.to_markdown())
+                                   on_update=lambda r: r.to_result(markdown=False).save(out))
+        result.to_result().save(out)
         result.plot(out / "ablations.png")
         typer.echo(result.summary())
         typer.echo(f"wrote {csv}, {out / 'ablations.md'}, {out / 'ablations.png'}")
@@ -191,8 +190,8 @@ def register(app: typer.Typer) -> None:
                                   threshold=threshold, cutoff=cutoff, order_by=str(order_by),
                                   min_checkpoints=min_checkpoints, metric=metric,
                                   series=series, ft_method=ft_method, workers=workers,
-                                  on_update=lambda r: r.to_csv(csv))
-        result.to_csv(csv)
+                                  on_update=lambda r: r.to_result().save(out))
+        result.to_result().save(out)
         result.plot(out / "backtest.png")
         typer.echo(result.summary())
         typer.echo(f"wrote {csv}, {out / 'backtest.png'}")
@@ -237,7 +236,7 @@ def register(app: typer.Typer) -> None:
                                           "ft_method": ft_method})
         cmp = compare_series(table, task, series[0], series[1], law=law, metric=metric,
                              ft_method=ft_method, min_loss=min_loss, progress=True)
-        cmp.save(out / "compare.json")
+        cmp.to_result().save(out)
         cmp.plot(out / "compare.png")
         typer.echo(cmp.summary())
         typer.echo(f"wrote {out / 'compare.json'}, {out / 'compare.png'}")
@@ -267,7 +266,7 @@ def register(app: typer.Typer) -> None:
                                             "bootstrap": bootstrap, "seed": seed})
         post = loss_to_params(fit_json, scaling, tokens_per_param=tokens_per_param, law=str(law),
                               n_bootstrap=bootstrap, seed=seed, progress=True)
-        post.save(out / "to_params.json")
+        post.to_result().save(out)
         post.plot(out / "to_params.png")
         typer.echo(post.summary())
         typer.echo(f"wrote {out / 'to_params.json'}, {out / 'to_params.png'}")

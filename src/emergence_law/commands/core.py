@@ -49,13 +49,12 @@ def run_fit_command(obs: Path, task: str, form: str, d0: float | None, posterior
             fit = law.fit(table, task, min_loss=min_loss, metric=metric, series=series,
                           method=method, progress=cb)
     out.mkdir(parents=True, exist_ok=True)
-    fit.save(out / "fit.json")
+    fit.to_result().save(out)  # fit.json and data_used.csv
     rows = sel.rows
     unused = (rows[(rows["setting"] == "fewshot") & (rows["loss"] < min_loss)]
               if min_loss is not None else None)  # drawn hollow: they check the forecast
     fit.plot_fit(out / "fit_curves.png", unused=unused)
     fit.plot_cdf(out / "emergence_cdf.png")
-    fit.data.to_csv(out / "data_used.csv", index=False)
     write_provenance(out, "fit", {
         "obs": str(obs), "task": task, "form": form, "d0": d0, "posterior": posterior,
         "samples": n, "seed": seed, "min_loss": min_loss, "likelihood": likelihood,

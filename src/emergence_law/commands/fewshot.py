@@ -82,8 +82,7 @@ def ladder_cmd(
         ladder_forecast,
         plot_ladder_forecast,
     )
-    from emergence_law.jsonfile import write_json
-    from emergence_law.observations import load_observations, write_csv_atomic
+    from emergence_law.observations import load_observations
     from emergence_law.provenance import write_provenance
 
     table = load_observations(obs)
@@ -98,9 +97,8 @@ def ladder_cmd(
                                      "metric": metric, "nll_metric": nll_metric,
                                      "train": train, "targets": str(targets),
                                      "n_boot": n_boot, "seed": seed})
-    csv = out / "ladder_forecast.csv"
-    write_csv_atomic(f.table, csv, float_format="%.6g")
-    write_json(out / "ladder_forecast.json", f.to_dict())
+    written = f.to_result().save(out)  # ladder_forecast.json and .csv
+    csv = written["table"]
     plot_ladder_forecast(f, table, out / "ladder_forecast.png")
     typer.echo(f.summary())
     for r in f.table.itertuples():

@@ -26,14 +26,14 @@ def register(app: typer.Typer) -> None:
         """Elbow of the few-shot curve with its 95% interval: ground_truth.csv and .png."""
         from emergence_law.analysis.ground_truth import (
             BY,
-            CSV_COLUMNS,
             ground_truth_table,
             ground_truths,
             plot_ground_truths,
         )
         from emergence_law.errors import OptionError
-        from emergence_law.observations import load_observations, write_csv_atomic
+        from emergence_law.observations import load_observations
         from emergence_law.provenance import write_provenance
+        from emergence_law.results.analysis import GroundTruthTable
 
         by = str(by)
         if by not in BY:
@@ -43,9 +43,8 @@ def register(app: typer.Typer) -> None:
         out.mkdir(parents=True, exist_ok=True)
         write_provenance(out, "ground-truth", {"obs": obs, "task": task, "metric": metric,
                                                "by": by})
-        csv = out / "ground_truth.csv"
         tab = ground_truth_table(task, fits)
-        write_csv_atomic(tab[[*CSV_COLUMNS, "metric"]], csv, float_format="%.6g")
+        csv = GroundTruthTable(tab).save(out)["table"]
         plot_ground_truths(task, fits, out / "ground_truth.png")
         metrics = ", ".join(sorted(set(tab["metric"]) - {""})) or "none"
         typer.echo(f"task {task}, metric {metrics}, few-shot rows only:")

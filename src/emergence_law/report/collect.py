@@ -1,8 +1,9 @@
 """Find and read what the other commands wrote into a results folder.
 
 The report reads results, it never recomputes them: each command leaves files with fixed names
-(``fit.json``, ``backtest.csv``, ``run_<command>.json``, ...), and a report section appears only
-when its files are there. Everything is read and checked here, before any HTML is written, so a
+(``fit.json``, ``backtest.csv``, ``run_<command>.json``, ...), declared by its result type
+(:mod:`emergence_law.results`), and a report section appears only when its files are there.
+Results are read through those types, so the report and the writers agree on every key. Everything is read and checked here, before any HTML is written, so a
 broken output of a command stops the report with one line naming the file (and column) instead
 of producing a page with a hole in it. Files no command documents are shown as "other outputs";
 one that cannot be read is listed with its reason instead.
@@ -15,28 +16,35 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from emergence_law.errors import DataError, OptionError
 from emergence_law.jsonfile import json_int
+from emergence_law.results import Result, output_file_names
+from emergence_law.results.analysis import (
+    AblationTable,
+    BacktestTable,
+    ComparisonResult,
+    ToParamsResult,
+)
+from emergence_law.results.base import read_csv_table
+from emergence_law.results.core import FitResult
+
+R = TypeVar("R", bound=Result)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-#: columns a table must have for its section to make sense (others are shown as they are)
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "backtest.csv": ("prediction", "error"),
-    "ablations.csv": ("ablation", "error"),
-}
+#: files the report reads as plain JSON until their result types land (results/passuntil.py,
+#: results/lab.py are written in parallel); dropped from here once registered
+UNTYPED_NAMES = ("passuntil_fit.json", "passuntil_fit.png", "lab_summary.json")
 
-#: the documented output names (``lab_*.png`` and ``run_*.json`` are matched by pattern)
-KNOWN_NAMES = frozenset({
-    "fit.json", "fit_curves.png", "emergence_cdf.png", "data_used.csv", "ablations.csv",
-    "ablations.md", "ablations.png", "backtest.csv", "backtest.png", "compare.json",
-    "compare.png", "to_params.json", "to_params.png", "passuntil_fit.json", "passuntil_fit.png",
-    "lab_summary.json",
-})
+
+def known_names() -> frozenset[str]:
+    """The documented output names: every result type's files (``lab_*.png`` and
+    ``run_*.json`` are matched by pattern)."""
+    return frozenset(output_file_names() | set(UNTYPED_NAMES))
 
 #: the order in which commands' provenance records are listed (the pipeline's order)
 COMMAND_ORDER = ("lab run", "measure", "import-lmeval", "sweep", "fit", "ablate", "backtest",
@@ -88,25 +96,27 @@ class ResultsFolder:
     root: Path
     #: the subfolder's name when this is one part of a larger results folder, else None
     part: str | None = None
-    fit: JsonDoc | None = None
+    fit: FitResult | None = None
     fit_curves: Image | None = None
     emergence_cdf: Image | None = None
     data_used: Table | None = None
-    ablations: Table | None = None
+    #: ablations.csv with ablations.md as its ``markdown``
+    ablations: AblationTable | None = None
+    #: ablations.md when there is no ablations.csv beside it
     ablations_md: str | None = None
     ablations_plot: Image | None = None
-    backtest: Table | None = None
+    backtest: BacktestTable | None = None
     backtest_plot: Image | None = None
-    compare: JsonDoc | None = None
+    compare: ComparisonResult | None = None
     compare_plot: Image | None = None
-    to_params: JsonDoc | None = None
+    to_params: ToParamsResult | None = None
     to_params_plot: Image | None = None
     passuntil: JsonDoc | None = None
     passuntil_plot: Image | None = None
     lab: JsonDoc | None = None
     lab_plots: list[Image] = field(default_factory=list)
-    #: ``emergence_fit_<method>.json``: the lab's fits (fit.json's shape), one per method
-    lab_fits: list[JsonDoc] = field(default_factory=list)
+    #: ``emergence_fit_<method>.json``: the lab's fits (fit.json's type), one per method, by name
+    lab_fits: list[tuple[str, FitResult]] = field(default_factory=list)
     provenance: list[JsonDoc] = field(default_factory=list)
     other_images: list[Image] = field(default_factory=list)
     other_tables: list[Table] = field(default_factory=list)
@@ -186,20 +196,12 @@ def read_json_object(path: Path) -> JsonDoc:
 
 def read_csv(path: Path, required: tuple[str, ...] = ()) -> Table:
     """Read a CSV (numbers parsed, text kept); missing required columns are a DataError."""
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError("empty file (no header row)", source=str(path)) from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"cannot be read as CSV: {first}", source=str(path)) from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
-    for col in required:
-        if col not in frame.columns:
-            found = ", ".join(frame.columns) or "none"
-            raise DataError(f"required column is missing (columns found: {found})",
-                            source=str(path), column=col)
-    return Table(path, frame)
+    return Table(path, read_csv_table(path, required))
+
+
+def read_result(cls: type[R], path: Path) -> R:
+    """A command's JSON record read through its result type; a bad file names itself."""
+    return cls.from_record(read_json_object(path).content, str(path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,12 +277,13 @@ def collect_tree(results_dir: str | Path) -> list[ResultsFolder]:
     measurements are not dragged into the report. Deeper levels are not searched.
     """
     root = _check_folder(results_dir)
+    known = known_names()
     top = read_folder(root)
     parts = [top] if top.has_results else []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         # cheap pre-check on names, so big unrelated folders are never read
         names = {p.name for p in sub.iterdir() if p.is_file()}
-        if not (names & KNOWN_NAMES or any(n.startswith("lab_") and n.endswith(".png")
+        if not (names & known or any(n.startswith("lab_") and n.endswith(".png")
                                            for n in names)):
             continue
         part = read_folder(sub, part=sub.name)
@@ -310,25 +313,29 @@ def read_folder(root: Path, part: str | None = None) -> ResultsFolder:
         path = take(name)
         return read_json_object(path) if path else None
 
-    def csv(name: str) -> Table | None:
-        path = take(name)
-        return read_csv(path, REQUIRED_COLUMNS.get(name, ())) if path else None
+    def typed(cls: type[R], role: str = "json") -> R | None:
+        path = take(cls.FILES[role])
+        return read_result(cls, path) if path else None
 
     out = ResultsFolder(root=root, part=part)
-    out.fit = obj("fit.json")
-    out.fit_curves = png("fit_curves.png")
-    out.emergence_cdf = png("emergence_cdf.png")
-    out.data_used = csv("data_used.csv")
-    out.ablations = csv("ablations.csv")
-    md = take("ablations.md")
-    out.ablations_md = md.read_text(encoding="utf-8", errors="replace") if md else None
-    out.ablations_plot = png("ablations.png")
-    out.backtest = csv("backtest.csv")
-    out.backtest_plot = png("backtest.png")
-    out.compare = obj("compare.json")
-    out.compare_plot = png("compare.png")
-    out.to_params = obj("to_params.json")
-    out.to_params_plot = png("to_params.png")
+    out.fit = typed(FitResult)
+    out.fit_curves = png(FitResult.FILES["curves"])
+    out.emergence_cdf = png(FitResult.FILES["cdf"])
+    data = take(FitResult.FILES["data"])
+    out.data_used = read_csv(data) if data else None
+    md = take(AblationTable.FILES["markdown"])
+    markdown = md.read_text(encoding="utf-8", errors="replace") if md else None
+    tab = take(AblationTable.FILES["table"])
+    out.ablations = AblationTable.read(tab, markdown=markdown) if tab else None
+    out.ablations_md = markdown if tab is None else None
+    out.ablations_plot = png(AblationTable.FILES["plot"])
+    tab = take(BacktestTable.FILES["table"])
+    out.backtest = BacktestTable.read(tab) if tab else None
+    out.backtest_plot = png(BacktestTable.FILES["plot"])
+    out.compare = typed(ComparisonResult)
+    out.compare_plot = png(ComparisonResult.FILES["plot"])
+    out.to_params = typed(ToParamsResult)
+    out.to_params_plot = png(ToParamsResult.FILES["plot"])
     out.passuntil = obj("passuntil_fit.json")
     out.passuntil_plot = png("passuntil_fit.png")
     out.lab = obj("lab_summary.json")
@@ -338,7 +345,7 @@ def read_folder(root: Path, part: str | None = None) -> ResultsFolder:
     if out.lab is not None:
         out.lab_plots += _listed_plots(out.lab, root)
         fits = [n for n in files if n.startswith("emergence_fit_") and n.endswith(".json")]
-        out.lab_fits = [read_json_object(files[n]) for n in fits]
+        out.lab_fits = [(n, read_result(FitResult, files[n])) for n in fits]
         used.update(fits)
     runs = [n for n in files if n.startswith("run_") and n.endswith(".json")]
     used.update(runs)
