@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +42,35 @@ def loads(text: str, source: str) -> Any:
         raise DataError("invalid JSON: nested too deeply", source=source) from exc
 
 
-def read_json(path: str | Path) -> Any:
-    """The parsed content of ``path``; a missing file or invalid JSON is a DataError."""
+def read_utf8(path: str | Path, *, missing: str = "file not found",
+              not_utf8: str = "not UTF-8 text") -> str:
+    """The text of ``path``; a missing file or one that is not UTF-8 is a DataError naming it
+    (with the reason given, e.g. ``missing="corpus file not found"``)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError("file not found", source=str(path))
+        raise DataError(missing, source=str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError("not UTF-8 text", source=str(path)) from exc
-    return loads(text, str(path))
+        raise DataError(not_utf8, source=str(path)) from exc
+
+
+def read_json(path: str | Path) -> Any:
+    """The parsed content of ``path``; a missing file or invalid JSON is a DataError."""
+    return loads(read_utf8(path), str(Path(path)))
+
+
+def jsonl_records(text: str, source: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed value)`` of each non-blank line of JSON Lines ``text``; a line
+    that is not JSON is a DataError naming ``source`` and the line. Parsed one line at a time,
+    so a caller that stops early never reads the rest."""
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON: {exc.msg}", source=source, row=lineno) from exc
 
 
 def json_default(o: Any) -> Any:

@@ -41,7 +41,7 @@ def loaded_lm(tiny_lm):
 @pytest.fixture(scope="session")
 def addition_task_file(tmp_path_factory) -> Path:
     """A 4-choice addition task, 3-shot, 48 eval problems disjoint from the 96 train ones."""
-    from emergence_law.measure.tasks import make_addition_task
+    from emergence_law.measure.addition_task import make_addition_task
 
     return make_addition_task(tmp_path_factory.mktemp("task") / "mc", n_train=96, n_eval=48,
                               seed=1, shots=3)
@@ -49,7 +49,7 @@ def addition_task_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def addition_gen_file(tmp_path_factory) -> Path:
-    from emergence_law.measure.tasks import make_addition_task
+    from emergence_law.measure.addition_task import make_addition_task
 
     return make_addition_task(tmp_path_factory.mktemp("task") / "gen", n_train=16, n_eval=16,
                               seed=2, shots=3, kind="generate")

@@ -10,7 +10,7 @@ tokenizer-independent figure), and the token and byte counts.
 
 from __future__ import annotations
 
-import json
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from emergence_law.errors import DataError, OptionError
+from emergence_law.jsonfile import jsonl_records, read_utf8
 
 ProgressFn = Callable[[int, int], None]
 
@@ -50,23 +51,10 @@ def read_corpus(path: str | Path, *, text_field: str = "text",
                 max_documents: int | None = None) -> list[str]:
     """Documents of a corpus file: ``.txt`` (blank-line separated) or ``.jsonl`` (``text``)."""
     p = Path(path)
-    if not p.is_file():
-        raise DataError("corpus file not found", source=str(p))
-    try:
-        raw = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError("corpus is not UTF-8 text", source=str(p)) from exc
+    raw = read_utf8(p, missing="corpus file not found", not_utf8="corpus is not UTF-8 text")
     docs: list[str] = []
     if p.suffix.lower() in (".jsonl", ".ndjson"):
-        for lineno, line in enumerate(raw.splitlines(), 1):
-            if max_documents is not None and len(docs) >= max_documents:
-                break
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", source=str(p), row=lineno) from exc
+        for lineno, rec in itertools.islice(jsonl_records(raw, str(p)), max_documents):
             if not isinstance(rec, dict) or not isinstance(rec.get(text_field), str):
                 raise DataError(f"each line needs a string field '{text_field}'", source=str(p),
                                 row=lineno, column=text_field)

@@ -27,7 +27,7 @@ def build_tiny_example(folder: str | Path, steps: Sequence[int] = STEPS, seed: i
     """Write ``models/step{N}``, ``addition/`` (task) and ``corpus.txt`` under ``folder``."""
     import torch
 
-    from emergence_law.measure.tasks import make_addition_task
+    from emergence_law.measure.addition_task import make_addition_task
     from emergence_law.tinylm import arithmetic_texts, make_tiny_lm
 
     out = Path(folder)
