@@ -1,12 +1,13 @@
 """lm-eval-harness interop, in one import: read its result files, and run it in memory.
 
-The work is done in four modules, one idea each; this one keeps the public names where callers
+The work is done in five modules, one idea each; this one keeps the public names where callers
 and docs have always found them (``from emergence_law.measure.lmeval import import_lmeval``):
 
 * :mod:`.lmeval_import`: result files (older harness and 0.4) as observation rows (torch-free);
 * :mod:`.lmeval_names`: what model, revision and file names say (size, family, step, tokens);
 * :mod:`.lmeval_samples`: 0.4 per-document samples as continuous metrics;
-* :mod:`.lmeval_run`: running the harness on a model already in memory (``measure`` extra).
+* :mod:`.lmeval_run`: running the harness on a model already in memory (``measure`` extra);
+* :mod:`.lmeval_json`: the files' JSON values, read leniently.
 """
 
 from __future__ import annotations

@@ -29,32 +29,21 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from emergence_law.errors import DataError, OptionError
-from emergence_law.measure.lmeval_names import (
-    chance_for,
-    params_from_name,
-    parse_model_args,
-    series_from_name,
-    step_from,
-    tokens_from_revision,
-    tokens_per_step_of,
-)
-from emergence_law.measure.lmeval_samples import (
+from emergence_law.measure.lmeval_json import (
     _count,
     _get,
-    _json_type,
     _number,
+    _obj,
     _parse_json,
-    _read_samples,
-    _samples_file,
     _text,
-    continuous_rows,
 )
+from emergence_law.measure.lmeval_names import chance_for, run_identity
+from emergence_law.measure.lmeval_samples import _read_samples, _samples_file, continuous_rows
 from emergence_law.observations import OBSERVATION_COLUMNS, rows_to_frame
 
 #: bookkeeping entries of a 0.4 results block that are not metrics
@@ -98,7 +87,6 @@ def _looks_like_results(path: Path) -> bool:
     return '"results"' in head or path.name.startswith("results")
 
 
-
 def _load_json(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -113,59 +101,14 @@ def _load_json(path: Path) -> dict:
     return data
 
 
-def _obj(data: dict, key: str, path: Path | str) -> dict:
-    """``data[key]`` when it is a JSON object, ``{}`` when absent or null; any other type is a
-    one-line :class:`DataError` (``"config": [1]`` is not a config)."""
-    v = data.get(key)
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise DataError(f"{key!r} must be a JSON object, got {_json_type(v)}", source=str(path))
-    return v
-
-
-
 def _is_v04(data: dict) -> bool:
     if any(k in data for k in ("n-shot", "configs", "n-samples", "lm_eval_version")):
         return True
     return any(isinstance(v, dict) and any("," in k for k in v) for v in data["results"].values())
 
 
-
 # ---------------------------------------------------------------------------------------------
 # one file -> rows
-
-
-def _identity(data: dict, path: Path, tokens_per_step: float | None,
-              series: str | None) -> dict[str, Any]:
-    config = _obj(data, "config", path)
-    margs = parse_model_args(config.get("model_args"))
-    model = (margs.get("pretrained") or _text(data.get("model_name")) or
-             _text(config.get("model")) or path.stem)
-    revision = margs.get("revision") or _text(config.get("model_revision")) or None
-    step = step_from(revision, path.name)
-    checkpoint = revision or (f"step{step}" if step is not None else None)
-    params = _number(config.get("model_num_parameters")) or params_from_name(model)
-    tokens = tokens_from_revision(revision)
-    tps, tps_source = None, ""
-    if tokens is None and step is not None:
-        tps, tps_source = tokens_per_step_of(model, revision, path.parent.name, path.name,
-                                             override=tokens_per_step)
-        tokens = step * tps if tps is not None else None
-    return {
-        "series": series or series_from_name(model),
-        "model": model,
-        "checkpoint": checkpoint,
-        "params": params,
-        "tokens": tokens,
-        "flops": 6.0 * params * tokens if params is not None and tokens is not None else None,
-        "step": step,
-        "source": str(path),
-        "tokens_per_step": tps,
-        "tokens_source": (tps_source if tps is not None else
-                          (f"unknown: {tps_source}" if step is not None and tokens is None
-                           else ("revision name" if tokens is not None else None))),
-    }
 
 
 def _rows_old(data: dict, path: Path, ident: dict, aggregate_mmlu: bool) -> list[dict]:
@@ -202,7 +145,6 @@ def _mmlu_average(rows: list[dict], ident: dict, shots: int) -> list[dict]:
          "n_subjects": len(v)}
         for m, v in by_metric.items()
     ]
-
 
 
 def _shots_v04(data: dict, task: str, _seen: frozenset = frozenset()) -> int | float | None:
@@ -272,7 +214,7 @@ def read_lmeval_samples(paths: str | Path | Sequence[str | Path]) -> pd.DataFram
         data = _load_json(f)
         if not _is_v04(data):
             continue
-        ident = _identity(data, f, None, None)
+        ident = run_identity(data, f, None, None)
         for task in data["results"]:
             sf = _samples_file(f, task)
             if sf is None:
@@ -313,7 +255,7 @@ def import_lmeval(
     rows: list[dict] = []
     for f in _result_files(paths):
         data = _load_json(f)
-        ident = _identity(data, f, tokens_per_step, series)
+        ident = run_identity(data, f, tokens_per_step, series)
         if _is_v04(data):
             rows.extend(_rows_v04(data, f, ident, samples))
         else:

@@ -3,16 +3,19 @@
 Model, revision and file names are the only record most published evals keep of the run they
 measured (``pythia-1.4b`` at ``step143000``; OLMo's ``stage1-step1000-tokens4B``); this reads
 them, and says where a number came from rather than guessing one (:func:`tokens_per_step_of`).
-Also the chance level of well-known tasks when the per-document samples are absent.
+Also the chance level of well-known tasks when the per-document samples are absent, and a
+result file's whole identity (:func:`run_identity`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 from emergence_law.errors import OptionError
+from emergence_law.measure.lmeval_json import _number, _obj, _text
 
 #: tokens per optimiser step of known suites' standard runs (batch 1024 x 2048 tokens for
 #: Pythia); a run whose name gives its own batch size (:data:`_BATCH_TOKENS`) uses that instead
@@ -85,7 +88,6 @@ def tokens_from_revision(revision: str | None) -> float | None:
     return None
 
 
-
 def tokens_per_step_of(*names: str | None, override: float | None = None) -> tuple[float | None,
                                                                                     str]:
     """Tokens per training step of a run, and where that number came from.
@@ -124,3 +126,37 @@ def chance_for(task: str, metric: str) -> float | None:
         if task == key or task.startswith(key + "-") or task.startswith(key + "_"):
             return val
     return None
+
+
+def run_identity(data: dict, path: Path, tokens_per_step: float | None,
+                 series: str | None) -> dict[str, Any]:
+    """Who a result file measured: series, model, checkpoint, params, tokens, FLOPs and step,
+    from its config and names, and where the tokens came from (``tokens_source``)."""
+    config = _obj(data, "config", path)
+    margs = parse_model_args(config.get("model_args"))
+    model = (margs.get("pretrained") or _text(data.get("model_name")) or
+             _text(config.get("model")) or path.stem)
+    revision = margs.get("revision") or _text(config.get("model_revision")) or None
+    step = step_from(revision, path.name)
+    checkpoint = revision or (f"step{step}" if step is not None else None)
+    params = _number(config.get("model_num_parameters")) or params_from_name(model)
+    tokens = tokens_from_revision(revision)
+    tps, tps_source = None, ""
+    if tokens is None and step is not None:
+        tps, tps_source = tokens_per_step_of(model, revision, path.parent.name, path.name,
+                                             override=tokens_per_step)
+        tokens = step * tps if tps is not None else None
+    return {
+        "series": series or series_from_name(model),
+        "model": model,
+        "checkpoint": checkpoint,
+        "params": params,
+        "tokens": tokens,
+        "flops": 6.0 * params * tokens if params is not None and tokens is not None else None,
+        "step": step,
+        "source": str(path),
+        "tokens_per_step": tps,
+        "tokens_source": (tps_source if tps is not None else
+                          (f"unknown: {tps_source}" if step is not None and tokens is None
+                           else ("revision name" if tokens is not None else None))),
+    }

@@ -15,7 +15,8 @@ from typing import Any
 
 from emergence_law.errors import OptionError
 from emergence_law.measure.lmeval_import import _rows_v04, _shots_v04
-from emergence_law.measure.lmeval_samples import _get, _per_sample, _text, continuous_rows
+from emergence_law.measure.lmeval_json import _get, _text
+from emergence_law.measure.lmeval_samples import _per_sample, continuous_rows
 
 
 def run_lmeval(

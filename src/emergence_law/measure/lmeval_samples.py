@@ -3,15 +3,13 @@
 ``samples_<task>_<date>.jsonl`` holds, per document, the log-likelihood of every choice; from it
 come ``logprob`` (mean log-likelihood of the correct choice), ``logprob_norm`` (normalised over
 the choices) and ``prob_norm``, continuous stand-ins for accuracy, and the chance level of
-multiple-choice tasks (mean 1/number of choices). Also the JSON value readers shared by the
-importer (:mod:`.lmeval_import`) and the runner (:mod:`.lmeval_run`): a malformed entry is as
-good as absent, a malformed file is one :class:`DataError` line.
+multiple-choice tasks (mean 1/number of choices). Used by the importer (:mod:`.lmeval_import`)
+on files and by the runner (:mod:`.lmeval_run`) on samples still in memory.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,68 +18,7 @@ from typing import Any
 import numpy as np
 
 from emergence_law.errors import DataError
-
-# ---------------------------------------------------------------------------------------------
-# JSON values
-
-
-def _parse_json(text: str, path: Path, row: int | None = None) -> Any:
-    """``json.loads`` whose every failure is a one-line :class:`DataError` naming the file."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = "" if row is not None else f" (line {exc.lineno})"
-        raise DataError(f"invalid JSON: {exc.msg}{where}", source=str(path), row=row) from exc
-    except RecursionError as exc:
-        raise DataError("invalid JSON: nested too deeply to be an lm-eval file",
-                        source=str(path), row=row) from exc
-
-
-
-def _json_type(v: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "true/false",
-            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
-
-
-def _is_v04(data: dict) -> bool:
-    if any(k in data for k in ("n-shot", "configs", "n-samples", "lm_eval_version")):
-        return True
-    return any(isinstance(v, dict) and any("," in k for k in v) for v in data["results"].values())
-
-
-def _number(v: Any) -> float | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit integer
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _text(v: Any) -> str | None:
-    """A JSON string as text; anything else (a list, an object, a number) is not a name."""
-    return v if isinstance(v, str) and v.strip() else None
-
-
-def _get(d: Any, *keys: Any) -> Any:
-    """``d[k1][k2]...`` through JSON objects only; None where a level is missing or not an
-    object (a malformed inner entry is then as good as absent, never a crash)."""
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
-def _count(v: Any) -> int | float | None:
-    """A count as an int; a number that is not whole stays a float, so that validating the
-    rows names it (``shots`` 2.5 must not become 2); None when not a number."""
-    x = _number(v)
-    if x is None:
-        return None
-    return int(x) if x == int(x) else x
-
+from emergence_law.measure.lmeval_json import _json_type, _number, _parse_json
 
 # ---------------------------------------------------------------------------------------------
 # 0.4 per-sample files
