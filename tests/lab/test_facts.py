@@ -33,7 +33,13 @@ def test_entity_split_is_disjoint_and_covers_every_frequency(world):
     assert ranks[0] < 10 and ranks[-1] > world.cfg.n_entities - 10
 
 
-def test_no_evaluated_fact_is_reachable_from_finetuning_or_fewshot_data(world):
+@pytest.fixture(scope="module", params=["interleaved", "head-pool"])
+def any_split_world(request):
+    return FactWorld(FactsConfig(n_entities=400, qa_share=0.05, split=request.param))
+
+
+def test_no_evaluated_fact_is_reachable_from_finetuning_or_fewshot_data(any_split_world):
+    world = any_split_world
     task = multiple_choice_task(world, n_eval=10_000, shots=3)
     eval_ents = {r["entity"] for r in task.splits["eval"]}
     assert len(task.splits["eval"]) == 4 * len(world.eval_entities)  # every evaluated fact
@@ -58,6 +64,39 @@ def test_no_evaluated_fact_is_reachable_from_finetuning_or_fewshot_data(world):
     for phrase in held:
         if phrase not in {t for a in ATTRIBUTES for t in ATTRIBUTES[a][0][:HELDOUT_TEMPLATE]}:
             assert f" {phrase} " not in joined
+
+
+def test_head_pool_split_evaluates_the_tail_and_finetunes_on_the_head(any_split_world):
+    """``head-pool``: evaluation entities are the rarest quarter, every one rarer than any pool
+    or trace entity, and no evaluated entity is in any finetuning batch, early-stopping
+    question or few-shot context of the probe."""
+    from emergence_law.lab.facts_probe import probe_items
+
+    world = any_split_world
+    ev, pool = world.eval_entities, world.pool_entities
+    n = world.cfg.n_entities
+    assert len(ev) == n // 4 and not set(ev) & set(pool) | set(world.trace_entities) & set(ev)
+    if world.cfg.split == "head-pool":
+        assert ev.min() > max(pool.max(), world.trace_entities.max())
+        assert world.probs[ev].max() < world.probs[pool].min()
+    else:  # interleaved: every frequency is evaluated
+        assert ev.min() < 10 and ev.max() > n - 10
+    ev_ids = {world.vocab[entity_name(int(e))] for e in ev}
+    ent0 = world.vocab[entity_name(0)]
+    for it in probe_items(world):
+        named = [t for t in it.context if t >= ent0]
+        assert len(named) == 4 and named[-1] in ev_ids  # 3 examples, then the question
+        assert not ev_ids & set(named[:-1])  # the examples name pool entities only
+    # the probe's finetuning questions (any D) and early-stopping questions: pool only
+    pool_names = {entity_name(int(e)) for e in pool}
+    assert {r["entity"] for r in world.pool_items()} == pool_names
+
+
+def test_unknown_split_is_refused():
+    from emergence_law.errors import OptionError
+
+    with pytest.raises(OptionError, match="split"):
+        FactWorld(FactsConfig(n_entities=40, split="tail"))
 
 
 def test_chance_is_exactly_one_quarter_for_a_fact_blind_scorer(world):

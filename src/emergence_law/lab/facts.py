@@ -15,8 +15,11 @@ evaluated answers are facts that exist **only** in the pretraining corpus:
 - a trace of question-answer lines ``q : where does e0042 live ? a : oslo .`` (share
   ``qa_share`` of statements) about the *trace* entities only, so the question words are
   trained (Allen-Zhu & Li, "Physics of Language Models 3.1", mixed training);
-- the entities are split once: every 4th Zipf rank is an **evaluation** entity (so they span
-  every frequency), the rest are split into the **trace** entities and the finetuning
+- the entities are split once (``split``): by default (``interleaved``) every 4th Zipf rank is
+  an **evaluation** entity (so they span every frequency); with ``head-pool`` the evaluation
+  entities are the rarest quarter (the Zipf tail, stored last) and the pool is drawn from the
+  frequent rest (stored first), so a checkpoint can hold the pool's facts while the evaluated
+  ones are still weak traces. The rest is split into the **trace** entities and the finetuning
   **pool**. Evaluation questions ask about evaluation entities only; finetuning data and
   few-shot examples are questions about pool entities only. No evaluated fact is in any
   finetuning example (``tests/lab/test_facts.py`` checks it), so a never-pretrained control
@@ -78,6 +81,11 @@ class FactsConfig:
     trace_share: float = 0.2  # of the non-evaluation entities: QA lines in pretraining
     stmts_per_row: int = 16
     seed: int = 0
+    split: str = "interleaved"  # or "head-pool": evaluation = the Zipf tail (see SPLITS)
+
+
+#: how evaluation entities are chosen: every 4th Zipf rank, or the rarest quarter
+SPLITS = ("interleaved", "head-pool")
 
 
 class FactWorld:
@@ -91,8 +99,17 @@ class FactWorld:
         w = 1.0 / np.arange(1, n + 1) ** cfg.zipf  # entity i has Zipf rank i + 1
         self.probs = w / w.sum()
         ids = np.arange(n)
-        self.eval_entities = ids[ids % 4 == 1]
-        rest = ids[ids % 4 != 1]
+        if cfg.split == "interleaved":
+            is_eval = ids % 4 == 1
+        elif cfg.split == "head-pool":
+            is_eval = ids >= n - n // 4  # the rarest quarter (same count as interleaved)
+        else:
+            from emergence_law.errors import OptionError
+
+            raise OptionError("--split", f"unknown split {cfg.split!r} (use "
+                              f"{' or '.join(SPLITS)})")
+        self.eval_entities = ids[is_eval]
+        rest = ids[~is_eval]
         perm = rng.permutation(len(rest))
         n_trace = int(cfg.trace_share * len(rest))
         self.trace_entities = np.sort(rest[perm[:n_trace]])

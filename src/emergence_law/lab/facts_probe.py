@@ -36,6 +36,7 @@ from emergence_law.lab.facts import (
     HELDOUT_TEMPLATE,
     N_CHOICES,
     N_VALUES,
+    SPLITS,
     FactsConfig,
     FactWorld,
 )
@@ -119,6 +120,9 @@ def x_axis_sets(world: FactWorld, seed: int = 0) -> dict[str, list[list[int]]]:
     task asks about, as pretraining stated them); ``tru``, 2,000 facts of entities drawn
     uniformly from all entities, training templates (no evaluation entity needed).
 
+    ``trp``: every fact of every 4th pool entity in a training template (how much of what
+    finetuning asks about is stored; with ``split="head-pool"`` it leads ``tre``).
+
     Question format: ``qap``, the 0-shot answer loss of the QA lines of every 4th pool entity
     (their QA lines are never in pretraining; measured on pretrained checkpoints only)."""
     n = world.cfg.n_entities
@@ -141,11 +145,15 @@ def x_axis_sets(world: FactWorld, seed: int = 0) -> dict[str, list[list[int]]]:
            for _ in range(2000)]
     qap = [world.encode(world.qa(int(e), k))
            for e in world.pool_entities[::4] for k in range(len(ATTR_NAMES))]
-    return {"hoz": hoz, "hoe": hoe, "trz": trz, "tre": tre, "tru": tru, "qap": qap}
+    rng = np.random.default_rng([seed, 31])
+    trp = [world.encode(world.statement(int(e), k, int(rng.integers(3))))
+           for e in world.pool_entities[::4] for k in range(len(ATTR_NAMES))]
+    return {"hoz": hoz, "hoe": hoe, "trz": trz, "tre": tre, "tru": tru, "qap": qap,
+            "trp": trp}
 
 
 #: the x-axis candidates written to the observation table's ``loss`` column (``--x``)
-X_AXES = ("trz", "tre", "tru", "qap", "hoz", "hoe")
+X_AXES = ("trz", "tre", "tru", "qap", "hoz", "hoe", "trp")
 TABLE_COLUMNS = ("series", "model", "checkpoint", "params", "tokens", "flops", "loss", "task",
                  "metric", "value", "setting", "shots", "n_train", "subset", "method",
                  "n_eval", "chance")
@@ -153,7 +161,7 @@ TABLE_COLUMNS = ("series", "model", "checkpoint", "params", "tokens", "flops", "
 
 def observation_row(*, d: int, params: int, step: int, tokens_per_step: int, loss: float,
                     value: float, n_eval: int, n_train: int | None = None,
-                    subset: int | None = None) -> dict[str, Any]:
+                    subset: int | None = None, method: str = "full") -> dict[str, Any]:
     """One row of the project's observation table (README "The observation table"): few-shot
     when ``n_train`` is None, else full finetuning on ``n_train`` pool questions. Why: the
     probes feed the core's fits (``ground_truth_emergence``, ``EmergenceLaw``) unchanged."""
@@ -163,7 +171,7 @@ def observation_row(*, d: int, params: int, step: int, tokens_per_step: int, los
             "task": "facts-mc", "metric": "acc", "value": value,
             "setting": "fewshot" if n_train is None else "finetune", "shots": 3,
             "n_train": n_train, "subset": subset,
-            "method": None if n_train is None else "full", "n_eval": n_eval, "chance": 0.25}
+            "method": None if n_train is None else method, "n_eval": n_eval, "chance": 0.25}
 
 
 def write_table(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -221,6 +229,7 @@ def pretrain(world: FactWorld, d: int, steps: int, every: int, *, batch: int = 3
 
     model = new_model(world, d, seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
+    meta = {"d": d, "split": world.cfg.split}
     items, sets = probe_items(world, seed), x_axis_sets(world, seed)
     ckpts: dict[int, dict] = {}
     records: list[dict] = []
@@ -245,29 +254,78 @@ def pretrain(world: FactWorld, d: int, steps: int, every: int, *, batch: int = 3
             log(json.dumps(rec))
             ckpts[step] = {k: v.clone() for k, v in model.state_dict().items()}
             if out is not None:
-                torch.save({"ckpts": ckpts, "records": records, "d": d}, out)
+                torch.save({"ckpts": ckpts, "records": records, **meta}, out)
             model.train()
     return ckpts, records
 
 
+#: questions per finetuning step (16 sequences of 8 QA lines)
+FT_BATCH = 16 * 8
+
+
+def finetune_steps(n_train: int, steps: int, epochs: float | None) -> int:
+    """Fixed ``steps``, or (``epochs`` given) ``epochs`` passes over the D examples, at least
+    ``steps``: the budget scaled with D, so a large D is not underfitted by a fixed budget."""
+    if epochs is None:
+        return steps
+    return max(steps, math.ceil(epochs * n_train / FT_BATCH))
+
+
 def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, steps: int = 100,
-             lr: float = 1e-3, seed: int = 0, subset_seed: int = 0) -> dict[str, float]:
-    """Full finetuning of a checkpoint (``state``; None = never pretrained) on the first
-    ``n_train`` pool questions of a fixed shuffle: ``steps`` steps of 16 sequences of 8
-    questions, loss on the answer token only; then the 3-shot accuracy."""
+             lr: float = 1e-3, seed: int = 0, subset_seed: int = 0, method: str = "full",
+             lora_rank: int = 4, epochs: float | None = None, check_every: int | None = None,
+             n_val: int = 200, patience: int = 5) -> dict[str, Any]:
+    """Finetune a checkpoint (``state``; None = never pretrained) on the first ``n_train``
+    pool questions of a fixed shuffle: batches of 16 sequences of 8 questions, loss on the
+    answer token only; then the 3-shot accuracy.
+
+    ``method``: ``full`` or ``lora`` (peft, rank ``lora_rank`` on every linear layer; the
+    embeddings stay frozen, so less of a barely stored fact is overwritten). Steps: see
+    :func:`finetune_steps`. ``check_every``: early stopping, every that many steps the 0-shot
+    answer loss of ``n_val`` held-out pool questions (the last ones of the shuffle, never in a
+    D subset) is measured and the best state is the one evaluated; stop after ``patience``
+    checks without improvement."""
     import torch
 
+    t0 = time.time()
     model = new_model(world, d, seed)
     if state is not None:
         model.load_state_dict(state)
+    if method == "lora":
+        import warnings
+
+        from peft import LoraConfig, get_peft_model
+
+        torch.manual_seed(seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = get_peft_model(model, LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank,
+                                                     lora_dropout=0.0,
+                                                     target_modules="all-linear",
+                                                     task_type="CAUSAL_LM"))
+    elif method != "full":
+        from emergence_law.errors import OptionError
+
+        raise OptionError("--method", f"unknown method {method!r} (use full or lora)")
     facts = [(int(e), k) for e in world.pool_entities for k in range(len(ATTR_NAMES))]
     order = np.random.default_rng([subset_seed, 6]).permutation(len(facts))
+    if check_every and n_train > len(facts) - n_val:
+        from emergence_law.errors import OptionError
+
+        raise OptionError("--D", f"{n_train} leaves fewer than {n_val} pool questions to "
+                          "check early stopping on")
     subset = [facts[i] for i in order[:n_train]]
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    val = [world.encode(world.qa(*facts[i])) for i in order[len(facts) - n_val:]]
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     rng = np.random.default_rng([subset_seed, 7, n_train])
-    model.train()
+    n_steps = finetune_steps(n_train, steps, epochs)
+    best = (math.inf, None, 0)  # (val loss, trainable state, step)
+    bad = 0
     loss = torch.tensor(float("nan"))
-    for _ in range(steps):
+    done = 0
+    model.train()
+    for step in range(1, n_steps + 1):
         rows = []
         for _ in range(16):
             toks, labels = [BOS_ID], [-100]
@@ -286,8 +344,24 @@ def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, step
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return {"acc": fewshot_accuracy(model, probe_items(world, seed)),
-            "finetune_loss": float(loss.detach())}
+        done = step
+        if check_every and (step % check_every == 0 or step == n_steps):
+            v = answer_loss(model, val)
+            model.train()
+            if v < best[0]:
+                best = (v, {k: t.detach().clone() for k, t in model.state_dict().items()}, step)
+                bad = 0
+            else:
+                bad += 1
+                if bad >= patience:
+                    break
+    out: dict[str, Any] = {"finetune_loss": float(loss.detach()), "steps_run": done}
+    if check_every:
+        model.load_state_dict(best[1])
+        out |= {"best_step": best[2], "val_loss": best[0]}
+    out["acc"] = fewshot_accuracy(model, probe_items(world, seed))
+    out["seconds"] = round(time.time() - t0, 1)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -302,6 +376,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--every", type=int, default=100)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--stop", type=int, default=None, help="end after this step")
+    p.add_argument("--split", choices=SPLITS, default="interleaved",
+                   help="evaluation entities: every 4th Zipf rank, or the rarest quarter "
+                        "(head-pool); stored in the checkpoint file")
     x = sub.add_parser("xaxis", help="every x-axis candidate and the few-shot accuracy of "
                                      "each checkpoint of a pretrain file")
     x.add_argument("checkpoints", type=Path)
@@ -313,6 +390,14 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--D", default="32,128,512,2048", help="data amounts, comma-separated")
     f.add_argument("--finetune-steps", type=int, default=100)
     f.add_argument("--subset", type=int, default=0, help="finetuning subset seed")
+    f.add_argument("--method", choices=("full", "lora"), default="full")
+    f.add_argument("--lora-rank", type=int, default=4)
+    f.add_argument("--lr", type=float, default=None,
+                   help="finetuning rate (default 1e-3 full, 1e-2 lora)")
+    f.add_argument("--epochs", type=float, default=None,
+                   help="scale the budget with D: this many passes, at least --finetune-steps")
+    f.add_argument("--check-every", type=int, default=None,
+                   help="early stopping on held-out pool questions every this many steps")
     for q in (f, x):
         q.add_argument("--x", choices=X_AXES, default="tre",
                        help="x-axis written to the table's loss column")
@@ -321,14 +406,16 @@ def main(argv: list[str] | None = None) -> None:
     e = sub.add_parser("elbows", help="fit the few-shot and per-D elbows of a table")
     e.add_argument("table", type=Path)
     a = ap.parse_args(argv)
-    world = FactWorld(FactsConfig())
     if a.cmd == "pretrain":
-        pretrain(world, a.d, a.steps, a.every, out=a.out, stop=a.stop)
+        pretrain(FactWorld(FactsConfig(split=a.split)), a.d, a.steps, a.every, out=a.out,
+                 stop=a.stop)
         return
     if a.cmd == "elbows":
         print(json.dumps(elbows(a.table), indent=1))
         return
-    ckpts = torch.load(a.checkpoints)["ckpts"]
+    saved = torch.load(a.checkpoints)
+    ckpts = saved["ckpts"]
+    world = FactWorld(FactsConfig(split=saved.get("split", "interleaved")))
     model = new_model(world, a.d)
     params = sum(p.numel() for p in model.parameters())
     tokens_per_step = 32 * world.sample_rows(32, np.random.default_rng(0))[0].shape[1]
@@ -350,16 +437,20 @@ def main(argv: list[str] | None = None) -> None:
                                         value=rec["fewshot"], n_eval=len(items),
                                         tokens_per_step=tokens_per_step))
     else:
+        method = "full" if a.method == "full" else f"lora-r{a.lora_rank}"
         for step in (int(s) for s in a.steps.split(",")):
             loss = x_loss(step) if step else float("nan")
             for n in (int(v) for v in a.D.split(",")):
                 r = finetune(world, a.d, ckpts[step] if step else None, n,
-                             steps=a.finetune_steps, subset_seed=a.subset)
+                             steps=a.finetune_steps, subset_seed=a.subset, method=a.method,
+                             lora_rank=a.lora_rank, epochs=a.epochs,
+                             check_every=a.check_every,
+                             lr=a.lr or (1e-2 if a.method == "lora" else 1e-3))
                 print(json.dumps({"d": a.d, "step": step, "D": n, a.x: loss, **r}), flush=True)
                 if step:  # the never-pretrained control has no place on the x-axis
                     rows.append(observation_row(d=a.d, params=params, step=step, loss=loss,
                                                 value=r["acc"], n_eval=len(items), n_train=n,
-                                                subset=a.subset,
+                                                subset=a.subset, method=method,
                                                 tokens_per_step=tokens_per_step))
     if a.table is not None:
         write_table(rows, a.table)
