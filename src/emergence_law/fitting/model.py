@@ -23,6 +23,20 @@ from emergence_law.laws import FORMS, AnchoredLaw
 LIKELIHOODS = ("gaussian", "binomial")
 
 
+def prior_box(loss_min: float, loss_max: float, form: str = "log_power") -> np.ndarray:
+    """The uniform prior's box (and the MLE's search range) of ``theta = (E(D0), E(D_ref),
+    alpha)``, rows ``[low, high]``: each elbow within the rows' loss range padded by
+    ``max(0.5, range)`` on both sides, alpha in ``[-2, 4]`` (``[-2, 1.5]`` for ``power``).
+
+    Public so that callers judging a fit (an MLE on the box's edge is a bound, not an
+    estimate) use the fitter's own box rather than a copy of its formula.
+    """
+    pad = max(0.5, loss_max - loss_min)
+    a_lo, a_hi = (-2.0, 4.0) if form != "power" else (-2.0, 1.5)
+    return np.array([[loss_min - pad, loss_max + pad], [loss_min - pad, loss_max + pad],
+                     [a_lo, a_hi]])
+
+
 @dataclass
 class FitData:
     """The rows of one fit as arrays: what the likelihood needs, nothing else."""
@@ -138,10 +152,7 @@ class ProfileModel:
         self._const = np.stack(const, axis=1) * sw[:, None]          # (n, c)
         self.n_linear = len(self.slope_names) + len(self.const_names)
         self._onehot = np.stack([(data.level == j) for j in range(J)], axis=1).astype(float)
-        lo, hi = float(data.loss.min()), float(data.loss.max())
-        pad = max(0.5, hi - lo)
-        a_lo, a_hi = (-2.0, 4.0) if form != "power" else (-2.0, 1.5)
-        self.bounds = np.array([[lo - pad, hi + pad], [lo - pad, hi + pad], [a_lo, a_hi]])
+        self.bounds = prior_box(float(data.loss.min()), float(data.loss.max()), form)
         self._flat_rss = self._rss_const_only()
         # log of the data axis at: every level, D0, D_ref (Box-Cox works on log x)
         x = np.concatenate([data.levels, [self.d0, data.levels[-1]]]).astype(float)
