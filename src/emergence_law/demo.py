@@ -11,7 +11,6 @@ from a known law instead, so the fit can be compared with the truth.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -53,6 +52,7 @@ def _run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None =
     from emergence_law.fitting import EmergenceLaw
     from emergence_law.observations import save_observations
     from emergence_law.provenance import write_provenance
+    from emergence_law.results.demo import DemoResult
 
     say = print if echo else (lambda *a, **k: None)
     t0 = time.perf_counter()
@@ -119,7 +119,7 @@ def _run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None =
     if counts is not None:
         results["passuntil"] = _passuntil(counts, out, seed, say)
     results["seconds"] = time.perf_counter() - t0
-    (out / "demo.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+    DemoResult.from_dict(results).save(out)  # demo.json: every key a declared field
     write_provenance(out, "demo", {"out": str(out), "seed": seed, "source": label,
                                    "simulated": truth is not None, "method": method})
     if report:
@@ -184,7 +184,7 @@ def _backtest(obs: pd.DataFrame, task: str, method: str | None, out: Path, seed:
 
 def _passuntil(counts: pd.DataFrame, out: Path, seed: int, say) -> dict:
     """PassUntil: fit the task law to every size but the largest, predict the largest."""
-    from emergence_law.commands.passuntil import fit_and_write
+    from emergence_law.passuntil.report import fit_and_write
 
     sizes = sorted(counts["params"].unique())
     if len(sizes) < 3:
@@ -193,17 +193,17 @@ def _passuntil(counts: pd.DataFrame, out: Path, seed: int, say) -> dict:
     rows = counts[counts["params"] < target]
     task = str(counts["task"].iloc[0])
     measured = measured_pass_rate(counts, target)
-    law, pred, record = fit_and_write(rows, task, target, out / "passuntil_fit", seed=seed,
+    law, pred, fitted = fit_and_write(rows, task, target, out / "passuntil_fit", seed=seed,
                                       source="shipped lab PassUntil counts",
                                       measured=(measured.mean, measured.lower, measured.upper))
-    lo, hi = record["interval"]
+    lo, hi = fitted.interval
     m = measured
     say("\n-- PassUntil: task scaling law fitted on the smaller models --")
-    say(f"predicted pass rate at N = {target:.3g}: {record['predicted_pass_rate']:.3g} "
+    say(f"predicted pass rate at N = {target:.3g}: {fitted.predicted_pass_rate:.3g} "
         f"[{pred.confidence:.0%} {lo:.3g}, {hi:.3g}]; measured: {m.mean:.3g} "
         f"[{pred.confidence:.0%} {m.lower:.3g}, {m.upper:.3g}] (unbiased estimate, mean over "
         f"{m.n_instances} instances, {m.n_censored} censored at the budget)")
-    return {"target_params": target, "predicted": record["predicted_pass_rate"],
+    return {"target_params": target, "predicted": fitted.predicted_pass_rate,
             "interval": [lo, hi], "measured": m.mean, "measured_interval": [m.lower, m.upper],
             "measured_estimator": m.estimator, "level": pred.confidence}
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from emergence_law.analysis import backtest as bt_mod
+from emergence_law.lab import continuous as C
 from emergence_law.lab import load_lab_observations
 from emergence_law.lab import results as R
 
@@ -75,7 +76,7 @@ def test_simulated_table_is_a_valid_observation_table(ext):
 
 
 def test_continuous_elbow_is_recovered(ext, gt):
-    c = R.continuous_emergence(ext, gt)
+    c = C.continuous_emergence(ext, gt)
     assert c["available"] and c["metric"] == "logprob_norm"
     assert c["elbow"] == pytest.approx(SIM_ELBOW, abs=0.03)
     assert c["interval"][0] <= c["elbow"] <= c["interval"][1]
@@ -88,7 +89,7 @@ def test_continuous_elbow_is_recovered(ext, gt):
 
 
 def test_continuous_elbow_far_from_accuracy_says_so(obs, gt):
-    c = R.continuous_emergence(with_continuous(obs, elbow=1.60), gt)
+    c = C.continuous_emergence(with_continuous(obs, elbow=1.60), gt)
     assert c["elbow"] == pytest.approx(1.60, abs=0.03)
     assert c["same_loss"] is False and not c["intervals_overlap"]
     assert "not at the same loss" in c["answer"] and "lower loss" in c["answer"]
@@ -96,17 +97,17 @@ def test_continuous_elbow_far_from_accuracy_says_so(obs, gt):
 
 def test_flat_continuous_metric_is_no_emergence(obs, gt):
     flat = with_continuous(obs, elbow=0.5)  # below every checkpoint's loss: never rises
-    c = R.continuous_emergence(flat, gt)
+    c = C.continuous_emergence(flat, gt)
     assert c["elbow"] is None and c["answer"].startswith("no:")
-    assert R.continuous_ground_truth(flat) is None
+    assert C.continuous_ground_truth(flat) is None
 
 
 def test_accuracy_only_table_has_no_continuous_answer(obs, gt, tmp_path):
     from emergence_law.lab import plots
 
-    c = R.continuous_emergence(obs, gt)
+    c = C.continuous_emergence(obs, gt)
     assert c["available"] is False and "not measured" in c["answer"]
-    assert R.continuous_ground_truth(obs) is None
+    assert C.continuous_ground_truth(obs) is None
     assert plots.plot_continuous_if_measured(obs, gt, tmp_path / "c.png") is None
     assert not (tmp_path / "c.png").exists()
 
@@ -206,7 +207,7 @@ def test_continuous_plot_is_written_and_not_blank(ext, gt, tmp_path):
 
     from emergence_law.lab import plots
 
-    path = plots.plot_continuous(ext, gt, R.continuous_ground_truth(ext),
+    path = plots.plot_continuous(ext, gt, C.continuous_ground_truth(ext),
                                  tmp_path / "continuous.png")
     assert path.stat().st_size > 20_000
     img = mpimg.imread(path)[..., :3]
@@ -228,9 +229,9 @@ def test_the_measured_continuous_metric_dips_below_chance_before_it_rises():
     before they learn to multiply, so the metric falls below chance, then rises; the answer
     says so and reports where the fitted rise crosses chance, next to the accuracy elbow."""
     shipped = load_lab_observations()
-    r = R.continuous_emergence(shipped)
+    r = C.continuous_emergence(shipped)
     assert r["available"] and r["dips_below_chance"]
-    assert r["min_value"] < r["chance"] - R.DIP_NATS
+    assert r["min_value"] < r["chance"] - C.DIP_NATS
     assert r["chance_crossing"] < r["elbow"]  # the rise reaches chance after the dip's bottom
     assert "after a dip" in r["answer"] and "crosses chance" in r["answer"]
     A, B = r["params"]["A"], r["params"]["B"]

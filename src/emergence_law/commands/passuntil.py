@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -123,29 +122,6 @@ def run_cmd(
     typer.echo(f"counts: {path}")
 
 
-def fit_and_write(rows, task_name: str, target_params: float, out: Path, *,
-                  level: str | None = None,
-                  confidence: float = 0.9, draws: int = 400, seed: int = 0,
-                  source: str = "counts", measured: tuple[float, float, float] | None = None):
-    """Fit the task scaling law on ``rows``, predict ``target_params``, and write
-    ``out/passuntil_fit.json`` and ``out/passuntil_fit.png``; return (law, prediction, record)."""
-    from emergence_law.passuntil.counts import sampling_design
-    from emergence_law.passuntil.law import DEFAULT_LEVEL, TaskScalingLaw
-    from emergence_law.passuntil.plots import plot_task_law
-
-    level = level or DEFAULT_LEVEL
-    law = TaskScalingLaw(level=level, confidence=confidence, n_draws=draws, seed=seed)
-    law.fit(rows, source=source)
-    pred = law.predict(target_params)
-    out.mkdir(parents=True, exist_ok=True)
-    record = {**pred.to_dict(), "task": task_name, "design": sampling_design(rows),
-              "fit": law.to_dict()}
-    (out / "passuntil_fit.json").write_text(json.dumps(record, indent=2) + "\n")
-    plot_task_law(law, pred, out / "passuntil_fit.png", title=f"{task_name}: {level} fit",
-                  measured=measured)
-    return law, pred, record
-
-
 @passuntil_app.command("fit")
 def fit_cmd(
     counts: Path = typer.Argument(..., help="Per-instance counts table (.csv/.parquet/.jsonl)."),
@@ -165,6 +141,7 @@ def fit_cmd(
     from emergence_law.errors import OptionError
     from emergence_law.passuntil.counts import load_counts, select_counts
     from emergence_law.passuntil.law import LEVELS
+    from emergence_law.passuntil.report import fit_and_write
     from emergence_law.provenance import write_provenance
 
     if level not in LEVELS:
@@ -174,21 +151,20 @@ def fit_cmd(
     table = load_counts(counts)
     task_name, rows = select_counts(table, task, source=str(counts))
     level = str(level)
-    law, pred, record = fit_and_write(rows, task_name, target_params, out, level=level,
+    law, pred, result = fit_and_write(rows, task_name, target_params, out, level=level,
                                       confidence=confidence, draws=draws, seed=seed,
                                       source=str(counts))
     write_provenance(out, "passuntil fit", {"counts": str(counts), "target_params": target_params,
                                             "level": level, "task": task_name,
                                             "confidence": confidence, "draws": draws,
                                             "seed": seed})
-    typer.echo(f"sampling design: {record['design']}")
+    typer.echo(f"sampling design: {result.design}")
     typer.echo(law.summary())
     typer.echo(pred.summary())
-    pop = record["fit"].get("population")
-    if pop is not None and not pop["converged"]:
+    if result.converged is False:
         typer.echo("warning: the pooled fit's optimiser did not report convergence; compare "
                    "with --level dataset", err=True)
-    typer.echo(f"wrote {out / 'passuntil_fit.json'} and {out / 'passuntil_fit.png'}")
+    typer.echo(f"wrote {out / result.FILES['json']} and {out / result.FILES['plot']}")
 
 
 @passuntil_app.command("passk")
@@ -250,6 +226,7 @@ def curvature_cmd(
     from emergence_law.passuntil.law import task_points
     from emergence_law.passuntil.likelihood import CountsGrid
     from emergence_law.provenance import write_provenance
+    from emergence_law.results.passuntil import PassUntilCurvature
 
     if not 0 < alpha < 1:
         raise OptionError("--alpha", f"a significance level lies between 0 and 1, got {alpha:g}")
@@ -257,9 +234,7 @@ def curvature_cmd(
     task_name, rows = select_counts(table, task, source=str(counts))
     pts = task_points(CountsGrid.from_counts(rows, str(counts)))
     cmp = compare_growth_models(pts.params, pts.pass_rate, pts.se, alpha=alpha)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "passuntil_curvature.json").write_text(
-        json.dumps({"task": task_name, **cmp.to_dict()}, indent=2) + "\n")
+    PassUntilCurvature.from_comparison(task_name, cmp).save(out)
     write_provenance(out, "passuntil curvature", {"counts": str(counts), "task": task_name,
                                                   "alpha": alpha})
     typer.echo(cmp.summary())

@@ -16,9 +16,6 @@ Stages (each skips what a previous, interrupted run finished):
 
 from __future__ import annotations
 
-import contextlib
-import json
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +25,9 @@ import pandas as pd
 
 from emergence_law.errors import EmergenceLawError, OptionError
 from emergence_law.lab.family import LabScale, get_scale
+from emergence_law.lab.recipe import STORE_FILE
+from emergence_law.results.lab import LabSummary
 
-OBS_FILE = "lab_observations.csv"
-COUNTS_FILE = "lab_passuntil_counts.csv"
-SUMMARY_FILE = "lab_summary.json"
-STORE_FILE = "lab_store.sqlite"
 DEVICES = ("cpu", "cuda")
 #: metrics kept in the observation table: accuracy, and the continuous view (paper Fig. 13):
 #: the log / probability of the correct choice normalised over the choices
@@ -243,76 +238,66 @@ def write_results(obs: pd.DataFrame, counts: pd.DataFrame, out: Path, sc: LabSca
                   device: str = "cpu", seconds: float | None = None,
                   cpu_seconds: float | None = None,
                   control: pd.DataFrame | None = None) -> LabOutputs:
-    """Tables, answers, plots and ``lab_summary.json`` from measured tables (no models).
+    """Answers, plots, and the :class:`~emergence_law.results.lab.LabSummary` (
+    ``lab_summary.json`` and the tables beside it) from measured tables (no models).
 
     ``control``: the gate's never-pretrained finetuning table (:mod:`.gate`), if measured.
     """
     from emergence_law.lab import plots
-    from emergence_law.lab.gate import CONTROL_FILE, gate
+    from emergence_law.lab.continuous import continuous_emergence
+    from emergence_law.lab.gate import gate
     from emergence_law.lab.results import (
-        continuous_emergence,
         fewshot_emergence,
         finetune_shift,
         ground_truth,
         passuntil_prediction,
         prediction,
     )
-    from emergence_law.observations import save_observations
+    from emergence_law.provenance import versions
 
     out = Path(out)
-    obs_path = out / OBS_FILE
-    save_observations(obs, obs_path)
-    counts_path = None
-    if not counts.empty:
-        counts_path = out / COUNTS_FILE
-        counts.to_csv(counts_path, index=False)
     try:
         gt = ground_truth(obs)
     except EmergenceLawError as exc:
         gt, gt_note = None, str(exc)
     else:
         gt_note = None
-    summary: dict[str, Any] = {
-        "origin": (f"measured by `emergence-law lab run --scale {sc.name}` "
-                   f"(emergence_law.lab, seed {sc.seed}): tiny Llama-style models trained "
-                   "from scratch on CPU; nothing here is simulated"),
-        "scale": sc.to_dict(), "device": device,
-        "seconds": seconds, "cpu_seconds": cpu_seconds, "versions": _versions(),
-    }
-    if control is not None:
-        control.to_csv(out / CONTROL_FILE, index=False)
-        summary["gate"] = gate(control)
-    summary["fewshot_emergence"] = fewshot_emergence(obs, gt)
+    fewshot = fewshot_emergence(obs, gt)
     if gt_note:
-        summary["fewshot_emergence"]["note"] = gt_note
+        fewshot["note"] = gt_note
     fits: dict[str, Any] = {}
     if gt is not None:
         pred, fits = prediction(obs, gt, methods=sc.methods, seed=sc.seed)
-        summary["prediction"] = pred
     else:
-        summary["prediction"] = {"answer": "no ground truth: nothing emerged at this scale"}
-    summary["finetune_shift"] = finetune_shift(obs, gt, fits)
-    summary["continuous_emergence"] = continuous_emergence(obs, gt)
-    law = None
-    if counts_path is not None:
-        summary["passuntil"], law = passuntil_prediction(counts, seed=sc.seed)
-    summary["answers"] = _answers(summary)
-    plot_paths = plots.write_all(obs, counts, gt, fits, law, summary, out / "plots")
-    summary["plots"] = [str(p.relative_to(out)) for p in plot_paths]
+        pred = {"answer": "no ground truth: nothing emerged at this scale"}
+    law, pu = None, None
+    if not counts.empty:
+        pu, law = passuntil_prediction(counts, seed=sc.seed)
+    summary = LabSummary(
+        origin=(f"measured by `emergence-law lab run --scale {sc.name}` "
+                f"(emergence_law.lab, seed {sc.seed}): tiny Llama-style models trained "
+                "from scratch on CPU; nothing here is simulated"),
+        scale=sc.to_dict(), device=device, seconds=seconds, cpu_seconds=cpu_seconds,
+        versions=versions(), gate=gate(control) if control is not None else None,
+        fewshot_emergence=fewshot, prediction=pred, finetune_shift=finetune_shift(obs, gt, fits),
+        continuous_emergence=continuous_emergence(obs, gt), passuntil=pu, answers={}, plots=[],
+        observations=obs, counts=counts, control=control)
+    summary.answers = _answers(summary)
+    plot_paths = plots.write_all(obs, counts, gt, fits, law, summary.to_dict(), out / "plots")
+    summary.plots = [str(p.relative_to(out)) for p in plot_paths]
     for method, fit in fits.items():
         fit.save(out / f"emergence_fit_{method}.json")
-    summary_path = out / SUMMARY_FILE
-    summary_path.write_text(json.dumps(summary, indent=1, default=_json_default))
-    return LabOutputs(out, obs_path, counts_path, summary_path, plot_paths, seconds or 0.0)
+    written = summary.save(out)
+    return LabOutputs(out, written["observations"], written.get("counts"), written["json"],
+                      plot_paths, seconds or 0.0)
 
 
-def _answers(s: dict[str, Any]) -> dict[str, str]:
+def _answers(s: LabSummary) -> dict[str, str]:
     """One honest sentence per question of issue 6 (and the continuous-metric view, Fig. 13)."""
-    pred = s.get("prediction", {})
-    q3 = pred.get("answer")
+    q3 = s.prediction.get("answer")
     if q3 is None:
         parts = []
-        for method, r in pred.get("methods", {}).items():
+        for method, r in s.prediction.get("methods", {}).items():
             if "error" in r:
                 parts.append(f"{method}: no fit ({r['error']})")
                 continue
@@ -331,36 +316,10 @@ def _answers(s: dict[str, Any]) -> dict[str, str]:
                 + bound)
         q3 = "; ".join(parts)
     return {
-        "1_fewshot_emergence": s["fewshot_emergence"]["answer"],
-        "2_finetuning_shifts_elbow": s["finetune_shift"]["answer"],
+        "1_fewshot_emergence": s.fewshot_emergence["answer"],
+        "2_finetuning_shifts_elbow": s.finetune_shift["answer"],
         "3_prediction_vs_ground_truth": q3,
-        "4_passuntil_largest_model": s.get("passuntil", {}).get("answer", "not measured"),
-        "5_continuous_metric": s.get("continuous_emergence", {}).get("answer", "not measured"),
-        "6_gate_finetuning_elicits": s.get("gate", {}).get("answer", "not measured"),
+        "4_passuntil_largest_model": (s.passuntil or {}).get("answer", "not measured"),
+        "5_continuous_metric": s.continuous_emergence.get("answer", "not measured"),
+        "6_gate_finetuning_elicits": (s.gate or {}).get("answer", "not measured"),
     }
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("emergence-law", "torch", "transformers", "peft", "numpy", "scipy", "emcee"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            out[pkg] = md.version(pkg)
-    return out
-
-
-def _json_default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, (np.bool_,)):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)

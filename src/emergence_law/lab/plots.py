@@ -104,7 +104,7 @@ def plot_continuous(obs: pd.DataFrame, gt_acc: Any, gt_cont: Any, path: Path) ->
     If the accuracy jump were only the threshold of a smoothly improving score, the right panel
     would rise from the weakest checkpoint on; side by side, the two elbows can be compared.
     """
-    from emergence_law.lab.results import CONTINUOUS_METRIC, log_chance
+    from emergence_law.lab.continuous import CONTINUOUS_METRIC, log_chance
 
     plt = _plt()
     sel = (obs["setting"] == "fewshot") & (obs["task"] == TASK_MC)
@@ -231,7 +231,7 @@ def plot_advance(summary: dict[str, Any], path: Path) -> Path | None:
 def plot_continuous_if_measured(obs: pd.DataFrame, gt_acc: Any, path: Path) -> Path | None:
     """:func:`plot_continuous` when the table has few-shot ``logprob_norm`` rows, else None
     (the tables shipped before that metric was measured have accuracy only)."""
-    from emergence_law.lab.results import CONTINUOUS_METRIC, continuous_ground_truth
+    from emergence_law.lab.continuous import CONTINUOUS_METRIC, continuous_ground_truth
 
     has = ((obs["setting"] == "fewshot") & (obs["task"] == TASK_MC)
            & (obs["metric"] == CONTINUOUS_METRIC)).any()

@@ -31,6 +31,8 @@ from emergence_law.lab.train import Checkpoint
 MEASURE_RECIPE = "lab_measure.yaml"
 FINETUNE_RECIPE = "lab_finetune.yaml"
 CONTROL_RECIPE = "lab_control.yaml"
+#: the results store every recipe (and the PassUntil stage) writes to, under the lab's folder
+STORE_FILE = "lab_store.sqlite"
 TASK_DIR = Path("tasks") / "mul-mc"
 LOSS_CALLABLE = "emergence_law.lab.loss:loss_job"
 
@@ -94,8 +96,6 @@ def _models(sc: LabScale, out: Path, ckpts: list[Checkpoint]) -> list[dict[str, 
 
 def _base(sc: LabScale, out: Path, name: str, ckpts: list[Checkpoint], device: str
           ) -> dict[str, Any]:
-    from emergence_law.lab.pipeline import STORE_FILE
-
     return {
         "name": name, "store": STORE_FILE, "device": device, "seed": sc.seed,
         "description": f"written by `emergence-law lab run --scale {sc.name}`",

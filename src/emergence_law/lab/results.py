@@ -1,7 +1,8 @@
 """Answering the lab's four questions from its measured tables alone (no models needed).
 
 Works on the observation table and the PassUntil counts, so the same analysis runs on a fresh
-lab run and on the shipped data. Each answer is a plain dict for ``lab_summary.json``:
+lab run and on the shipped data. Each answer is a plain dict, one field of the typed
+:class:`~emergence_law.results.lab.LabSummary` (``lab_summary.json``):
 
 1. ``fewshot_emergence``: is few-shot accuracy at chance, then rising against loss? (ground
    truth ReLU on all checkpoints, the rise above chance in standard errors)
@@ -14,8 +15,9 @@ lab run and on the shipped data. Each answer is a plain dict for ``lab_summary.j
    baseline beside the law when the table has a continuous few-shot metric).
 4. ``passuntil``: the task scaling law fitted on the smaller models, predicting the largest.
 
-Also ``continuous_emergence`` (paper Fig. 13): the same elbow in the log-probability of the
-correct choice (``logprob_norm``), when the table has it. Every accuracy answer selects
+Also ``continuous_emergence`` (paper Fig. 13, :mod:`emergence_law.lab.continuous`): the same
+elbow in the log-probability of the correct choice (``logprob_norm``), when the table has it.
+Every accuracy answer selects
 ``metric == "acc"`` explicitly, so rows of other metrics never enter an accuracy fit.
 """
 
@@ -35,24 +37,26 @@ from emergence_law.lab.task import TASK_MC
 SUCCESS_NATS = 0.1
 
 
-def _fewshot(obs: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
+def fewshot_rows(obs: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
+    """The lab task's few-shot rows of one metric (never rows of another metric)."""
     return obs[(obs["setting"] == "fewshot") & (obs["metric"] == metric)
                & (obs["task"] == TASK_MC)]
 
 
-def _finetune(obs: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
+def finetune_rows(obs: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
+    """The lab task's finetuned rows of one metric, every method and data amount."""
     return obs[(obs["setting"] == "finetune") & (obs["metric"] == metric)
                & (obs["task"] == TASK_MC)]
 
 
 def ground_truth(obs: pd.DataFrame) -> GroundTruth:
     """The few-shot emergence point from every checkpoint (raises if nothing emerged)."""
-    return ground_truth_emergence(_fewshot(obs), TASK_MC, metric="acc")
+    return ground_truth_emergence(fewshot_rows(obs), TASK_MC, metric="acc")
 
 
 def fewshot_emergence(obs: pd.DataFrame, gt: GroundTruth | None) -> dict[str, Any]:
     """Question 1: chance, then a rise against loss?"""
-    fs = _fewshot(obs)
+    fs = fewshot_rows(obs)
     chance = float(fs["chance"].iloc[0])
     n = fs["n_eval"].astype(float).to_numpy()
     se = np.sqrt(chance * (1 - chance) / n)
@@ -90,111 +94,6 @@ def fewshot_emergence(obs: pd.DataFrame, gt: GroundTruth | None) -> dict[str, An
     return out
 
 
-CONTINUOUS_METRIC = "logprob_norm"
-#: a pre-elbow mean this far (nats) below chance counts as a dip: confidently wrong answers
-DIP_NATS = 0.1
-
-
-def log_chance(obs: pd.DataFrame) -> float:
-    """Chance level of ``logprob_norm``: the table's ``log_chance`` when it has one, else the log
-    of the accuracy's chance (a uniform scorer puts 1/k on the correct one of k choices)."""
-    fs = _fewshot(obs, CONTINUOUS_METRIC)
-    if "log_chance" in fs.columns:
-        v = pd.to_numeric(fs["log_chance"], errors="coerce").dropna()
-        if len(v):
-            return float(v.iloc[0])
-    ch = _fewshot(obs)["chance"].dropna()
-    return float(math.log(float(ch.iloc[0]))) if len(ch) else math.log(0.25)
-
-
-def continuous_ground_truth(obs: pd.DataFrame) -> GroundTruth | None:
-    """The ReLU elbow of few-shot ``logprob_norm`` over every checkpoint; None when the table
-    has no such rows or they never rise (the fitter's reason is then in
-    :func:`continuous_emergence`)."""
-    fs = _fewshot(obs, CONTINUOUS_METRIC)
-    if fs.empty:
-        return None
-    try:
-        return ground_truth_emergence(fs, TASK_MC, metric=CONTINUOUS_METRIC)
-    except EmergenceLawError:
-        return None
-
-
-def continuous_emergence(obs: pd.DataFrame, gt: GroundTruth | None = None) -> dict[str, Any]:
-    """Paper Fig. 13: does emergence show in a continuous metric too, at the same loss?
-
-    The metric is the log-probability of the correct choice normalised over the four choices
-    (``logprob_norm``, chance ln 1/4). If accuracy only jumped because it thresholds a smoothly
-    improving score, this metric would improve steadily from the weakest checkpoint on; a flat
-    stretch at chance and then a rise, with an elbow near the accuracy elbow, says the
-    capability itself appears there. ``gt``: the accuracy ground truth (computed if None).
-    """
-    fs = _fewshot(obs, CONTINUOUS_METRIC)
-    out: dict[str, Any] = {"metric": CONTINUOUS_METRIC, "n_checkpoints": int(len(fs))}
-    if fs.empty:
-        out.update(available=False, answer=f"not measured: the table has no few-shot "
-                                           f"{CONTINUOUS_METRIC} rows")
-        return out
-    if gt is None:
-        try:
-            gt = ground_truth(obs)
-        except EmergenceLawError:
-            gt = None
-    chance = log_chance(obs)
-    out.update(available=True, chance=chance, value_range=[float(fs["value"].min()),
-                                                           float(fs["value"].max())],
-               accuracy_elbow=gt.elbow if gt else None,
-               accuracy_interval=list(gt.interval) if gt else None)
-    try:
-        gc = ground_truth_emergence(fs, TASK_MC, metric=CONTINUOUS_METRIC)
-    except EmergenceLawError as exc:
-        out.update(elbow=None, note=str(exc),
-                   answer=f"no: {CONTINUOUS_METRIC} shows no chance-then-rise elbow "
-                          f"({str(exc).split(': ', 1)[-1]})")
-        return out
-    pre = fs[fs["loss"] > gc.elbow]
-    out.update(elbow=gc.elbow, interval=list(gc.interval), params=dict(gc.params),
-               pre_elbow_mean=float(pre["value"].mean()) if len(pre) else None,
-               slope_per_nat=float(gc.params["A"]))
-    if gt is None:
-        out["answer"] = (f"{CONTINUOUS_METRIC} rises from {gc.elbow:.3f} nats, but accuracy has "
-                         "no elbow to compare it with")
-        return out
-    diff = gc.elbow - gt.elbow
-    overlap = gc.interval[0] <= gt.interval[1] and gt.interval[0] <= gc.interval[1]
-    same = abs(diff) <= SUCCESS_NATS
-    # where the fitted rise reaches chance: with a dip below chance first, the elbow marks the
-    # bottom of the dip, and this is where the metric starts to say "better than guessing"
-    A, B = float(gc.params["A"]), float(gc.params["B"])
-    crossing = gc.elbow - (chance - B) / A if A > 0 and chance > B else gc.elbow
-    dip = bool(len(pre)) and out["pre_elbow_mean"] < chance - DIP_NATS
-    out.update(difference_nats=float(diff), intervals_overlap=bool(overlap),
-               same_loss=bool(same), chance_crossing=float(crossing),
-               crossing_minus_accuracy_elbow=float(crossing - gt.elbow),
-               dips_below_chance=dip, min_value=float(fs["value"].min()))
-    where = ("about the same loss" if same else
-             f"a {'higher' if diff > 0 else 'lower'} loss than accuracy")
-    if dip:
-        low = fs.loc[fs["value"].idxmin()]
-        out["answer"] = (
-            f"yes, after a dip: few-shot {CONTINUOUS_METRIC} first falls below chance "
-            f"({chance:.3f}; mean {out['pre_elbow_mean']:.3f} above the elbow, lowest "
-            f"{float(low['value']):.3f} at loss {float(low['loss']):.3f}: the models grow "
-            f"confident in wrong choices), bottoms out at {gc.elbow:.3f} nats (the ReLU's "
-            f"elbow, 95% {gc.interval[0]:.3f}-{gc.interval[1]:.3f}), then rises by "
-            f"{A:.2f} per nat and crosses chance at {crossing:.3f} nats, "
-            f"{crossing - gt.elbow:+.3f} nats from the accuracy elbow {gt.elbow:.3f}; "
-            "a ReLU describes the rise, not the dip")
-        return out
-    out["answer"] = (
-        f"{'yes' if same else 'yes, but not at the same loss'}: few-shot {CONTINUOUS_METRIC} "
-        f"stays near chance ({chance:.3f}; mean {out['pre_elbow_mean']:.3f} above the elbow) "
-        f"until {gc.elbow:.3f} nats (95% {gc.interval[0]:.3f}-{gc.interval[1]:.3f}), then rises "
-        f"by {A:.2f} per nat: {where} ({diff:+.3f} nats vs the accuracy elbow "
-        f"{gt.elbow:.3f}; intervals {'overlap' if overlap else 'do not overlap'})")
-    return out
-
-
 def _level_elbow(rows: pd.DataFrame) -> dict[str, Any] | None:
     """ReLU elbow of one data level's finetuned rows (the ground-truth fitter on those rows)."""
     as_fs = rows.assign(setting="fewshot", shots=0, n_train=pd.NA)
@@ -208,7 +107,7 @@ def _level_elbow(rows: pd.DataFrame) -> dict[str, Any] | None:
 def finetune_shift(obs: pd.DataFrame, gt: GroundTruth | None, fits: dict[str, Any]
                    ) -> dict[str, Any]:
     """Question 2: per data level and method, the elbow (and the joint law's E(D))."""
-    ft = _finetune(obs)
+    ft = finetune_rows(obs)
     levels: list[dict[str, Any]] = []
     for (method, d), rows in ft.groupby(["method", "n_train"]):
         rec = {"method": str(method), "n_train": int(d),
@@ -256,7 +155,7 @@ def emergence_flops(obs: pd.DataFrame, elbow: float) -> dict[str, float | None]:
     """Per model, the FLOPs at which its loss curve crosses ``elbow`` (log-linear interpolation
     between its checkpoints), None if it never does. The family's emergence FLOPs is the least
     of these: the cheapest model that has the capability."""
-    fs = _fewshot(obs)
+    fs = fewshot_rows(obs)
     out: dict[str, float | None] = {}
     for model, rows in fs.groupby("model"):
         r = rows.sort_values("flops")
@@ -275,10 +174,12 @@ def emergence_flops(obs: pd.DataFrame, elbow: float) -> dict[str, float | None]:
 
 
 def fit_bounds_low(rows: pd.DataFrame) -> float:
-    """The lowest E(D0) the core's fitter allows: ``min loss - max(0.5, loss range)`` (its box
-    prior, fitting/model.py). An MLE there means the data cannot place the elbow."""
-    lo, hi = float(rows["loss"].min()), float(rows["loss"].max())
-    return lo - max(0.5, hi - lo)
+    """The lowest E(D0) the core's fitter allows on ``rows`` (its prior box,
+    :func:`emergence_law.fitting.model.prior_box`). An MLE there means the data cannot place
+    the elbow."""
+    from emergence_law.fitting.model import prior_box
+
+    return float(prior_box(float(rows["loss"].min()), float(rows["loss"].max()))[0, 0])
 
 
 def _most_capable_flops(rows: pd.DataFrame) -> float:
@@ -302,7 +203,7 @@ def prediction(obs: pd.DataFrame, gt: GroundTruth, *, methods: tuple[str, ...],
     :class:`EmergenceFit` per method.
     """
     backtest_law = {"seed": seed, **(backtest_law or {})}
-    ft = _finetune(obs)
+    ft = finetune_rows(obs)
     fits: dict[str, Any] = {}
     per_method: dict[str, Any] = {}
     cross = emergence_flops(obs, gt.elbow)
@@ -486,7 +387,8 @@ def passuntil_prediction(counts: pd.DataFrame, *, seed: int = 0) -> tuple[dict[s
     for (model, params), rows in counts.groupby(["model", "params"]):
         est = task_estimate(rows["trials"].to_numpy(), rows["passes"].to_numpy(),
                             rows["censored"].to_numpy(bool))
-        measured[str(model)] = {"params": float(params), **_est_dict(est)}
+        measured[str(model)] = {"params": float(params), **est.to_dict(),
+                                "pass_rate": est.mean}
     try:
         law = TaskScalingLaw(level="pooled", seed=seed).fit(train, source="lab passuntil counts")
         pred = law.predict(float(largest))
@@ -514,19 +416,3 @@ def passuntil_prediction(counts: pd.DataFrame, *, seed: int = 0) -> tuple[dict[s
     else:
         out["answer"] = "the largest model's measured pass rate is 0 (all censored)"
     return out, law
-
-
-def _est_dict(est: Any) -> dict[str, Any]:
-    d = est.to_dict() if hasattr(est, "to_dict") else dict(vars(est))
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, (int, float, bool, str)) or v is None:
-            out[k] = v
-        elif isinstance(v, (list, tuple)) and len(v) <= 4:
-            out[k] = [float(x) for x in v]
-    if "pass_rate" not in out:
-        for key in ("mean", "estimate", "pu"):
-            if key in out:
-                out["pass_rate"] = out[key]
-                break
-    return out

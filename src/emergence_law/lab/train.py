@@ -12,7 +12,6 @@ irreducible floor that hides learning).
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emergence_law.jsonfile import read_json, write_json
 from emergence_law.lab.corpus import VOCAB, VOCAB_SIZE, CorpusConfig, TaskSplit, sample_rows
 from emergence_law.lab.family import LabScale, ModelSpec
 
@@ -58,7 +58,7 @@ def _finished(root: Path, spec: ModelSpec) -> dict[int, Path]:
 
 
 def _read_checkpoint(spec: ModelSpec, path: Path) -> Checkpoint:
-    meta = json.loads((path / DONE).read_text())
+    meta = read_json(path / DONE)
     return Checkpoint(spec.name, int(meta["step"]), path, int(meta["params"]),
                       float(meta["tokens"]))
 
@@ -91,7 +91,7 @@ def save_control(spec: ModelSpec, scale: LabScale, root: str | Path) -> Checkpoi
                 "tokens": 0.0, "d_model": spec.d_model, "n_layers": spec.n_layers,
                 "n_heads": spec.n_heads, "scale": scale.name, "seed": scale.seed,
                 "control": True}
-        (tmp / DONE).write_text(json.dumps(meta, indent=1))
+        write_json(tmp / DONE, meta)
         shutil.rmtree(path, ignore_errors=True)
         tmp.rename(path)
     return _read_checkpoint(spec, path)
@@ -174,7 +174,7 @@ def train_family_member(
                     "d_model": spec.d_model, "n_layers": spec.n_layers,
                     "n_heads": spec.n_heads, "scale": scale.name, "seed": scale.seed,
                     "train_loss": float(loss.detach())}
-            (tmp / DONE).write_text(json.dumps(meta, indent=1))
+            write_json(tmp / DONE, meta)
             shutil.rmtree(path, ignore_errors=True)
             tmp.rename(path)  # a checkpoint exists only once it is complete
             if last_saved is not None and (last_saved / STATE).exists():

@@ -3,10 +3,10 @@
 Modules: :mod:`.estimate` (per-instance and task estimates, exact intervals), :mod:`.counts`
 (the per-instance table), :mod:`.sample` (the sampling engine), :mod:`.generators`,
 :mod:`.checkers`, :mod:`.sandbox`, :mod:`.tasks` (task files), :mod:`.shrinkage` (a
-censoring-aware population estimate at one size), :mod:`.likelihood`, :mod:`.law`
-and :mod:`.pooled` (task scaling law fits), :mod:`.curvature` (accelerated emergence),
-:mod:`.simulate`, :mod:`.plots`. Nothing here imports torch until a Hugging Face generator is
-built.
+censoring-aware population estimate at one size), :mod:`.likelihood`, :mod:`.law`,
+:mod:`.pooled` and :mod:`.scatter` (task scaling law fits), :mod:`.report` (a fit's files),
+:mod:`.curvature` (accelerated emergence), :mod:`.simulate`, :mod:`.plots`. Nothing here
+imports torch until a Hugging Face generator is built.
 """
 
 from emergence_law.passuntil.estimate import (

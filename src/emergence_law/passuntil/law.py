@@ -31,7 +31,7 @@ regression on log N, since the training sizes' shocks moved the fitted line too)
 residual degrees of freedom tau is poorly known, and drawing it (rather than plugging in a
 point estimate, which is 0 half the time) is what keeps the coverage. With two sizes the fit
 cannot be checked, and the prediction says so. A bend of the law (sub- or super-scaling) is not
-covered unless ``allow_bend`` is set (see :meth:`TaskScalingLaw._curvature_sd`).
+covered unless ``allow_bend`` is set. The random effect's model is :mod:`.scatter`.
 
 Use :class:`TaskScalingLaw` (configure, ``fit(counts)``, then ``predict(N)``).
 """
@@ -49,10 +49,18 @@ from emergence_law.errors import DataError, NotIdentifiableError, OptionError
 from emergence_law.passuntil.estimate import task_estimate
 from emergence_law.passuntil.likelihood import CountsGrid, instance_newton, pass_rate
 from emergence_law.passuntil.pooled import PooledState, fit_pooled, pooled_plugin_draws
+from emergence_law.passuntil.scatter import (
+    TAU_SCALE,
+    bend,
+    curvature_sd,
+    leverage,
+    tau_posterior,
+)
+
+__all__ = ["DEFAULT_LEVEL", "LEVELS", "TAU_SCALE", "LawPrediction", "TaskPoints",
+           "TaskScalingLaw", "check_counts", "fit_task_law", "plugin_mean", "task_points"]
 
 LEVELS = ("pooled", "instance", "dataset", "distribution")
-#: scale of the half-Cauchy prior on the size-level sd of log(-log task PU) around the law
-TAU_SCALE = 0.2
 DEFAULT_LEVEL = "pooled"
 
 
@@ -272,21 +280,8 @@ class TaskScalingLaw:
         d = pts.y[ok] - fitted
         se = pts.y_se[ok]
         dof = int(ok.sum()) - 2
-        grid = np.linspace(0.0, 3.0, 301)
-        if dof >= 1:
-            # posterior of the size-level sd tau given the residuals d_j ~ N(0, se_j^2 + tau^2):
-            # half-Cauchy(0, TAU_SCALE) prior, likelihood tempered by dof/M for the two fitted
-            # line parameters (REML-like); drawn per interval draw, so a tau the few residual
-            # degrees of freedom cannot rule out still widens the interval
-            v = se[None, :] ** 2 + grid[:, None] ** 2
-            ll = -0.5 * np.sum(np.log(v) + d[None, :] ** 2 / v, axis=1) * dof / len(d)
-            lp = ll - np.log1p((grid / TAU_SCALE) ** 2)
-            post = np.exp(lp - lp.max())
-            post /= post.sum()
-            tau2 = float(np.sum(post * grid**2))
-        else:
-            post = np.r_[1.0, np.zeros(len(grid) - 1)]
-            tau2 = 0.0
+        grid, post, tau2 = tau_posterior(d, se, dof)
+        if dof < 1:
             self.warnings_.append(
                 f"only {int(ok.sum())} model sizes have a task pass rate between 0 and 1: how far "
                 "real task means scatter around the law cannot be measured, so the interval "
@@ -294,37 +289,7 @@ class TaskScalingLaw:
         self._tau_post = (grid, post)
         self.scatter_ = {"tau": float(np.sqrt(tau2)), "dof": dof, "x": x.tolist(),
                          "residuals": d.tolist(), "se": se.tolist(),
-                         "curvature_sd": self._curvature_sd(x, pts.y[ok], se, tau2)}
-
-    def _curvature_sd(self, x: np.ndarray, y: np.ndarray, se: np.ndarray, tau2: float) -> float:
-        """How far the law may bend: sqrt(q^2 + se(q)^2) of a weighted quadratic fit
-        ``y = a + b x + q x^2`` to the task means (0 with fewer than 4 sizes, where a quadratic
-        leaves nothing to check it). A line fitted to sizes that bend by q errs at an
-        extrapolated size by ``q (x^2 - line through x_j^2)``: this is added to the interval, so
-        that a sub- or super-scaling family the 2-3 residual degrees of freedom cannot reveal
-        still gets an honest width (measured in benchmarks/bench_passuntil_levels.py). Used
-        only with ``allow_bend``."""
-        if len(x) < 4:
-            return 0.0
-        w = 1.0 / (se**2 + tau2 + 1e-12)
-        X = np.stack([np.ones_like(x), x, x**2], axis=1)
-        cov = np.linalg.inv((X.T * w) @ X)
-        beta = cov @ ((X.T * w) @ y)
-        chi2 = float(np.sum(w * (y - X @ beta) ** 2))
-        cov = cov * max(1.0, chi2 / (len(x) - 3))
-        return float(np.sqrt(beta[2] ** 2 + cov[2, 2]))
-
-    def _bend(self, x: np.ndarray) -> np.ndarray:
-        """x^2 minus the least-squares line through the training sizes' x_j^2, at ``x``."""
-        xs = np.asarray(self.scatter_["x"])
-        X = np.stack([np.ones_like(xs), xs], axis=1)
-        c = np.linalg.lstsq(X, xs**2, rcond=None)[0]
-        return x**2 - (c[0] + c[1] * x)
-
-    def _leverage(self, x: np.ndarray) -> np.ndarray:
-        xs = np.asarray(self.scatter_["x"])
-        sxx = float(np.sum((xs - xs.mean()) ** 2)) or 1.0
-        return 1.0 / len(xs) + (x - xs.mean()) ** 2 / sxx
+                         "curvature_sd": curvature_sd(x, pts.y[ok], se, tau2)}
 
     # -- prediction -------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -368,10 +333,12 @@ class TaskScalingLaw:
             grid, post = self._tau_post
             taus = rng.choice(grid, size=(len(draws), 1), p=post)
             z = rng.standard_normal((len(draws), 1))
-            draws = draws + z * taus * np.sqrt(1 + self._leverage(x))[None, :]
+            xs = np.asarray(self.scatter_["x"])
+            draws = draws + z * taus * np.sqrt(1 + leverage(xs, x))[None, :]
         q = self.scatter_.get("curvature_sd", 0.0)
         if q > 0 and self.allow_bend:
-            draws = draws + rng.standard_normal((len(draws), 1)) * q * self._bend(x)[None, :]
+            xs = np.asarray(self.scatter_["x"])
+            draws = draws + rng.standard_normal((len(draws), 1)) * q * bend(xs, x)[None, :]
         lo_eta, hi_eta = np.quantile(draws, [a / 2, 1 - a / 2], axis=0)
         # PU is decreasing in eta: the upper eta bound gives the lower PU bound
         return _pu(mid), _pu(hi_eta), _pu(lo_eta)
