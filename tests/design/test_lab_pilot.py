@@ -62,3 +62,19 @@ def test_pilot_batch_is_not_cut_to_one_run(method):
     assert any("no fair bar" in n for n in r.design.notes)
     assert len(r.runs) > 1                               # was 1 (full) and 0 (LoRA)
     assert r.cost <= budget + 1e-12
+
+
+@pytest.mark.slow
+def test_full_pilot_at_20_percent_uses_the_budget():
+    """With the benchmark's design settings the lab's full-finetuning pilot at 20 % of the
+    grid's cost was cut to one run (its simulated refits were bounds, credited with their
+    narrow bootstrap widths); bounds now count as no forecast (issue 15)."""
+    data, start, full_cost = pilot("full")
+    budget = 0.2 * full_cost - float(run_cost(measured_runs(start, "acc")).sum())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = replay_design(start, data, TASK_MC, budget, metric="acc", method="full", seed=0,
+                          n_tables=10, n_boot=30, max_evals=6)
+    assert len(r.runs) > 1                               # was 1
+    assert r.cost <= budget + 1e-12
+    assert r.design.runs["forecast"].between(0, 1).all()

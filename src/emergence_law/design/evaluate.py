@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from emergence_law.design.particles import MIN_LEVELS, Particles
+from emergence_law.design.particles import MIN_LEVELS, Particles, at_edge
 from emergence_law.errors import NotIdentifiableError
 from emergence_law.fitting.bootstrap import BatchedProfile
 from emergence_law.fitting.estimator import MIN_LOGLIK_GAIN, EmergenceLaw
@@ -85,17 +85,21 @@ def _fit_batch(model: ProfileModel, Y: np.ndarray, starts: np.ndarray, grid: np.
 def design_width(rows: pd.DataFrame, new_rows: pd.DataFrame, new_values: np.ndarray,
                  truths: Particles, task: str, d0: float, current_width: float, *,
                  n_boot: int = 40, level: float = 0.9, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """90% widths (M,) after adding ``new_rows`` with simulated ``new_values`` (M, k), and
-    whether each simulated table was identifiable (M,)."""
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """90% widths (M,) after adding ``new_rows`` with simulated ``new_values`` (M, k),
+    whether each simulated table was identifiable (M,), and whether its refit is a bound
+    (M,): the MLE of E(D0) at the search range's edge or at the few-shot rows' least loss
+    (``particles.at_edge``; the width is then the bootstrap's raw width, which the caller
+    scores, see ``planner.score_tables``)."""
     M = new_values.shape[0]
     design = pd.concat([rows, new_rows], ignore_index=True)
     design["value"] = np.concatenate([rows["value"].to_numpy(float), new_values[0]])
     widths = np.full(M, current_width)
     ok = np.zeros(M, bool)
+    edge = np.zeros(M, bool)
     ft = design["setting"] == "finetune"
     if design.loc[ft, "n_train"].nunique() < MIN_LEVELS:
-        return widths, ok
+        return widths, ok, edge
     data = prepare_data(design, form="log_power", likelihood="gaussian")
     model = ProfileModel(data, form="log_power", d0=d0, likelihood="gaussian")
     Y = np.concatenate([np.broadcast_to(rows["value"].to_numpy(float), (M, len(rows))),
@@ -120,8 +124,9 @@ def design_width(rows: pd.DataFrame, new_rows: pd.DataFrame, new_values: np.ndar
             continue
         ok[m] = True
     if not ok.any():
-        return widths, ok
+        return widths, ok, edge
     idx = np.flatnonzero(ok)
+    edge[idx] = at_edge(model, theta[idx, 0]) != ""
     A, consts, rss_ok = bp.solve_pairs(theta[idx], idx)
     R = np.maximum(model.elbows(theta[idx])[:, data.level] - data.loss[None, :], 0.0)
     fitted = A[:, None] * R + consts @ bp.C.T
@@ -132,4 +137,4 @@ def design_width(rows: pd.DataFrame, new_rows: pd.DataFrame, new_values: np.ndar
     e0 = tb[:, 0].reshape(idx.size, n_boot)
     q = np.quantile(e0, [(1 - level) / 2, (1 + level) / 2], axis=1)
     widths[idx] = q[1] - q[0]
-    return widths, ok
+    return widths, ok, edge

@@ -239,6 +239,23 @@ def _bootstrap_fit(rows: pd.DataFrame, task: str, d0: float, n: int, seed: int
                      col.get("Delta", np.zeros(len(th))), sigma, float(d0), "bootstrap"), why
 
 
+def at_edge(model: Any, e0_mle: np.ndarray) -> np.ndarray:
+    """Where each MLE of E(D0) sits: "bound" (the search range's edge), "data" (within
+    ``EDGE_NATS`` of the few-shot rows' least loss) or "" (inside): the fit's own
+    "a bound, not an estimate" flags (``EmergenceLaw._fit_notes``), vectorised so the design
+    can apply them to every simulated refit as well as to the current fit."""
+    from emergence_law.fitting.estimator import EDGE_NATS
+
+    e0 = np.asarray(e0_mle, dtype=float)
+    b = model.bounds
+    out = np.full(e0.shape, "", dtype=object)
+    if model.has_fewshot:
+        fs_min = float(model.data.loss[model.data.is_fewshot].min())
+        out[np.abs(e0 - fs_min) <= EDGE_NATS] = "data"
+    out[(e0 <= b[0, 0] + 1e-3) | (e0 >= b[0, 1] - 1e-3)] = "bound"
+    return out
+
+
 def _untrusted(model: Any, theta: np.ndarray, e0: np.ndarray,
                fraction_at_bounds: float | None) -> str | None:
     """Why the current fit's interval is no fair bar for a batch, or None.
@@ -250,17 +267,16 @@ def _untrusted(model: Any, theta: np.ndarray, e0: np.ndarray,
     0.24, the truth 1.877 outside; held to that width, no batch was recommended at any budget.
     """
     from emergence_law.fitting.diagnostics import point_mass
-    from emergence_law.fitting.estimator import EDGE_NATS
 
     b = model.bounds
-    if theta[0] <= b[0, 0] + 1e-3 or theta[0] >= b[0, 1] - 1e-3:
+    edge = at_edge(model, np.array([theta[0]]))[0]
+    if edge == "bound":
         return (f"its MLE of E(D0) = {theta[0]:.3f} sits at the edge of the search range "
                 f"[{b[0, 0]:.3f}, {b[0, 1]:.3f}]")
-    if model.has_fewshot:
+    if edge == "data":
         fs_min = float(model.data.loss[model.data.is_fewshot].min())
-        if abs(theta[0] - fs_min) <= EDGE_NATS:
-            return (f"its MLE of E(D0) = {theta[0]:.3f} sits at the few-shot rows' least loss "
-                    f"({fs_min:.3f}): a bound, not an estimate")
+        return (f"its MLE of E(D0) = {theta[0]:.3f} sits at the few-shot rows' least loss "
+                f"({fs_min:.3f}): a bound, not an estimate")
     pm = point_mass(e0)
     if pm is not None:
         return f"{pm[1]:.0%} of its bootstrap draws of E(D0) sit at {pm[0]:.3f} (a point mass)"

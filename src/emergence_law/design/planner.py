@@ -55,6 +55,8 @@ class DesignResult:
     settings: dict[str, Any]
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    #: per evaluated prefix length: (raw bootstrap widths, identifiable, refit at an edge)
+    tables: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def total_cost(self) -> float:
@@ -127,6 +129,21 @@ def _eval_prefixes(cum: np.ndarray, max_evals: int) -> list[int]:
     return sorted(set(int(i) for i in np.clip(idx, 1, k)) | {1, k})
 
 
+def score_tables(width: np.ndarray, ok: np.ndarray, edge: np.ndarray, current: float
+                 ) -> np.ndarray:
+    """Per simulated table, the width a batch is credited with: the refit's 90% width when it
+    gives a forecast, else the current width (no better than now).
+
+    No forecast: the estimator refuses the table, or its MLE of E(D0) sits at the search
+    range's edge or at the few-shot rows' least loss (``edge``): a bound, not an estimate
+    (the fit itself says so), whose bootstrap piles up at the edge, so its width is not a
+    forecast's width. Issue 15: credited with that width, the lab's full-finetuning pilot at
+    20 % and 35 % of the grid's cost was cut to one run, whose simulated refits were all bounds
+    of width 0.45 against 0.53 for the whole batch (whose refits were bounds too, save a few).
+    """
+    return np.where(ok & ~edge, width, current)
+
+
 def _significantly_below(a: np.ndarray, b: np.ndarray | float) -> bool:
     """Is mean(a) below mean(b) by more than 2 standard errors of the paired difference?"""
     d = np.asarray(b, dtype=float) - a
@@ -136,23 +153,41 @@ def _significantly_below(a: np.ndarray, b: np.ndarray | float) -> bool:
 
 
 def _cut(per_table: dict[int, np.ndarray], current: float | None,
-         identifiable: dict[int, float] | None = None) -> int:
-    """Rows to keep: all, unless an earlier evaluated prefix is significantly narrower than
-    the whole batch (then that prefix), or the whole batch is not below the current width
-    (then the best prefix if it is, else none): never worse in expectation than now.
-    ``current`` None: no forecast yet, nothing to be worse than; then a prefix whose simulated
-    outcomes give a forecast less often than the whole batch's (``identifiable``) is never
-    preferred: its refused outcomes count with the prior's width, which is no forecast (on the
-    lab's table a pilot whose runs had all risen cut every budget to one run that gave none)."""
+         forecast: dict[int, float] | None = None) -> int:
+    """Rows to keep, judged first by the share of simulated outcomes that give a forecast
+    (``forecast``: identifiable and not a bound), then by expected width.
+
+    A prefix whose outcomes give a forecast less often than the whole batch's is never
+    preferred (its missing forecasts count with the current width, which is no forecast;
+    issue 15: on the lab's pilots one run, all of whose outcomes were bounds, beat every
+    fuller batch). Among the others: all rows, unless an earlier prefix is significantly
+    narrower than the whole batch (then that prefix). Never worse in expectation than now:
+    with a fair bar (``current``: the width the current fit reports), a batch not below it is
+    cut to the best prefix that is, else to none. Without one (cold start, or a current fit
+    that is itself a bound), the reference ``ref`` of the scores is the posterior's width
+    under the prior, which the refits do not use: a prefix below it is taken when the whole
+    batch is not, and otherwise the batch stands, as it raises the chance of any forecast
+    (a first version also cut cold starts against it: no run at all on a noisy table)."""
     last = max(per_table)
     pool = list(per_table)
-    if current is None and identifiable:
-        pool = [j for j in pool if identifiable[j] >= identifiable[last] - 1e-9]
+    if forecast:
+        pool = [j for j in pool if forecast[j] >= forecast[last] - 1e-9]
     best = min(pool, key=lambda j: per_table[j].mean())
     keep = best if best != last and _significantly_below(per_table[best],
                                                          per_table[last]) else last
     if current is not None and per_table[keep].mean() >= current:
         keep = best if per_table[best].mean() < current else 0
+    return keep
+
+
+def _cut_reference(per_table: dict[int, np.ndarray], keep: int, ref: float,
+                   forecast: dict[int, float]) -> int:
+    """Without a fair bar: the best prefix below ``ref`` when ``keep`` is not (see ``_cut``)."""
+    if keep and per_table[keep].mean() >= ref:
+        below = [j for j in per_table if per_table[j].mean() < ref
+                 and forecast[j] >= forecast[keep] - 1e-9]
+        if below:
+            return min(below, key=lambda j: per_table[j].mean())
     return keep
 
 
@@ -218,32 +253,41 @@ def design_runs(
     k = len(runs)
     widths = np.full(k, np.nan)
     ident = np.full(k, np.nan)
+    fcast = np.full(k, np.nan)
     evaluated = np.zeros(k, bool)
     per_table: dict[int, np.ndarray] = {}
+    raw: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     if k:
         rng = np.random.default_rng(seed + 1)
         out = simulate_outcomes(p, chosen, n_tables, rng)
         truths = p.subset(out.truth)
         new = candidate_rows(chosen, task, rows)
         for j in _eval_prefixes(runs["cumulative_cost"].to_numpy(), max_evals):
-            w, ok = design_width(rows, new.iloc[:j], out.values[:, :j], truths, task, d0,
-                                 current, n_boot=n_boot, level=LEVEL,
-                                 rng=np.random.default_rng([seed, j]))
+            w, ok, edge = design_width(rows, new.iloc[:j], out.values[:, :j], truths, task,
+                                       d0, current, n_boot=n_boot, level=LEVEL,
+                                       rng=np.random.default_rng([seed, j]))
+            raw[j] = (w.copy(), ok, edge)
+            w = score_tables(w, ok, edge, current)
             widths[j - 1], ident[j - 1], evaluated[j - 1] = float(w.mean()), float(ok.mean()), True
+            fcast[j - 1] = float((ok & ~edge).mean())
             per_table[j] = w
         cum = runs["cumulative_cost"].to_numpy()
         e = evaluated
         widths[~e] = np.interp(cum[~e], cum[e], widths[e])
         ident[~e] = np.interp(cum[~e], cum[e], ident[e])
+        fcast[~e] = np.interp(cum[~e], cum[e], fcast[e])
         if not e.all():
             notes.append(f"expected width computed by refits at {int(e.sum())} of {k} rows "
                          "(evaluated = True), interpolated in cumulative cost between them")
     runs["expected_width"] = widths
     runs["identifiable"] = ident
+    runs["forecast"] = fcast
     runs["evaluated"] = evaluated
     if k and cut:  # cut the batch where it stops helping (differences beyond Monte Carlo noise only)
-        best = _cut(per_table, None if fit_width is None else current,
-                    {j: float(ident[j - 1]) for j in per_table})
+        share = {j: float(fcast[j - 1]) for j in per_table}
+        best = _cut(per_table, None if fit_width is None else current, share)
+        if fit_width is None:
+            best = _cut_reference(per_table, best, current, share)
         if best < k:
             notes.append(
                 f"the greedy order continued to {k} runs (cost {runs['cumulative_cost'].iloc[-1]:g},"
@@ -253,13 +297,18 @@ def design_runs(
                    "no prefix of it is expected to narrow the interval: a larger budget is "
                    "needed (or the capability is beyond what these checkpoints can show)"))
             runs = runs.iloc[:best].reset_index(drop=True)
-            ident, k = ident[:best], best
+            ident, fcast, k = ident[:best], fcast[:best], best
     if k == 0 and not len(g.order):
         notes.append("no affordable run narrows the interval: nothing to do within the budget")
     elif k and ident[-1] < 0.5:
         notes.append(f"only {ident[-1]:.0%} of the simulated outcomes of the whole batch give "
                      "a fit the estimator accepts: the budget may be too small to locate the "
                      "elbows (or the capability is far beyond these checkpoints)")
+    elif k and fcast[-1] < 0.5:
+        notes.append(f"only {fcast[-1]:.0%} of the simulated outcomes of the whole batch give "
+                     "a forecast; in the others the refit's E(D0) sits at the data's edge or "
+                     "its search bound (a bound, not an estimate), counted with the current "
+                     "width: runs on more capable checkpoints than these are what would help")
     t3 = time.perf_counter()
     return DesignResult(
         task=task, budget=float(budget), d0=d0, cold_start=cold,
@@ -272,4 +321,4 @@ def design_runs(
                   "surrogate_width": [g.start] + g.surrogate},
         timings={"particles": t1 - t0, "select": t2 - t1, "evaluate": t3 - t2,
                  "total": t3 - t0},
-        notes=notes)
+        notes=notes, tables=raw)
