@@ -5,6 +5,8 @@ first job, with the file and the key path at fault (``recipe.yaml: tasks.mmlu.fi
 unknown key (did you mean 'n_train'?)``), not as a ``KeyError`` halfway through the sweep.
 ``hparams`` are checked the same way against the settings model of the jobs they reach
 (:mod:`emergence_law.jobkinds`), so ``batch_sise`` fails here, not after a model has loaded.
+Values are read by :class:`~.recipe_reader.RecipeReader`, which raises the one-line
+:class:`~.recipe_reader.RecipeError`.
 
 Layout (every key but ``models`` optional; see docs/sweep.md for the full reference)::
 
@@ -28,16 +30,13 @@ Layout (every key but ``models`` optional; see docs/sweep.md for the full refere
         finetune:
           - {n_train: [250, 1000], subsets: 2, method: full, models: [3b]}
 """
-
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emergence_law.errors import EmergenceLawError
 from emergence_law.jobkinds import (
     HARNESSES,
     KINDS,
@@ -49,20 +48,12 @@ from emergence_law.jobkinds import (
     owners,
     settings_error,
 )
+from emergence_law.sweep.recipe_reader import RESOURCE_KEYS, RecipeError, RecipeReader, join_key
 
-RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
+__all__ = ["RAY_KEYS", "RESOURCE_KEYS", "Checkpoint", "FinetuneBlock", "LossSpec", "Recipe",
+           "RecipeError", "TaskSpec", "load_recipe", "parse_recipe"]
+
 RAY_KEYS = ("address", "max_retries", "max_in_flight", "check_resources", "init")
-
-
-class RecipeError(EmergenceLawError):
-    """A recipe file has a bad or unknown key: the message names the file and the key path."""
-
-    def __init__(self, source: str, key: str, message: str) -> None:
-        self.source = source
-        self.key = key
-        self.reason = message
-        where = f"{source}: {key}" if key else source
-        super().__init__(f"{where}: {message}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,103 +136,6 @@ class Recipe:
 
 
 # ---------------------------------------------------------------------------------------------
-# checking helpers
-
-
-class _Checker:
-    """Reads values out of the YAML tree, raising :class:`RecipeError` with the key path."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, key: str, message: str) -> RecipeError:
-        return RecipeError(self.source, key, message)
-
-    def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(key, f"expected a mapping of keys, got {describe_value(value)}")
-        for k in value:
-            if isinstance(k, str) and k.startswith("x-"):
-                continue  # extension keys (YAML anchors for shared settings) are ignored
-            if not isinstance(k, str) or k not in allowed:
-                close = difflib.get_close_matches(str(k), allowed, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else (
-                    f" (allowed: {', '.join(allowed)})")
-                raise self.fail(_join(key, str(k)), f"unknown key{hint}")
-        return {k: v for k, v in value.items() if not str(k).startswith("x-")}
-
-    def string(self, value: Any, key: str, *, choices: tuple[str, ...] | None = None) -> str:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self.fail(key, f"expected a string, got {describe_value(value)}")
-        text = str(value).strip()
-        if not text:
-            raise self.fail(key, "must not be empty")
-        if choices is not None and text not in choices:
-            raise self.fail(key, f"expected one of {', '.join(choices)}, got {text!r}")
-        return text
-
-    def number(self, value: Any, key: str, *, minimum: float | None = None) -> float:
-        # PyYAML reads '3.43e9' (no sign in the exponent) as a string: accept it as a number
-        if isinstance(value, bool):
-            raise self.fail(key, f"expected a number, got {value!r}")
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
-            raise self.fail(key, f"expected a number, got {describe_value(value)}") from None
-        if x != x or x in (float("inf"), float("-inf")):
-            raise self.fail(key, f"expected a finite number, got {value!r}")
-        if minimum is not None and x < minimum:
-            raise self.fail(key, f"must be at least {minimum:g}, got {x:g}")
-        return x
-
-    def integer(self, value: Any, key: str, *, minimum: int | None = None) -> int:
-        x = self.number(value, key, minimum=minimum)
-        if x != int(x):
-            raise self.fail(key, f"expected a whole number, got {value!r}")
-        return int(x)
-
-    def int_list(self, value: Any, key: str, *, minimum: int = 0) -> tuple[int, ...]:
-        items = value if isinstance(value, (list, tuple)) else [value]
-        if not items:
-            raise self.fail(key, "must not be empty")
-        out = tuple(self.integer(v, f"{key}[{i}]", minimum=minimum) for i, v in enumerate(items))
-        if len(set(out)) != len(out):
-            raise self.fail(key, f"has repeated values: {list(out)}")
-        return out
-
-    def names(self, value: Any, key: str, known: list[str]) -> tuple[str, ...]:
-        items = value if isinstance(value, (list, tuple)) else [value]
-        out = tuple(self.string(v, f"{key}[{i}]") for i, v in enumerate(items))
-        for i, name in enumerate(out):
-            if name not in known:
-                raise self.fail(f"{key}[{i}]", f"no model named {name!r} (models: "
-                                f"{', '.join(known)})")
-        return out
-
-    def free_mapping(self, value: Any, key: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.fail(key, f"expected a mapping, got {describe_value(value)}")
-        return {str(k): v for k, v in value.items()}
-
-    def resources(self, value: Any, key: str) -> dict[str, float]:
-        res = self.mapping(value or {}, key, RESOURCE_KEYS)
-        return {k: self.number(v, _join(key, k), minimum=0) for k, v in res.items()}
-
-    def callable_path(self, value: Any, key: str) -> str:
-        text = self.string(value, key)
-        mod, sep, attr = text.replace(":", ".").rpartition(".")
-        if not sep or not mod or not attr.isidentifier():
-            raise self.fail(key, f"expected 'package.module:function', got {text!r}")
-        return text
-
-
-def _join(key: str, sub: str) -> str:
-    return f"{key}.{sub}" if key else sub
-
-
-# ---------------------------------------------------------------------------------------------
 # parsing
 
 _TOP = ("name", "description", "store", "device", "seed", "resources", "loss", "models",
@@ -282,7 +176,7 @@ def load_recipe(path: str | Path) -> Recipe:
 
 def parse_recipe(tree: Any, *, source: str = "<recipe>", base_dir: str | Path = ".") -> Recipe:
     """Check a recipe given as a parsed YAML tree (a dict)."""
-    ck = _Checker(source)
+    ck = RecipeReader(source)
     top = ck.mapping(tree, "", _TOP)
     if "models" not in top:
         raise ck.fail("models", "required key is missing (a list of models and checkpoints)")
@@ -315,7 +209,7 @@ def parse_recipe(tree: Any, *, source: str = "<recipe>", base_dir: str | Path = 
     )
 
 
-def _parse_models(ck: _Checker, value: Any, default_res: dict[str, float]) -> list[Checkpoint]:
+def _parse_models(ck: RecipeReader, value: Any, default_res: dict[str, float]) -> list[Checkpoint]:
     if not isinstance(value, list) or not value:
         raise ck.fail("models", "expected a non-empty list of models")
     out: list[Checkpoint] = []
@@ -388,7 +282,7 @@ def _parse_models(ck: _Checker, value: Any, default_res: dict[str, float]) -> li
     return out
 
 
-def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[str, float]
+def _parse_tasks(ck: RecipeReader, value: Any, names: list[str], default_res: dict[str, float]
                  ) -> list[TaskSpec]:
     if not isinstance(value, Mapping):
         raise ck.fail("tasks", f"expected a mapping of task names, got {describe_value(value)}")
@@ -452,7 +346,7 @@ def _parse_tasks(ck: _Checker, value: Any, names: list[str], default_res: dict[s
     return out
 
 
-def _parse_finetune(ck: _Checker, value: Any, key: str, names: list[str],
+def _parse_finetune(ck: RecipeReader, value: Any, key: str, names: list[str],
                     task_hparams: dict[str, Any], kind: JobKind, task_key: str
                     ) -> FinetuneBlock:
     b = ck.mapping(value, key, _FINETUNE)
@@ -486,7 +380,7 @@ def _parse_finetune(ck: _Checker, value: Any, key: str, names: list[str],
     )
 
 
-def _parse_loss(ck: _Checker, value: Any, default_res: dict[str, float]) -> LossSpec:
+def _parse_loss(ck: RecipeReader, value: Any, default_res: dict[str, float]) -> LossSpec:
     if isinstance(value, str):
         value = {"corpus": value}
     spec = ck.mapping(value, "loss", _LOSS)
@@ -506,7 +400,7 @@ def _parse_loss(ck: _Checker, value: Any, default_res: dict[str, float]) -> Loss
     )
 
 
-def _check_settings(ck: _Checker, kind: JobKind, layers: list[tuple[str, dict[str, Any]]],
+def _check_settings(ck: RecipeReader, kind: JobKind, layers: list[tuple[str, dict[str, Any]]],
                     shared: str | None = None) -> None:
     """Check ``hparams`` given in ``layers`` (key path, mapping; later ones override) as the
     settings of ``kind`` (its model in :mod:`emergence_law.jobkinds`), naming the key path where
@@ -529,4 +423,4 @@ def _check_settings(ck: _Checker, kind: JobKind, layers: list[tuple[str, dict[st
                      else "`fewshot: {shots: [...], hparams: {...}}`")
             message += f"; task-level hparams reach every job of the task: give it in {block}"
         message += ")"
-    raise ck.fail(_join(where, key), message)
+    raise ck.fail(join_key(where, key), message)
