@@ -295,18 +295,21 @@ class LossJob(_Definition):
         default_factory=LossSettings)
 
 
-class FewshotJob(_Definition):
-    kind: Literal["fewshot"]
+class _PromptJob(_Definition):
+    """A task evaluated from prompts alone (few-shot, built-in or through lm-eval)."""
+
     task: Text
     shots: Annotated[Whole, Field(ge=0)] | None = None
+
+
+class FewshotJob(_PromptJob):
+    kind: Literal["fewshot"]
     hparams: Annotated[FewshotSettings, BeforeValidator(_mapping)] = Field(
         default_factory=FewshotSettings)
 
 
-class LmevalJob(_Definition):
+class LmevalJob(_PromptJob):
     kind: Literal["lmeval"]
-    task: Text
-    shots: Annotated[Whole, Field(ge=0)] | None = None
     hparams: Annotated[LmevalSettings, BeforeValidator(_mapping)] = Field(
         default_factory=LmevalSettings)
 

@@ -21,72 +21,39 @@ else:  # Python 3.10 (the package supports it): members compare, print and forma
             return format(str(self.value), spec)
 
 
-class Form(StrEnum):
-    """E(D) forms (emergence_law.laws)."""
-
-    log_power = "log_power"
-    power = "power"
-    no_fewshot = "no_fewshot"
-
-
-class Posterior(StrEnum):
-    mcmc = "mcmc"
-    bootstrap = "bootstrap"
-    none = "none"
+def choices(name: str, values: str, doc: str = "") -> type[StrEnum]:
+    """An Enum of one option's choices (space-separated ``values``), each member named by its
+    value with ``-`` as ``_`` (``Allocation.until_r`` is ``"until-r"``)."""
+    members = [(v.replace("-", "_"), v) for v in values.split()]
+    kind = StrEnum(name, members, module=__name__)  # type: ignore[call-overload]
+    kind.__doc__ = doc or f"Choices of one option: {', '.join(values.split())}."
+    return kind
 
 
-class SampledPosterior(StrEnum):
-    """Posteriors that give draws (compare needs them)."""
-
-    mcmc = "mcmc"
-    bootstrap = "bootstrap"
-
-
-class Likelihood(StrEnum):
-    gaussian = "gaussian"
-    binomial = "binomial"
-
-
-class BootstrapUnit(StrEnum):
-    parametric = "parametric"
-    checkpoint = "checkpoint"
-    residual = "residual"
-
-
-class Predictor(StrEnum):
-    """Backtest predictors."""
-
-    emergence_law = "emergence_law"
-    two_step = "two_step"
-    both = "both"
-
-
-class OrderBy(StrEnum):
-    auto = "auto"
-    flops = "flops"
-    loss = "loss"
-
-
-class ScalingLaw(StrEnum):
-    auto = "auto"
-    size = "size"
-    chinchilla = "chinchilla"
-
-
-class Allocation(StrEnum):
-    """How ``passuntil run`` spends its samples."""
-
-    until_r = "until-r"
-    adaptive = "adaptive"
-
-
-class Level(StrEnum):
-    """PassUntil fit levels."""
-
-    pooled = "pooled"
-    instance = "instance"
-    dataset = "dataset"
-    distribution = "distribution"
+#: fit and analysis settings (emergence_law.laws, fitting, analysis)
+Form = choices("Form", "log_power power no_fewshot", "E(D) forms (emergence_law.laws).")
+Posterior = choices("Posterior", "mcmc bootstrap none")
+SampledPosterior = choices("SampledPosterior", "mcmc bootstrap",
+                           "Posteriors that give draws (compare needs them).")
+Likelihood = choices("Likelihood", "gaussian binomial")
+BootstrapUnit = choices("BootstrapUnit", "parametric checkpoint residual")
+Predictor = choices("Predictor", "emergence_law two_step both", "Backtest predictors.")
+OrderBy = choices("OrderBy", "auto flops loss")
+ScalingLaw = choices("ScalingLaw", "auto size chinchilla")
+ElbowsBy = choices("ElbowsBy", "model series none",
+                   "ground-truth --by: one elbow per model, per series, or one for all rows.")
+#: PassUntil
+Allocation = choices("Allocation", "until-r adaptive", "How ``passuntil run`` spends its samples.")
+Level = choices("Level", "pooled instance dataset distribution", "PassUntil fit levels.")
+#: measuring, sweeps, the lab and design
+FinetuneMethod = choices("FinetuneMethod", "full lora")
+Harness = choices("Harness", "builtin lmeval")
+LossFrom = choices("LossFrom", "lambada none")
+Executor = choices("Executor", "local ray")
+LabScale = choices("LabScale", "tiny small medium large")
+LabDevice = choices("LabDevice", "cpu cuda")
+RecipeHarness = choices("RecipeHarness", "builtin lmeval python",
+                        "design --harness: how the written recipe measures.")
 
 
 def out_dir(value: Path | None) -> Path | None:
@@ -103,51 +70,3 @@ def out_dir(value: Path | None) -> Path | None:
                                          "made under it")
             break
     return value
-
-
-class FinetuneMethod(StrEnum):
-    full = "full"
-    lora = "lora"
-
-
-class Harness(StrEnum):
-    builtin = "builtin"
-    lmeval = "lmeval"
-
-
-class LossFrom(StrEnum):
-    lambada = "lambada"
-    none = "none"
-
-
-class Executor(StrEnum):
-    local = "local"
-    ray = "ray"
-
-
-class LabScale(StrEnum):
-    tiny = "tiny"
-    small = "small"
-    medium = "medium"
-    large = "large"
-
-
-class LabDevice(StrEnum):
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class ElbowsBy(StrEnum):
-    """ground-truth --by: one elbow per model, per series, or one for all rows."""
-
-    model = "model"
-    series = "series"
-    none = "none"
-
-
-class RecipeHarness(StrEnum):
-    """design --harness: how the written recipe measures."""
-
-    builtin = "builtin"
-    lmeval = "lmeval"
-    python = "python"

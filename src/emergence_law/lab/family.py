@@ -10,6 +10,7 @@ emergence).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from emergence_law.errors import OptionError
 
@@ -67,39 +68,27 @@ def _log_steps(last: int, first: int, n: int) -> tuple[int, ...]:
     return tuple(int(s) for s in steps)
 
 
-SCALES: dict[str, LabScale] = {
-    "tiny": LabScale(
-        name="tiny",
-        sizes=(ModelSpec("d16", 16, 1), ModelSpec("d32", 32, 1)),
-        steps=30, checkpoints=(10, 20, 30), batch_size=16, n_eval=40, n_val_rows=32,
-        data_amounts=(8, 16, 32, 64), subset_seeds=(0, 1), finetune_steps=3,
-        finetune_batch=8, n_finetune_checkpoints=1, passuntil_instances=4,
-        passuntil_budget=32,
-    ),
-    "small": LabScale(
-        name="small",
-        sizes=(ModelSpec("d24", 24, 2), ModelSpec("d32", 32, 2), ModelSpec("d48", 48, 2),
-               ModelSpec("d64", 64, 2)),
-        steps=600, checkpoints=_log_steps(600, 25, 12), batch_size=32,
-        n_finetune_checkpoints=6,
-    ),
-    "medium": LabScale(
-        name="medium",
-        sizes=(ModelSpec("d32", 32, 2), ModelSpec("d64", 64, 2), ModelSpec("d96", 96, 3),
-               ModelSpec("d128", 128, 4)),
-        steps=3000, checkpoints=_log_steps(3000, 25, 20), batch_size=128,
-        n_eval=600, n_finetune_checkpoints=6, passuntil_instances=100,
-        passuntil_budget=20000,
-    ),
-    "large": LabScale(
-        name="large",
-        sizes=(ModelSpec("d64", 64, 2), ModelSpec("d128", 128, 4), ModelSpec("d256", 256, 4),
-               ModelSpec("d384", 384, 6)),
-        steps=10000, checkpoints=_log_steps(10000, 25, 30), batch_size=256,
-        n_eval=600, n_finetune_checkpoints=8, passuntil_instances=200,
-        passuntil_budget=100000,
-    ),
-}
+def _scale(name: str, shapes: tuple[tuple[int, int], ...], steps: int,
+           checkpoints: tuple[int, ...], **settings: Any) -> LabScale:
+    """A scale whose models are ``d<width>`` decoders of the given (width, layers)."""
+    sizes = tuple(ModelSpec(f"d{width}", width, layers) for width, layers in shapes)
+    return LabScale(name=name, sizes=sizes, steps=steps, checkpoints=checkpoints, **settings)
+
+
+SCALES: dict[str, LabScale] = {s.name: s for s in (
+    _scale("tiny", ((16, 1), (32, 1)), 30, (10, 20, 30), batch_size=16, n_eval=40,
+           n_val_rows=32, data_amounts=(8, 16, 32, 64), subset_seeds=(0, 1), finetune_steps=3,
+           finetune_batch=8, n_finetune_checkpoints=1, passuntil_instances=4,
+           passuntil_budget=32),
+    _scale("small", ((24, 2), (32, 2), (48, 2), (64, 2)), 600, _log_steps(600, 25, 12),
+           batch_size=32, n_finetune_checkpoints=6),
+    _scale("medium", ((32, 2), (64, 2), (96, 3), (128, 4)), 3000, _log_steps(3000, 25, 20),
+           batch_size=128, n_eval=600, n_finetune_checkpoints=6, passuntil_instances=100,
+           passuntil_budget=20000),
+    _scale("large", ((64, 2), (128, 4), (256, 4), (384, 6)), 10000, _log_steps(10000, 25, 30),
+           batch_size=256, n_eval=600, n_finetune_checkpoints=8, passuntil_instances=200,
+           passuntil_budget=100000),
+)}
 
 
 def get_scale(name: str) -> LabScale:
