@@ -107,6 +107,7 @@ def register(app: typer.Typer) -> None:
         from emergence_law.analysis.ablations import run_ablations, select_ablations
         from emergence_law.observations import load_observations
         from emergence_law.provenance import write_provenance
+        from emergence_law.results.analysis import AblationTable
 
         _check_workers(workers)
         law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
@@ -114,7 +115,8 @@ def register(app: typer.Typer) -> None:
         table = load_observations(obs)
         _check_selection(table, obs, task, metric, series, ft_method)
         out.mkdir(parents=True, exist_ok=True)
-        csv = out / "ablations.csv"
+        names = AblationTable.FILES
+        csv = out / names["table"]
         write_provenance(out, "ablate", {
             "obs": obs, "task": task, "threshold": threshold, "cutoff": cutoff, **law,
             "metric": metric, "series": series, "ft_method": ft_method, "workers": workers,
@@ -125,9 +127,9 @@ def register(app: typer.Typer) -> None:
                                    workers=workers, ablations=ablations,
                                    on_update=lambda r: r.to_result(markdown=False).save(out))
         result.to_result().save(out)
-        result.plot(out / "ablations.png")
+        result.plot(out / names["plot"])
         typer.echo(result.summary())
-        typer.echo(f"wrote {csv}, {out / 'ablations.md'}, {out / 'ablations.png'}")
+        typer.echo(f"wrote {csv}, {out / names['markdown']}, {out / names['plot']}")
         _fail_if_nothing_fitted(result.n_fitted, "ablation", csv)
 
     @app.command("backtest")
@@ -169,6 +171,7 @@ def register(app: typer.Typer) -> None:
         from emergence_law.analysis.backtest import run_backtest
         from emergence_law.observations import load_observations
         from emergence_law.provenance import write_provenance
+        from emergence_law.results.analysis import BacktestTable
 
         _check_workers(workers)
         law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
@@ -178,7 +181,8 @@ def register(app: typer.Typer) -> None:
         _check_selection(table[table["setting"] == "fewshot"] if fs_only else table, obs, task,
                          metric, series, ft_method)
         out.mkdir(parents=True, exist_ok=True)
-        csv = out / "backtest.csv"
+        names = BacktestTable.FILES
+        csv = out / names["table"]
         write_provenance(out, "backtest", {
             "obs": obs, "task": task, "method": method, "threshold": threshold,
             "cutoff": cutoff, "order_by": order_by, "min_checkpoints": min_checkpoints, **law,
@@ -192,9 +196,9 @@ def register(app: typer.Typer) -> None:
                                   series=series, ft_method=ft_method, workers=workers,
                                   on_update=lambda r: r.to_result().save(out))
         result.to_result().save(out)
-        result.plot(out / "backtest.png")
+        result.plot(out / names["plot"])
         typer.echo(result.summary())
-        typer.echo(f"wrote {csv}, {out / 'backtest.png'}")
+        typer.echo(f"wrote {csv}, {out / names['plot']}")
         _fail_if_nothing_fitted(result.n_fitted, "backtest cut-off", csv)
 
     @app.command("compare")
@@ -224,6 +228,7 @@ def register(app: typer.Typer) -> None:
         from emergence_law.errors import OptionError
         from emergence_law.observations import load_observations
         from emergence_law.provenance import write_provenance
+        from emergence_law.results.analysis import ComparisonResult
 
         if len(series) != 2:
             raise OptionError("--series", f"give exactly two series, got {len(series)}")
@@ -236,10 +241,11 @@ def register(app: typer.Typer) -> None:
                                           "ft_method": ft_method})
         cmp = compare_series(table, task, series[0], series[1], law=law, metric=metric,
                              ft_method=ft_method, min_loss=min_loss, progress=True)
-        cmp.to_result().save(out)
-        cmp.plot(out / "compare.png")
+        written = cmp.to_result().save(out)
+        plot = out / ComparisonResult.FILES["plot"]
+        cmp.plot(plot)
         typer.echo(cmp.summary())
-        typer.echo(f"wrote {out / 'compare.json'}, {out / 'compare.png'}")
+        typer.echo(f"wrote {written['json']}, {plot}")
 
     @app.command("to-params")
     def to_params_cmd(
@@ -260,13 +266,15 @@ def register(app: typer.Typer) -> None:
         """Loss -> parameter count and FLOPs (Fig. 10/15): to_params.json and to_params.png."""
         from emergence_law.analysis.to_params import loss_to_params
         from emergence_law.provenance import write_provenance
+        from emergence_law.results.analysis import ToParamsResult
 
         write_provenance(out, "to-params", {"fit_json": fit_json, "scaling": scaling,
                                             "tokens_per_param": tokens_per_param, "law": law,
                                             "bootstrap": bootstrap, "seed": seed})
         post = loss_to_params(fit_json, scaling, tokens_per_param=tokens_per_param, law=str(law),
                               n_bootstrap=bootstrap, seed=seed, progress=True)
-        post.to_result().save(out)
-        post.plot(out / "to_params.png")
+        written = post.to_result().save(out)
+        plot = out / ToParamsResult.FILES["plot"]
+        post.plot(plot)
         typer.echo(post.summary())
-        typer.echo(f"wrote {out / 'to_params.json'}, {out / 'to_params.png'}")
+        typer.echo(f"wrote {written['json']}, {plot}")

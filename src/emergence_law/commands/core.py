@@ -49,20 +49,22 @@ def run_fit_command(obs: Path, task: str, form: str, d0: float | None, posterior
             fit = law.fit(table, task, min_loss=min_loss, metric=metric, series=series,
                           method=method, progress=cb)
     out.mkdir(parents=True, exist_ok=True)
-    fit.to_result().save(out)  # fit.json and data_used.csv
+    result = fit.to_result()
+    written = result.save(out)  # fit.json and data_used.csv
+    files = result.FILES
     rows = sel.rows
     unused = (rows[(rows["setting"] == "fewshot") & (rows["loss"] < min_loss)]
               if min_loss is not None else None)  # drawn hollow: they check the forecast
-    fit.plot_fit(out / "fit_curves.png", unused=unused)
-    fit.plot_cdf(out / "emergence_cdf.png")
+    fit.plot_fit(out / files["curves"], unused=unused)
+    fit.plot_cdf(out / files["cdf"])
     write_provenance(out, "fit", {
         "obs": str(obs), "task": task, "form": form, "d0": d0, "posterior": posterior,
         "samples": n, "seed": seed, "min_loss": min_loss, "likelihood": likelihood,
         "per_level": per_level, "bootstrap_unit": bootstrap_unit, "metric": metric,
         "series": series, "method": method, "out": str(out)})
     typer.echo(fit.summary())
-    typer.echo(f"wrote {out / 'fit.json'}, {out / 'fit_curves.png'}, "
-               f"{out / 'emergence_cdf.png'}, {out / 'data_used.csv'}")
+    typer.echo(f"wrote {written['json']}, {out / files['curves']}, {out / files['cdf']}, "
+               f"{written['data']}")
     return out
 
 

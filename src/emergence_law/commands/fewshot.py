@@ -84,6 +84,7 @@ def ladder_cmd(
     )
     from emergence_law.observations import load_observations
     from emergence_law.provenance import write_provenance
+    from emergence_law.results.analysis import LadderForecastResult
 
     table = load_observations(obs)
     train = list(train) if train else default_train_groups(table, task, target)
@@ -98,13 +99,13 @@ def ladder_cmd(
                                      "train": train, "targets": str(targets),
                                      "n_boot": n_boot, "seed": seed})
     written = f.to_result().save(out)  # ladder_forecast.json and .csv
-    csv = written["table"]
-    plot_ladder_forecast(f, table, out / "ladder_forecast.png")
+    csv, plot = written["table"], out / LadderForecastResult.FILES["plot"]
+    plot_ladder_forecast(f, table, plot)
     typer.echo(f.summary())
     for r in f.table.itertuples():
         typer.echo(f"{r.run} at loss {r.loss:.3f}: forecast {r.acc_pred:.3f} [90%: {r.pred_lower:.3f}, "
                    f"{r.pred_upper:.3f}], measured {r.acc:.3f}")
-    typer.echo(f"wrote {csv}, {out / 'ladder_forecast.json'}, {out / 'ladder_forecast.png'}")
+    typer.echo(f"wrote {csv}, {written['json']}, {plot}")
 
 
 def register(app: typer.Typer) -> None:

@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
                                                "by": by})
         tab = ground_truth_table(task, fits)
         csv = GroundTruthTable(tab).save(out)["table"]
-        plot_ground_truths(task, fits, out / "ground_truth.png")
+        plot = out / GroundTruthTable.FILES["plot"]
+        plot_ground_truths(task, fits, plot)
         metrics = ", ".join(sorted(set(tab["metric"]) - {""})) or "none"
         typer.echo(f"task {task}, metric {metrics}, few-shot rows only:")
         for r in tab.itertuples():
@@ -59,6 +60,6 @@ def register(app: typer.Typer) -> None:
             from emergence_law.analysis.fewshot_only import shared_elbow_test
 
             typer.echo(shared_elbow_test(task, fits).summary())
-        typer.echo(f"wrote {csv}, {out / 'ground_truth.png'}")
+        typer.echo(f"wrote {csv}, {plot}")
         if tab["model_kind"].eq("none").all():
             raise typer.Exit(1)

@@ -106,8 +106,12 @@ class FitResult(Result):
         if not isinstance(ep, Mapping) or number(ep.get("mle")) is None:
             raise DataError("not a fit result (emergence_point.mle must be a number)")
         percentiles_of(ep)  # the key format is checked once, here
-        if isinstance(self.warnings, str):
+        if not isinstance(self.warnings, list):
             raise DataError("not a fit result ('warnings' must be a list of text)")
+        if self.data is not None and not (isinstance(self.data, Mapping) and all(
+                isinstance(v, list) for v in self.data.values())):
+            raise DataError("not a fit result ('data' must be the rows column-wise: "
+                            "{column: [values]})")
         for name in ("params", "diagnostics", "posterior", "theta"):
             if not isinstance(getattr(self, name), Mapping):
                 raise DataError(f"not a fit result ({name!r} must be an object)")
