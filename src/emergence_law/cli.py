@@ -18,7 +18,7 @@ import typer
 
 from emergence_law import __version__
 from emergence_law.commands import register_all
-from emergence_law.errors import EmergenceLawError
+from emergence_law.errors import EmergenceLawError, SettingError
 from emergence_law.option_checks import harden
 
 # typer >= 0.2x carries its own copy of click and raises its own exception classes; older typer
@@ -62,6 +62,17 @@ register_all(app)
 
 def _one_line(msg: str) -> str:
     return " ".join(str(msg).split())
+
+
+#: library parameter -> the flag that sets it. The library names parameters
+#: (``errors.SettingError("n_samples", ...)``); the CLI's one line names the flag the user typed
+#: (``option --samples: ...``). A parameter with no flag is shown by its own name.
+FLAGS = {p: "--" + p.replace("_", "-") for p in (
+    "form", "d0", "likelihood", "posterior", "seed", "bootstrap_unit", "method", "threshold",
+    "min_checkpoints", "order_by", "only", "nll_metric", "by", "target", "train", "law",
+    "tokens_per_param", "rel_error", "level", "confidence", "target_params")} | {
+    "n_samples": "--samples", "shared_ab": "--per-level", "series_b": "--series",
+    "n_bootstrap": "--bootstrap", "n_draws": "--draws"}
 
 
 # optional dependencies -> the extra that installs them (pyproject.toml's optional-dependencies)
@@ -132,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         message = message.replace("Value error, ", "")  # typer's coercion prefix: no news
         print(f"emergence-law: error: {where}{_one_line(message)}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2)) or 2
+    except SettingError as exc:  # a library parameter: name the flag it came from
+        flag = FLAGS.get(exc.param, exc.param)
+        print(f"emergence-law: error: option {flag}: {_one_line(exc.reason)}", file=sys.stderr)
+        return 2
     except EmergenceLawError as exc:
         print(f"emergence-law: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from emergence_law.errors import DataError, NotIdentifiableError, OptionError
+from emergence_law.errors import DataError, NotIdentifiableError, SettingError
 from emergence_law.observations import Column, TableSchema, read_table, validate_table
 
 Form = Literal["size", "chinchilla"]
@@ -207,7 +207,7 @@ class ScalingFit:
         loss = p[..., 0] + p[..., 1] / n ** p[..., 2]
         if form == "chinchilla":
             if d is None:
-                raise OptionError("tokens", "the Chinchilla law needs the token count D")
+                raise SettingError("tokens", "the Chinchilla law needs the token count D")
             loss = loss + p[..., 3] / d ** p[..., 4]
         return loss
 
@@ -235,7 +235,7 @@ class ScalingFit:
                 n = (p[..., 1] / (target - e)) ** (1.0 / p[..., 2])
             return np.where(reachable, n, np.inf)
         if tokens_per_param is None or tokens_per_param <= 0:
-            raise OptionError("--tokens-per-param", "the Chinchilla law needs a positive ratio")
+            raise SettingError("tokens_per_param", "the Chinchilla law needs a positive ratio")
         # bisection on log N: loss(N, R*N) decreases monotonically in N
         lo = np.full(np.broadcast(target, e).shape, math.log(1e-3))
         hi = np.full_like(lo, math.log(1e40))
@@ -291,15 +291,13 @@ class ScalingLaw:
     """Estimator for ``L(N)`` (``form="size"``) or Chinchilla ``L(N, D)`` (``form="chinchilla"``).
 
     ``fit(params, loss, tokens=None)`` returns a :class:`ScalingFit`. ``n_bootstrap`` case
-    resamples give the uncertainty that ``to-params`` propagates (0 turns it off).
+    resamples give the uncertainty that ``to-params`` propagates (0 turns it off). Like
+    :class:`~emergence_law.fitting.EmergenceLaw`, ``__init__`` only stores the settings and
+    ``fit`` checks them (a :class:`SettingError` naming the parameter).
     """
 
     def __init__(self, form: Form = "size", huber_delta: float = 1e-3, n_bootstrap: int = 200,
                  n_best_starts: int = 8, seed: int = 0) -> None:
-        if form not in _PARAM_NAMES:
-            raise OptionError("form", f"unknown scaling-law form {form!r} (size, chinchilla)")
-        if huber_delta <= 0:
-            raise OptionError("huber_delta", "must be positive")
         self.form = form
         self.huber_delta = huber_delta
         self.n_bootstrap = n_bootstrap
@@ -310,9 +308,18 @@ class ScalingLaw:
         log_d = None if d is None else np.log(d)
         return _design(self.form, np.log(n), log_d), np.log(loss)
 
+    def validate_params(self) -> ScalingLaw:
+        """Refuse a bad setting (a :class:`SettingError` naming it); ``fit`` calls this first."""
+        if self.form not in _PARAM_NAMES:
+            raise SettingError("form", f"unknown scaling-law form {self.form!r} (size, chinchilla)")
+        if not self.huber_delta > 0:
+            raise SettingError("huber_delta", "must be positive")
+        return self
+
     def fit(self, params: Any, loss: Any, tokens: Any = None,
             progress: Callable[[int, int], None] | None = None) -> ScalingFit:
         """Fit the law (and its bootstrap; ``progress(done, total)`` reports resamples)."""
+        self.validate_params()
         n = np.asarray(params, dtype=float)
         y = np.asarray(loss, dtype=float)
         d = None if tokens is None else np.asarray(tokens, dtype=float)

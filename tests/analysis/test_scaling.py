@@ -57,7 +57,7 @@ def test_chinchilla_law_recovers_parameters_and_inverts_at_a_ratio():
     n = fit.size_for_loss(2.1, tokens_per_param=20)
     assert fit.predict(n, 20 * n) == pytest.approx(2.1, rel=1e-6)
     assert np.isinf(fit.size_for_loss(fit.params["E"] - 0.01, tokens_per_param=20))
-    with pytest.raises(OptionError, match="tokens-per-param"):
+    with pytest.raises(OptionError, match="^parameter tokens_per_param: "):
         fit.size_for_loss(2.1)
 
 

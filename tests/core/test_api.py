@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from emergence_law import EmergenceFit, EmergenceLaw, simulate_observations
-from emergence_law.errors import NotIdentifiableError, OptionError
+from emergence_law.errors import NotIdentifiableError, OptionError, SettingError
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +75,23 @@ def test_json_round_trip_with_samples(fit_none, tmp_path):
     fit.emergence_samples = None
 
 
-@pytest.mark.parametrize(("kw", "option"), [
-    ({"form": "cubic"}, "--form"), ({"posterior": "vi"}, "--posterior"),
-    ({"likelihood": "t"}, "--likelihood"), ({"d0": -1}, "--d0"), ({"n_samples": 1}, "--samples"),
-    ({"d0": float("inf")}, "--d0"), ({"d0": float("nan")}, "--d0"), ({"seed": -1}, "--seed"),
-    ({"seed": 2**32}, "--seed"),
+@pytest.mark.parametrize(("kw", "param"), [
+    ({"form": "cubic"}, "form"), ({"posterior": "vi"}, "posterior"),
+    ({"likelihood": "t"}, "likelihood"), ({"d0": -1}, "d0"), ({"n_samples": 1}, "n_samples"),
+    ({"d0": float("inf")}, "d0"), ({"d0": float("nan")}, "d0"), ({"seed": -1}, "seed"),
+    ({"seed": 2**32}, "seed"), ({"seed": 1.5}, "seed"), ({"d0": "5"}, "d0"),
+    ({"bootstrap_unit": "row"}, "bootstrap_unit"), ({"n_walkers": 4}, "n_walkers"),
 ])
-def test_bad_options_name_the_option(kw, option):
-    with pytest.raises(OptionError, match=option):
-        EmergenceLaw(**kw)
+def test_bad_settings_name_the_parameter_at_fit(sim, kw, param):
+    """scikit-learn's convention: the constructor stores, ``fit`` refuses (a ValueError naming
+    the Python parameter, not a CLI flag), before it reads any data."""
+    law = EmergenceLaw(**kw)  # no error here
+    assert law.get_params()[param] is kw[param]
+    with pytest.raises(SettingError, match=rf"^parameter {param}: ") as info:
+        law.fit(sim[0], "simtask")
+    assert isinstance(info.value, ValueError) and info.value.param == param
+    with pytest.raises(ValueError, match=param):
+        law.fit(pd.DataFrame(), "no such task")  # the settings are checked before the data
 
 
 def test_other_forms_and_options_fit():

@@ -122,7 +122,7 @@ def test_unknown_model_is_an_option_error():
     from emergence_law.errors import OptionError
 
     df, _ = simulate_observations(seed=0)
-    with pytest.raises(OptionError, match="--model"):
+    with pytest.raises(OptionError, match="^parameter model: "):
         ground_truth_emergence(df, "simtask", model="spline")
 
 

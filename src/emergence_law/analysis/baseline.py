@@ -30,7 +30,7 @@ from scipy.optimize import least_squares
 from scipy.special import expit
 
 from emergence_law.analysis.checkpoints import checkpoint_keys
-from emergence_law.errors import DataError, NotIdentifiableError, OptionError
+from emergence_law.errors import DataError, NotIdentifiableError, SettingError
 from emergence_law.observations import load_observations, select_task
 
 #: metrics that are a task loss (lower is better) or a log-probability (higher is better)
@@ -43,8 +43,8 @@ def find_nll_metric(rows: pd.DataFrame, requested: str | None = None) -> tuple[s
     have = set(rows.loc[rows["setting"] == "fewshot", "metric"].dropna())
     if requested is not None:
         if requested not in have:
-            raise OptionError("--nll-metric", f"metric {requested!r} has no few-shot rows "
-                              f"(metrics: {', '.join(sorted(have)) or 'none'})")
+            raise SettingError("nll_metric", f"metric {requested!r} has no few-shot rows "
+                               f"(metrics: {', '.join(sorted(have)) or 'none'})")
         return requested, (-1.0 if requested in LOGPROB_METRICS else 1.0)
     for m in NLL_METRICS:
         if m in have:
@@ -52,9 +52,9 @@ def find_nll_metric(rows: pd.DataFrame, requested: str | None = None) -> tuple[s
     for m in LOGPROB_METRICS:
         if m in have:
             return m, -1.0
-    raise OptionError("--nll-metric", "the two-step baseline needs a continuous few-shot metric "
-                      f"for the task (one of {', '.join(NLL_METRICS + LOGPROB_METRICS)}); "
-                      f"found {', '.join(sorted(have)) or 'none'}")
+    raise SettingError("nll_metric", "the two-step baseline needs a continuous few-shot metric "
+                       f"for the task (one of {', '.join(NLL_METRICS + LOGPROB_METRICS)}); "
+                       f"found {', '.join(sorted(have)) or 'none'}")
 
 
 @dataclass
@@ -170,7 +170,7 @@ class TwoStepBaseline:
     def __init__(self, nll_metric: str | None = None, posterior: str = "bootstrap",
                  n_samples: int = 200, ceiling: float = 1.0, seed: int = 0) -> None:
         if posterior not in ("bootstrap", "none", "mcmc"):
-            raise OptionError("--posterior", f"unknown posterior {posterior!r}")
+            raise SettingError("posterior", f"unknown posterior {posterior!r}")
         self.nll_metric = nll_metric
         self.posterior = "none" if posterior == "none" else "bootstrap"
         self.n_samples = int(n_samples)

@@ -42,7 +42,7 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 from scipy.stats import chi2, norm
 
-from emergence_law.errors import NotIdentifiableError, OptionError
+from emergence_law.errors import NotIdentifiableError, SettingError
 from emergence_law.observations import load_observations, select_task
 
 MIN_LOGLIK_GAIN = 5.0
@@ -275,7 +275,7 @@ def fit_elbow(loss: Any, y: Any, *, model: str = "auto", level: float = 0.95,
     rises from the weakest point on (no flat base before the elbow).
     """
     if model not in MODELS:
-        raise OptionError("--model", f"use one of {', '.join(MODELS)}, not {model!r}")
+        raise SettingError("model", f"use one of {', '.join(MODELS)}, not {model!r}")
     loss = np.asarray(loss, dtype=float)
     y = np.asarray(y, dtype=float)
     n = len(y)
@@ -376,14 +376,14 @@ def ground_truths(obs: pd.DataFrame | Any, task: str, *, metric: str | None = No
     from emergence_law.errors import EmergenceLawError
 
     if by not in BY:
-        raise OptionError("--by", f"use one of {', '.join(BY)}, not {by!r}")
+        raise SettingError("by", f"use one of {', '.join(BY)}, not {by!r}")
     fs = _fewshot_rows(obs, task, metric, None)
     if by == "none":
         groups = [("all", fs)]
     else:
         if fs[by].isna().all():
-            raise OptionError("--by", f"the few-shot rows of task {task!r} have no {by!r} "
-                              "column values")
+            raise SettingError("by", f"the few-shot rows of task {task!r} have no {by!r} "
+                               "column values")
         groups = [(str(g), rows) for g, rows in fs.groupby(fs[by].fillna("(none)"), sort=False)]
     out: list[tuple[str, GroundTruth | str, pd.DataFrame]] = []
     for g, rows in groups:

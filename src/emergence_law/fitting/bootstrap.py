@@ -139,10 +139,10 @@ def bootstrap_posterior(
     progress: Callable[[int, int], None] | None = None,
 ) -> BootstrapResult:
     """Refit ``n_samples`` resampled tables; return their theta (E(D0) is column 0)."""
-    from emergence_law.errors import OptionError
+    from emergence_law.errors import SettingError
 
     if unit not in UNITS:
-        raise OptionError("--bootstrap-unit", f"unknown unit {unit!r} (use {', '.join(UNITS)})")
+        raise SettingError("unit", f"unknown unit {unit!r} (use {', '.join(UNITS)})")
     rng = np.random.default_rng(seed)
     thetas = []
     grid = initial_grid(model, n_e=11, n_alpha=7)

@@ -1,5 +1,11 @@
 """``EmergenceLaw``: configure, then ``fit(observations, task)`` -> :class:`EmergenceFit`.
 
+scikit-learn's convention: ``__init__`` only stores its arguments (``get_params``,
+``set_params`` and ``sklearn.base.clone`` work), ``fit`` checks them first (a bad one is a
+:class:`~emergence_law.errors.SettingError`, a ``ValueError`` naming the parameter) and returns
+the result; ``validate_params()`` runs the same check without data (the CLI refuses a bad option
+before reading a table).
+
 The estimator checks that the data can identify an emergence point at all before it reports one
 (fewer than two data levels, no level ever above chance, no level ever at chance, or a fit no
 better than a flat line raise :class:`NotIdentifiableError`), fits the MLE with a global
@@ -14,7 +20,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from emergence_law.errors import NotIdentifiableError, OptionError
+from emergence_law.errors import NotIdentifiableError, SettingError
+from emergence_law.fitting.bootstrap import UNITS
 from emergence_law.fitting.diagnostics import check as check_diagnostics
 from emergence_law.fitting.diagnostics import check_point_mass
 from emergence_law.fitting.mle import fit_mle
@@ -40,6 +47,19 @@ class IdentifiabilityWarning(UserWarning):
     """The emergence point is only weakly pinned down by the data."""
 
 
+#: the constructor's arguments, in order (get_params, set_params, repr)
+_PARAMS = ("form", "d0", "likelihood", "shared_ab", "posterior", "n_samples", "seed",
+           "bootstrap_unit", "n_walkers")
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _whole(x: object) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
 class EmergenceLaw:
     """Emergence law ``Perf = B + A ReLU(E(D) - L)`` (+ Delta few-shot at D0), fitted by MLE.
 
@@ -54,34 +74,54 @@ class EmergenceLaw:
                  likelihood: str = "gaussian", shared_ab: bool = True, posterior: str = "mcmc",
                  n_samples: int = 2000, seed: int = 0, bootstrap_unit: str = "parametric",
                  n_walkers: int = 32) -> None:
-        if form not in FORMS:
-            raise OptionError("--form", f"unknown form {form!r} (use {', '.join(FORMS)})")
-        if likelihood not in LIKELIHOODS:
-            raise OptionError("--likelihood",
-                              f"unknown likelihood {likelihood!r} (use {', '.join(LIKELIHOODS)})")
-        if posterior not in POSTERIORS:
-            raise OptionError("--posterior",
-                              f"unknown posterior {posterior!r} (use {', '.join(POSTERIORS)})")
-        if n_samples < 10:
-            raise OptionError("--samples", f"need at least 10 samples, got {n_samples}")
-        if d0 is not None and not (np.isfinite(d0) and d0 > 0):
-            raise OptionError("--d0", f"D0 must be a positive finite number, got {d0}")
-        if not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**32):
-            raise OptionError("--seed", f"must be a whole number from 0 to 2**32 - 1, got {seed}")
         self.form = form
         self.d0 = d0
         self.likelihood = likelihood
         self.shared_ab = shared_ab
         self.posterior = posterior
-        self.n_samples = int(n_samples)
-        self.seed = int(seed)
+        self.n_samples = n_samples
+        self.seed = seed
         self.bootstrap_unit = bootstrap_unit
         self.n_walkers = n_walkers
 
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("form", "d0", "likelihood", "shared_ab",
-                                               "posterior", "n_samples", "seed",
-                                               "bootstrap_unit", "n_walkers")}
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's arguments (scikit-learn's signature; no nested estimators)."""
+        return {k: getattr(self, k) for k in _PARAMS}
+
+    def set_params(self, **params) -> EmergenceLaw:
+        """Change settings in place (checked at :meth:`fit`); an unknown name is refused."""
+        for k, v in params.items():
+            if k not in _PARAMS:
+                raise SettingError(k, f"not a setting of EmergenceLaw (use {', '.join(_PARAMS)})")
+            setattr(self, k, v)
+        return self
+
+    def validate_params(self) -> EmergenceLaw:
+        """Refuse a bad setting with a :class:`SettingError` naming the parameter; ``fit`` calls
+        it first, callers that want to refuse before reading data call it themselves."""
+        if self.form not in FORMS:
+            raise SettingError("form", f"unknown form {self.form!r} (use {', '.join(FORMS)})")
+        if self.likelihood not in LIKELIHOODS:
+            raise SettingError("likelihood", f"unknown likelihood {self.likelihood!r} "
+                               f"(use {', '.join(LIKELIHOODS)})")
+        if self.posterior not in POSTERIORS:
+            raise SettingError("posterior", f"unknown posterior {self.posterior!r} "
+                               f"(use {', '.join(POSTERIORS)})")
+        if not (_number(self.n_samples) and self.n_samples >= 10):
+            raise SettingError("n_samples", f"need at least 10 samples, got {self.n_samples}")
+        d0 = self.d0
+        if d0 is not None and not (_number(d0) and np.isfinite(d0) and d0 > 0):
+            raise SettingError("d0", f"D0 must be a positive finite number, got {d0}")
+        if not (_whole(self.seed) and 0 <= self.seed < 2**32):
+            raise SettingError("seed", f"must be a whole number from 0 to 2**32 - 1, "
+                               f"got {self.seed}")
+        if self.bootstrap_unit not in UNITS:
+            raise SettingError("bootstrap_unit", f"unknown unit {self.bootstrap_unit!r} "
+                               f"(use {', '.join(UNITS)})")
+        if not (_whole(self.n_walkers) and self.n_walkers >= 6):
+            raise SettingError("n_walkers", "need at least 6 walkers (twice the 3 sampled "
+                               f"parameters), got {self.n_walkers}")
+        return self
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -94,7 +134,7 @@ class EmergenceLaw:
         else:
             shots = rows.loc[rows["setting"] == "fewshot", "shots"].dropna()
             if shots.empty:
-                raise OptionError("--d0", "no few-shot rows to take D0 (shots) from; set D0")
+                raise SettingError("d0", "no few-shot rows to take D0 (shots) from; set D0")
             counts = shots.astype(int).value_counts()
             d0 = float(counts.idxmax())
             if len(counts) > 1:
@@ -155,7 +195,10 @@ class EmergenceLaw:
     def fit(self, observations: pd.DataFrame, task: str, *, min_loss: float | None = None,
             metric: str | None = None, series: str | None = None, method: str | None = None,
             progress: Progress | None = None) -> EmergenceFit:
-        """Fit the law to ``task``'s rows (only checkpoints with ``loss >= min_loss`` if set)."""
+        """Fit the law to ``task``'s rows (only checkpoints with ``loss >= min_loss`` if set).
+
+        The settings are checked first (:meth:`validate_params`)."""
+        self.validate_params()
         obs = load_observations(observations)
         sel = select_task(obs, task, metric=metric, series=series, method=method)
         notes: list[str] = []
@@ -184,8 +227,9 @@ class EmergenceLaw:
             from emergence_law.fitting.mcmc import sample_posterior
 
             cb = (lambda i, n: progress("MCMC", i, n)) if progress else None
-            res = sample_posterior(model, mle.theta, n_samples=self.n_samples,
-                                   n_walkers=self.n_walkers, seed=self.seed, progress=cb)
+            res = sample_posterior(model, mle.theta, n_samples=int(self.n_samples),
+                                   n_walkers=int(self.n_walkers), seed=int(self.seed),
+                                   progress=cb)
             fit.emergence_samples = res.theta[:, 0].copy()
             fit.posterior = {"method": "mcmc", **res.settings}
             fit.diagnostics.update(res.diagnostics)
@@ -195,8 +239,8 @@ class EmergenceLaw:
             from emergence_law.fitting.bootstrap import bootstrap_posterior
 
             cb = (lambda i, n: progress("bootstrap", i, n)) if progress else None
-            res = bootstrap_posterior(model, mle.theta, mle.beta, n_samples=self.n_samples,
-                                      unit=self.bootstrap_unit, seed=self.seed, progress=cb)
+            res = bootstrap_posterior(model, mle.theta, mle.beta, n_samples=int(self.n_samples),
+                                      unit=self.bootstrap_unit, seed=int(self.seed), progress=cb)
             fit.emergence_samples = res.theta[:, 0].copy()
             fit.posterior = {"method": "bootstrap", **res.settings}
             # replicates are independent draws: ESS = their number; R-hat does not apply

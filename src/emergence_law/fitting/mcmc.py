@@ -122,14 +122,16 @@ def sample_posterior(
     else:  # "stretch": emcee's default
         mv = None
     sampler = emcee.EnsembleSampler(n_walkers, 3, model.log_posterior, vectorize=True, moves=mv)
-    sampler._random = np.random.mtrand.RandomState(seed)  # reproducible proposals
+    # reproducible proposals through emcee's public API: the start State carries the state of
+    # the generator the moves draw from (a legacy RandomState, which is what emcee uses)
+    start = emcee.State(p0, random_state=np.random.RandomState(seed).get_state())
     # store every `thin`-th step: emcee's per-yield bookkeeping dominates a cheap log-prob
     n_burn = math.ceil(burn / thin)
     n_prod = max(math.ceil(min_steps / thin),
                  math.ceil(steps_per_sample * n_samples / n_walkers / thin))
     total = n_burn + n_prod
     try:
-        for done, _ in enumerate(sampler.sample(p0, iterations=total, thin_by=thin,
+        for done, _ in enumerate(sampler.sample(start, iterations=total, thin_by=thin,
                                                 progress=False), 1):
             if progress is not None and (done % 20 == 0 or done == total):
                 progress(done, total)

@@ -100,9 +100,10 @@ def lm_polish(residuals: Callable[[np.ndarray, np.ndarray], np.ndarray], theta: 
     return theta, f, calls
 
 
-def _simplex_polish(model: ProfileModel, theta: np.ndarray) -> np.ndarray:
+def _simplex_polish(model: ProfileModel, theta: np.ndarray) -> tuple[np.ndarray, int]:
     """Final Nelder-Mead polish from a small simplex: it does not stall at the kinks (elbows
-    crossing data points) where a Jacobian-based step can crawl."""
+    crossing data points) where a Jacobian-based step can crawl. Returns the polished theta
+    and the number of objective evaluations it took."""
     lo, hi = model.bounds[:, 0], model.bounds[:, 1]
 
     def f(x: np.ndarray) -> float:
@@ -113,11 +114,7 @@ def _simplex_polish(model: ProfileModel, theta: np.ndarray) -> np.ndarray:
     res = minimize(f, theta, method="Nelder-Mead",
                    options={"initial_simplex": simplex, "xatol": 1e-6, "fatol": 1e-9 * f0,
                             "maxfev": 600})
-    _simplex_polish.last_nfev = int(res.nfev)
-    return res.x if res.fun <= f0 else theta
-
-
-_simplex_polish.last_nfev = 0
+    return (res.x if res.fun <= f0 else theta), int(res.nfev)
 
 
 def fit_mle(model: ProfileModel, *, n_starts: int = 4, grid: np.ndarray | None = None,
@@ -140,8 +137,8 @@ def fit_mle(model: ProfileModel, *, n_starts: int = 4, grid: np.ndarray | None =
     theta, f, calls = lm_polish(lambda t, _: model.residuals(t), np.array(starts), model.bounds,
                                 merge_scale=np.array([0.01, 0.01, 0.1]), rtol=1e-5)
     n_evals += calls * len(starts)
-    best_theta = _simplex_polish(model, theta[int(np.argmin(f))])
-    n_evals += _simplex_polish.last_nfev
+    best_theta, nfev = _simplex_polish(model, theta[int(np.argmin(f))])
+    n_evals += nfev
     beta, rss1 = model.solve(best_theta)
     return MLEResult(theta=best_theta, beta=beta[0], rss=float(rss1[0]),
                      loglik=float(model.loglik_from_rss(rss1[0])), n_evals=n_evals)

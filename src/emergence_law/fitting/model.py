@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from emergence_law.errors import DataError, OptionError
+from emergence_law.errors import DataError, SettingError
 from emergence_law.laws import FORMS, AnchoredLaw
 
 LIKELIHOODS = ("gaussian", "binomial")
@@ -95,9 +95,9 @@ def prepare_data(
         if outside.any():  # its variances p(1-p)/n would be negative: no likelihood at all
             i = int(np.flatnonzero(outside)[0])
             metric = rows["metric"].iloc[i] if "metric" in rows.columns else "the metric"
-            raise OptionError("--likelihood", f"binomial needs proportions in [0, 1], but "
-                              f"{metric} has {value[i]:g} (row {i + 1} of the rows fitted); "
-                              "use --likelihood gaussian")
+            raise SettingError("likelihood", f"binomial needs proportions in [0, 1], but "
+                               f"{metric} has {value[i]:g} (row {i + 1} of the rows fitted); "
+                               "use --likelihood gaussian")
         weight = binomial_weights(value, n_eval)
     else:
         weight = np.ones_like(value)
@@ -119,10 +119,10 @@ class ProfileModel:
     def __init__(self, data: FitData, *, form: str = "log_power", d0: float = 5.0,
                  likelihood: str = "gaussian", shared_ab: bool = True) -> None:
         if form not in FORMS:
-            raise OptionError("--form", f"unknown form {form!r} (use {', '.join(FORMS)})")
+            raise SettingError("form", f"unknown form {form!r} (use {', '.join(FORMS)})")
         if likelihood not in LIKELIHOODS:
-            raise OptionError("--likelihood", f"unknown likelihood {likelihood!r} "
-                              f"(use {', '.join(LIKELIHOODS)})")
+            raise SettingError("likelihood", f"unknown likelihood {likelihood!r} "
+                               f"(use {', '.join(LIKELIHOODS)})")
         self.data = data
         self.form = form
         self.likelihood = likelihood

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 
 ESTIMATORS = ("unbiased", "mle", "paper")
 
@@ -65,8 +65,8 @@ def point_estimate(trials, passes, censored, estimator: str = "unbiased") -> np.
         elif estimator == "unbiased":
             out = np.where(c, x / k, np.where(k > 1, (x - 1) / (k - 1), 1.0))
         else:
-            raise OptionError("--estimator", f"unknown estimator {estimator!r} "
-                              f"(choose from {', '.join(ESTIMATORS)})")
+            raise SettingError("estimator", f"unknown estimator {estimator!r} "
+                               f"(choose from {', '.join(ESTIMATORS)})")
     return out
 
 
@@ -77,7 +77,7 @@ def exact_interval(trials, passes, censored, level: float = 0.95) -> tuple[np.nd
     Clopper-Pearson. Both follow from ordering the truncated design's outcomes by evidence.
     """
     if not 0 < level < 1:
-        raise OptionError("--level", f"confidence level must lie in (0, 1), got {level}")
+        raise SettingError("level", f"confidence level must lie in (0, 1), got {level}")
     k, x, c = _as_arrays(trials, passes, censored)
     a = 1.0 - level
     lo = np.zeros_like(k)
@@ -185,7 +185,7 @@ def task_estimate(
     est = point_estimate(k, x, c, estimator)
     n = len(est)
     if n == 0:
-        raise OptionError("counts", "no instances to estimate a task pass rate from")
+        raise SettingError("counts", "no instances to estimate a task pass rate from")
     mean = float(np.mean(est))
     if not np.any(x > 0):
         # nothing passed: the task mean is 0 measured, with an exact upper bound. With no pass
@@ -237,7 +237,7 @@ def passes_for_resolution(rel_error: float) -> int:
     For inverse sampling, Var[(r-1)/(K-1)] <= p^2/(r-2) (Mikulski-Smith bound), so r = 2 + 1/e^2.
     """
     if rel_error <= 0:
-        raise OptionError("--rel-error", f"must be positive, got {rel_error}")
+        raise SettingError("rel_error", f"must be positive, got {rel_error}")
     return int(np.ceil(2 + 1 / rel_error**2))
 
 
