@@ -9,12 +9,14 @@ Ctrl-C keeps the finished ones. torch is imported only inside the commands.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from emergence_law.commands.options import FinetuneMethod, Harness, LossFrom
+from emergence_law.commands.options import FinetuneMethod, Harness, LossFrom, option_group
 from emergence_law.errors import OptionError
 
 measure_app = typer.Typer(
@@ -26,17 +28,44 @@ STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl")
 
 MODEL = typer.Option(..., "--model", help="Model folder, .gguf file, or hub id.")
-REVISION = typer.Option(None, "--revision", help="Hub revision (e.g. step1000).")
-CHECKPOINT = typer.Option(None, "--checkpoint", help="Checkpoint name for the rows "
-                          "(default: revision or folder name).")
-SERIES = typer.Option(None, "--series", help="Model family written in the rows.")
-PARAMS = typer.Option(None, "--params", help="Parameter count (default: counted).")
-TOKENS = typer.Option(None, "--tokens", help="Pretraining tokens of this checkpoint.")
-DEVICE = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda:0.")
-OUT = typer.Option(None, "--out", help="Append rows to a table (.csv/.parquet/.jsonl) or "
-                   "record them in a results store (.sqlite).")
-LOSS = typer.Option(None, "--loss", help="Pretraining loss of this checkpoint (nats), written "
-                    "into table rows (a store joins its loss jobs instead).")
+
+
+@dataclass(frozen=True)
+class CheckpointOptions:
+    """The options every ``measure`` command shares (one block, added by
+    :func:`checkpoint_options`): how to label the checkpoint's rows, where to run, where to
+    write."""
+
+    revision: str | None = None
+    checkpoint: str | None = None
+    series: str | None = None
+    params: float | None = None
+    tokens: float | None = None
+    loss: float | None = None
+    device: str = "cpu"
+    out: Path | None = None
+
+    def labels(self) -> dict[str, Any]:
+        """The checkpoint's labels as job-definition keys (None ones are dropped later)."""
+        return {"revision": self.revision, "checkpoint": self.checkpoint, "series": self.series,
+                "params": self.params, "tokens": self.tokens}
+
+
+def checkpoint_options(exclude: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
+    """Add the :class:`CheckpointOptions` to a command, passed to it as ``ck``."""
+    return option_group(CheckpointOptions, into="ck", exclude=exclude, options={
+        "revision": typer.Option(None, "--revision", help="Hub revision (e.g. step1000)."),
+        "checkpoint": typer.Option(None, "--checkpoint", help="Checkpoint name for the rows "
+                                   "(default: revision or folder name)."),
+        "series": typer.Option(None, "--series", help="Model family written in the rows."),
+        "params": typer.Option(None, "--params", help="Parameter count (default: counted)."),
+        "tokens": typer.Option(None, "--tokens", help="Pretraining tokens of this checkpoint."),
+        "loss": typer.Option(None, "--loss", help="Pretraining loss of this checkpoint (nats), "
+                             "written into table rows (a store joins its loss jobs instead)."),
+        "device": typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda:0."),
+        "out": typer.Option(None, "--out", help="Append rows to a table (.csv/.parquet/.jsonl) "
+                            "or record them in a results store (.sqlite)."),
+    })
 
 
 def _definition(kind: str, **kw: Any) -> dict[str, Any]:
@@ -134,37 +163,33 @@ def _csv_ints(text: str, option: str) -> list[int]:
 
 
 @measure_app.command("loss")
+@checkpoint_options(exclude=("loss",))
 def loss_cmd(
     model: str = MODEL,
     corpus: Path = typer.Option(..., "--corpus", help="Text corpus: .txt (documents separated "
                                 "by blank lines) or .jsonl with a 'text' field."),
-    revision: str | None = REVISION,
-    checkpoint: str | None = CHECKPOINT,
-    series: str | None = SERIES,
-    params: float | None = PARAMS,
-    tokens: float | None = TOKENS,
     seq_len: int | None = typer.Option(None, "--seq-len", help="Window length (default: "
                                        "the model's context)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Windows per forward pass."),
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=2,
                                           help="Stop after this many tokens."),
-    device: str = DEVICE,
-    out: Path | None = OUT,
+    *,
+    ck: CheckpointOptions,
 ) -> None:
     """Pretraining loss (nats/token) and bits per byte of a checkpoint on a corpus."""
-    _check_out(out)
+    _check_out(ck.out)
     hp = {k: v for k, v in {"seq_len": seq_len, "batch_size": batch_size,
                             "max_tokens": max_tokens}.items() if v is not None}
-    d = _definition("loss", model=model, revision=revision, checkpoint=checkpoint,
-                    series=series, params=params, tokens=tokens, corpus=str(corpus), hparams=hp)
-    (row,) = _run(d, device, "loss")
+    d = _definition("loss", model=model, **ck.labels(), corpus=str(corpus), hparams=hp)
+    (row,) = _run(d, ck.device, "loss")
     typer.echo(f"{row['model']} @ {row['checkpoint']}: loss {row['loss']:.4f} nats/token, "
                f"{row['bits_per_byte']:.4f} bits/byte, {row['n_tokens']:,} tokens, "
                f"{row['n_bytes']:,} bytes, {row['n_documents']} documents")
-    _write([row], d, out, None)
+    _write([row], d, ck.out, None)
 
 
 @measure_app.command("fewshot")
+@checkpoint_options()
 def fewshot_cmd(
     model: str = MODEL,
     task: str = typer.Option(..., "--task", help="Task file (YAML/JSONL) or built-in task."),
@@ -173,28 +198,21 @@ def fewshot_cmd(
     limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate the first N only."),
     batch_size: int = typer.Option(32, "--batch-size", min=1,
                                    help="Prompts scored per forward pass."),
-    revision: str | None = REVISION,
-    checkpoint: str | None = CHECKPOINT,
-    series: str | None = SERIES,
-    params: float | None = PARAMS,
-    tokens: float | None = TOKENS,
-    loss: float | None = LOSS,
-    device: str = DEVICE,
-    out: Path | None = OUT,
+    *,
+    ck: CheckpointOptions,
 ) -> None:
     """Few-shot accuracy and continuous log-probability metrics on a task."""
-    _check_out(out)
+    _check_out(ck.out)
     hp = {k: v for k, v in {"limit": limit, "eval_batch_size": batch_size}.items()
           if v is not None}
-    d = _definition("fewshot", model=model, revision=revision, checkpoint=checkpoint,
-                    series=series, params=params, tokens=tokens, task=task, shots=shots,
-                    hparams=hp)
-    rows = _run(d, device, "few-shot")
+    d = _definition("fewshot", model=model, **ck.labels(), task=task, shots=shots, hparams=hp)
+    rows = _run(d, ck.device, "few-shot")
     _print_rows(rows, f"{model} @ {rows[0]['checkpoint']}, {rows[0]['shots']}-shot")
-    _write(rows, d, out, loss)
+    _write(rows, d, ck.out, ck.loss)
 
 
 @measure_app.command("finetune")
+@checkpoint_options()
 def finetune_cmd(
     model: str = MODEL,
     task: str = typer.Option(..., "--task", help="Task file with a training split."),
@@ -218,17 +236,11 @@ def finetune_cmd(
     seed: int = typer.Option(0, "--seed", help="Base seed of the subset permutations."),
     harness: Harness = typer.Option(Harness.builtin, "--harness", help="Evaluate with the "
                                     "built-in evaluator or lmeval (in memory)."),
-    revision: str | None = REVISION,
-    checkpoint: str | None = CHECKPOINT,
-    series: str | None = SERIES,
-    params: float | None = PARAMS,
-    tokens: float | None = TOKENS,
-    loss: float | None = LOSS,
-    device: str = DEVICE,
-    out: Path | None = OUT,
+    *,
+    ck: CheckpointOptions,
 ) -> None:
     """Finetune on D examples (nested random subsets, several seeds), then evaluate."""
-    _check_out(out)
+    _check_out(ck.out)
     method, harness = str(method), str(harness)
     if method not in ("full", "lora"):
         raise OptionError("--method", f"unknown method {method!r} (use full or lora)")
@@ -243,21 +255,21 @@ def finetune_cmd(
                             "drop_overlap": drop_overlap or None}.items() if v is not None}
     for s in seeds:
         for n in levels:
-            d = _definition("finetune", model=model, revision=revision, checkpoint=checkpoint,
-                            series=series, params=params, tokens=tokens, task=task,
+            d = _definition("finetune", model=model, **ck.labels(), task=task,
                             shots=shots, n_train=n, subset=s, method=method,
                             lora_rank=lora_rank, hparams=hp, seed=seed,
                             harness="lmeval" if harness == "lmeval" else None)
-            rows = _run(d, device, f"finetune D={n} subset {s}")
+            rows = _run(d, ck.device, f"finetune D={n} subset {s}")
             r0 = rows[0]
             figures = ", ".join(f"{r['metric']} {r['value']:.4f}" for r in rows
                                 if r["metric"] in ("acc", "logprob_norm", "exact_match"))
             typer.echo(f"D={n} subset {s} {r0['method']}: {r0.get('train_steps')} steps, "
                        f"train loss {r0.get('train_loss', float('nan')):.3f}; {figures}")
-            _write(rows, d, out, loss)
+            _write(rows, d, ck.out, ck.loss)
 
 
 @measure_app.command("lmeval")
+@checkpoint_options()
 def lmeval_cmd(
     model: str = MODEL,
     task: str = typer.Option(..., "--task", help="lm-eval task name, or a task file of ours "
@@ -270,27 +282,19 @@ def lmeval_cmd(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="lm-eval's batch size."),
     output_path: Path | None = typer.Option(None, "--output-path", help="Also write lm-eval's "
                                             "own results_*.json and samples_*.jsonl here."),
-    revision: str | None = REVISION,
-    checkpoint: str | None = CHECKPOINT,
-    series: str | None = SERIES,
-    params: float | None = PARAMS,
-    tokens: float | None = TOKENS,
-    loss: float | None = LOSS,
-    device: str = DEVICE,
-    out: Path | None = OUT,
+    *,
+    ck: CheckpointOptions,
 ) -> None:
     """Run an lm-eval-harness task on a model (in memory) and print its rows."""
-    _check_out(out)
+    _check_out(ck.out)
     hp = {k: v for k, v in {"limit": limit, "batch_size": batch_size,
                             "include_path": str(include_path) if include_path else None,
                             "output_path": str(output_path) if output_path else None}.items()
           if v is not None}
-    d = _definition("lmeval", model=model, revision=revision, checkpoint=checkpoint,
-                    series=series, params=params, tokens=tokens, task=task, shots=shots,
-                    hparams=hp)
-    rows = _run(d, device, "lm-eval")
+    d = _definition("lmeval", model=model, **ck.labels(), task=task, shots=shots, hparams=hp)
+    rows = _run(d, ck.device, "lm-eval")
     _print_rows(rows, f"{model} (lm-eval)")
-    _write(rows, d, out, loss)
+    _write(rows, d, ck.out, ck.loss)
 
 
 def import_lmeval_cmd(

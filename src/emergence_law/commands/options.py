@@ -1,11 +1,18 @@
 """Option types shared by the command modules: the choices as Enums (so ``--help`` lists them
-and a wrong value is refused by the parser, naming the option) and the check of an output
-folder given with ``--out`` (refused before any work, as one line)."""
+and a wrong value is refused by the parser, naming the option), the check of an output
+folder given with ``--out`` (refused before any work, as one line), and groups of options
+several commands share (:func:`option_group`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -70,3 +77,31 @@ def out_dir(value: Path | None) -> Path | None:
                                          "made under it")
             break
     return value
+
+
+def option_group(group: type, options: Mapping[str, Any], *, into: str,
+                 exclude: Iterable[str] = ()) -> Callable[[Callable], Callable]:
+    """Give a command the options of a dataclass ``group`` (after its own), handed to it as one
+    ``group`` in its parameter ``into``: one block of shared options instead of a copy per
+    command. ``options`` holds each field's ``typer.Option``; fields in ``exclude`` are not
+    offered and keep their defaults."""
+    hints = typing.get_type_hints(group)
+    names = [f.name for f in dataclasses.fields(group) if f.name not in set(exclude)]
+
+    def decorate(func: Callable) -> Callable:
+        own_hints = typing.get_type_hints(func)
+        own = [p.replace(annotation=own_hints.get(n, p.annotation))
+               for n, p in inspect.signature(func).parameters.items() if n != into]
+        added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=options[n],
+                                   annotation=hints[n]) for n in names]
+
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> Any:
+            values = {n: kwargs.pop(n) for n in names}
+            return func(**kwargs, **{into: group(**values)})
+
+        command.__signature__ = inspect.Signature(own + added)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in own + added}
+        return command
+
+    return decorate
