@@ -58,19 +58,33 @@ def simulate_task(
     eta = 2 means PU = exp(-e^2) ~ 6e-4; eta = 2.44 means 1e-5; eta = 1.5 means 1e-2.
     """
     rng = np.random.default_rng(seed)
-    alpha = rng.normal(mean_alpha, sd_alpha, n_instances)
-    eta_small = rng.normal(mean_eta_small, sd_eta_small, n_instances)
-    x_small = np.log(params[0])
-    log_c = eta_small + alpha * x_small
+    alpha, log_c = _instance_lines(rng, n_instances, params[0], mean_alpha, sd_alpha,
+                                   mean_eta_small, sd_eta_small)
     rows = []
     for n in params:
         p = np.exp(-np.exp(log_c - alpha * np.log(n)))
         k, x, c = simulate_passuntil(p, r, budget, rng)
-        for i in range(n_instances):
-            rows.append({"model": f"m{int(n):d}", "params": float(n), "task": task,
-                         "instance": f"i{i:03d}", "trials": int(k[i]), "passes": int(x[i]),
-                         "censored": bool(c[i]), "r": r, "budget": budget})
+        rows += _count_rows(n, task, k, x, [{"censored": bool(ci), "r": r, "budget": budget}
+                                            for ci in c])
     return SimulatedTask(pd.DataFrame(rows), log_c, alpha)
+
+
+def _instance_lines(rng: np.random.Generator, n_instances: int, smallest: float,
+                    mean_alpha: float, sd_alpha: float, mean_eta_small: float,
+                    sd_eta_small: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each instance's line ``log(-log PU) = log c - alpha log N``: (alpha, log c), with
+    ``eta_small`` the line's height at the ``smallest`` size."""
+    alpha = rng.normal(mean_alpha, sd_alpha, n_instances)
+    eta_small = rng.normal(mean_eta_small, sd_eta_small, n_instances)
+    return alpha, eta_small + alpha * np.log(smallest)
+
+
+def _count_rows(n: float, task: str, trials: np.ndarray, passes: np.ndarray,
+                extra: list[dict]) -> list[dict]:
+    """One counts row per instance of the model of size ``n``."""
+    return [{"model": f"m{int(n):d}", "params": float(n), "task": task, "instance": f"i{i:03d}",
+             "trials": int(trials[i]), "passes": int(passes[i]), **e}
+            for i, e in enumerate(extra)]
 
 
 @dataclass
@@ -127,9 +141,8 @@ def simulate_family(
     (budget per instance) or ``fixed`` (``budget`` samples per instance, binomial).
     """
     rng = np.random.default_rng(seed)
-    alpha = rng.normal(mean_alpha, sd_alpha, n_instances)
-    eta_small = rng.normal(mean_eta_small, sd_eta_small, n_instances)
-    log_c = eta_small + alpha * np.log(params[0])
+    alpha, log_c = _instance_lines(rng, n_instances, params[0], mean_alpha, sd_alpha,
+                                   mean_eta_small, sd_eta_small)
     possible = rng.random(n_instances) >= impossible
     fam = SimulatedFamily(pd.DataFrame({"params": list(params)}), log_c, alpha, possible,
                           curvature, shock_sd, seed, {})
@@ -146,9 +159,6 @@ def simulate_family(
             k, x, c = simulate_passuntil(np.maximum(p, 1e-300), r, budget, rng)
             extra = [{"censored": bool(c[i]), "r": r, "budget": budget}
                      for i in range(n_instances)]
-        for i in range(n_instances):
-            rows.append({"model": f"m{int(n):d}", "params": float(n), "task": task,
-                         "instance": f"i{i:03d}", "trials": int(k[i]), "passes": int(x[i]),
-                         **extra[i]})
+        rows += _count_rows(n, task, k, x, extra)
     fam.counts = pd.DataFrame(rows)
     return fam
