@@ -157,6 +157,19 @@ def test_probe_pretrains_and_finetunes_a_real_model(tmp_path):
     for state in (ckpts[4], None):
         r = finetune(world, 16, state, 8, steps=2)
         assert 0.0 <= r["acc"] <= 1.0 and round(r["acc"] * n_items) == r["acc"] * n_items
+    # LoRA with early stopping on held-out pool questions: the best checked state is evaluated
+    r = finetune(world, 16, ckpts[4], 8, steps=3, method="lora", lora_rank=2, lr=1e-2,
+                 check_every=1, n_val=8, patience=1)
+    assert 1 <= r["best_step"] <= r["steps_run"] <= 3 and np.isfinite(r["val_loss"])
+    assert round(r["acc"] * n_items) == r["acc"] * n_items
+
+
+def test_finetuning_budget_scales_with_D():
+    from emergence_law.lab.facts_probe import FT_BATCH, finetune_steps
+
+    assert finetune_steps(2048, 100, None) == finetune_steps(32, 100, None) == 100
+    assert finetune_steps(2048, 20, 4) == 4 * 2048 // FT_BATCH == 64
+    assert finetune_steps(32, 20, 4) == 20  # at least the fixed budget
 
 
 def test_uniform_x_axis_sets_weigh_every_entity_alike(world):
