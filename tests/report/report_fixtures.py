@@ -4,7 +4,7 @@ The files of fit, backtest, ablate, compare and to-params are written through th
 types (:mod:`emergence_law.results`), as the commands write them, with chosen numbers; PNGs are
 real matplotlib plots of simulated emergence data, provenance records are real
 (:func:`emergence_law.provenance.write_provenance`). ``passuntil_fit.json`` and
-``lab_summary.json`` are written as JSON in the shapes their commands write.
+``lab_summary.json`` go through their types too (:class:`PassUntilFit`, :class:`LabSummary`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 
 from emergence_law.jsonfile import write_json  # noqa: E402
 from emergence_law.provenance import write_provenance  # noqa: E402
+from emergence_law.results import Result  # noqa: E402
 from emergence_law.results.analysis import (  # noqa: E402
     AblationTable,
     BacktestTable,
@@ -30,6 +31,8 @@ from emergence_law.results.analysis import (  # noqa: E402
     ToParamsResult,
 )
 from emergence_law.results.core import FitResult  # noqa: E402
+from emergence_law.results.lab import LabSummary  # noqa: E402
+from emergence_law.results.passuntil import PassUntilFit  # noqa: E402
 
 ALL_SECTIONS = ("fit", "backtest", "ablate", "compare", "to_params", "passuntil", "lab")
 
@@ -154,7 +157,7 @@ def _write_ablate(out: Path) -> None:
     write_provenance(out, "ablate", {"data": "obs.csv", "task": "arith"})
 
 
-def _write_json_plot(out: Path, stem: str, content: dict | FitResult, command: str) -> None:
+def _write_json_plot(out: Path, stem: str, content: dict | Result, command: str) -> None:
     if isinstance(content, dict):
         (out / f"{stem}.json").write_text(json.dumps(content, indent=2))
     else:
@@ -169,11 +172,13 @@ def _write_json_plot(out: Path, stem: str, content: dict | FitResult, command: s
 
 def _write_lab(out: Path) -> None:
     """The shape emergence_law.lab.pipeline writes: answers, origin, plots listed in plots/."""
-    summary = {
+    summary = LabSummary(**{
         "origin": "measured by `emergence-law lab run --scale small` (seed 0): tiny models "
                   "trained from scratch on CPU; nothing here is simulated",
         "scale": {"name": "small", "sizes": [1.1e5, 4.4e5], "seed": 0}, "device": "cpu",
-        "seconds": 750.0,
+        "seconds": 750.0, "cpu_seconds": 1400.0, "versions": {"torch": "2.13.0"},
+        "finetune_shift": {"answer": "yes: 0.05 to 0.2 nats, growing with D"},
+        "continuous_emergence": {"answer": "the loss falls smoothly"},
         "fewshot_emergence": {"answer": "yes: chance until 2.2 nats, then rising", "elbow": 2.2},
         "prediction": {"methods": {"full": {"mle": 2.16, "ground_truth": 2.2, "error_nats": -0.04,
                                             "interval_90": [2.1, 2.25], "success": True,
@@ -184,11 +189,9 @@ def _write_lab(out: Path) -> None:
                                                     "2.200: error -0.040 nats, success, 3.10x "
                                                     "the FLOPs in advance",
                     "4_passuntil_largest_model": "not measured"},
-        "models": [{"name": "toy-0", "params": 1.1e5, "final_loss": 2.4},
-                   {"name": "toy-1", "params": 4.4e5, "final_loss": 2.1}],
         "plots": ["plots/finetune_shift.png"],
-    }
-    (out / "lab_summary.json").write_text(json.dumps(summary, indent=2))
+    })
+    summary.save(out)
     (out / "plots").mkdir(exist_ok=True)
     for path in (out / "lab_emergence.png", out / "plots" / "finetune_shift.png"):
         fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -270,13 +273,14 @@ def build_results_folder(out: Path, sections: Iterable[str] = ALL_SECTIONS, *,
     if "passuntil" in sections:
         models = [{"model": f"m{i}", "params": 1e8 * 2 ** i, "pass_rate": 1e-6 * 4 ** i,
                    "se": 3e-7 * 4 ** i} for i in range(4)]
-        _write_json_plot(out, "passuntil_fit", {
+        _write_json_plot(out, "passuntil_fit", PassUntilFit(**{
             "target_params": 7e9, "predicted_pass_rate": 3e-4, "interval": [1e-4, 9e-4],
             "level": "pooled", "confidence": 0.9, "task": "arith",
+            "design": "40 instances, sampled until the first pass (PassUntil)",
             "fit": {"level": "pooled", "confidence": 0.9, "c": 12.5, "alpha": 0.31,
                     "n_instances": 40, "models": models,
                     "population": {"mean_slope": 0.31, "sd_slope": 0.05, "converged": True}},
-        }, "passuntil fit")
+        }), "passuntil fit")
     if "lab" in sections:
         _write_lab(out)
     return out

@@ -358,3 +358,36 @@ def test_out_is_a_folder(results_subset) -> None:
     folder = results_subset(["fit"])
     with pytest.raises(OptionError, match="option --out: .* is a folder"):
         build_report(folder, out=folder)
+
+
+@pytest.mark.parametrize(("name", "change", "pattern"), [
+    ("fit.json", lambda d: d.pop("theta"),
+     r"fit\.json: not a fit result \(missing field 'theta'\)"),
+    ("fit.json", lambda d: d["emergence_point"].update(percentiles={"p5": 1.8}),
+     r"fit\.json: percentile key 'p5' is not a percent like \"5\""),
+    ("compare.json", lambda d: d["series"]["v1"].pop("emergence_point"),
+     r"compare\.json: series 'v1': not a fit result \(missing field 'emergence_point'\)"),
+    ("to_params.json", lambda d: d.pop("message"),
+     r"to_params\.json: not a to_params result \(missing field 'message'\)"),
+    ("passuntil_fit.json", lambda d: d.pop("confidence"),
+     r"passuntil_fit\.json: not a passuntil_fit result \(missing field 'confidence'\)"),
+])
+def test_a_result_missing_what_its_type_declares_is_named(results_copy, name, change,
+                                                          pattern) -> None:
+    """The report reads through the result types: a record that lacks a declared field, or
+    writes percentiles under another key, stops it with one line naming the file."""
+    folder = results_copy()
+    record = json.loads((folder / name).read_text())
+    change(record)
+    (folder / name).write_text(json.dumps(record))
+    with pytest.raises(DataError, match=pattern):
+        build_report(folder)
+
+
+def test_known_names_are_the_result_types_files() -> None:
+    from emergence_law.report.collect import known_names
+    from emergence_law.results import output_file_names
+
+    assert known_names() == output_file_names()
+    assert {"fit.json", "backtest.csv", "passuntil_fit.json", "lab_summary.json",
+            "ground_truth.csv", "ladder_forecast.json"} <= known_names()

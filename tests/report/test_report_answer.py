@@ -12,6 +12,7 @@ import pandas as pd
 from emergence_law.demo import ADVANCE_DEFINITION
 from emergence_law.report import build_report
 from emergence_law.report.render import esc
+from emergence_law.results.demo import DemoResult
 
 
 def _page(folder: Path) -> str:
@@ -44,7 +45,9 @@ def test_the_answer_comes_first_with_ground_truth_advance_and_warnings(results_c
 
 def test_demo_json_supplies_the_ground_truth(results_copy):
     folder = results_copy()
-    (folder / "demo.json").write_text(json.dumps({"ground_truth": {"elbow": 1.95}}))
+    DemoResult(source="shipped measured data", simulated=False, task="arith", method="full",
+               ground_truth={"elbow": 1.95}, min_loss=1.95, mcmc={"mle": 1.92},
+               bootstrap={"mle": 1.93}).save(folder)
     page = _page(folder)
     assert ("Ground truth: <b>1.950 nats</b> (an elbow fitted to the few-shot rows of every "
             "checkpoint)") in page

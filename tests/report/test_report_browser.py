@@ -15,6 +15,7 @@ from report_browser import find_chromium, loaded_image_widths, run_chromium
 from report_pagecheck import parse
 
 from emergence_law.report import build_report
+from emergence_law.results.demo import DemoResult
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +70,13 @@ def test_missing_chromium_fails_in_ci_and_skips_locally(monkeypatch, tmp_path: P
 @pytest.mark.parametrize("width", [1280, 500])
 def test_the_answer_is_on_the_first_screen_and_nothing_overflows(
         chromium: str, results_copy, tmp_path: Path, width: int) -> None:
-    import json
 
     from report_browser import layout_at_width
 
     folder = results_copy()
-    (folder / "demo.json").write_text(json.dumps({"ground_truth": {"elbow": 1.9}}))
+    DemoResult(source="shipped measured data", simulated=False, task="arith", method="full",
+               ground_truth={"elbow": 1.9}, min_loss=1.9, mcmc={"mle": 1.92},
+               bootstrap={"mle": 1.93}).save(folder)
     page = build_report(folder, tmp_path / "r.html")
     layout = layout_at_width(chromium, page, tmp_path, width)
     assert layout["inner_width"] == width

@@ -31,20 +31,18 @@ from emergence_law.results.analysis import (
 )
 from emergence_law.results.base import read_csv_table
 from emergence_law.results.core import FitResult
+from emergence_law.results.demo import DemoResult
+from emergence_law.results.lab import LabSummary
+from emergence_law.results.passuntil import PassUntilFit
 
 R = TypeVar("R", bound=Result)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-#: files the report reads as plain JSON until their result types land (results/passuntil.py,
-#: results/lab.py are written in parallel); dropped from here once registered
-UNTYPED_NAMES = ("passuntil_fit.json", "passuntil_fit.png", "lab_summary.json")
-
-
 def known_names() -> frozenset[str]:
     """The documented output names: every result type's files (``lab_*.png`` and
     ``run_*.json`` are matched by pattern)."""
-    return frozenset(output_file_names() | set(UNTYPED_NAMES))
+    return frozenset(output_file_names())
 
 #: the order in which commands' provenance records are listed (the pipeline's order)
 COMMAND_ORDER = ("lab run", "measure", "import-lmeval", "sweep", "fit", "ablate", "backtest",
@@ -111,12 +109,15 @@ class ResultsFolder:
     compare_plot: Image | None = None
     to_params: ToParamsResult | None = None
     to_params_plot: Image | None = None
-    passuntil: JsonDoc | None = None
+    passuntil: PassUntilFit | None = None
     passuntil_plot: Image | None = None
-    lab: JsonDoc | None = None
+    #: lab_summary.json (its record only: the lab's CSV tables are shown as other outputs)
+    lab: LabSummary | None = None
     lab_plots: list[Image] = field(default_factory=list)
     #: ``emergence_fit_<method>.json``: the lab's fits (fit.json's type), one per method, by name
     lab_fits: list[tuple[str, FitResult]] = field(default_factory=list)
+    #: demo.json: the numbers the answer opens with (also shown among the other outputs)
+    demo: DemoResult | None = None
     provenance: list[JsonDoc] = field(default_factory=list)
     other_images: list[Image] = field(default_factory=list)
     other_tables: list[Table] = field(default_factory=list)
@@ -207,26 +208,27 @@ def read_result(cls: type[R], path: Path) -> R:
 # ---------------------------------------------------------------------------------------------
 
 
-def _listed_plots(summary: JsonDoc, root: Path) -> list[Image]:
+def _listed_plots(summary: LabSummary, source: Path, root: Path) -> list[Image]:
     """The PNGs a summary lists under ``plots`` (paths relative to its folder, e.g. plots/x.png).
 
     A listed file that is missing, or a path leading outside the results folder, is an error
-    naming the summary: the report must not silently drop a figure the run says it made.
+    naming the summary (``source``): the report must not silently drop a figure the run says
+    it made.
     """
-    listed = summary.content.get("plots")
+    listed = summary.plots
     if listed is None:
         return []
     if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
-        raise DataError("'plots' must be a list of relative file names", source=str(summary.path))
+        raise DataError("'plots' must be a list of relative file names", source=str(source))
     images = []
     base = root.resolve()
     for rel in listed:
         path = (root / rel).resolve()
         if not path.is_relative_to(base):
             raise DataError(f"plot {rel!r} lies outside the results folder",
-                            source=str(summary.path))
+                            source=str(source))
         if not path.is_file():
-            raise DataError(f"listed plot {rel!r} does not exist", source=str(summary.path))
+            raise DataError(f"listed plot {rel!r} does not exist", source=str(source))
         if path.suffix.lower() == ".png":
             images.append(read_png(path))
     return images
@@ -309,10 +311,6 @@ def read_folder(root: Path, part: str | None = None) -> ResultsFolder:
         path = take(name)
         return read_png(path) if path else None
 
-    def obj(name: str) -> JsonDoc | None:
-        path = take(name)
-        return read_json_object(path) if path else None
-
     def typed(cls: type[R], role: str = "json") -> R | None:
         path = take(cls.FILES[role])
         return read_result(cls, path) if path else None
@@ -336,17 +334,20 @@ def read_folder(root: Path, part: str | None = None) -> ResultsFolder:
     out.compare_plot = png(ComparisonResult.FILES["plot"])
     out.to_params = typed(ToParamsResult)
     out.to_params_plot = png(ToParamsResult.FILES["plot"])
-    out.passuntil = obj("passuntil_fit.json")
-    out.passuntil_plot = png("passuntil_fit.png")
-    out.lab = obj("lab_summary.json")
+    out.passuntil = typed(PassUntilFit)
+    out.passuntil_plot = png(PassUntilFit.FILES["plot"])
+    summary = take(LabSummary.FILES["json"])
+    out.lab = read_result(LabSummary, summary) if summary else None
     out.lab_plots = [read_png(files[n]) for n in files
                      if n.startswith("lab_") and n.endswith(".png")]
     used.update(i.name for i in out.lab_plots)
-    if out.lab is not None:
-        out.lab_plots += _listed_plots(out.lab, root)
+    if out.lab is not None and summary is not None:
+        out.lab_plots += _listed_plots(out.lab, summary, root)
         fits = [n for n in files if n.startswith("emergence_fit_") and n.endswith(".json")]
         out.lab_fits = [(n, read_result(FitResult, files[n])) for n in fits]
         used.update(fits)
+    demo = files.get(DemoResult.FILES["json"])  # not taken: its table stays on the page
+    out.demo = read_result(DemoResult, demo) if demo else None
     runs = [n for n in files if n.startswith("run_") and n.endswith(".json")]
     used.update(runs)
     out.provenance = sorted((read_json_object(files[n]) for n in runs), key=_command_rank)

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from emergence_law.fitting.diagnostics import ESS_MIN, RHAT_MAX
-from emergence_law.report.collect import Image, JsonDoc, ResultsFolder
+from emergence_law.report.collect import Image, ResultsFolder
 from emergence_law.report.render import (
     esc,
     figure,
@@ -175,13 +175,13 @@ def table_plot_section(anchor: str, title: str, tab: TableResult | None, plot: I
     return Section(anchor, title, "".join(body))
 
 
-def json_plot_section(anchor: str, title: str, doc: JsonDoc | None, plot: Image | None,
-                      caption: str, lead: str = "") -> Section | None:
-    if doc is None and plot is None:
+def json_plot_section(anchor: str, title: str, record: Mapping[str, Any] | None,
+                      plot: Image | None, caption: str, lead: str = "") -> Section | None:
+    if record is None and plot is None:
         return None
     body = [lead]
-    if doc is not None:
-        body.append(json_html(doc.content))
+    if record is not None:
+        body.append(json_html(record))
     if plot is not None:
         body.append(figure(plot, caption))
     return Section(anchor, title, "".join(body))
@@ -259,7 +259,7 @@ def lab_section(res: ResultsFolder) -> Section | None:
     """The toy lab: where its data came from, its answers, its plots, then the details."""
     if res.lab is None and not res.lab_plots:
         return None
-    lab: Mapping[str, Any] = res.lab.content if res.lab else {}
+    lab: Mapping[str, Any] = res.lab.to_dict() if res.lab else {}
     body = []
     if lab.get("origin"):
         body.append(f"<p><b>Data origin:</b> {esc(lab['origin'])}</p>")
@@ -288,7 +288,7 @@ def sections(res: ResultsFolder) -> list[Section]:
     elif markdown:  # the CSV is the table; the Markdown adds its header lines
         ablation_md = (f"<details><summary>ablations.md</summary><pre>{esc(markdown)}"
                        "</pre></details>")
-    pu_lead = f"<p>{passuntil_sentence(res.passuntil.content)}</p>" if res.passuntil else ""
+    pu_lead = f"<p>{passuntil_sentence(res.passuntil)}</p>" if res.passuntil else ""
     candidates = [
         fit_section(res),
         table_plot_section("backtest", "Backtest: how far in advance", res.backtest,
@@ -303,7 +303,8 @@ def sections(res: ResultsFolder) -> list[Section]:
                                  if res.ablations is not None else "")),
         compare_section(res),
         to_params_section(res),
-        json_plot_section("passuntil", "PassUntil task scaling law", res.passuntil,
+        json_plot_section("passuntil", "PassUntil task scaling law",
+                          res.passuntil.to_dict() if res.passuntil else None,
                           res.passuntil_plot, "Pass rate against model size, with the "
                           "prediction for the target size", lead=pu_lead),
         lab_section(res),

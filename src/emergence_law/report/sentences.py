@@ -21,6 +21,8 @@ from emergence_law.results.analysis import (
     ToParamsResult,
 )
 from emergence_law.results.core import FitResult
+from emergence_law.results.demo import DemoResult
+from emergence_law.results.passuntil import PassUntilFit
 
 
 def num(value: Any) -> float | None:
@@ -50,20 +52,16 @@ def question(key: str) -> str:
 # the answer: what a reader opened the report for, before any figure or table
 
 
-def _demo_facts(parts: list[ResultsFolder]) -> Mapping[str, Any]:
-    for res in parts:
-        for doc in res.other_json:
-            if doc.name == "demo.json" and isinstance(doc.content, Mapping):
-                return doc.content
-    return {}
+def _demo(parts: list[ResultsFolder]) -> DemoResult | None:
+    return next((res.demo for res in parts if res.demo is not None), None)
 
 
 def _ground_truth(parts: list[ResultsFolder]) -> tuple[float, str] | None:
     """The reference the forecast is scored against, and where it came from."""
-    demo = _demo_facts(parts)
-    if num(demo.get("true_emergence_point")) is not None:
-        return float(demo["true_emergence_point"]), "the true emergence point of the simulation"
-    gt = demo.get("ground_truth")
+    demo = _demo(parts)
+    if demo is not None and num(demo.true_emergence_point) is not None:
+        return float(demo.true_emergence_point), "the true emergence point of the simulation"
+    gt = demo.ground_truth if demo is not None else None
     if isinstance(gt, Mapping) and num(gt.get("elbow")) is not None:
         return float(gt["elbow"]), "an elbow fitted to the few-shot rows of every checkpoint"
     for res in parts:
@@ -108,7 +106,8 @@ def answer(parts: list[ResultsFolder]) -> str:
         else:
             items.append('How far in advance: <span class="flag">no backtest cut-off gave a '
                          "successful prediction</span>.")
-    pu = _demo_facts(parts).get("passuntil")
+    demo = _demo(parts)
+    pu = demo.passuntil if demo is not None else None
     if isinstance(pu, Mapping) and num(pu.get("predicted")) is not None \
             and num(pu.get("measured")) is not None:
         lvl = num(pu.get("level")) or 0.9
@@ -164,8 +163,8 @@ def headline(res: ResultsFolder) -> list[str]:
     if res.ablations is not None:
         items.append(ablation_sentence(res.ablations))
     if res.passuntil:
-        items.append(passuntil_sentence(res.passuntil.content))
-    answers = res.lab.content.get("answers") if res.lab else None
+        items.append(passuntil_sentence(res.passuntil))
+    answers = res.lab.answers if res.lab else None
     if isinstance(answers, Mapping):
         for key, value in answers.items():
             if "prediction" in key:
@@ -196,8 +195,8 @@ def data_origin(parts: list[ResultsFolder]) -> str | None:
     """"Data: X (fit, backtest)": the inputs named in the provenance records, deduplicated."""
     users: dict[str, list[str]] = {}
     for res in parts:
-        if res.lab is not None and isinstance(res.lab.content.get("origin"), str):
-            users.setdefault(res.lab.content["origin"], []).append("lab run")
+        if res.lab is not None and isinstance(res.lab.origin, str):
+            users.setdefault(res.lab.origin, []).append("lab run")
         for doc in res.provenance:
             options = doc.content.get("options")
             if not isinstance(options, Mapping):
@@ -261,19 +260,14 @@ def ablation_sentence(ab: AblationTable) -> str:
     return text + "."
 
 
-def passuntil_sentence(pu: Mapping[str, Any]) -> str:
-    """``passuntil_fit.json``: its ``confidence`` is the interval's coverage as a fraction
-    (0.9), ``level`` names the fit (pooled, dataset, ...)."""
-    text = "PassUntil: predicted pass rate "
-    text += f"<b>{fmt(pu.get('predicted_pass_rate'))}</b>"
-    iv = pu.get("interval")
+def passuntil_sentence(pu: PassUntilFit) -> str:
+    """``passuntil_fit.json``: ``confidence`` is the interval's coverage as a fraction (0.9),
+    ``level`` names the fit (pooled, instance, dataset)."""
+    text = f"PassUntil: predicted pass rate <b>{fmt(pu.predicted_pass_rate)}</b>"
+    iv = pu.interval
     if isinstance(iv, list) and len(iv) == 2:
-        cover = num(pu.get("confidence"))
+        cover = num(pu.confidence)
         lvl = "" if cover is None else f"{cover * 100:g}% "
         text += f" ({lvl}interval [{fmt(iv[0])}, {fmt(iv[1])}])"
-    if "target_params" in pu:
-        text += f" for a model of {fmt(pu['target_params'])} parameters"
-    if isinstance(pu.get("level"), str):
-        text += f" ({esc(pu['level'])} fit"
-        text += f" of {esc(pu['task'])})" if "task" in pu else ")"
-    return text + "."
+    text += f" for a model of {fmt(pu.target_params)} parameters"
+    return text + f" ({esc(pu.level)} fit of {esc(pu.task)})."
