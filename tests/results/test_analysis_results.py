@@ -160,7 +160,7 @@ def test_ground_truth_writes_its_documented_columns_only(tmp_path) -> None:
     res.table["reason"] = ["", "too few checkpoints"]
     res.save(tmp_path)
     assert list(pd.read_csv(tmp_path / "ground_truth.csv").columns) == list(res.REQUIRED)
-    assert list(GroundTruthTable.load(tmp_path).fitted["group"]) == ["m1"]
+    assert list(GroundTruthTable.load(tmp_path).fitted()["group"]) == ["m1"]
 
 
 def test_backtest_answers_from_the_table() -> None:

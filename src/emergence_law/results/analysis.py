@@ -55,8 +55,8 @@ class GroundTruthTable(TableResult):
         return {"table": atomic_write_text(path, self.table[list(self.REQUIRED)].to_csv(
             index=False, float_format=self.FLOAT_FORMAT))}
 
-    @property
     def fitted(self) -> pd.DataFrame:
+        """The groups with an elbow (``model_kind`` not none)."""
         return self.table[self.table["model_kind"].astype(str) != "none"]
 
 
