@@ -47,6 +47,17 @@ def test_result_written_once_and_never_twice(tmp_path: Path) -> None:
         assert jobs.loc[0, "error"] is None and jobs.loc[0, "seconds"] == 1.5
 
 
+def test_observation_table_is_every_stored_row_in_schema_order(tmp_path: Path) -> None:
+    from emergence_law.observations import OBSERVATION_COLUMNS
+
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        s.record_result(DEF, [{"value": 0.3, "task": "t"}, {"value": 0.4, "extra": 1}])
+        s.record_failure({**DEF, "shots": 6}, "boom")  # a failed job has no rows
+        table = s.observation_table()
+    assert list(table.columns[:len(OBSERVATION_COLUMNS)]) == OBSERVATION_COLUMNS
+    assert table["value"].tolist() == [0.3, 0.4] and "extra" in table.columns
+
+
 def test_failure_recorded_then_retried(tmp_path: Path) -> None:
     with ResultStore(tmp_path / "s.sqlite") as s:
         [jid] = s.add_jobs([DEF])
