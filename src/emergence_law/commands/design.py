@@ -1,4 +1,5 @@
-"""CLI command of the 'design' area: ``design`` (which finetuning runs to make next)."""
+"""CLI commands of the 'design' area: ``design`` (which finetuning runs to make next) and
+``design-passuntil`` (which sizes and how many samples per instance for a PassUntil forecast)."""
 
 from __future__ import annotations
 
@@ -81,8 +82,56 @@ def run_design_command(obs: Path, task: str, candidates: Path | None, checkpoint
     typer.echo("wrote " + ", ".join(str(p) for p in written))
 
 
+def run_design_passuntil(counts: Path, target_size: float, precision: float,
+                         budget: float | None, confidence: float, task: str | None,
+                         out: Path) -> None:
+    """Plan PassUntil sampling; write passuntil_plan.csv, passuntil_allocation.csv, the plot
+    and passuntil_plan.json."""
+    from emergence_law.design.passuntil import plan_passuntil, plot_plan
+    from emergence_law.jsonfile import write_json
+    from emergence_law.observations import write_csv_atomic
+    from emergence_law.provenance import write_provenance
+
+    plan = plan_passuntil(counts, target_size, precision, budget=budget,
+                          confidence=confidence, task=task)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(plan.plan, out / "passuntil_plan.csv")
+    write_csv_atomic(plan.allocation, out / "passuntil_allocation.csv")
+    plot_plan(plan, out / "passuntil_plan.png")
+    write_json(out / "passuntil_plan.json", {**plan.to_dict(), "counts": str(counts)})
+    write_provenance(out, "design-passuntil", {
+        "counts": str(counts), "target_size": target_size, "precision": precision,
+        "budget": budget, "confidence": confidence, "task": task, "out": str(out)})
+    typer.echo(plan.summary())
+    typer.echo(plan.plan.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    typer.echo("wrote " + ", ".join(str(out / f) for f in (
+        "passuntil_plan.csv", "passuntil_allocation.csv", "passuntil_plan.png",
+        "passuntil_plan.json")))
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``design`` command (heavy imports stay inside it)."""
+    """Add the ``design`` and ``design-passuntil`` commands (heavy imports stay inside)."""
+
+    @app.command("design-passuntil")
+    def design_passuntil_cmd(
+        counts: Path = typer.Argument(..., help="Pilot PassUntil counts (model, params, task, "
+                                      "instance, trials, passes [censored, r, budget, "
+                                      "design]) at two model sizes or more."),
+        target_size: float = typer.Option(..., "--target-size", help="Parameter count N of "
+                                          "the model whose pass rate is to be predicted."),
+        precision: float = typer.Option(..., "--precision", help="Wanted relative half-width "
+                                        "of the interval of its predicted pass rate (0.1 = "
+                                        "10%)."),
+        budget: float = typer.Option(None, "--budget", help="Most cost, in samples of the "
+                                     "smallest model (a sample of size N costs N / N_min)."),
+        confidence: float = typer.Option(0.9, "--confidence", help="Interval level."),
+        task: str = typer.Option(None, "--task", help="Task (when the counts hold several)."),
+        out: Path = typer.Option(Path("design-passuntil-out"), "--out", help="Output folder.",
+                                 callback=out_dir),
+    ) -> None:
+        """Plan PassUntil sampling: which model sizes, and how many samples per instance,
+        reach a relative precision on the target size's predicted pass rate."""
+        run_design_passuntil(counts, target_size, precision, budget, confidence, task, out)
 
     @app.command("design")
     def design_cmd(

@@ -70,18 +70,32 @@ def relative_half_width(trials: np.ndarray, passes: np.ndarray, z: float = Z95) 
     return float(z * se / mean) if mean > 0 else float("inf")
 
 
-def task_mean_estimate(trials: np.ndarray, passes: np.ndarray) -> float:
-    """The task mean of an adaptive run: mean of empirical-Bayes posterior means (see above)."""
-    from emergence_law.errors import NotIdentifiableError
+def instance_rates(trials: np.ndarray, passes: np.ndarray) -> np.ndarray:
+    """Each instance's empirical-Bayes posterior mean pass rate under the beta distribution of
+    pass rates fitted to all instances by beta-binomial likelihood (raises
+    ``NotIdentifiableError`` when none passed or all did). Valid for any stopping rule
+    (sample-until-r, adaptive, fixed): the likelihood depends on the counts only. Unlike
+    :func:`shrunk_rates` (a prior worth one pass at the pooled rate, for steering), it keeps
+    heterogeneous instances apart: under sample-until-r the hardest instances' trials dominate
+    the pooled rate, and an easy instance (2 passes in 10) was shrunk to 4e-4."""
     from emergence_law.passuntil.distribution import fit_beta
 
     k = np.asarray(trials, dtype=float)
     x = np.asarray(passes, dtype=float)
+    fb = fit_beta(k, x, scaled=False)
+    return (x + fb.a) / (k + fb.a + fb.b)
+
+
+def task_mean_estimate(trials: np.ndarray, passes: np.ndarray) -> float:
+    """The task mean of an adaptive run: mean of empirical-Bayes posterior means (see above)."""
+    from emergence_law.errors import NotIdentifiableError
+
+    k = np.asarray(trials, dtype=float)
+    x = np.asarray(passes, dtype=float)
     try:
-        fb = fit_beta(k, x, scaled=False)
+        return float(np.mean(instance_rates(k, x)))
     except NotIdentifiableError:
         return float(np.mean(x / k))
-    return float(np.mean((x + fb.a) / (k + fb.a + fb.b)))
 
 
 def next_instance(trials: np.ndarray, passes: np.ndarray, batch: int,
