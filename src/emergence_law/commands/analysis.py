@@ -66,10 +66,19 @@ def _check_workers(workers: int | None) -> None:
         raise OptionError("--workers", f"must be at least 1, got {workers}")
 
 
-def _fail_if_nothing_fitted(n_fitted: int, what: str, csv: Path) -> None:
-    """Exit 1 with one line when no fit gave a usable prediction (the reasons are in the CSV)."""
-    if n_fitted == 0:
-        typer.echo(f"emergence-law: error: no {what} fitted (reasons in {csv})", err=True)
+def _write_table_result(result: Any, out: Path, what: str) -> None:
+    """Save an ablation or backtest result through its type, draw its plot, print its summary
+    and files; exit 1 with one line when no fit gave a usable prediction (the reasons are in
+    the CSV)."""
+    typed = result.to_result()
+    written = typed.save(out)
+    plot = out / typed.FILES["plot"]
+    result.plot(plot)
+    typer.echo(result.summary())
+    typer.echo("wrote " + ", ".join(str(p) for p in [*written.values(), plot]))
+    if result.n_fitted == 0:
+        typer.echo(f"emergence-law: error: no {what} fitted (reasons in {written['table']})",
+                   err=True)
         raise typer.Exit(1)
 
 
@@ -115,8 +124,7 @@ def register(app: typer.Typer) -> None:
         table = load_observations(obs)
         _check_selection(table, obs, task, metric, series, ft_method)
         out.mkdir(parents=True, exist_ok=True)
-        names = AblationTable.FILES
-        csv = out / names["table"]
+        csv = out / AblationTable.FILES["table"]
         write_provenance(out, "ablate", {
             "obs": obs, "task": task, "threshold": threshold, "cutoff": cutoff, **law,
             "metric": metric, "series": series, "ft_method": ft_method, "workers": workers,
@@ -126,11 +134,7 @@ def register(app: typer.Typer) -> None:
                                    metric=metric, series=series, method=ft_method,
                                    workers=workers, ablations=ablations,
                                    on_update=lambda r: r.to_result(markdown=False).save(out))
-        result.to_result().save(out)
-        result.plot(out / names["plot"])
-        typer.echo(result.summary())
-        typer.echo(f"wrote {csv}, {out / names['markdown']}, {out / names['plot']}")
-        _fail_if_nothing_fitted(result.n_fitted, "ablation", csv)
+        _write_table_result(result, out, "ablation")
 
     @app.command("backtest")
     def backtest_cmd(
@@ -181,8 +185,7 @@ def register(app: typer.Typer) -> None:
         _check_selection(table[table["setting"] == "fewshot"] if fs_only else table, obs, task,
                          metric, series, ft_method)
         out.mkdir(parents=True, exist_ok=True)
-        names = BacktestTable.FILES
-        csv = out / names["table"]
+        csv = out / BacktestTable.FILES["table"]
         write_provenance(out, "backtest", {
             "obs": obs, "task": task, "method": method, "threshold": threshold,
             "cutoff": cutoff, "order_by": order_by, "min_checkpoints": min_checkpoints, **law,
@@ -195,11 +198,7 @@ def register(app: typer.Typer) -> None:
                                   min_checkpoints=min_checkpoints, metric=metric,
                                   series=series, ft_method=ft_method, workers=workers,
                                   on_update=lambda r: r.to_result().save(out))
-        result.to_result().save(out)
-        result.plot(out / names["plot"])
-        typer.echo(result.summary())
-        typer.echo(f"wrote {csv}, {out / names['plot']}")
-        _fail_if_nothing_fitted(result.n_fitted, "backtest cut-off", csv)
+        _write_table_result(result, out, "backtest cut-off")
 
     @app.command("compare")
     def compare_cmd(
