@@ -36,7 +36,7 @@ def _law_settings(form: str, d0: float | None, likelihood: str, per_level: bool,
     n = samples if samples is not None else (2000 if posterior == "mcmc" else 1000)
     law = {"form": form, "d0": d0, "likelihood": likelihood, "shared_ab": not per_level,
            "posterior": posterior, "n_samples": n, "seed": seed}
-    EmergenceLaw(**law)  # raises OptionError naming the bad option
+    EmergenceLaw(**law).validate_params()  # a SettingError names the bad option's flag
     return law
 
 

@@ -39,6 +39,7 @@ def run_fit_command(obs: Path, task: str, form: str, d0: float | None, posterior
     law = EmergenceLaw(form=form, d0=d0, likelihood=likelihood, shared_ab=not per_level,
                        posterior=posterior, n_samples=n, seed=seed,
                        bootstrap_unit=bootstrap_unit)
+    law.validate_params()  # a bad setting is one line before any table is read
     table = load_observations(obs)
     sel = select_task(table, task, metric=metric, series=series, method=method,
                       source=str(obs))
