@@ -10,9 +10,12 @@ PassUntil counts for a ladder of model sizes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from emergence_law.settings import with_overrides
 
 
 def simulate_passuntil(p, r: int, budget: int, rng: np.random.Generator
@@ -40,43 +43,77 @@ class SimulatedTask:
         return float(np.mean(np.exp(-np.exp(self.log_c - self.alpha * np.log(params)))))
 
 
-def simulate_task(
-    n_instances: int = 40,
-    params: tuple[float, ...] = (1e8, 2e8, 4e8, 8e8),
-    *,
-    mean_alpha: float = 0.5,
-    sd_alpha: float = 0.25,
-    mean_eta_small: float = 2.0,
-    sd_eta_small: float = 0.5,
-    r: int = 2,
-    budget: int = 20_000,
-    seed: int = 0,
-    task: str = "sim",
-) -> SimulatedTask:
-    """Heterogeneous instances; ``mean_eta_small`` is log(-log PU) at the smallest size.
+#: the model sizes of a simulated ladder (parameters)
+SIZES = (1e8, 2e8, 4e8, 8e8)
+
+
+@dataclass(frozen=True)
+class Population:
+    """How a task's instances differ: each instance's line ``log(-log PU) = log c - alpha log N``
+    has a normal slope ``alpha`` and a normal height ``eta_small`` at the smallest size.
 
     eta = 2 means PU = exp(-e^2) ~ 6e-4; eta = 2.44 means 1e-5; eta = 1.5 means 1e-2.
     """
+
+    mean_alpha: float = 0.5
+    sd_alpha: float = 0.25
+    mean_eta_small: float = 2.0
+    sd_eta_small: float = 0.5
+
+    def lines(self, rng: np.random.Generator, n_instances: int,
+              smallest: float) -> tuple[np.ndarray, np.ndarray]:
+        """Each instance's (alpha, log c), with ``eta_small`` the height at ``smallest``."""
+        alpha = rng.normal(self.mean_alpha, self.sd_alpha, n_instances)
+        eta_small = rng.normal(self.mean_eta_small, self.sd_eta_small, n_instances)
+        return alpha, eta_small + alpha * np.log(smallest)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How each instance is sampled: ``sample-until-r`` (until ``r`` passes, at most ``budget``
+    samples; exact truncated inverse sampling) or ``fixed`` (``budget`` samples, binomial)."""
+
+    design: str = "sample-until-r"
+    r: int = 2
+    budget: int = 20_000
+
+    def counts(self, p: np.ndarray, rng: np.random.Generator
+               ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+        """Trials, passes and the design columns of instances with pass rates ``p``."""
+        if self.design == "fixed":
+            extra = [{"design": "fixed"} for _ in range(len(p))]
+            return np.full(len(p), self.budget), rng.binomial(self.budget, p), extra
+        k, x, c = simulate_passuntil(np.maximum(p, 1e-300), self.r, self.budget, rng)
+        return k, x, [{"censored": bool(ci), "r": self.r, "budget": self.budget} for ci in c]
+
+
+#: the defaults of :func:`simulate_task` and of :func:`simulate_family` (rarer instances)
+TASK_POPULATION = Population()
+FAMILY_POPULATION = Population(sd_alpha=0.3, mean_eta_small=2.4)
+SAMPLING = Sampling()
+
+
+def simulate_task(
+    n_instances: int = 40,
+    params: tuple[float, ...] = SIZES,
+    *,
+    population: Population = TASK_POPULATION,
+    sampling: Sampling = SAMPLING,
+    seed: int = 0,
+    task: str = "sim",
+    **overrides: Any,
+) -> SimulatedTask:
+    """Heterogeneous instances of a :class:`Population` and their counts under a
+    :class:`Sampling` design; any of their fields may be given as a keyword
+    (``simulate_task(sd_alpha=0.1, budget=5000)``)."""
+    population, sampling = with_overrides("simulate_task", overrides, population, sampling)
     rng = np.random.default_rng(seed)
-    alpha, log_c = _instance_lines(rng, n_instances, params[0], mean_alpha, sd_alpha,
-                                   mean_eta_small, sd_eta_small)
+    alpha, log_c = population.lines(rng, n_instances, params[0])
     rows = []
     for n in params:
         p = np.exp(-np.exp(log_c - alpha * np.log(n)))
-        k, x, c = simulate_passuntil(p, r, budget, rng)
-        rows += _count_rows(n, task, k, x, [{"censored": bool(ci), "r": r, "budget": budget}
-                                            for ci in c])
+        rows += _count_rows(n, task, *sampling.counts(p, rng))
     return SimulatedTask(pd.DataFrame(rows), log_c, alpha)
-
-
-def _instance_lines(rng: np.random.Generator, n_instances: int, smallest: float,
-                    mean_alpha: float, sd_alpha: float, mean_eta_small: float,
-                    sd_eta_small: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each instance's line ``log(-log PU) = log c - alpha log N``: (alpha, log c), with
-    ``eta_small`` the line's height at the ``smallest`` size."""
-    alpha = rng.normal(mean_alpha, sd_alpha, n_instances)
-    eta_small = rng.normal(mean_eta_small, sd_eta_small, n_instances)
-    return alpha, eta_small + alpha * np.log(smallest)
 
 
 def _count_rows(n: float, task: str, trials: np.ndarray, passes: np.ndarray,
@@ -85,6 +122,18 @@ def _count_rows(n: float, task: str, trials: np.ndarray, passes: np.ndarray,
     return [{"model": f"m{int(n):d}", "params": float(n), "task": task, "instance": f"i{i:03d}",
              "trials": int(trials[i]), "passes": int(passes[i]), **e}
             for i, e in enumerate(extra)]
+
+
+@dataclass(frozen=True)
+class Misspecification:
+    """How a family departs from the law: ``shock_sd`` a size-level shift of every instance's
+    log(-log p) (training runs differ; the target size gets its own shift), ``curvature`` a
+    quadratic term in log N (sub- or super-scaling), ``impossible`` the share of instances that
+    never pass at any size."""
+
+    shock_sd: float = 0.0
+    curvature: float = 0.0
+    impossible: float = 0.0
 
 
 @dataclass
@@ -117,48 +166,32 @@ def _family_eta(fam: SimulatedFamily, x: float) -> np.ndarray:
 
 def simulate_family(
     n_instances: int = 40,
-    params: tuple[float, ...] = (1e8, 2e8, 4e8, 8e8),
+    params: tuple[float, ...] = SIZES,
     *,
-    mean_alpha: float = 0.5,
-    sd_alpha: float = 0.3,
-    mean_eta_small: float = 2.4,
-    sd_eta_small: float = 0.5,
-    shock_sd: float = 0.0,
-    curvature: float = 0.0,
-    impossible: float = 0.0,
-    design: str = "sample-until-r",
-    r: int = 2,
-    budget: int = 20_000,
+    population: Population = FAMILY_POPULATION,
+    sampling: Sampling = SAMPLING,
+    misspecification: Misspecification = Misspecification(),
     seed: int = 0,
     task: str = "sim",
+    **overrides: Any,
 ) -> SimulatedFamily:
     """Counts from families whose law is off by realistic amounts (for coverage checks).
 
-    Beyond :func:`simulate_task`: ``shock_sd`` a size-level shift of every instance's
-    log(-log p) (training runs differ; the target size gets its own shift),
-    ``curvature`` a quadratic term in log N (sub- or super-scaling), ``impossible`` the share of
-    instances that never pass at any size (pass rate 0), and ``design``: ``sample-until-r``
-    (budget per instance) or ``fixed`` (``budget`` samples per instance, binomial).
+    Beyond :func:`simulate_task`: a :class:`Misspecification`. As there, any field of the three
+    groups may be given as a keyword (``simulate_family(shock_sd=0.25, design="fixed")``).
     """
+    population, sampling, off = with_overrides("simulate_family", overrides, population,
+                                                sampling, misspecification)
     rng = np.random.default_rng(seed)
-    alpha, log_c = _instance_lines(rng, n_instances, params[0], mean_alpha, sd_alpha,
-                                   mean_eta_small, sd_eta_small)
-    possible = rng.random(n_instances) >= impossible
+    alpha, log_c = population.lines(rng, n_instances, params[0])
+    possible = rng.random(n_instances) >= off.impossible
     fam = SimulatedFamily(pd.DataFrame({"params": list(params)}), log_c, alpha, possible,
-                          curvature, shock_sd, seed, {})
+                          off.curvature, off.shock_sd, seed, {})
     rows = []
     for n in params:
         fam.true_pass_rate(n)  # draws this size's shock
         eta = _family_eta(fam, np.log(n)) + fam.shocks[n]
         p = np.where(possible, np.exp(-np.exp(eta)), 0.0)
-        if design == "fixed":
-            k = np.full(n_instances, budget)
-            x = rng.binomial(budget, p)
-            extra = [{"design": "fixed"} for _ in range(n_instances)]
-        else:
-            k, x, c = simulate_passuntil(np.maximum(p, 1e-300), r, budget, rng)
-            extra = [{"censored": bool(c[i]), "r": r, "budget": budget}
-                     for i in range(n_instances)]
-        rows += _count_rows(n, task, k, x, extra)
+        rows += _count_rows(n, task, *sampling.counts(p, rng))
     fam.counts = pd.DataFrame(rows)
     return fam
