@@ -137,8 +137,7 @@ def test_plan_reaches_the_precision_in_the_nominal_share_of_simulated_datasets()
     drawn as planned -> the dataset-level prediction is within 10 % of the law's own
     extrapolation (the line through the true task means at the planned sizes: what sampling
     can buy) in a share not significantly below the nominal 90 % (one-sided binomial test at
-    5 %). Measured here: 38 of 40; on 100 other seeds 87 of 100 (bench figures:
-    docs/design.md)."""
+    5 %). Shares on 100 datasets: benchmarks/bench_design_passuntil.py, docs/design.md."""
     hits = []
     for seed in range(40):
         fam = _family(seed)
@@ -165,8 +164,8 @@ def _not_below_nominal(hits: list[bool], nominal: float = 0.9) -> None:
 def test_where_the_law_holds_the_plan_reaches_the_truth():
     """Identical instances (the task mean follows the law exactly): the prediction is within
     the requested 10 % of the true pass rate in a share of 30 datasets not significantly
-    below 90 %. Measured here: 24 of 30; on 100 other seeds 90 of 100 (heterogeneous
-    instances bend the task mean's line, a bias sampling cannot remove: docs/design.md)."""
+    below 90 % (heterogeneous instances bend the task mean's line, a bias sampling cannot
+    remove: docs/design.md)."""
     hits = []
     for seed in range(30):
         fam = _family(seed, sd_alpha=0.0, sd_eta_small=0.0)

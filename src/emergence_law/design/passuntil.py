@@ -5,10 +5,12 @@ Model: the task scaling law at the dataset level (``passuntil.law``): a weighted
 ``y = log(-log PU) = a + b log N`` through the task means of the sampled sizes, extrapolated to
 the target. From pilot counts (any sampling design, a few sizes):
 
-1. **Rates.** Per size and instance, the empirical-Bayes pass rate
-   (``allocation.instance_rates``, whose mean is the task mean ``passuntil run --allocation
-   adaptive`` reports). The line through their task means gives the target's pass rate PU*
-   the plan aims at.
+1. **Rates.** Per size, the task mean by the design-aware estimator of the counts table
+   (``passuntil.estimate.point_estimate``: unbiased (R - 1)/(K - 1) under sample-until-r,
+   R/K for fixed budgets), and per instance the empirical-Bayes pass rate
+   (``allocation.instance_rates``, as ``passuntil run --allocation adaptive`` reports), scaled
+   to that mean. The line through the task means gives the target's pass rate PU* the plan
+   aims at.
 2. **Per size: Neyman allocation.** T samples at a size, spread over its instances by
    ``allocation.neyman_allocation`` (proportional to sqrt(p (1 - p))), give the task mean the
    variance ``(sum_s sqrt(p_s (1 - p_s)))^2 / (S^2 T)``, the least any split of T can give;
@@ -41,6 +43,7 @@ from scipy import optimize, stats
 
 from emergence_law.errors import DataError, NotIdentifiableError, OptionError
 from emergence_law.passuntil.allocation import instance_rates, neyman_allocation, shrunk_rates
+from emergence_law.passuntil.estimate import point_estimate
 
 PLAN_COLUMNS = ["model", "params", "instances", "samples", "samples_per_instance",
                 "min_per_instance", "max_per_instance", "cost", "cumulative_cost",
@@ -140,6 +143,15 @@ def size_rates(rows: pd.DataFrame, source: str) -> list[SizeRates]:
             rates = instance_rates(k, x)
         except NotIdentifiableError:               # every sample passed: caught below
             rates = shrunk_rates(k, x)
+        # the task mean: the design-aware estimate (a Bayes mean ignores the stopping rule, and
+        # under sample-until-r with r = 2 it reads ~2/K for an instance whose unbiased rate is
+        # 1/(K - 1): measured, pilot predictions of the target's rate too high, plans too
+        # cheap); the instance rates keep their shape for the allocation
+        c = g["censored"].to_numpy(bool)
+        est = "unbiased" if np.all(c | (x >= 2)) else "mle"
+        m = float(np.mean(point_estimate(k, x, c, est)))
+        if m > 0:
+            rates = np.clip(rates * m / rates.mean(), 1e-12, 1 - 1e-9)
         out.append(SizeRates(str(model), float(params), g["instance"].astype(str).tolist(),
                              rates))
     out.sort(key=lambda s: s.params)
