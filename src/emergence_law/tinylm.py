@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emergence_law.errors import OptionError
+from emergence_law.settings import with_overrides
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -74,54 +76,74 @@ def build_char_tokenizer(
     )
 
 
+@dataclass(frozen=True)
+class ModelShape:
+    """A tiny causal LM's shape: width, depth, attention heads, context length and architecture
+    (``llama``: OpenLLaMA's, ``gpt_neox``: Pythia's, or ``gpt2``); checked when made."""
+
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    max_len: int = 256
+    arch: str = "llama"
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise OptionError("arch", f"unknown architecture {self.arch!r} "
+                              f"(use {', '.join(ARCHITECTURES)})")
+        if self.d_model % self.n_heads:
+            raise OptionError("d_model", f"{self.d_model} is not divisible by "
+                              f"n_heads={self.n_heads}")
+
+    def config(self, vocab_size: int, **token_ids: int) -> Any:
+        """The ``transformers`` config of this shape (``token_ids``: pad/bos/eos ids)."""
+        from transformers import GPT2Config, GPTNeoXConfig, LlamaConfig
+
+        d = self.d_model
+        if self.arch == "gpt2":
+            return GPT2Config(vocab_size=vocab_size, n_embd=d, n_layer=self.n_layers,
+                              n_head=self.n_heads, n_positions=self.max_len, **token_ids)
+        common = dict(vocab_size=vocab_size, hidden_size=d, intermediate_size=4 * d,
+                      num_hidden_layers=self.n_layers, num_attention_heads=self.n_heads,
+                      max_position_embeddings=self.max_len, **token_ids)
+        if self.arch == "llama":
+            return LlamaConfig(num_key_value_heads=self.n_heads, tie_word_embeddings=True,
+                               **common)
+        return GPTNeoXConfig(tie_word_embeddings=False, **common)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How :func:`train_tiny` optimises: AdamW at peak ``lr`` after ``warmup`` linear steps,
+    ``batch_size`` random windows of ``seq_len`` tokens per step."""
+
+    lr: float = 3e-3
+    batch_size: int = 16
+    seq_len: int = 64
+    warmup: int = 10
+
+
+MODEL_SHAPE, TRAINING = ModelShape(), TrainSettings()
+
+
 def build_tiny_model(
     vocab_size: int,
-    d_model: int = 64,
-    n_layers: int = 2,
-    n_heads: int = 4,
-    max_len: int = 256,
-    arch: str = "llama",
+    shape: ModelShape = MODEL_SHAPE,
     *,
     seed: int = 0,
     pad_token_id: int = 0,
     bos_token_id: int = 2,
     eos_token_id: int = 3,
+    **overrides: Any,
 ) -> PreTrainedModel:
-    """A freshly initialised causal LM of the given shape (``arch``: llama, gpt2 or gpt_neox).
-
-    ``gpt_neox`` is Pythia's architecture; ``llama`` is OpenLLaMA's.
-    """
+    """A freshly initialised causal LM of the given :class:`ModelShape` (whose fields may also
+    be given as keywords: ``build_tiny_model(40, d_model=32, arch="gpt2")``)."""
     import torch
-    from transformers import (
-        AutoModelForCausalLM,
-        GPT2Config,
-        GPTNeoXConfig,
-        LlamaConfig,
-    )
+    from transformers import AutoModelForCausalLM
 
-    if arch not in ARCHITECTURES:
-        raise OptionError("arch", f"unknown architecture {arch!r} (use {', '.join(ARCHITECTURES)})")
-    if d_model % n_heads:
-        raise OptionError("d_model", f"{d_model} is not divisible by n_heads={n_heads}")
-    ids = dict(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id)
-    if arch == "llama":
-        config = LlamaConfig(
-            vocab_size=vocab_size, hidden_size=d_model, intermediate_size=4 * d_model,
-            num_hidden_layers=n_layers, num_attention_heads=n_heads,
-            num_key_value_heads=n_heads, max_position_embeddings=max_len,
-            tie_word_embeddings=True, **ids,
-        )
-    elif arch == "gpt2":
-        config = GPT2Config(
-            vocab_size=vocab_size, n_embd=d_model, n_layer=n_layers, n_head=n_heads,
-            n_positions=max_len, **ids,
-        )
-    else:
-        config = GPTNeoXConfig(
-            vocab_size=vocab_size, hidden_size=d_model, intermediate_size=4 * d_model,
-            num_hidden_layers=n_layers, num_attention_heads=n_heads,
-            max_position_embeddings=max_len, tie_word_embeddings=False, **ids,
-        )
+    (shape,) = with_overrides("build_tiny_model", overrides, shape)
+    config = shape.config(vocab_size, pad_token_id=pad_token_id, bos_token_id=bos_token_id,
+                          eos_token_id=eos_token_id)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
     model.eval()
@@ -144,19 +166,21 @@ def train_tiny(
     tokenizer: PreTrainedTokenizerFast,
     texts: Sequence[str],
     steps: int = 200,
-    lr: float = 3e-3,
-    batch_size: int = 16,
     seed: int = 0,
     *,
-    seq_len: int = 64,
-    warmup: int = 10,
+    settings: TrainSettings = TRAINING,
+    **overrides: Any,
 ) -> list[float]:
-    """Train ``model`` in place on random windows of the concatenated ``texts``.
+    """Train ``model`` in place for ``steps`` steps on random windows of the concatenated
+    ``texts`` (:class:`TrainSettings`, whose fields may also be given as keywords).
 
     AdamW with linear warm-up and cosine decay; deterministic for a given seed. Returns the
     training loss (nats/token) of every step so callers can check that it fell.
     """
     import torch
+
+    (settings,) = with_overrides("train_tiny", overrides, settings)
+    lr, batch_size, warmup = settings.lr, settings.batch_size, settings.warmup
 
     if steps < 1:
         raise OptionError("steps", f"must be at least 1, got {steps}")
@@ -164,7 +188,7 @@ def train_tiny(
         raise OptionError("texts", "no training texts given")
     stream = _token_stream(tokenizer, texts)
     max_pos = _max_positions(model)
-    seq_len = min(seq_len, max_pos, len(stream) - 1)
+    seq_len = min(settings.seq_len, max_pos, len(stream) - 1)
     if seq_len < 2:
         raise OptionError("texts", "training texts are too short (need at least 3 characters)")
     data = torch.tensor(stream, dtype=torch.long)
@@ -211,46 +235,41 @@ def make_tiny_lm(
     steps: int = 200,
     seed: int = 0,
     *,
-    d_model: int = 64,
-    n_layers: int = 2,
-    n_heads: int = 4,
-    arch: str = "llama",
-    lr: float = 3e-3,
-    batch_size: int = 16,
-    seq_len: int = 64,
-    max_len: int = 256,
+    shape: ModelShape = MODEL_SHAPE,
+    training: TrainSettings = TRAINING,
     alphabet: str | None = None,
+    **overrides: Any,
 ) -> Path:
     """Build, train and save a tiny character-level LM; return the folder.
 
     The folder loads with ``AutoModelForCausalLM.from_pretrained(path)`` and
     ``AutoTokenizer.from_pretrained(path)``. ``alphabet`` (default: the characters of ``texts``)
-    fixes the vocabulary, so models trained on different texts can share one tokenizer.
+    fixes the vocabulary, so models trained on different texts can share one tokenizer. Fields
+    of :class:`ModelShape` and :class:`TrainSettings` may be given as keywords
+    (``make_tiny_lm(path, texts, d_model=32, lr=1e-2)``).
     """
+    import json
+
     import torch
 
+    shape, training = with_overrides("make_tiny_lm", overrides, shape, training)
     out = Path(out_dir)
-    tokenizer = build_char_tokenizer(alphabet, texts=texts, model_max_length=max_len)
-    model = build_tiny_model(
-        len(tokenizer), d_model=d_model, n_layers=n_layers, n_heads=n_heads, max_len=max_len,
-        arch=arch, seed=seed, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )
+    tokenizer = build_char_tokenizer(alphabet, texts=texts, model_max_length=shape.max_len)
+    model = build_tiny_model(len(tokenizer), shape, seed=seed,
+                             pad_token_id=tokenizer.pad_token_id,
+                             bos_token_id=tokenizer.bos_token_id,
+                             eos_token_id=tokenizer.eos_token_id)
     with torch.random.fork_rng():
-        losses = train_tiny(model, tokenizer, texts, steps=steps, lr=lr, batch_size=batch_size,
-                            seed=seed, seq_len=seq_len)
+        losses = train_tiny(model, tokenizer, texts, steps, seed, settings=training)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / "training.json").write_text(
-        __import__("json").dumps(
-            {"steps": steps, "seed": seed, "arch": arch, "d_model": d_model,
-             "n_layers": n_layers, "n_heads": n_heads, "lr": lr, "batch_size": batch_size,
-             "seq_len": seq_len, "n_params": int(sum(p.numel() for p in model.parameters())),
-             "first_loss": losses[0], "final_loss": losses[-1]},
-            indent=1,
-        )
-    )
+    record = {"steps": steps, "seed": seed, "arch": shape.arch, "d_model": shape.d_model,
+              "n_layers": shape.n_layers, "n_heads": shape.n_heads, "lr": training.lr,
+              "batch_size": training.batch_size, "seq_len": training.seq_len,
+              "n_params": int(sum(p.numel() for p in model.parameters())),
+              "first_loss": losses[0], "final_loss": losses[-1]}
+    (out / "training.json").write_text(json.dumps(record, indent=1))
     return out
 
 
