@@ -24,9 +24,10 @@ from emergence_law.settings import with_overrides
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
-#: special tokens, in id order (ids 0..3)
-PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
-SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)
+#: special tokens by their role in a ``transformers`` tokenizer, in id order (ids 0..3)
+TOKEN_ROLES = {"pad_token": "<pad>", "unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
+SPECIAL_TOKENS = tuple(TOKEN_ROLES.values())
+PAD, UNK, BOS, EOS = SPECIAL_TOKENS
 ARCHITECTURES = ("llama", "gpt2", "gpt_neox")
 
 
@@ -65,15 +66,8 @@ def build_char_tokenizer(
     core.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, vocab[BOS])]
     )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        pad_token=PAD,
-        unk_token=UNK,
-        bos_token=BOS,
-        eos_token=EOS,
-        model_max_length=model_max_length,
-        clean_up_tokenization_spaces=False,
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=core, model_max_length=model_max_length,
+                                   clean_up_tokenization_spaces=False, **TOKEN_ROLES)
 
 
 @dataclass(frozen=True)
