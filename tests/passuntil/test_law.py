@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emergence_law.errors import DataError, NotIdentifiableError, OptionError
+from emergence_law.errors import DataError, NotIdentifiableError
 from emergence_law.passuntil.counts import load_counts
 from emergence_law.passuntil.law import TaskScalingLaw
 from emergence_law.passuntil.simulate import simulate_task
@@ -87,7 +87,4 @@ def test_counts_validation_names_row_and_column(tmp_path):
     # without r or censored the table is a fixed budget: every row stopped at its budget
     f.write_text("model,params,task,instance,trials,passes\nm,1e8,t,a,10,0\nm,1e8,t,b,9,2\n")
     assert load_counts(f)["censored"].tolist() == [True, True]
-    with pytest.raises(OptionError, match="--level"):
-        TaskScalingLaw(level="global")
-    with pytest.raises(OptionError, match="--seed"):
-        TaskScalingLaw(seed=-1)
+    # bad settings of the law: tests/passuntil/test_law_conventions.py

@@ -33,19 +33,21 @@ point estimate, which is 0 half the time) is what keeps the coverage. With two s
 cannot be checked, and the prediction says so. A bend of the law (sub- or super-scaling) is not
 covered unless ``allow_bend`` is set. The random effect's model is :mod:`.scatter`.
 
-Use :class:`TaskScalingLaw` (configure, ``fit(counts)``, then ``predict(N)``).
+Use :class:`TaskScalingLaw` (configure, ``fit(counts)``, then ``predict(N)``; scikit-learn's
+estimator convention: settings are checked at ``fit``).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from emergence_law.errors import DataError, NotIdentifiableError, OptionError
+from emergence_law.errors import DataError, NotIdentifiableError, SettingError
 from emergence_law.passuntil.estimate import task_estimate
 from emergence_law.passuntil.likelihood import CountsGrid, instance_newton, pass_rate
 from emergence_law.passuntil.pooled import PooledState, fit_pooled, pooled_plugin_draws
@@ -62,6 +64,8 @@ __all__ = ["DEFAULT_LEVEL", "LEVELS", "TAU_SCALE", "LawPrediction", "TaskPoints"
 
 LEVELS = ("pooled", "instance", "dataset", "distribution")
 DEFAULT_LEVEL = "pooled"
+#: the constructor's arguments, in order (get_params, set_params)
+_PARAMS = ("level", "confidence", "n_draws", "seed", "scaled", "allow_bend")
 
 
 @dataclass
@@ -147,6 +151,12 @@ class TaskScalingLaw:
     ``dropped_`` (dataset and distribution levels: models left out), ``scatter_`` (the
     size-level random effect), ``warnings_`` (in words), ``distributions_`` (distribution level:
     one :class:`~emergence_law.passuntil.distribution.BetaFit` per model).
+
+    scikit-learn's convention, as :class:`~emergence_law.fitting.EmergenceLaw`: the constructor
+    only stores the settings (``get_params``, ``set_params``, ``sklearn.base.clone`` work),
+    :meth:`fit` checks them first (:meth:`validate_params`; a bad one is a
+    :class:`~emergence_law.errors.SettingError`, a ``ValueError`` naming the parameter) and
+    returns the fitted law.
     """
 
     level: str = DEFAULT_LEVEL
@@ -171,20 +181,50 @@ class TaskScalingLaw:
     _modes: np.ndarray | None = field(default=None, init=False, repr=False)
     _hess: np.ndarray | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            raise OptionError("--level", f"unknown level {self.level!r} (choose from "
-                              f"{', '.join(LEVELS)})")
-        if not 0 < self.confidence < 1:
-            raise OptionError("--confidence", f"must lie in (0, 1), got {self.confidence}")
-        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise OptionError("--seed", f"must be a whole number >= 0, got {self.seed}")
-        if self.n_draws < 20:
-            raise OptionError("--draws", f"need at least 20 draws for an interval, got "
-                              f"{self.n_draws}")
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments (scikit-learn's signature; no nested estimators)."""
+        return {k: getattr(self, k) for k in _PARAMS}
+
+    def set_params(self, **params: Any) -> TaskScalingLaw:
+        """Change settings in place (checked at :meth:`fit`); an unknown name is refused."""
+        for k, v in params.items():
+            if k not in _PARAMS:
+                raise SettingError(k, "not a setting of TaskScalingLaw "
+                                      f"(use {', '.join(_PARAMS)})")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:  # the settings, as scikit-learn shows an estimator
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"TaskScalingLaw({args})"
+
+    def validate_params(self) -> TaskScalingLaw:
+        """Refuse a bad setting with a :class:`~emergence_law.errors.SettingError` naming the
+        parameter; :meth:`fit` calls it first, callers that want to refuse before reading counts
+        call it themselves."""
+        level, confidence, seed, n_draws = self.level, self.confidence, self.seed, self.n_draws
+        if not (isinstance(level, str) and level in LEVELS):
+            raise SettingError("level", f"unknown level {level!r} (choose from "
+                               f"{', '.join(LEVELS)})")
+        if isinstance(confidence, bool) or not (isinstance(confidence, Real)
+                                                and 0 < confidence < 1):
+            raise SettingError("confidence", f"must lie in (0, 1), got {confidence}")
+        if isinstance(seed, bool) or not (isinstance(seed, Integral) and seed >= 0):
+            raise SettingError("seed", f"must be a whole number >= 0, got {seed}")
+        if isinstance(n_draws, bool) or not isinstance(n_draws, Integral):
+            raise SettingError("n_draws", f"must be a whole number, got {n_draws!r}")
+        if n_draws < 20:
+            raise SettingError("n_draws", f"need at least 20 draws for an interval, got {n_draws}")
+        for name in ("scaled", "allow_bend"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise SettingError(name, f"must be True or False, got {getattr(self, name)!r}")
+        return self
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, counts: pd.DataFrame | CountsGrid, source: str = "counts") -> TaskScalingLaw:
+        """Fit the law to ``counts`` (a counts table or a :class:`CountsGrid`); the settings are
+        checked first (:meth:`validate_params`)."""
+        self.validate_params()
         grid = counts if isinstance(counts, CountsGrid) else CountsGrid.from_counts(counts, source)
         self.grid_ = grid
         self.warnings_ = check_counts(grid, source)
@@ -322,7 +362,7 @@ class TaskScalingLaw:
         self._check_fitted()
         params = np.atleast_1d(np.asarray(params, dtype=float))
         if np.any(~np.isfinite(params)) or np.any(params <= 0):
-            raise OptionError("--target-params", "model sizes must be positive finite numbers")
+            raise SettingError("params", "model sizes must be positive finite numbers")
         x = np.log(params) - self.grid_.x0
         a = 1 - self.confidence
         mid = self._eta_hat(x)
@@ -345,6 +385,10 @@ class TaskScalingLaw:
 
     def predict(self, target_params: float) -> LawPrediction:
         """The task pass rate of a model with ``target_params`` parameters, with an interval."""
+        self._check_fitted()
+        n = target_params
+        if isinstance(n, bool) or not (isinstance(n, Real) and np.isfinite(n) and n > 0):
+            raise SettingError("target_params", f"must be a positive number, got {n}")
         mid, lo, hi = self.curve(np.array([float(target_params)]))
         return LawPrediction(float(target_params), float(mid[0]), [float(lo[0]), float(hi[0])],
                              self.level, self.confidence, self.scatter_.get("tau", 0.0),
@@ -356,8 +400,8 @@ class TaskScalingLaw:
 
         self._check_fitted()
         if self.level != "distribution":
-            raise OptionError("--level", "the distribution of pass rates is predicted only by "
-                              "the distribution level")
+            raise SettingError("level", "the distribution of pass rates is predicted only by "
+                               "the distribution level")
         x = float(np.log(params) - self.grid_.x0)
         mean = float(_pu(self._eta_hat(np.array([x])))[0])
         a = float(np.exp(self._shape["log_a"] @ [1.0, x]))
