@@ -70,9 +70,11 @@ def _one_line(msg: str) -> str:
 FLAGS = {p: "--" + p.replace("_", "-") for p in (
     "form", "d0", "likelihood", "posterior", "seed", "bootstrap_unit", "method", "threshold",
     "min_checkpoints", "order_by", "only", "nll_metric", "by", "target", "train", "law",
-    "tokens_per_param", "rel_error", "level", "confidence", "target_params")} | {
+    "tokens_per_param", "rel_error", "level", "confidence", "target_params", "k", "r", "budget",
+    "batch_size", "temperature", "top_p", "workers", "threads", "executor", "address",
+    "n_train", "lora_rank", "scale", "device", "out")} | {
     "n_samples": "--samples", "shared_ab": "--per-level", "series_b": "--series",
-    "n_bootstrap": "--bootstrap", "n_draws": "--draws"}
+    "n_bootstrap": "--bootstrap", "n_draws": "--draws", "name_or_path": "--model"}
 
 
 # optional dependencies -> the extra that installs them (pyproject.toml's optional-dependencies)

@@ -26,7 +26,10 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "emergence_law"
 #: modules converted to SettingError (issue 14); the rest of the library follows as its owners
 #: convert it (the Done-when: no module outside commands/ and cli.py names a flag)
 CONVERTED = ["errors.py", "scaling.py", "fitting", "analysis", "passuntil/estimate.py",
-             "passuntil/pooled.py", "passuntil/likelihood.py"]
+             "passuntil/pooled.py", "passuntil/likelihood.py", "passuntil/law.py",
+             "passuntil/generators.py", "passuntil/passk.py", "passuntil/sample.py",
+             "sweep/executors.py", "measure/finetune.py", "lab/family.py", "lab/pipeline.py",
+             "lab/recipe.py", "lab/results.py", "report/html.py"]
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +53,45 @@ def test_a_setting_error_is_a_value_error_naming_the_parameter_and_pickles():
     assert isinstance(o, ValueError) and str(o) == "option --workers: must be at least 1, got 0"
 
 
+def _raises(path: Path, *names: str) -> list[tuple[int, str]]:
+    """(line, first argument) of the ``OptionError``/``SettingError(<literal>, ...)`` calls."""
+    return [(node.lineno, str(node.args[0].value))
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in names
+            and node.args and isinstance(node.args[0], ast.Constant)]
+
+
 def _flag_raises(path: Path) -> list[str]:
-    """``OptionError("--flag", ...)`` calls in one source file, as 'file:line flag'."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "OptionError"
-                and node.args and isinstance(node.args[0], ast.Constant)
-                and str(node.args[0].value).startswith("--")):
-            found.append(f"{path.relative_to(SRC)}:{node.lineno} {node.args[0].value}")
-    return found
+    """``OptionError("--flag", ...)`` (or ``SettingError``) calls in one file, as 'file:line flag'."""
+    return [f"{path.relative_to(SRC)}:{line} {arg}"
+            for line, arg in _raises(path, "OptionError", "SettingError") if arg.startswith("--")]
+
+
+def _converted_files() -> list[Path]:
+    return [p for c in CONVERTED for p in
+            ((SRC / c).rglob("*.py") if (SRC / c).is_dir() else [SRC / c])]
 
 
 def test_converted_library_modules_name_parameters_not_flags():
-    files = [p for c in CONVERTED for p in
-             ((SRC / c).rglob("*.py") if (SRC / c).is_dir() else [SRC / c])]
-    assert len(files) > 15
+    files = _converted_files()
+    assert len(files) > 25 and all(f.exists() for f in files)
     assert [hit for f in files for hit in _flag_raises(f)] == []
+
+
+def test_a_parameter_named_like_a_real_option_is_mapped_to_it():
+    """A ``SettingError("budget", ...)`` whose ``--budget`` exists must be in FLAGS, else the
+    CLI's one line would read ``option budget:`` instead of ``option --budget:``."""
+    options = _options(typer.main.get_command(app))
+    # same name, another meaning: fit_elbow's ``model`` (the elbow's shape) is not the --model
+    # of a checkpoint, a missing ``tokens`` array is not measure's --tokens, the sizes
+    # ``TaskScalingLaw.curve(params)`` draws are not passuntil run's --params; no command passes
+    # them a value from those flags
+    other_meaning = {"model", "tokens", "params"}
+    unmapped = sorted({f"{f.relative_to(SRC)}: {arg}" for f in _converted_files()
+                       for _, arg in _raises(f, "SettingError")
+                       if "--" + arg.replace("_", "-") in options and arg not in FLAGS
+                       and arg not in other_meaning})
+    assert unmapped == []
 
 
 def _options(command) -> set[str]:
@@ -79,6 +105,58 @@ def test_every_flag_of_the_mapping_table_is_a_real_option():
     options = _options(typer.main.get_command(app))
     assert set(FLAGS.values()) <= options, set(FLAGS.values()) - options
     assert FLAGS["n_samples"] == "--samples" and FLAGS["shared_ab"] == "--per-level"
+
+
+def _library_calls():
+    import pandas as pd
+
+    from emergence_law.lab.family import get_scale
+    from emergence_law.lab.recipe import split_method
+    from emergence_law.measure.finetune import default_hparams, subset_indices
+    from emergence_law.passuntil.generators import as_generator
+    from emergence_law.passuntil.passk import passk_table, passk_unbiased
+    from emergence_law.passuntil.sample import passuntil_sample
+    from emergence_law.sweep.executors import ProcessPoolJobExecutor, make_executor
+
+    def sample(**kw):
+        return lambda: passuntil_sample(lambda p, n: [], ["p"], checker=lambda i, c: True, **kw)
+
+    return [
+        (lambda: passk_unbiased([10], [1], [True], k=0), "--k", "k must be at least 1, got 0"),
+        (lambda: passk_table(pd.DataFrame(), [1], confidence=1.5), "--confidence",
+         "must lie in (0, 1), got 1.5"),
+        (sample(r=0), "--r", "must be at least 1, got 0"),
+        (sample(budget=0), "--budget", "must be at least 1, got 0"),
+        (sample(batch_size=0), "--batch-size", "must be at least 1, got 0"),
+        (lambda: as_generator(42), "generator", "expected a generator or a callable, got int"),
+        (lambda: make_executor("local", workers=0), "--workers", "must be at least 1, got 0"),
+        (lambda: make_executor("local", address="auto"), "--address",
+         "only used with --executor ray"),
+        (lambda: make_executor("cluster"), "--executor", "expected 'local' or 'ray', got 'cluster'"),
+        (lambda: ProcessPoolJobExecutor(2, threads=0), "--threads", "must be at least 1, got 0"),
+        (lambda: subset_indices(10, 0, 0), "--n-train", "must be at least 1, got 0"),
+        (lambda: subset_indices(10, 11, 0), "--n-train",
+         "11 examples asked for but the training pool has only 10"),
+        (lambda: default_hparams(1e9, "adapter"), "--method",
+         "unknown method 'adapter' (use full or lora)"),
+        (lambda: get_scale("huge"), "--scale", "unknown scale 'huge' (use tiny, small, medium, large)"),
+        # no command reaches it (the lab's methods are fixed per scale); shown as --method
+        (lambda: split_method("adapter"), "--method",
+         "unknown finetuning method 'adapter' (use full or lora-rN)"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(15))
+def test_library_raises_name_the_parameter_and_the_cli_its_flag(case):
+    """Each converted module, called as a library: the error names the Python parameter; the
+    CLI's one line (``option <FLAGS[param]>: reason``) is the one it printed before, for the
+    calls a command makes."""
+    call, flag, reason = _library_calls()[case]
+    with pytest.raises(SettingError) as info:
+        call()
+    e = info.value
+    assert str(e) == f"parameter {e.param}: {reason}" and e.reason == reason
+    assert FLAGS.get(e.param, e.param) == flag
 
 
 @pytest.mark.parametrize(("args", "line"), [

@@ -190,7 +190,7 @@ def test_engine_reports_checker_errors_and_validates_options():
                               checker=flaky, r=1, budget=10, batch_size=4, progress=False)
     assert counts.loc[0, "censored"] and counts.loc[0, "checker_errors"] == 10
     assert "bad checker" in counts.loc[0, "first_error"]
-    with pytest.raises(OptionError, match="--budget"):
+    with pytest.raises(OptionError, match="^parameter budget: must be at least 1"):
         passuntil_sample(lambda p, n: [], ["p"], checker=flaky, r=3, budget=0)
     assert json.loads(json.dumps(counts.to_dict()))  # JSON-safe result
 

@@ -356,7 +356,7 @@ def test_truncated_png_is_named(results_subset) -> None:
 
 def test_out_is_a_folder(results_subset) -> None:
     folder = results_subset(["fit"])
-    with pytest.raises(OptionError, match="option --out: .* is a folder"):
+    with pytest.raises(OptionError, match="^parameter out: .* is a folder"):
         build_report(folder, out=folder)
 
 

@@ -186,9 +186,9 @@ def test_pool_workers_get_the_thread_limit_and_python_jobs_the_device(tmp_path: 
         ex.close()
     assert len(rows) == 4 and {r["torch_threads"] for r in rows} == {1}
     assert {r["device"] for r in rows} == {"meta"}
-    from emergence_law.errors import OptionError
+    from emergence_law.errors import SettingError
 
-    with pytest.raises(OptionError, match="--threads"):
+    with pytest.raises(SettingError, match="^parameter threads: must be at least 1"):
         ProcessPoolJobExecutor(2, threads=0)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,8 @@ SCALES: dict[str, LabScale] = {s.name: s for s in (
 )}
 
 
-def get_scale(name: str) -> LabScale:
-    """The settings of scale ``name``; an unknown name is a one-line option error."""
-    if name not in SCALES:
-        raise OptionError("--scale", f"unknown scale {name!r} (use {', '.join(SCALES)})")
-    return SCALES[name]
+def get_scale(scale: str) -> LabScale:
+    """The settings of scale ``scale``; an unknown name is a ``SettingError`` naming it."""
+    if scale not in SCALES:
+        raise SettingError("scale", f"unknown scale {scale!r} (use {', '.join(SCALES)})")
+    return SCALES[scale]

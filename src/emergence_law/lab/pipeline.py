@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from emergence_law.errors import EmergenceLawError, OptionError
+from emergence_law.errors import EmergenceLawError, SettingError
 from emergence_law.lab.family import LabScale, get_scale
 from emergence_law.lab.recipe import STORE_FILE
 from emergence_law.results.lab import LabSummary
@@ -78,11 +78,11 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
 
     sc = get_scale(scale) if isinstance(scale, str) else scale
     if device not in DEVICES:
-        raise OptionError("--device", f"unknown device {device!r} (use cpu or cuda)")
+        raise SettingError("device", f"unknown device {device!r} (use cpu or cuda)")
     if device == "cuda" and not torch.cuda.is_available():
-        raise OptionError("--device", "cuda was asked for but torch sees no GPU")
+        raise SettingError("device", "cuda was asked for but torch sees no GPU")
     if workers < 1:
-        raise OptionError("--workers", f"must be at least 1, got {workers}")
+        raise SettingError("workers", f"must be at least 1, got {workers}")
     if threads:
         torch.set_num_threads(threads)
     t0, c0 = time.perf_counter(), time.process_time()

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 from emergence_law.lab.family import LabScale
 from emergence_law.lab.train import Checkpoint
 
@@ -44,7 +44,7 @@ def split_method(method: str) -> tuple[str, int | None]:
         return "full", None
     if method.startswith("lora-r") and method[6:].isdigit():
         return "lora", int(method[6:])
-    raise OptionError("method", f"unknown finetuning method {method!r} (use full or lora-rN)")
+    raise SettingError("method", f"unknown finetuning method {method!r} (use full or lora-rN)")
 
 
 def finetune_hparams(sc: LabScale, method: str) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def _models(sc: LabScale, out: Path, ckpts: list[Checkpoint]) -> list[dict[str, 
         for ck in cks:  # the folder template below must name the folders training wrote
             if Path(ck.path).resolve() != (out / checkpoint_dir(models_dir, specs[size],
                                                                 ck.step)).resolve():
-                raise OptionError("--out", f"checkpoint {ck.path} is not under {out}")
+                raise SettingError("out", f"checkpoint {ck.path} is not under {out}")
         last = cks[-1]  # step 0 (the gate's never-pretrained control) has seen no tokens
         models.append({"name": f"lab-{size}", "series": f"lab-{sc.name}",
                        "params": cks[0].params,

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from emergence_law.errors import DataError, OptionError
+from emergence_law.errors import DataError, SettingError
 
 # the training settings are typed with the job kinds (torch-free: recipes are checked at plan time)
 from emergence_law.jobkinds import METHODS, FinetuneHparams
@@ -44,7 +44,7 @@ ProgressFn = Callable[[int, int], None]
 def default_hparams(n_params: float, method: str = "full") -> FinetuneHparams:
     """Sensible defaults by model size: smaller models and LoRA adapters take larger rates."""
     if method not in METHODS:
-        raise OptionError("--method", f"unknown method {method!r} (use full or lora)")
+        raise SettingError("method", f"unknown method {method!r} (use full or lora)")
     if n_params < 1e7:  # toy models trained here
         lr = 3e-3 if method == "full" else 1e-2
     elif n_params < 1e9:
@@ -69,10 +69,10 @@ def subset_indices(n_pool: int, n_train: int, subset: int, *, base_seed: int = 0
     The first ``n_train`` of one permutation of the pool, fixed by ``(base_seed, subset)``.
     """
     if n_train < 1:
-        raise OptionError("--n-train", f"must be at least 1, got {n_train}")
+        raise SettingError("n_train", f"must be at least 1, got {n_train}")
     if n_train > n_pool:
-        raise OptionError("--n-train", f"{n_train} examples asked for but the training pool "
-                          f"has only {n_pool}")
+        raise SettingError("n_train", f"{n_train} examples asked for but the training pool "
+                           f"has only {n_pool}")
     perm = np.random.default_rng([int(base_seed), int(subset)]).permutation(n_pool)
     return [int(i) for i in perm[:n_train]]
 
@@ -188,9 +188,9 @@ def finetune_model(
     import torch
 
     if method not in METHODS:
-        raise OptionError("--method", f"unknown method {method!r} (use full or lora)")
+        raise SettingError("method", f"unknown method {method!r} (use full or lora)")
     if not examples:
-        raise OptionError("--n-train", "no training examples")
+        raise SettingError("examples", "no training examples")
     hp = hparams or default_hparams(sum(p.numel() for p in model.parameters()), method)
     torch.manual_seed(seed)  # LoRA's adapter init draws from torch's global generator
     with warnings.catch_warnings():  # transformers' deprecation notes on copying/peft wrapping
@@ -205,7 +205,7 @@ def finetune_model(
             ft = get_peft_model(ft, cfg)
     params = [p for p in ft.parameters() if p.requires_grad]
     if hp.pack < 1:
-        raise OptionError("hparams", f"pack must be at least 1, got {hp.pack}")
+        raise SettingError("hparams", f"pack must be at least 1, got {hp.pack}")
     rows = _Rows(tokenizer, task, examples, _max_length(model, tokenizer), hp)
     per_step = hp.batch_size * hp.pack
     steps = max(hp.min_steps, math.ceil(hp.epochs * len(examples) / per_step))
@@ -314,7 +314,7 @@ def finetune_and_evaluate(
         hparams, base)
     if lora_rank is not None:
         if lora_rank < 1:
-            raise OptionError("--lora-rank", f"must be at least 1, got {lora_rank}")
+            raise SettingError("lora_rank", f"must be at least 1, got {lora_rank}")
         hp = hp.model_copy(update={"lora_rank": int(lora_rank)})
     pool = training_pool(task, drop_overlap=drop_overlap)
     chosen = [pool[i] for i in subset_indices(len(pool), n_train, subset, base_seed=base_seed)]

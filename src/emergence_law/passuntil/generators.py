@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 from emergence_law.measure.models import forward_with_cache
 
 
@@ -51,7 +51,7 @@ def as_generator(obj: Any) -> Generator:
         return obj
     if callable(obj):
         return CallableGenerator(obj)
-    raise OptionError("generator", f"expected a generator or a callable, got {type(obj).__name__}")
+    raise SettingError("generator", f"expected a generator or a callable, got {type(obj).__name__}")
 
 
 class HFGenerator:
@@ -73,11 +73,11 @@ class HFGenerator:
         import torch
 
         if temperature <= 0:
-            raise OptionError("--temperature", f"must be positive for sampling, got {temperature}")
+            raise SettingError("temperature", f"must be positive for sampling, got {temperature}")
         if not 0 < top_p <= 1:
-            raise OptionError("--top-p", f"must lie in (0, 1], got {top_p}")
+            raise SettingError("top_p", f"must lie in (0, 1], got {top_p}")
         if method not in ("cached", "generate"):
-            raise OptionError("method", f"unknown method {method!r} (cached or generate)")
+            raise SettingError("method", f"unknown method {method!r} (cached or generate)")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.temperature = float(temperature)
@@ -106,14 +106,15 @@ class HFGenerator:
         if local.exists():
             src = str(local)
             if not (local / "config.json").exists():
-                raise OptionError("--model", f"{local} has no config.json (not a model folder)")
+                raise SettingError("name_or_path",
+                                   f"{local} has no config.json (not a model folder)")
         try:
             tok = AutoTokenizer.from_pretrained(src)
             torch_dtype = getattr(torch, dtype) if dtype else None
             model = AutoModelForCausalLM.from_pretrained(src, dtype=torch_dtype)
         except OSError as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise OptionError("--model", f"cannot load {src!r}: {msg}") from None
+            raise SettingError("name_or_path", f"cannot load {src!r}: {msg}") from None
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(model.to(dev), tok, **kwargs)
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from emergence_law.errors import NotIdentifiableError, OptionError
+from emergence_law.errors import NotIdentifiableError, SettingError
 
 
 def _log_choose(n: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -40,7 +40,7 @@ def passk_unbiased(trials, passes, censored, k: int) -> np.ndarray:
     """Per-instance unbiased pass@k (NaN where no unbiased estimate exists: k > samples of an
     instance that stopped at its budget)."""
     if k < 1:
-        raise OptionError("--k", f"k must be at least 1, got {k}")
+        raise SettingError("k", f"k must be at least 1, got {k}")
     n = np.asarray(trials, dtype=float)
     c = np.asarray(passes, dtype=float)
     cens = np.broadcast_to(np.asarray(censored, dtype=bool), n.shape)
@@ -81,7 +81,7 @@ def passk_table(rows: pd.DataFrame, ks: list[int], *, confidence: float = 0.95,
     from emergence_law.passuntil.distribution import fit_beta
 
     if not 0 < confidence < 1:
-        raise OptionError("--confidence", f"must lie in (0, 1), got {confidence}")
+        raise SettingError("confidence", f"must lie in (0, 1), got {confidence}")
     out = []
     for (model, params), g in rows.groupby(["model", "params"], sort=False):
         k_ = g["trials"].to_numpy(dtype=float)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 from emergence_law.passuntil.checkers import Checker, check_batch
 from emergence_law.passuntil.generators import as_generator
 
@@ -74,10 +74,10 @@ def _as_instances(instances: Iterable[Any]) -> list[Instance]:
         elif isinstance(x, str):
             out.append(Instance(str(i), x))
         else:
-            raise OptionError("instances", f"cannot use {type(x).__name__} as an instance")
+            raise SettingError("instances", f"cannot use {type(x).__name__} as an instance")
     ids = [x.id for x in out]
     if len(set(ids)) != len(ids):
-        raise OptionError("instances", "instance ids must be unique")
+        raise SettingError("instances", "instance ids must be unique")
     return out
 
 
@@ -133,7 +133,7 @@ def _start(generator: Any, instances: Iterable[Any],
     items = _as_instances(instances)
     for inst in items:
         if checker is None and inst.checker is None:
-            raise OptionError("checker", f"instance {inst.id!r} has no checker and none was given")
+            raise SettingError("checker", f"instance {inst.id!r} has no checker and none was given")
     state: dict[str, Counts] = {x.id: Counts() for x in items}
     if store is not None:
         for key, rec in store.get_records(namespace).items():
@@ -171,11 +171,11 @@ def passuntil_sample(
     :func:`next_batch_size`) so that easy instances do not waste most of a large batch.
     """
     if r < 1:
-        raise OptionError("--r", f"must be at least 1, got {r}")
+        raise SettingError("r", f"must be at least 1, got {r}")
     if budget < 1:
-        raise OptionError("--budget", f"must be at least 1, got {budget}")
+        raise SettingError("budget", f"must be at least 1, got {budget}")
     if batch_size < 1:
-        raise OptionError("--batch-size", f"must be at least 1, got {batch_size}")
+        raise SettingError("batch_size", f"must be at least 1, got {batch_size}")
     gen, items, state = _start(generator, instances, checker, store, namespace, stream=())
 
     def running_estimate() -> float:
@@ -240,7 +240,7 @@ def adaptive_sample(
     from emergence_law.passuntil.allocation import run_adaptive
 
     if batch_size < 1:
-        raise OptionError("--batch-size", f"must be at least 1, got {batch_size}")
+        raise SettingError("batch_size", f"must be at least 1, got {batch_size}")
     gen, items, state = _start(generator, instances, checker, store, namespace, stream=(1,))
 
     def draw(i: int, n: int) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from emergence_law import __version__
 from emergence_law.atomic import atomic_write_text
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 from emergence_law.provenance import versions
 from emergence_law.report.collect import ResultsFolder, collect_tree
 from emergence_law.report.render import esc, figure, json_html, key_values
@@ -205,12 +205,13 @@ def build_report(results_dir: str | Path, out: str | Path | None = None) -> Path
     ``--out`` of ``passuntil fit``) are reported too, each section labelled with its subfolder.
     ``out`` defaults to ``results_dir/report.html``. The file is written atomically (a reader
     never sees half a report). Raises :class:`~emergence_law.errors.OptionError` for a missing
-    folder or an unusable ``out`` and :class:`~emergence_law.errors.DataError` for a folder with
-    no known outputs or an unreadable file.
+    folder or an unusable ``out`` (a ``SettingError`` naming ``out``) and
+    :class:`~emergence_law.errors.DataError` for a folder with no known outputs or an unreadable
+    file.
     """
     parts = collect_tree(results_dir)
     target = Path(out) if out is not None else Path(results_dir) / "report.html"
     if target.is_dir():
-        raise OptionError("--out", f"{target} is a folder, expected an .html file name")
+        raise SettingError("out", f"{target} is a folder, expected an .html file name")
     page = render_report(parts)
     return atomic_write_text(target, page)

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 from emergence_law.lifeline import start_reaper
 from emergence_law.pool import JobPool, WorkerDied
 from emergence_law.sweep.execute import JobOutcome, ProgressFn, execute
@@ -110,9 +110,9 @@ class ProcessPoolJobExecutor(Executor):
                  max_in_flight: int | None = None, threads: int | None = None) -> None:
         super().__init__(base_dir=base_dir, device=device)
         if workers < 1:
-            raise OptionError("--workers", f"must be at least 1, got {workers}")
+            raise SettingError("workers", f"must be at least 1, got {workers}")
         if threads is not None and threads < 1:
-            raise OptionError("--threads", f"must be at least 1, got {threads}")
+            raise SettingError("threads", f"must be at least 1, got {threads}")
         self.workers = workers
         self.threads = threads
         self.max_in_flight = max_in_flight or workers
@@ -228,8 +228,8 @@ class RayExecutor(Executor):
         try:
             import ray
         except ImportError as exc:  # pragma: no cover - ray is in the 'distributed' extra
-            raise OptionError("--executor", "ray is not installed (pip install "
-                              "'emergence-law[distributed]')") from exc
+            raise SettingError("executor", "ray is not installed (pip install "
+                               "'emergence-law[distributed]')") from exc
         self._ray = ray
         self._started = False
         self._reaper = None
@@ -343,22 +343,22 @@ class RayExecutor(Executor):
             self._reaper = None
 
 
-def make_executor(kind: str, *, workers: int | None = None, address: str | None = None,
+def make_executor(executor: str, *, workers: int | None = None, address: str | None = None,
                   base_dir: str | Path = ".", device: str = "cpu",
                   ray_options: dict[str, Any] | None = None, threads: int | None = None
                   ) -> Executor:
     """The executor named on the command line (``local`` or ``ray``); ``threads`` limits torch's
     threads per local worker process."""
     if workers is not None and workers < 1:
-        raise OptionError("--workers", f"must be at least 1, got {workers}")
-    if kind == "local":
+        raise SettingError("workers", f"must be at least 1, got {workers}")
+    if executor == "local":
         if address:
-            raise OptionError("--address", "only used with --executor ray")
+            raise SettingError("address", "only used with --executor ray")
         if workers is None or workers == 1:
             return InProcessExecutor(base_dir=base_dir, device=device)
         return ProcessPoolJobExecutor(workers, base_dir=base_dir, device=device,
                                       threads=threads)
-    if kind == "ray":
+    if executor == "ray":
         opts = dict(ray_options or {})
         return RayExecutor(
             address=address or opts.pop("address", None), base_dir=base_dir, device=device,
@@ -366,4 +366,4 @@ def make_executor(kind: str, *, workers: int | None = None, address: str | None 
             max_retries=int(opts.pop("max_retries", 0)), init_kwargs=opts.pop("init", None),
             check_resources=bool(opts.pop("check_resources", True)),
         )
-    raise OptionError("--executor", f"expected 'local' or 'ray', got {kind!r}")
+    raise SettingError("executor", f"expected 'local' or 'ray', got {executor!r}")
