@@ -5,7 +5,7 @@
 ``plots``, ``estimator``.
 """
 
-from emergence_law.fitting.estimator import EmergenceLaw, IdentifiabilityWarning
+from emergence_law.fitting.estimator import EDGE_NATS, EmergenceLaw, IdentifiabilityWarning
 from emergence_law.fitting.result import EmergenceFit
 
-__all__ = ["EmergenceLaw", "EmergenceFit", "IdentifiabilityWarning"]
+__all__ = ["EDGE_NATS", "EmergenceLaw", "EmergenceFit", "IdentifiabilityWarning"]

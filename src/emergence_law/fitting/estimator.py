@@ -38,6 +38,7 @@ RISE_Z = 3.0
 #: an elbow in loss needs checkpoints at this many different losses (2 fit any elbow between)
 MIN_DISTINCT_LOSSES = 3
 #: an E(D0) MLE this close (nats) to the least few-shot loss is at the data's edge, not beyond
+#: (public: ``emergence_law.fitting.EDGE_NATS``; the lab and the design read the same limit)
 EDGE_NATS = 0.02
 
 Progress = Callable[[str, int, int], None]

@@ -349,7 +349,7 @@ def _data_edge(mle: float, rows: pd.DataFrame) -> dict[str, Any]:
     used), and whether the MLE sits at that edge (the core's ``EDGE_NATS``). A prediction at
     the edge says only "no earlier than the data", so its error measures how close the
     checkpoints came to the elbow, not an extrapolation."""
-    from emergence_law.fitting.estimator import EDGE_NATS
+    from emergence_law.fitting import EDGE_NATS
 
     fs = rows[rows["setting"] == "fewshot"]
     if fs.empty:
