@@ -285,6 +285,31 @@ def plan_ablations(rows: pd.DataFrame, task: str, metric: str, cutoff: float,
     return ablations, plans
 
 
+def record_fit(table: pd.DataFrame, rows: list[int], res: dict[str, Any], job: FitJob,
+               truth: float, threshold: float, loss_range: tuple[float, float], *,
+               columns: dict[str, str] | None = None, note: str) -> None:
+    """Write one fit's outcome into ``rows`` of an ablation or backtest ``table``: its seconds,
+    then the status and reason of a failed fit (or one whose prediction fails the sanity
+    check), else its :func:`score` against ``truth`` (``columns``: score key -> table column,
+    default every key as is), status ok and its warnings in column ``note``."""
+    if res["status"] == "ok":
+        why = check_prediction(res, loss_range, job.params.get("posterior", "mcmc") != "none")
+        if why:
+            res = {**res, "status": "failed", "reason": why}
+    s = score(res["mle"], res["samples"], truth, threshold) if res["status"] == "ok" else {}
+    names = columns if columns is not None else {k: k for k in s}
+    for i in rows:
+        table.loc[i, "seconds"] = res["seconds"]
+        if res["status"] != "ok":
+            table.loc[i, ["status", "reason"]] = [res["status"], res["reason"]]
+            continue
+        for k, col in names.items():
+            table.loc[i, col] = s[k]
+        table.loc[i, "status"] = "ok"
+        if res.get("warnings"):
+            table.loc[i, note] = "; ".join(res["warnings"])
+
+
 def run_ablations(obs: pd.DataFrame | str | Path, task: str, *, law: dict[str, Any] | None = None,
                   threshold: float = DEFAULT_THRESHOLD, cutoff: float | None = None,
                   metric: str | None = None, series: str | None = None,
@@ -346,22 +371,7 @@ def run_ablations(obs: pd.DataFrame | str | Path, task: str, *, law: dict[str, A
     loss_range = (float(rows["loss"].min()), float(rows["loss"].max()))
 
     def on_result(j: int, res: dict[str, Any]) -> None:
-        if res["status"] == "ok":
-            why = check_prediction(res, loss_range,
-                                   jobs[j].params.get("posterior", "mcmc") != "none")
-            if why:
-                res = {**res, "status": "failed", "reason": why}
-        for i in owners[j]:
-            table.loc[i, "seconds"] = res["seconds"]
-            if res["status"] != "ok":
-                table.loc[i, ["status", "reason"]] = [res["status"], res["reason"]]
-                continue
-            s = score(res["mle"], res["samples"], gt.elbow, threshold)
-            for k, v in s.items():
-                table.loc[i, k] = v
-            table.loc[i, "status"] = "ok"
-            if res.get("warnings"):
-                table.loc[i, "note"] = "; ".join(res["warnings"])
+        record_fit(table, owners[j], res, jobs[j], gt.elbow, threshold, loss_range, note="note")
         if on_update is not None:
             on_update(result)
 

@@ -26,13 +26,13 @@ import pandas as pd
 from emergence_law.analysis.ablations import (
     DEFAULT_LAW,
     DEFAULT_THRESHOLD,
+    record_fit,
     selection_header,
     task_rows,
 )
 from emergence_law.analysis.checkpoints import checkpoint_keys, checkpoint_table
-from emergence_law.analysis.jobs import METHODS, FitJob, run_fit_job, score
+from emergence_law.analysis.jobs import METHODS, FitJob, run_fit_job
 from emergence_law.analysis.runner import run_jobs
-from emergence_law.analysis.sanity import check_prediction
 from emergence_law.errors import DataError, NotIdentifiableError, SettingError
 from emergence_law.observations import load_observations, write_csv_atomic
 
@@ -40,6 +40,9 @@ CSV_COLUMNS = ["method", "n_held_out", "n_checkpoints", "cutoff_loss", "max_flop
                "prediction", "p5", "p50", "p95", "error", "error_p5", "error_p95", "success",
                "flops_ratio", "loss_gap", "first_post_loss", "first_post_flops", "gt", "status",
                "reason", "seconds", "metric", "ft_method"]
+#: the :func:`~emergence_law.analysis.jobs.score` keys a backtest row keeps, and their columns
+SCORE_COLUMNS = {"mle": "prediction", **{k: k for k in ("p5", "p50", "p95", "error", "error_p5",
+                                                         "error_p95", "success")}}
 
 
 @dataclass
@@ -234,22 +237,8 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
     loss_range = (float(every["loss"].min()), float(every["loss"].max()))
 
     def on_result(i: int, res: dict[str, Any]) -> None:
-        table.loc[i, "seconds"] = res["seconds"]
-        if res["status"] == "ok":
-            why = check_prediction(res, loss_range,
-                                   jobs[i].params.get("posterior", "mcmc") != "none")
-            if why:
-                res = {**res, "status": "failed", "reason": why}
-        if res["status"] != "ok":
-            table.loc[i, ["status", "reason"]] = [res["status"], res["reason"]]
-        else:
-            s = score(res["mle"], res["samples"], gt.elbow, threshold)
-            table.loc[i, "prediction"] = s["mle"]
-            for k in ("p5", "p50", "p95", "error", "error_p5", "error_p95", "success"):
-                table.loc[i, k] = s[k]
-            table.loc[i, "status"] = "ok"
-            if res.get("warnings"):
-                table.loc[i, "reason"] = "; ".join(res["warnings"])
+        record_fit(table, [i], res, jobs[i], gt.elbow, threshold, loss_range,
+                   columns=SCORE_COLUMNS, note="reason")
         if on_update is not None:
             on_update(result)
 
