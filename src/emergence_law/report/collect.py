@@ -50,41 +50,37 @@ COMMAND_ORDER = ("lab run", "measure", "import-lmeval", "sweep", "fit", "ablate"
 
 
 @dataclass(frozen=True)
-class Image:
-    """A PNG read into memory, with its pixel size (read from the header, no decoding)."""
+class FileRead:
+    """A file of a results folder, read: its path (for captions and error messages)."""
 
     path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass(frozen=True)
+class Image(FileRead):
+    """A PNG read into memory, with its pixel size (read from the header, no decoding)."""
+
     data: bytes
     width: int
     height: int
 
-    @property
-    def name(self) -> str:
-        return self.path.name
-
 
 @dataclass(frozen=True)
-class Table:
-    """A CSV file read as a DataFrame, kept with its path for captions and error messages."""
+class Table(FileRead):
+    """A CSV file read as a DataFrame."""
 
-    path: Path
     frame: pd.DataFrame
 
-    @property
-    def name(self) -> str:
-        return self.path.name
-
 
 @dataclass(frozen=True)
-class JsonDoc:
+class JsonDoc(FileRead):
     """A JSON file's parsed content."""
 
-    path: Path
     content: Any
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
 
 @dataclass

@@ -3,8 +3,8 @@ toy lab, the data used), each from the typed results of one results folder."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -33,8 +33,11 @@ from emergence_law.report.sentences import (
     question,
     size_sentence,
 )
+from emergence_law.results.analysis import ComparisonResult, ToParamsResult
 from emergence_law.results.base import TableResult
 from emergence_law.results.core import FitResult
+
+R = TypeVar("R")
 
 #: rows of data_used.csv shown before the table is cut (the rest is counted)
 DATA_ROWS_SHOWN = 200
@@ -187,46 +190,57 @@ def json_plot_section(anchor: str, title: str, record: Mapping[str, Any] | None,
     return Section(anchor, title, "".join(body))
 
 
+def result_section(anchor: str, title: str, result: R | None, plot: Image | None,
+                   caption: str, parts: Callable[[R], list[str]],
+                   after_plot: Callable[[R], list[str]] | None = None) -> Section | None:
+    """A section of one typed result and its plot, either of which may be missing: the
+    result's ``parts`` (its verdict first), the figure, then parts that read best after it."""
+    if result is None and plot is None:
+        return None
+    body = parts(result) if result is not None else []
+    if plot:
+        body.append(figure(plot, caption))
+    if result is not None and after_plot is not None:
+        body += after_plot(result)
+    return Section(anchor, title, "".join(body))
+
+
 def compare_section(res: ResultsFolder) -> Section | None:
     """Verdict first, then the numbers, the plot, and each series' fit as a fold-out."""
-    if res.compare is None and res.compare_plot is None:
-        return None
-    cmp = res.compare
-    body = []
-    if cmp is not None:
-        body.append(f"<p>{compare_sentence(cmp)}</p>")
-        body.append(key_values({k: v for k, v in cmp.to_dict().items()
-                                if k not in ("verdict", "series")}))
-    if res.compare_plot:
-        body.append(figure(res.compare_plot, "Emergence posteriors of the compared series"))
-    if cmp is not None:
-        for name, fit in cmp.fits().items():
-            body.append(f"<details><summary>fit of series {esc(name)}</summary>"
-                        f"{fit_body(fit)}</details>")
-    return Section("compare", "Comparison of model series", "".join(body))
+    return result_section("compare", "Comparison of model series", res.compare,
+                          res.compare_plot, "Emergence posteriors of the compared series",
+                          _compare_parts, _compare_fits)
+
+
+def _compare_parts(cmp: ComparisonResult) -> list[str]:
+    return [f"<p>{compare_sentence(cmp)}</p>",
+            key_values({k: v for k, v in cmp.to_dict().items() if k not in ("verdict", "series")})]
+
+
+def _compare_fits(cmp: ComparisonResult) -> list[str]:
+    return [f"<details><summary>fit of series {esc(name)}</summary>{fit_body(fit)}</details>"
+            for name, fit in cmp.fits().items()]
 
 
 def to_params_section(res: ResultsFolder) -> Section | None:
     """The size (and FLOPs) at the predicted emergence loss, with the scaling law behind it."""
-    if res.to_params is None and res.to_params_plot is None:
-        return None
-    tp = res.to_params
-    body = []
-    if tp is not None:
-        body.append(f"<p>{size_sentence(tp)}</p>")
-        body.extend(f'<p class="note">{esc(n)}</p>' for n in tp.notes)
-        levels = sorted({q for key, _ in tp.BLOCKS for q in tp.percentiles(key)})
-        rows = []
-        for key, label in tp.BLOCKS:
-            pct = tp.percentiles(key)
-            rows.append([label, getattr(tp, key).get("mle"), *[pct.get(q) for q in levels]])
-        body.append(table(["", "MLE", *[pct_label(q) for q in levels]], rows))
-        tabled = {key for key, _ in tp.BLOCKS} | {"message", "notes"}
-        body.append(key_values({k: v for k, v in tp.to_dict().items() if k not in tabled}))
-    if res.to_params_plot:
-        body.append(figure(res.to_params_plot, "Loss scaling law of the model family and the "
-                           "size at the predicted emergence loss"))
-    return Section("to-params", "From emergence loss to model size", "".join(body))
+    return result_section("to-params", "From emergence loss to model size", res.to_params,
+                          res.to_params_plot, "Loss scaling law of the model family and the "
+                          "size at the predicted emergence loss", _to_params_parts)
+
+
+def _to_params_parts(tp: ToParamsResult) -> list[str]:
+    body = [f"<p>{size_sentence(tp)}</p>"]
+    body.extend(f'<p class="note">{esc(n)}</p>' for n in tp.notes)
+    levels = sorted({q for key, _ in tp.BLOCKS for q in tp.percentiles(key)})
+    rows = []
+    for key, label in tp.BLOCKS:
+        pct = tp.percentiles(key)
+        rows.append([label, getattr(tp, key).get("mle"), *[pct.get(q) for q in levels]])
+    body.append(table(["", "MLE", *[pct_label(q) for q in levels]], rows))
+    tabled = {key for key, _ in tp.BLOCKS} | {"message", "notes"}
+    body.append(key_values({k: v for k, v in tp.to_dict().items() if k not in tabled}))
+    return body
 
 
 def data_section(res: ResultsFolder) -> Section | None:
