@@ -245,7 +245,7 @@ def test_unknown_tokens_per_step_is_left_empty_with_a_warning(tmp_path, model):
     assert df["tokens_source"].iloc[0].startswith("unknown")
     df = import_lmeval(tmp_path / "r.json", tokens_per_step=4096)
     assert df["tokens"].iloc[0] == 1000 * 4096
-    with pytest.raises(OptionError, match="--tokens-per-step"):
+    with pytest.raises(OptionError, match="tokens_per_step"):
         import_lmeval(tmp_path / "r.json", tokens_per_step=-1)
 
 

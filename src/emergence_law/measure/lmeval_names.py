@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 from emergence_law.measure.lmeval_json import _number, _obj, _text
 
 #: tokens per optimiser step of known suites' standard runs (batch 1024 x 2048 tokens for
@@ -99,7 +99,7 @@ def tokens_per_step_of(*names: str | None, override: float | None = None) -> tup
     """
     if override is not None:
         if not (math.isfinite(override) and override > 0):
-            raise OptionError("--tokens-per-step", f"must be a positive number, got {override}")
+            raise SettingError("tokens_per_step", f"must be a positive number, got {override}")
         return float(override), "--tokens-per-step"
     texts = [str(n) for n in names if n]
     for t in texts:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 from emergence_law.measure.lmeval_import import _rows_v04, _shots_v04
 from emergence_law.measure.lmeval_json import _get, _text
 from emergence_law.measure.lmeval_samples import _per_sample, continuous_rows
@@ -59,8 +59,8 @@ def run_lmeval(
         manager = TaskManager(include_path=includes, include_defaults=True)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
-        raise OptionError("--task", f"unknown lm-eval task(s) {', '.join(unknown)}"
-                          + ("" if includes else " (local task YAMLs need include_path)"))
+        raise SettingError("tasks", f"unknown lm-eval task(s) {', '.join(unknown)}"
+                           + ("" if includes else " (local task YAMLs need include_path)"))
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     model_args = {"pretrained": model_name, **({"revision": revision} if revision else {})}
     tracker = None

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from emergence_law.errors import DataError, OptionError
+from emergence_law.errors import DataError, SettingError
 from emergence_law.jsonfile import jsonl_records, read_utf8
 
 ProgressFn = Callable[[int, int], None]
@@ -92,11 +92,11 @@ def measure_loss(
     import torch
 
     if not documents:
-        raise OptionError("--corpus", "no documents to measure")
+        raise SettingError("documents", "no documents to measure")
     limit = _model_length(model)
     seq_len = min(int(seq_len or limit), limit)
     if seq_len < 2:
-        raise OptionError("--seq-len", f"must be at least 2, got {seq_len}")
+        raise SettingError("seq_len", f"must be at least 2, got {seq_len}")
     eos = tokenizer.eos_token_id
     stream: list[int] = []
     n_bytes = 0
