@@ -14,30 +14,16 @@ from typing import Any
 import typer
 
 from emergence_law.commands.options import (
-    Form,
-    Likelihood,
+    LawOptions,
     OrderBy,
-    Posterior,
     Predictor,
     SampledPosterior,
     ScalingLaw,
+    law_options,
     out_dir,
 )
 
 OUT_DEFAULT = Path("emergence-out")
-
-
-def _law_settings(form: str, d0: float | None, likelihood: str, per_level: bool, posterior: str,
-                  samples: int | None, seed: int) -> dict[str, Any]:
-    """EmergenceLaw settings from the shared options (validated by EmergenceLaw itself)."""
-    from emergence_law.fitting import EmergenceLaw
-
-    form, likelihood, posterior = str(form), str(likelihood), str(posterior)
-    n = samples if samples is not None else (2000 if posterior == "mcmc" else 1000)
-    law = {"form": form, "d0": d0, "likelihood": likelihood, "shared_ab": not per_level,
-           "posterior": posterior, "n_samples": n, "seed": seed}
-    EmergenceLaw(**law).validate_params()  # a SettingError names the bad option's flag
-    return law
 
 
 @contextlib.contextmanager
@@ -66,16 +52,22 @@ def _check_workers(workers: int | None) -> None:
         raise OptionError("--workers", f"must be at least 1, got {workers}")
 
 
-def _write_table_result(result: Any, out: Path, what: str) -> None:
-    """Save an ablation or backtest result through its type, draw its plot, print its summary
-    and files; exit 1 with one line when no fit gave a usable prediction (the reasons are in
-    the CSV)."""
+def _write_result(result: Any, out: Path) -> dict[str, Path]:
+    """Save a result through its type, draw its plot, print its summary and every file
+    written; return the saved files by role."""
     typed = result.to_result()
     written = typed.save(out)
     plot = out / typed.FILES["plot"]
     result.plot(plot)
     typer.echo(result.summary())
     typer.echo("wrote " + ", ".join(str(p) for p in [*written.values(), plot]))
+    return written
+
+
+def _write_table_result(result: Any, out: Path, what: str) -> None:
+    """:func:`_write_result` for an ablation or backtest result; exit 1 with one line when no
+    fit gave a usable prediction (the reasons are in the CSV)."""
+    written = _write_result(result, out)
     if result.n_fitted == 0:
         typer.echo(f"emergence-law: error: no {what} fitted (reasons in {written['table']})",
                    err=True)
@@ -86,6 +78,8 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app (heavy imports stay inside the commands)."""
 
     @app.command("ablate")
+    @law_options("Uncertainty per fit: mcmc, bootstrap or none.",
+                 "Posterior draws per fit (default 2000 MCMC, 1000 bootstrap).", base="Base ")
     def ablate_cmd(
         obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
         task: str = typer.Option(..., "--task", help="Task to ablate."),
@@ -94,15 +88,8 @@ def register(app: typer.Typer) -> None:
                                         help="Success if |MLE - ground truth| <= this (nats)."),
         cutoff: float = typer.Option(None, "--cutoff", help="Fit only checkpoints with loss >= "
                                      "this (default: the ground-truth elbow)."),
-        posterior: Posterior = typer.Option(Posterior.mcmc, "--posterior",
-                                            help="Uncertainty per fit: mcmc, bootstrap or none."),
-        samples: int = typer.Option(None, "--samples", help="Posterior draws per fit "
-                                    "(default 2000 MCMC, 1000 bootstrap)."),
-        form: Form = typer.Option(Form.log_power, "--form", help="Base E(D) form."),
-        d0: float = typer.Option(None, "--d0", help="Base D0 (default: the shots)."),
-        likelihood: Likelihood = typer.Option(Likelihood.gaussian, "--likelihood",
-                                              help="Noise model: gaussian or binomial."),
-        per_level: bool = typer.Option(False, "--per-level", help="A and B per data level."),
+        *,
+        law_opts: LawOptions,
         seed: int = typer.Option(0, "--seed", help="Random seed."),
         metric: str = typer.Option(None, "--metric", help="Metric (default: acc, else the task's only metric; asked for when ambiguous)."),
         series: str = typer.Option(None, "--series", help="Only this model series."),
@@ -119,7 +106,7 @@ def register(app: typer.Typer) -> None:
         from emergence_law.results.analysis import AblationTable
 
         _check_workers(workers)
-        law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
+        law = law_opts.settings(seed)
         ablations = select_ablations(only)
         table = load_observations(obs)
         _check_selection(table, obs, task, metric, series, ft_method)
@@ -137,6 +124,8 @@ def register(app: typer.Typer) -> None:
         _write_table_result(result, out, "ablation")
 
     @app.command("backtest")
+    @law_options("Interval per cut-off: mcmc, bootstrap or none (two_step always bootstraps "
+                 "unless none).", "Posterior draws per fit.")
     def backtest_cmd(
         obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
         task: str = typer.Option(..., "--task", help="Task to backtest."),
@@ -153,15 +142,8 @@ def register(app: typer.Typer) -> None:
                                          "them)."),
         min_checkpoints: int = typer.Option(3, "--min-checkpoints",
                                             help="Stop when fewer checkpoints would remain."),
-        posterior: Posterior = typer.Option(Posterior.mcmc, "--posterior",
-                                            help="Interval per cut-off: mcmc, bootstrap or none "
-                                            "(two_step always bootstraps unless none)."),
-        samples: int = typer.Option(None, "--samples", help="Posterior draws per fit."),
-        form: Form = typer.Option(Form.log_power, "--form", help="E(D) form."),
-        d0: float = typer.Option(None, "--d0", help="D0 (default: the shots)."),
-        likelihood: Likelihood = typer.Option(Likelihood.gaussian, "--likelihood",
-                                              help="Noise model: gaussian or binomial."),
-        per_level: bool = typer.Option(False, "--per-level", help="A and B per data level."),
+        *,
+        law_opts: LawOptions,
         seed: int = typer.Option(0, "--seed", help="Random seed."),
         metric: str = typer.Option(None, "--metric", help="Accuracy metric (default: acc, else "
                                    "the only one; asked for when ambiguous)."),
@@ -178,7 +160,7 @@ def register(app: typer.Typer) -> None:
         from emergence_law.results.analysis import BacktestTable
 
         _check_workers(workers)
-        law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
+        law = law_opts.settings(seed)
         table = load_observations(obs)
         # the two-step baseline alone reads only few-shot rows: no finetuning method to choose
         fs_only = str(method) == "two_step"
@@ -201,21 +183,16 @@ def register(app: typer.Typer) -> None:
         _write_table_result(result, out, "backtest cut-off")
 
     @app.command("compare")
+    @law_options("Posterior draws per series: mcmc or bootstrap.", "Posterior draws per series.",
+                 posteriors=SampledPosterior)
     def compare_cmd(
         obs: Path = typer.Argument(..., help="Observation table (.csv, .parquet, .jsonl)."),
         task: str = typer.Option(..., "--task", help="Task to compare on."),
         series: list[str] = typer.Option(..., "--series", help="Model series; give exactly "
                                          "two: --series A --series B."),
         out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder.", callback=out_dir),
-        posterior: SampledPosterior = typer.Option(SampledPosterior.mcmc, "--posterior",
-                                                   help="Posterior draws per series: mcmc or "
-                                                   "bootstrap."),
-        samples: int = typer.Option(None, "--samples", help="Posterior draws per series."),
-        form: Form = typer.Option(Form.log_power, "--form", help="E(D) form."),
-        d0: float = typer.Option(None, "--d0", help="D0 (default: the shots)."),
-        likelihood: Likelihood = typer.Option(Likelihood.gaussian, "--likelihood",
-                                              help="Noise model: gaussian or binomial."),
-        per_level: bool = typer.Option(False, "--per-level", help="A and B per data level."),
+        *,
+        law_opts: LawOptions,
         min_loss: float = typer.Option(None, "--min-loss",
                                        help="Use only checkpoints with loss >= this."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
@@ -227,11 +204,10 @@ def register(app: typer.Typer) -> None:
         from emergence_law.errors import OptionError
         from emergence_law.observations import load_observations
         from emergence_law.provenance import write_provenance
-        from emergence_law.results.analysis import ComparisonResult
 
         if len(series) != 2:
             raise OptionError("--series", f"give exactly two series, got {len(series)}")
-        law = _law_settings(form, d0, likelihood, per_level, posterior, samples, seed)
+        law = law_opts.settings(seed)
         table = load_observations(obs)
         for name in series:
             _check_selection(table, obs, task, metric, name, ft_method)
@@ -240,11 +216,7 @@ def register(app: typer.Typer) -> None:
                                           "ft_method": ft_method})
         cmp = compare_series(table, task, series[0], series[1], law=law, metric=metric,
                              ft_method=ft_method, min_loss=min_loss, progress=True)
-        written = cmp.to_result().save(out)
-        plot = out / ComparisonResult.FILES["plot"]
-        cmp.plot(plot)
-        typer.echo(cmp.summary())
-        typer.echo(f"wrote {written['json']}, {plot}")
+        _write_result(cmp, out)
 
     @app.command("to-params")
     def to_params_cmd(
@@ -265,15 +237,10 @@ def register(app: typer.Typer) -> None:
         """Loss -> parameter count and FLOPs (Fig. 10/15): to_params.json and to_params.png."""
         from emergence_law.analysis.to_params import loss_to_params
         from emergence_law.provenance import write_provenance
-        from emergence_law.results.analysis import ToParamsResult
 
         write_provenance(out, "to-params", {"fit_json": fit_json, "scaling": scaling,
                                             "tokens_per_param": tokens_per_param, "law": law,
                                             "bootstrap": bootstrap, "seed": seed})
         post = loss_to_params(fit_json, scaling, tokens_per_param=tokens_per_param, law=str(law),
                               n_bootstrap=bootstrap, seed=seed, progress=True)
-        written = post.to_result().save(out)
-        plot = out / ToParamsResult.FILES["plot"]
-        post.plot(plot)
-        typer.echo(post.summary())
-        typer.echo(f"wrote {written['json']}, {plot}")
+        _write_result(post, out)

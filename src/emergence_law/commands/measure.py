@@ -28,6 +28,9 @@ STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl")
 
 MODEL = typer.Option(..., "--model", help="Model folder, .gguf file, or hub id.")
+#: the evaluation options of ``measure fewshot`` and ``measure lmeval``
+SHOTS = typer.Option(None, "--shots", min=0, help="Examples in the prompt (default: the task's).")
+LIMIT = typer.Option(None, "--limit", min=1, help="Evaluate the first N only.")
 
 
 @dataclass(frozen=True)
@@ -193,9 +196,8 @@ def loss_cmd(
 def fewshot_cmd(
     model: str = MODEL,
     task: str = typer.Option(..., "--task", help="Task file (YAML/JSONL) or built-in task."),
-    shots: int | None = typer.Option(None, "--shots", min=0, help="Examples in the prompt "
-                                     "(default: the task's)."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate the first N only."),
+    shots: int | None = SHOTS,
+    limit: int | None = LIMIT,
     batch_size: int = typer.Option(32, "--batch-size", min=1,
                                    help="Prompts scored per forward pass."),
     *,
@@ -276,9 +278,8 @@ def lmeval_cmd(
                              "(run through the harness as a local task)."),
     include_path: Path | None = typer.Option(None, "--include-path", help="Folder of lm-eval "
                                              "task YAMLs (local data)."),
-    shots: int | None = typer.Option(None, "--shots", min=0, help="Examples in the prompt "
-                                     "(default: the task's)."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate the first N only."),
+    shots: int | None = SHOTS,
+    limit: int | None = LIMIT,
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="lm-eval's batch size."),
     output_path: Path | None = typer.Option(None, "--output-path", help="Also write lm-eval's "
                                             "own results_*.json and samples_*.jsonl here."),

@@ -80,28 +80,75 @@ def out_dir(value: Path | None) -> Path | None:
 
 
 def option_group(group: type, options: Mapping[str, Any], *, into: str,
-                 exclude: Iterable[str] = ()) -> Callable[[Callable], Callable]:
-    """Give a command the options of a dataclass ``group`` (after its own), handed to it as one
-    ``group`` in its parameter ``into``: one block of shared options instead of a copy per
-    command. ``options`` holds each field's ``typer.Option``; fields in ``exclude`` are not
-    offered and keep their defaults."""
-    hints = typing.get_type_hints(group)
+                 exclude: Iterable[str] = (),
+                 annotations: Mapping[str, Any] | None = None) -> Callable[[Callable], Callable]:
+    """Give a command the options of a dataclass ``group``, handed to it as one ``group`` in its
+    parameter ``into``: one block of shared options instead of a copy per command. The options
+    stand where ``into`` stands in the command's signature (so ``--help`` lists them there).
+    ``options`` holds each field's ``typer.Option``; ``annotations`` the type a command offers
+    instead of a field's own (a narrower set of choices); fields in ``exclude`` are not offered
+    and keep their defaults."""
+    hints = {**typing.get_type_hints(group), **(annotations or {})}
     names = [f.name for f in dataclasses.fields(group) if f.name not in set(exclude)]
 
     def decorate(func: Callable) -> Callable:
         own_hints = typing.get_type_hints(func)
-        own = [p.replace(annotation=own_hints.get(n, p.annotation))
-               for n, p in inspect.signature(func).parameters.items() if n != into]
+        params = [p.replace(annotation=own_hints.get(n, p.annotation))
+                  for n, p in inspect.signature(func).parameters.items()]
+        at = next((i for i, p in enumerate(params) if p.name == into), len(params))
         added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=options[n],
                                    annotation=hints[n]) for n in names]
+        merged = params[:at] + added + params[at + 1:]
 
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
             values = {n: kwargs.pop(n) for n in names}
             return func(**kwargs, **{into: group(**values)})
 
-        command.__signature__ = inspect.Signature(own + added)  # type: ignore[attr-defined]
-        command.__annotations__ = {p.name: p.annotation for p in own + added}
+        command.__signature__ = inspect.Signature(merged)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in merged}
         return command
 
     return decorate
+
+
+@dataclasses.dataclass(frozen=True)
+class LawOptions:
+    """The emergence-law settings the analysis commands share (``--posterior``, ``--samples``,
+    ``--form``, ``--d0``, ``--likelihood``, ``--per-level``; see :func:`law_options`)."""
+
+    posterior: Posterior = Posterior.mcmc
+    samples: int | None = None
+    form: Form = Form.log_power
+    d0: float | None = None
+    likelihood: Likelihood = Likelihood.gaussian
+    per_level: bool = False
+
+    def settings(self, seed: int) -> dict[str, Any]:
+        """EmergenceLaw settings (validated by EmergenceLaw itself, so a SettingError names
+        the bad option's flag); ``--samples`` defaults to 2000 MCMC, 1000 bootstrap draws."""
+        from emergence_law.fitting import EmergenceLaw
+
+        posterior = str(self.posterior)
+        n = self.samples if self.samples is not None else (2000 if posterior == "mcmc" else 1000)
+        law = {"form": str(self.form), "d0": self.d0, "likelihood": str(self.likelihood),
+               "shared_ab": not self.per_level, "posterior": posterior, "n_samples": n,
+               "seed": seed}
+        EmergenceLaw(**law).validate_params()
+        return law
+
+
+def law_options(posterior_help: str, samples_help: str, *, base: str = "",
+                posteriors: type[StrEnum] = Posterior) -> Callable[[Callable], Callable]:
+    """Add the :class:`LawOptions` to a command, passed to it as ``law_opts``; the help of
+    ``--posterior`` and ``--samples`` says what one fit is in that command, ``base`` prefixes
+    the ``--form``/``--d0`` help, ``posteriors`` narrows the ``--posterior`` choices."""
+    return option_group(LawOptions, into="law_opts", annotations={"posterior": posteriors}, options={
+        "posterior": typer.Option(posteriors("mcmc"), "--posterior", help=posterior_help),
+        "samples": typer.Option(None, "--samples", help=samples_help),
+        "form": typer.Option(Form.log_power, "--form", help=f"{base}E(D) form."),
+        "d0": typer.Option(None, "--d0", help=f"{base}D0 (default: the shots)."),
+        "likelihood": typer.Option(Likelihood.gaussian, "--likelihood",
+                                   help="Noise model: gaussian or binomial."),
+        "per_level": typer.Option(False, "--per-level", help="A and B per data level."),
+    })
