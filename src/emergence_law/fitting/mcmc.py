@@ -22,12 +22,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from emergence_law.errors import NotIdentifiableError
 from emergence_law.fitting.diagnostics import effective_sample_size, split_rhat
 from emergence_law.fitting.model import ProfileModel
+from emergence_law.settings import with_overrides
 
 
 @dataclass
@@ -90,27 +92,51 @@ def initial_walkers(theta_hat: np.ndarray, cov: np.ndarray, bounds: np.ndarray,
     return p0
 
 
+@dataclass(frozen=True)
+class MCMCSettings:
+    """How the sampler runs: ``n_walkers`` walkers; after ``burn`` steps the chain runs
+    ``steps_per_sample`` steps per returned draw and walker (at least ``min_steps``; so about
+    ``steps_per_sample / tau`` effective draws per returned draw), storing every ``thin``-th;
+    ``moves``: ``de+snooker``, ``de`` or ``stretch`` (emcee's)."""
+
+    n_walkers: int = 32
+    burn: int = 300
+    thin: int = 5
+    steps_per_sample: float = 25.0
+    min_steps: int = 500
+    moves: str = "de+snooker"
+
+    def stored_steps(self, n_samples: int) -> tuple[int, int]:
+        """Stored (burn-in, production) steps for ``n_samples`` draws: every ``thin``-th of
+        those the chain runs."""
+        n_burn = math.ceil(self.burn / self.thin)
+        n_prod = max(math.ceil(self.min_steps / self.thin),
+                     math.ceil(self.steps_per_sample * n_samples / self.n_walkers / self.thin))
+        return n_burn, n_prod
+
+
+MCMC = MCMCSettings()
+
+
 def sample_posterior(
     model: ProfileModel,
     theta_hat: np.ndarray,
-    *,
     n_samples: int = 2000,
-    n_walkers: int = 32,
-    burn: int = 300,
-    thin: int = 5,
-    steps_per_sample: float = 25.0,
-    min_steps: int = 500,
+    sampler_settings: MCMCSettings = MCMC,
+    *,
     seed: int = 0,
-    moves: str = "de+snooker",
     progress: Callable[[int, int], None] | None = None,
+    **overrides: Any,
 ) -> MCMCResult:
     """Draw ``n_samples`` posterior samples of theta; diagnostics on E(D0) = theta[:, 0].
 
-    The chain runs ``steps_per_sample * n_samples / n_walkers`` steps after ``burn`` (so about
-    ``steps_per_sample / tau`` effective draws per returned draw), storing every ``thin``-th.
+    ``sampler_settings`` (:class:`MCMCSettings`) says how the sampler runs; its fields may also
+    be given as keywords (``sample_posterior(model, theta, n_samples=500, burn=100)``).
     """
     import emcee
 
+    (cfg,) = with_overrides("sample_posterior", overrides, sampler_settings)
+    n_walkers, thin, moves = cfg.n_walkers, cfg.thin, cfg.moves
     rng = np.random.default_rng(seed)
     cov = laplace_cov(model, np.asarray(theta_hat, dtype=float))
     b = model.bounds
@@ -126,9 +152,7 @@ def sample_posterior(
     # the generator the moves draw from (a legacy RandomState, which is what emcee uses)
     start = emcee.State(p0, random_state=np.random.RandomState(seed).get_state())
     # store every `thin`-th step: emcee's per-yield bookkeeping dominates a cheap log-prob
-    n_burn = math.ceil(burn / thin)
-    n_prod = max(math.ceil(min_steps / thin),
-                 math.ceil(steps_per_sample * n_samples / n_walkers / thin))
+    n_burn, n_prod = cfg.stored_steps(n_samples)
     total = n_burn + n_prod
     try:
         for done, _ in enumerate(sampler.sample(start, iterations=total, thin_by=thin,
@@ -140,8 +164,7 @@ def sample_posterior(
             f"the MCMC sampler failed ({exc}); the posterior of this table is degenerate "
             f"(MLE E(D0) = {float(theta_hat[0]):.4g} nats, at its bounds "
             f"[{b[0, 0]:.4g}, {b[0, 1]:.4g}]?): use --posterior bootstrap or add data") from exc
-    burn = n_burn
-    chain = sampler.get_chain()[burn:]                               # (steps, walkers, 3)
+    chain = sampler.get_chain()[n_burn:]                               # (steps, walkers, 3)
     flat = chain.reshape(-1, 3)
     idx = np.linspace(0, len(flat) - 1, n_samples).round().astype(int)
     e0 = chain[:, :, 0]
