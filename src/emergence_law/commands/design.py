@@ -115,8 +115,8 @@ def register(app: typer.Typer) -> None:
     @app.command("design-passuntil")
     def design_passuntil_cmd(
         counts: Path = typer.Argument(..., help="Pilot PassUntil counts (model, params, task, "
-                                      "instance, trials, passes [censored, r, budget, "
-                                      "design]) at two model sizes or more."),
+                                      "instance, trials, passes; optional censored, r, budget, "
+                                      "design) at two model sizes or more."),
         target_size: float = typer.Option(..., "--target-size", help="Parameter count N of "
                                           "the model whose pass rate is to be predicted."),
         precision: float = typer.Option(..., "--precision", help="Wanted relative half-width "
@@ -142,9 +142,9 @@ def register(app: typer.Typer) -> None:
                                      "unit (1 per run unless cost/params columns say else)."),
         candidates: Path = typer.Option(None, "--candidates", help="CSV of runs that could be "
                                         "made: model, checkpoint, loss, n_train, method "
-                                        "[subset, cost, params, epochs, n_eval, revision]."),
+                                        "(optional: subset, cost, params, epochs, n_eval, revision)."),
         checkpoints: Path = typer.Option(None, "--checkpoints", help="Cold start: CSV of "
-                                         "checkpoints (model, checkpoint, loss [params ...]); "
+                                         "checkpoints (model, checkpoint, loss; optional params ...); "
                                          "candidates = checkpoints x --levels x --subsets."),
         out: Path = typer.Option(Path("design-out"), "--out", help="Output folder.",
                                  callback=out_dir),
