@@ -72,10 +72,12 @@ FLAGS = {p: "--" + p.replace("_", "-") for p in (
     "min_checkpoints", "order_by", "only", "nll_metric", "by", "target", "train", "law",
     "tokens_per_param", "rel_error", "level", "confidence", "target_params", "k", "r", "budget",
     "batch_size", "temperature", "top_p", "workers", "threads", "executor", "address",
-    "n_train", "lora_rank", "scale", "device", "out", "seq_len", "tokens_per_step")} | {
+    "n_train", "lora_rank", "scale", "device", "out", "seq_len", "tokens_per_step",
+    "precision", "max_evals")} | {
     "n_samples": "--samples", "shared_ab": "--per-level", "series_b": "--series",
     "n_bootstrap": "--bootstrap", "n_draws": "--draws", "name_or_path": "--model",
-    "tasks": "--task", "documents": "--corpus"}
+    "tasks": "--task", "documents": "--corpus", "n_tables": "--tables", "n_boot": "--boot",
+    "batch": "--batch-size", "callable_path": "--callable"}
 
 
 # optional dependencies -> the extra that installs them (pyproject.toml's optional-dependencies)

@@ -28,7 +28,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "emergence_law"
 CONVERTED = ["errors.py", "scaling.py", "fitting", "analysis", "passuntil/estimate.py",
              "passuntil/pooled.py", "passuntil/likelihood.py", "passuntil/law.py",
              "passuntil/generators.py", "passuntil/passk.py", "passuntil/sample.py",
-             "sweep/executors.py", "measure", "lab/family.py", "lab/pipeline.py",
+             "sweep/executors.py", "measure", "design", "passuntil/allocation.py", "lab/family.py", "lab/pipeline.py",
              "lab/recipe.py", "lab/results.py", "report/html.py"]
 
 

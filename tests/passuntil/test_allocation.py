@@ -67,7 +67,7 @@ def test_budget_and_options():
     rng = np.random.default_rng(1)
     res = run_adaptive(lambda i, n: rng.binomial(n, 1e-6), 5, rel_error=0.1, budget=500)
     assert res.stopped == "budget" and res.total == 2500 and (res.trials == 500).all()
-    with pytest.raises(OptionError, match="--rel-error"):
+    with pytest.raises(OptionError, match="parameter rel_error"):
         run_adaptive(lambda i, n: 0, 3, rel_error=0)
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -10,6 +12,20 @@ import typer
 from emergence_law.commands.options import RecipeHarness, out_dir
 
 DEFAULT_LEVELS = "30,100,300,1000,3000,10000"
+
+
+@contextlib.contextmanager
+def flag_for(param: str, flag: str) -> Iterator[None]:
+    """Name ``flag`` when the library refuses ``param`` (this command's option for it differs
+    from the flag ``cli.FLAGS`` gives that parameter elsewhere)."""
+    from emergence_law.errors import OptionError, SettingError
+
+    try:
+        yield
+    except SettingError as exc:
+        if exc.param != param:
+            raise
+        raise OptionError(flag, exc.reason) from exc
 
 
 def _levels(text: str) -> list[int]:
@@ -67,8 +83,9 @@ def run_design_command(obs: Path, task: str, candidates: Path | None, checkpoint
     write_json(out / "design.json", {**res.to_dict(), "candidates": source})
     written = [out / "next_runs.csv", out / "expected_width.png", out / "design.json"]
     if write_recipe is not None:
-        write_design_recipe(write_recipe, res.runs, task, harness=harness,
-                            callable_path=callable_path)
+        with flag_for("runs", "--write-recipe"):
+            write_design_recipe(write_recipe, res.runs, task, harness=harness,
+                                callable_path=callable_path)
         written.append(write_recipe)
     write_provenance(out, "design", {
         "obs": str(obs), "task": task, "candidates": source, "budget": budget, "seed": seed,
@@ -92,8 +109,9 @@ def run_design_passuntil(counts: Path, target_size: float, precision: float,
     from emergence_law.observations import write_csv_atomic
     from emergence_law.provenance import write_provenance
 
-    plan = plan_passuntil(counts, target_size, precision, budget=budget,
-                          confidence=confidence, task=task)
+    with flag_for("target_params", "--target-size"):
+        plan = plan_passuntil(counts, target_size, precision, budget=budget,
+                              confidence=confidence, task=task)
     out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(plan.plan, out / "passuntil_plan.csv")
     write_csv_atomic(plan.allocation, out / "passuntil_allocation.csv")

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from emergence_law.errors import DataError, NotIdentifiableError, OptionError
+from emergence_law.errors import DataError, NotIdentifiableError, SettingError
 from emergence_law.passuntil.allocation import instance_rates, neyman_allocation, shrunk_rates
 from emergence_law.passuntil.estimate import point_estimate
 
@@ -221,15 +221,15 @@ def plan_passuntil(counts: pd.DataFrame | str | Path, target_params: float, prec
     from emergence_law.passuntil.counts import load_counts, select_counts
 
     if not target_params > 0:
-        raise OptionError("--target-size", f"must be a positive parameter count, got "
-                          f"{target_params:g}")
+        raise SettingError("target_params", f"must be a positive parameter count, got "
+                           f"{target_params:g}")
     if not 0 < precision < 10:
-        raise OptionError("--precision", f"must be a relative half-width in (0, 10), got "
-                          f"{precision:g}")
+        raise SettingError("precision", f"must be a relative half-width in (0, 10), got "
+                           f"{precision:g}")
     if not 0.5 <= confidence < 1:
-        raise OptionError("--confidence", f"must lie in [0.5, 1), got {confidence:g}")
+        raise SettingError("confidence", f"must lie in [0.5, 1), got {confidence:g}")
     if budget is not None and not budget > 0:
-        raise OptionError("--budget", f"must be positive, got {budget:g}")
+        raise SettingError("budget", f"must be positive, got {budget:g}")
     source = str(counts) if isinstance(counts, (str, Path)) else "<counts>"
     table = load_counts(counts, source=source)
     task_name, rows = select_counts(table, task)
@@ -292,8 +292,8 @@ def plan_passuntil(counts: pd.DataFrame | str | Path, target_params: float, prec
         alloc_df["samples"] = np.maximum(np.floor(alloc_df["samples"] * scale), 1).astype(int)
         unit = dict(zip([s.params for s in sizes], cost, strict=True))
         if float((alloc_df["samples"] * alloc_df["params"].map(unit)).sum()) > budget:
-            raise OptionError("--budget", f"{budget:g} buys less than one sample per instance "
-                              "at the sizes the plan needs")
+            raise SettingError("budget", f"{budget:g} buys less than one sample per instance "
+                               "at the sizes the plan needs")
         return _finish(task_name, target_params, precision, confidence, pu, budget, needed,
                        reached, alloc_df, sizes, cost, shares, v1, z, notes)
     return _finish(task_name, target_params, precision, confidence, pu, budget, needed, reached,

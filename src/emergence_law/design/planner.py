@@ -24,7 +24,7 @@ from emergence_law.design.candidates import load_candidates, prepare_candidates
 from emergence_law.design.evaluate import candidate_rows, design_width, simulate_outcomes
 from emergence_law.design.greedy import greedy_select
 from emergence_law.design.particles import current_fit_bar, current_particles
-from emergence_law.errors import DataError, OptionError
+from emergence_law.errors import DataError, SettingError
 from emergence_law.observations import load_observations, select_task
 
 CANDIDATE_OUT = ["model", "checkpoint", "loss", "n_train", "method", "subset"]
@@ -207,11 +207,11 @@ def design_runs(
     """
     t0 = time.perf_counter()
     if not budget > 0:
-        raise OptionError("--budget", f"must be positive, got {budget:g}")
-    for name, v, lo in (("--tables", n_tables, 2), ("--boot", n_boot, 10),
-                        ("--max-evals", max_evals, 2)):
+        raise SettingError("budget", f"must be positive, got {budget:g}")
+    for name, v, lo in (("n_tables", n_tables, 2), ("n_boot", n_boot, 10),
+                        ("max_evals", max_evals, 2)):
         if v < lo:
-            raise OptionError(name, f"must be at least {lo}, got {v}")
+            raise SettingError(name, f"must be at least {lo}, got {v}")
     obs = load_observations(observations, source=source)
     sel = select_task(obs, task, metric=metric, series=series, method=method,
                       source=source or "observations")
@@ -227,8 +227,8 @@ def design_runs(
                      "were left out")
     cost = cands["cost"].to_numpy(float)
     if cost.min() > budget:
-        raise OptionError("--budget", f"{budget:g} buys no run (the cheapest costs "
-                          f"{cost.min():g}, {cands.attrs['cost_model']})")
+        raise SettingError("budget", f"{budget:g} buys no run (the cheapest costs "
+                           f"{cost.min():g}, {cands.attrs['cost_model']})")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         p = current_particles(rows, task, cands["loss"].to_numpy(float), d0, n=n_particles,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 
 _LORA = re.compile(r"^lora(?:[-_]?r(\d+))?$")
 
@@ -31,8 +31,8 @@ def _method(method: str) -> dict[str, Any]:
         if hit.group(1):
             out["lora_rank"] = int(hit.group(1))
         return out
-    raise OptionError("--write-recipe", f"method {method!r} has no sweep equivalent "
-                      "(sweeps run full, lora or lora-rN finetuning)")
+    raise SettingError("runs", f"method {method!r} has no sweep equivalent "
+                       "(sweeps run full, lora or lora-rN finetuning)")
 
 
 def design_recipe(runs: pd.DataFrame, task: str, *, name: str = "design",
@@ -40,7 +40,7 @@ def design_recipe(runs: pd.DataFrame, task: str, *, name: str = "design",
                   hparams: dict[str, Any] | None = None) -> dict[str, Any]:
     """The recipe (a YAML-ready dict) measuring exactly the runs of ``runs``."""
     if runs.empty:
-        raise OptionError("--write-recipe", "the design chose no runs: nothing to write")
+        raise SettingError("runs", "the design chose no runs: nothing to write")
     models: list[dict[str, Any]] = []
     blocks: list[dict[str, Any]] = []
     for (model, ckpt), grp in runs.groupby(["model", "checkpoint"], sort=False):
@@ -70,7 +70,7 @@ def design_recipe(runs: pd.DataFrame, task: str, *, name: str = "design",
     spec: dict[str, Any] = {"task": task, "harness": harness, "finetune": blocks}
     if harness == "python":
         if not callable_path:
-            raise OptionError("--callable", "harness python needs --callable package.module:fn")
+            raise SettingError("callable_path", "harness python needs --callable package.module:fn")
         spec["callable"] = callable_path
     return {"name": name, "models": models, "tasks": {task: spec}}
 

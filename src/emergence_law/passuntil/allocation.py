@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emergence_law.errors import OptionError
+from emergence_law.errors import SettingError
 
 Z95 = 1.959963984540054
 
@@ -157,11 +157,11 @@ def run_adaptive(
     called after every batch (e.g. to store the counts).
     """
     if not 0 < rel_error < 1:
-        raise OptionError("--rel-error", f"must lie in (0, 1), got {rel_error}")
+        raise SettingError("rel_error", f"must lie in (0, 1), got {rel_error}")
     if batch < 1:
-        raise OptionError("--batch-size", f"must be at least 1, got {batch}")
+        raise SettingError("batch", f"must be at least 1, got {batch}")
     if budget < 1:
-        raise OptionError("--budget", f"must be at least 1, got {budget}")
+        raise SettingError("budget", f"must be at least 1, got {budget}")
     pilot = batch if pilot is None else pilot
     total_budget = budget * n_instances if total_budget is None else total_budget
     k = np.zeros(n_instances, dtype=np.int64) if trials is None else np.array(trials, np.int64)
