@@ -136,6 +136,10 @@ class Misspecification:
     impossible: float = 0.0
 
 
+#: no departure: the default of :func:`simulate_family`
+WELL_SPECIFIED = Misspecification()
+
+
 @dataclass
 class SimulatedFamily:
     """Counts of a model family on one task, with the true task pass rate at any size."""
@@ -170,7 +174,7 @@ def simulate_family(
     *,
     population: Population = FAMILY_POPULATION,
     sampling: Sampling = SAMPLING,
-    misspecification: Misspecification = Misspecification(),
+    misspecification: Misspecification = WELL_SPECIFIED,
     seed: int = 0,
     task: str = "sim",
     **overrides: Any,
