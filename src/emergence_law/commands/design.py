@@ -56,9 +56,8 @@ def run_design_command(obs: Path, task: str, candidates: Path | None, checkpoint
         write_design_recipe,
     )
     from emergence_law.errors import OptionError
-    from emergence_law.jsonfile import write_json
-    from emergence_law.observations import write_csv_atomic
     from emergence_law.provenance import write_provenance
+    from emergence_law.results.design import DesignRecord
 
     if (candidates is None) == (checkpoints is None):
         raise OptionError("--candidates", "give either --candidates CANDS.csv or "
@@ -77,11 +76,10 @@ def run_design_command(obs: Path, task: str, candidates: Path | None, checkpoint
         res = design_runs(obs, task, cands, budget, n_tables=tables, n_boot=boot,
                           max_evals=max_evals, seed=seed, metric=metric, series=series,
                           method=method, source=str(obs))
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(res.runs, out / "next_runs.csv")
-    res.plot(out / "expected_width.png")
-    write_json(out / "design.json", {**res.to_dict(), "candidates": source})
-    written = [out / "next_runs.csv", out / "expected_width.png", out / "design.json"]
+    record = DesignRecord.from_design(res, candidates=source)
+    written = list(record.save(out).values())
+    res.plot(out / record.FILES["plot"])
+    written.append(out / record.FILES["plot"])
     if write_recipe is not None:
         with flag_for("runs", "--write-recipe"):
             write_design_recipe(write_recipe, res.runs, task, harness=harness,
@@ -105,26 +103,22 @@ def run_design_passuntil(counts: Path, target_size: float, precision: float,
     """Plan PassUntil sampling; write passuntil_plan.csv, passuntil_allocation.csv, the plot
     and passuntil_plan.json."""
     from emergence_law.design.passuntil import plan_passuntil, plot_plan
-    from emergence_law.jsonfile import write_json
-    from emergence_law.observations import write_csv_atomic
     from emergence_law.provenance import write_provenance
+    from emergence_law.results.design import PassUntilPlanRecord
 
     with flag_for("target_params", "--target-size"):
         plan = plan_passuntil(counts, target_size, precision, budget=budget,
                               confidence=confidence, task=task)
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(plan.plan, out / "passuntil_plan.csv")
-    write_csv_atomic(plan.allocation, out / "passuntil_allocation.csv")
-    plot_plan(plan, out / "passuntil_plan.png")
-    write_json(out / "passuntil_plan.json", {**plan.to_dict(), "counts": str(counts)})
+    record = PassUntilPlanRecord.from_plan(plan, counts=str(counts))
+    written = list(record.save(out).values())
+    plot_plan(plan, out / record.FILES["plot"])
+    written.append(out / record.FILES["plot"])
     write_provenance(out, "design-passuntil", {
         "counts": str(counts), "target_size": target_size, "precision": precision,
         "budget": budget, "confidence": confidence, "task": task, "out": str(out)})
     typer.echo(plan.summary())
     typer.echo(plan.plan.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    typer.echo("wrote " + ", ".join(str(out / f) for f in (
-        "passuntil_plan.csv", "passuntil_allocation.csv", "passuntil_plan.png",
-        "passuntil_plan.json")))
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
 
 
 def register(app: typer.Typer) -> None:
