@@ -5,12 +5,13 @@
 | ``core`` | ``fit``, ``demo`` |
 | ``analysis`` | ``ablate``, ``backtest``, ``compare``, ``to-params`` |
 | ``ground_truth`` | ``ground-truth`` |
-| ``passuntil`` | ``passuntil run``, ``passuntil fit`` |
+| ``fewshot`` | ``import-olmo``, ``ladder`` |
+| ``passuntil`` | ``passuntil run|fit|passk|curvature`` |
 | ``measure`` | ``measure loss|fewshot|finetune``, ``import-lmeval`` |
 | ``sweep`` | ``sweep plan|run|status|export`` |
 | ``lab`` | ``lab run`` |
 | ``report`` | ``report`` |
-| ``design`` | ``design`` |
+| ``design`` | ``design``, ``design-passuntil`` |
 """
 
 from __future__ import annotations
