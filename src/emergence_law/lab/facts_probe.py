@@ -12,6 +12,11 @@ file) and finetunes them on pool questions at several D.
     python -m emergence_law.lab.facts_probe xaxis p.pt --x tre --table fewshot.csv
     python -m emergence_law.lab.facts_probe finetune p.pt --steps 100,400 --table ft.csv
     python -m emergence_law.lab.facts_probe elbows table.csv   # few-shot and per-D elbows
+    # the head-pool split (tail evaluation entities), LoRA, a D-scaled budget, early stopping
+    python -m emergence_law.lab.facts_probe pretrain --split head-pool --stop 1000 --every 25 ...
+    python -m emergence_law.lab.facts_probe finetune p.pt --method lora --x tru --table t.csv
+    python -m emergence_law.lab.facts_probe finetune p.pt --epochs 16 --finetune-steps 20 \
+        --check-every 10 --x tru --table t.csv
 
 Evaluation: 3-shot multiple choice over every other evaluation fact (1,000 of 2,000), each with
 its own three random pool examples; ``fewshot`` is its accuracy.
