@@ -217,6 +217,34 @@ def test_fuzz_passuntil_commands(data):
         _record(name, rc)
 
 
+@pytest.mark.slow
+@fuzz_settings(10)
+@given(data=st.data())
+def test_fuzz_design_passuntil(data):
+    """The PassUntil planner on mutated pilot counts and options."""
+    clean = data.draw(_CLEAN, label="clean")
+    mutations = data.draw(table_mutations(list(_COUNTS.columns), len(_COUNTS), mild_only=clean),
+                          label="mutations")
+    if clean:
+        opts = ["--target-size", "1e6", "--precision", "0.2"]
+    else:
+        opts = data.draw(_options(
+            _opt("--target-size", ["1e6", "3e5"], ["nan", "-5", "1e300", "10", "0"]),
+            _opt("--precision", ["0.2", "0.5"], ["0", "nan", "1e-9", "20"]),
+            _opt("--budget", ["1e7", "100"], ["0", "-1", "nan", "inf"]),
+            _opt("--confidence", ["0.9", "0.5"], ["0", "1", "1.5", "nan"]),
+            _opt("--task", ["mul"], ["x"])), label="options")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = write_table(apply_table(_COUNTS, mutations), tmp / "counts.csv")
+        out = data.draw(_out(tmp), label="out")
+        args = ["design-passuntil", path, *opts, "--out", out]
+        rc, so, se = run_cli(args)
+        _verbose(args, rc, se)
+        check_outcome(args, rc, so, se, out)
+        _record("design-passuntil", rc)
+
+
 # ---------------------------------------------------------------------------------------------
 # lm-eval imports
 

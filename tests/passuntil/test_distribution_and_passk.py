@@ -137,3 +137,18 @@ def test_distribution_level_predicts_a_distribution():
     pk = dist.pass_at_k([1, 10, 100])
     assert np.all(np.diff(pk) > 0) and pk[0] == pytest.approx(dist.mean, rel=1e-6)
     assert len(law.to_dict()["distributions"]) == 4
+
+
+def test_passk_cli_says_when_the_distribution_is_not_identified(tmp_path, capsys):
+    """Found by the fuzz test: a model whose instances never passed printed 'distribution nan'."""
+    fam = simulate_family(n_instances=20, params=(1e8, 4e8), design="fixed", budget=200,
+                          mean_eta_small=1.5, seed=3)
+    counts = fam.counts.copy()
+    small = counts["params"] == counts["params"].min()
+    counts.loc[small, "passes"] = 0
+    f = tmp_path / "c.csv"
+    counts.to_csv(f, index=False)
+    rc = main(["passuntil", "passk", str(f), "--k", "1,10", "--out", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "nan" not in out.lower()
+    assert out.count("distribution not identified") == 2

@@ -206,7 +206,9 @@ def passk_cmd(
                 emp = (f"{r.unbiased:.4g} ({confidence:.0%} CI {r.lower:.4g} - {r.upper:.4g})")
             else:
                 emp = f"beyond the samples ({r.note})"
-            typer.echo(f"  pass@{r.k:<6d} unbiased {emp:38s} distribution {r.distribution:.4g}")
+            dist = (f"{r.distribution:.4g}" if r.distribution == r.distribution
+                    else "not identified")  # no instance passed, or every sample did
+            typer.echo(f"  pass@{r.k:<6d} unbiased {emp:38s} distribution {dist}")
     typer.echo(f"wrote {out / 'passk.csv'}")
 
 
