@@ -29,6 +29,7 @@ from emergence_law.fitting.model import LIKELIHOODS, ProfileModel, prepare_data
 from emergence_law.fitting.result import DATA_COLUMNS, EmergenceFit
 from emergence_law.laws import FORMS
 from emergence_law.observations import load_observations, select_task
+from emergence_law.settings import EstimatorParams
 
 POSTERIORS = ("mcmc", "bootstrap", "none")
 #: a fit must beat the flat (no-rise) model by this many log-likelihood units
@@ -61,7 +62,7 @@ def _whole(x: object) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
-class EmergenceLaw:
+class EmergenceLaw(EstimatorParams):
     """Emergence law ``Perf = B + A ReLU(E(D) - L)`` (+ Delta few-shot at D0), fitted by MLE.
 
     Parameters follow the API contract in docs/core.md: ``form`` (``log_power``, ``power``,
@@ -70,6 +71,8 @@ class EmergenceLaw:
     (``mcmc``, ``bootstrap``, ``none``), ``n_samples`` draws, ``seed``, and
     ``bootstrap_unit`` (``parametric``, ``checkpoint``, ``residual``).
     """
+
+    PARAMS = _PARAMS
 
     def __init__(self, form: str = "log_power", d0: float | None = None,
                  likelihood: str = "gaussian", shared_ab: bool = True, posterior: str = "mcmc",
@@ -84,18 +87,6 @@ class EmergenceLaw:
         self.seed = seed
         self.bootstrap_unit = bootstrap_unit
         self.n_walkers = n_walkers
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The constructor's arguments (scikit-learn's signature; no nested estimators)."""
-        return {k: getattr(self, k) for k in _PARAMS}
-
-    def set_params(self, **params) -> EmergenceLaw:
-        """Change settings in place (checked at :meth:`fit`); an unknown name is refused."""
-        for k, v in params.items():
-            if k not in _PARAMS:
-                raise SettingError(k, f"not a setting of EmergenceLaw (use {', '.join(_PARAMS)})")
-            setattr(self, k, v)
-        return self
 
     def validate_params(self) -> EmergenceLaw:
         """Refuse a bad setting with a :class:`SettingError` naming the parameter; ``fit`` calls
@@ -123,10 +114,6 @@ class EmergenceLaw:
             raise SettingError("n_walkers", "need at least 6 walkers (twice the 3 sampled "
                                f"parameters), got {self.n_walkers}")
         return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"EmergenceLaw({args})"
 
     # ------------------------------------------------------------------
     def _resolve_d0(self, rows: pd.DataFrame, notes: list[str]) -> float:

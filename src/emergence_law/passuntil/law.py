@@ -49,7 +49,12 @@ from scipy import special
 
 from emergence_law.errors import DataError, NotIdentifiableError, SettingError
 from emergence_law.passuntil.estimate import task_estimate
-from emergence_law.passuntil.likelihood import CountsGrid, instance_newton, pass_rate
+from emergence_law.passuntil.likelihood import (
+    CountsGrid,
+    check_counts,
+    instance_newton,
+    pass_rate,
+)
 from emergence_law.passuntil.pooled import PooledState, fit_pooled, pooled_plugin_draws
 from emergence_law.passuntil.scatter import (
     TAU_SCALE,
@@ -58,6 +63,7 @@ from emergence_law.passuntil.scatter import (
     leverage,
     tau_posterior,
 )
+from emergence_law.settings import EstimatorParams
 
 __all__ = ["DEFAULT_LEVEL", "LEVELS", "TAU_SCALE", "LawPrediction", "TaskPoints",
            "TaskScalingLaw", "check_counts", "fit_task_law", "plugin_mean", "task_points"]
@@ -135,8 +141,8 @@ def task_points(grid: CountsGrid, level: float = 0.68, seed: int = 0) -> TaskPoi
                       np.array(los), np.array(his))
 
 
-@dataclass
-class TaskScalingLaw:
+@dataclass(repr=False)  # the repr shows the settings (EstimatorParams)
+class TaskScalingLaw(EstimatorParams):
     """Fit ``PU(N) = exp(-c N^-alpha)`` to PassUntil counts and predict larger models.
 
     Parameters: ``level`` (pooled, instance, dataset or distribution), ``confidence`` of the
@@ -159,6 +165,8 @@ class TaskScalingLaw:
     returns the fitted law.
     """
 
+    PARAMS = _PARAMS
+
     level: str = DEFAULT_LEVEL
     confidence: float = 0.9
     n_draws: int = 400
@@ -180,23 +188,6 @@ class TaskScalingLaw:
     _pooled: PooledState | None = field(default=None, init=False, repr=False)
     _modes: np.ndarray | None = field(default=None, init=False, repr=False)
     _hess: np.ndarray | None = field(default=None, init=False, repr=False)
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor's arguments (scikit-learn's signature; no nested estimators)."""
-        return {k: getattr(self, k) for k in _PARAMS}
-
-    def set_params(self, **params: Any) -> TaskScalingLaw:
-        """Change settings in place (checked at :meth:`fit`); an unknown name is refused."""
-        for k, v in params.items():
-            if k not in _PARAMS:
-                raise SettingError(k, "not a setting of TaskScalingLaw "
-                                      f"(use {', '.join(_PARAMS)})")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:  # the settings, as scikit-learn shows an estimator
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"TaskScalingLaw({args})"
 
     def validate_params(self) -> TaskScalingLaw:
         """Refuse a bad setting with a :class:`~emergence_law.errors.SettingError` naming the
@@ -476,41 +467,6 @@ def _pu(eta: np.ndarray) -> np.ndarray:
 def plugin_mean(modes: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Mean over instances of each instance's fitted law at centred log sizes ``x``."""
     return pass_rate(modes[:, :1], modes[:, 1:], np.asarray(x)[None, :]).mean(axis=0)
-
-
-def check_counts(grid: CountsGrid, source: str = "counts") -> list[str]:
-    """Refuse counts a law cannot be fitted to; return warnings in words for weak ones."""
-    k, x = grid.trials, grid.passes
-    total = int(k.sum())
-    if not np.any(x > 0):
-        n = len(grid.instances)
-        bound = 1 - 0.025 ** (1 / max(k[k > 0].min() * n, 1))
-        raise NotIdentifiableError(
-            f"{source}: no instance passed at any model size ({total} samples): the task scaling "
-            f"law cannot be fitted (the largest model's task pass rate is below about "
-            f"{bound:.2g}, 95% exact); sample more before fitting")
-    if np.all(x[k > 0] == k[k > 0]):
-        raise NotIdentifiableError(
-            f"{source}: every sample passed at every model size: the task scaling law cannot be "
-            "fitted (pass rates are at 1)")
-    sizes_with_pass = int(np.sum((x > 0).any(axis=0)))
-    if sizes_with_pass < 2:
-        raise NotIdentifiableError(
-            f"{source}: only {sizes_with_pass} model size has any pass: the law's slope in N "
-            "needs passes at two sizes at least; sample the other sizes more")
-    warns = []
-    used = k > 0
-    if np.all(k[used] == 1):
-        warns.append("every instance was sampled once per model (trials = 1): each count is 0 "
-                     "or 1, so per-instance rates are not measured; the fit rests on how many "
-                     "instances pass, and tiny pass rates are invisible")
-    elif np.median(k[used]) < 10:
-        warns.append(f"few samples per instance (median {np.median(k[used]):.0f}): rates below "
-                     f"about {1 / np.median(k[used]):.2g} per instance are not resolved")
-    if np.all(x[:, -1][used[:, -1]] == k[:, -1][used[:, -1]]):
-        warns.append("the largest model passed every sample: it is at the ceiling and bounds "
-                     "the law only from below")
-    return warns
 
 
 def fit_task_law(counts: pd.DataFrame, level: str = "pooled", **kwargs: Any) -> TaskScalingLaw:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from emergence_law.errors import DataError
+from emergence_law.errors import DataError, NotIdentifiableError
 
 
 def log1mexp(x: np.ndarray) -> np.ndarray:
@@ -142,3 +142,38 @@ def instance_newton(
 def pass_rate(a: np.ndarray, b: np.ndarray, x: np.ndarray | float) -> np.ndarray:
     """PU at centred log-size ``x`` for line parameters (a, b): exp(-exp(a + b x))."""
     return np.exp(-np.exp(np.clip(a + b * x, -700, 700)))
+
+
+def check_counts(grid: CountsGrid, source: str = "counts") -> list[str]:
+    """Refuse counts a law cannot be fitted to; return warnings in words for weak ones."""
+    k, x = grid.trials, grid.passes
+    total = int(k.sum())
+    if not np.any(x > 0):
+        n = len(grid.instances)
+        bound = 1 - 0.025 ** (1 / max(k[k > 0].min() * n, 1))
+        raise NotIdentifiableError(
+            f"{source}: no instance passed at any model size ({total} samples): the task scaling "
+            f"law cannot be fitted (the largest model's task pass rate is below about "
+            f"{bound:.2g}, 95% exact); sample more before fitting")
+    if np.all(x[k > 0] == k[k > 0]):
+        raise NotIdentifiableError(
+            f"{source}: every sample passed at every model size: the task scaling law cannot be "
+            "fitted (pass rates are at 1)")
+    sizes_with_pass = int(np.sum((x > 0).any(axis=0)))
+    if sizes_with_pass < 2:
+        raise NotIdentifiableError(
+            f"{source}: only {sizes_with_pass} model size has any pass: the law's slope in N "
+            "needs passes at two sizes at least; sample the other sizes more")
+    warns = []
+    used = k > 0
+    if np.all(k[used] == 1):
+        warns.append("every instance was sampled once per model (trials = 1): each count is 0 "
+                     "or 1, so per-instance rates are not measured; the fit rests on how many "
+                     "instances pass, and tiny pass rates are invisible")
+    elif np.median(k[used]) < 10:
+        warns.append(f"few samples per instance (median {np.median(k[used]):.0f}): rates below "
+                     f"about {1 / np.median(k[used]):.2g} per instance are not resolved")
+    if np.all(x[:, -1][used[:, -1]] == k[:, -1][used[:, -1]]):
+        warns.append("the largest model passed every sample: it is at the ceiling and bounds "
+                     "the law only from below")
+    return warns
