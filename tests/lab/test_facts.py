@@ -33,9 +33,12 @@ def test_entity_split_is_disjoint_and_covers_every_frequency(world):
     assert ranks[0] < 10 and ranks[-1] > world.cfg.n_entities - 10
 
 
-@pytest.fixture(scope="module", params=["interleaved", "head-pool"])
+@pytest.fixture(scope="module", params=["interleaved", "head-pool", "head-pool coded"])
 def any_split_world(request):
-    return FactWorld(FactsConfig(n_entities=400, qa_share=0.05, split=request.param))
+    split, *coded = request.param.split()
+    return FactWorld(FactsConfig(n_entities=400, qa_share=0.05, split=split,
+                                 extraction="coded" if coded else "direct",
+                                 question_templates=8, balanced_eval=bool(coded)))
 
 
 def test_no_evaluated_fact_is_reachable_from_finetuning_or_fewshot_data(any_split_world):
@@ -223,3 +226,104 @@ def test_observation_table_and_elbows(tmp_path):
     lo, hi = e["D=128"]["interval"]
     assert lo <= e["D=128"]["elbow"] <= hi
     assert "error" in e["D=32"]
+
+
+@pytest.mark.parametrize("extraction", ["direct", "coded"])
+def test_balanced_eval_makes_any_fact_blind_ranking_score_exactly_one_quarter(extraction):
+    """The gate's reference: with ``balanced_eval`` every value is the true answer equally often
+    per attribute among the probe's evaluated items, so any fixed ranking of the values (an
+    answer prior learned from D finetuning questions) has expected accuracy exactly 1/4 over
+    the uniform distractors: (1/10) sum_r C(r, 3) / C(9, 3) = 210 / 840. Without balancing the
+    drawn facts give such a prior a bias (0.27 measured on the head-pool tail)."""
+    from math import comb
+
+    from emergence_law.lab.facts_probe import probe_items
+
+    world = FactWorld(FactsConfig(split="head-pool", balanced_eval=True, extraction=extraction))
+    items = probe_items(world)
+    ent0 = world.vocab[entity_name(0)]
+    per_value: dict[int, int] = {}  # true value token -> count (a token names its attribute
+    for it in items:                # unless values are shared)
+        per_value[it.choices[0]] = per_value.get(it.choices[0], 0) + 1
+    # each value is the true answer equally often (per attribute; pooled when values are shared)
+    assert len(set(per_value.values())) == 1
+    assert len(per_value) == (10 if extraction == "coded" else 20)  # attributes 0 and 2
+    assert len({int(e) for it in items for e in it.context if e >= ent0}) > 0
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        rank = {}  # a random ranking of each attribute's 10 values (0 = lowest)
+        for k in (0, 2):
+            toks = [world.vocab[v] for v in world.values(k)]
+            rank |= dict(zip(toks, rng.permutation(10).tolist(), strict=True))
+        expected = sum(c * comb(int(rank[v]), 3) / comb(9, 3) for v, c in per_value.items())
+        if extraction == "direct":  # uniform distractors: exact
+            assert expected / len(items) == pytest.approx(0.25, abs=1e-12)
+        # realised accuracy of the ranking on the drawn distractors
+        hits = sum(int(max(it.choices, key=lambda t: rank[t]) == it.choices[0])
+                   for it in items)
+        assert binomtest(hits, len(items), 0.25).pvalue > 0.001
+    # every evaluated attribute column is a balanced set of values (both extractions)
+    for k in range(4):
+        col = world.facts[world.eval_entities, k]
+        assert np.bincount(col, minlength=10).tolist() == [len(col) // 10] * 10
+
+
+def test_coded_questions_name_the_attribute_only_by_a_code_word():
+    """``extraction="coded"``: values shared by all attributes, each entity's 4 values
+    distinct, the distractors are the entity's other 3 values (so knowing *a* value of the
+    entity without the attribute is worth 1/4), the question's only attribute cue is one of
+    ``question_templates`` code words per attribute, the QA trace uses every code word, and
+    the first D pool questions show at most D of them."""
+    from emergence_law.lab.facts import SHARED_VALUES
+    from emergence_law.lab.facts_probe import pool_questions, probe_items
+
+    world = FactWorld(FactsConfig(n_entities=400, qa_share=0.05, extraction="coded",
+                                  question_templates=8))
+    assert all(world.values(k) == SHARED_VALUES for k in range(4))
+    assert all(len(set(row)) == 4 for row in world.facts)
+    codes = {world.code_word(k, t) for k in range(4) for t in range(8)}
+    assert len(codes) == 32 and codes <= set(world.vocab)
+    stmt_words = {w for a in ATTRIBUTES for t in ATTRIBUTES[a][0] for w in t.split()}
+    q = world.question(7, 2, 5).split()
+    assert q == ["q", ":", world.code_word(2, 5), entity_name(7), "?", "a", ":"]
+    assert not stmt_words & {w for w in q if w != "a"}  # "a" is in every question alike
+    for it in probe_items(world):  # the choices are exactly the entity's 4 values
+        e = int(next(t for t in reversed(it.context) if t >= world.vocab[entity_name(0)]))
+        vals = {world.vocab[world.value(e - world.vocab[entity_name(0)], k)] for k in range(4)}
+        assert set(it.choices) == vals and len(it.choices) == 4
+    trace = " ".join(world.sample_texts(400, np.random.default_rng(4))).split()
+    assert codes <= set(trace)
+    qs = pool_questions(world, 0)
+    assert len({(e, k) for e, k, _ in qs}) == len(qs) == 4 * len(world.pool_entities)
+    assert len({(k, c) for _, k, c in qs[:16]}) <= 16 and len({(k, c) for _, k, c in qs}) == 32
+    # default worlds are unchanged by the option: one question per attribute
+    plain = FactWorld(FactsConfig(n_entities=400))
+    assert plain.n_question_templates == 1 and {c for *_, c in pool_questions(plain)} == {0}
+    from emergence_law.errors import OptionError
+
+    with pytest.raises(OptionError, match="extraction"):
+        FactWorld(FactsConfig(n_entities=40, extraction="alias"))
+
+
+@pytest.mark.slow
+def test_probe_cli_keeps_the_world_config_in_the_checkpoint_file(tmp_path):
+    """``pretrain --extraction coded --balanced`` stores the world's config, and ``finetune``
+    on that file rebuilds the same world (coded questions, balanced facts)."""
+    pytest.importorskip("torch")
+    import torch
+
+    from emergence_law.lab.facts_probe import main
+
+    out = tmp_path / "c.pt"
+    main(["pretrain", "--d", "16", "--steps", "2", "--every", "2", "--out", str(out),
+          "--split", "head-pool", "--extraction", "coded", "--question-templates", "4",
+          "--qa-share", "0.05", "--balanced"])
+    cfg = torch.load(out)["config"]
+    assert cfg["extraction"] == "coded" and cfg["balanced_eval"] and cfg["question_templates"] == 4
+    table = tmp_path / "t.csv"
+    main(["finetune", str(out), "--d", "16", "--steps", "0,2", "--D", "8",
+          "--finetune-steps", "1", "--x", "tru", "--table", str(table)])
+    import pandas as pd
+
+    t = pd.read_csv(table)
+    assert len(t) == 1 and 0 <= t["value"].iloc[0] <= 1

@@ -27,6 +27,21 @@ evaluated answers are facts that exist **only** in the pretraining corpus:
 
 Downstream: 3-shot multiple choice, the true value among 3 other values of the same attribute
 drawn uniformly (the true one uniformly placed): chance is exactly 1/4.
+
+``balanced_eval``: the evaluation entities' facts are drawn so that, per attribute, every value
+is the true answer equally often (groups of 10 entities, each attribute a permutation of the
+values within a group); then *any* fact-blind ranking of the values (an answer prior learned
+from the finetuning questions, say) scores exactly 1/4 in expectation over the uniform
+distractors, instead of whatever the drawn facts' imbalance gives it (0.27 measured).
+
+``extraction="coded"``: a harder extraction to teach. The 4 attributes share one set of 10
+values, every entity's 4 values are distinct, and a question names its attribute only through
+one of ``question_templates`` code words per attribute (``q : t017 e0042 ? a :``), never
+through a word of the statements; the distractors are the entity's *other three* values. So a
+model that retrieves "a value of e0042" without knowing which attribute the code word asks
+for is at 1/4, and each code word's meaning must be learned: from the pretraining QA trace
+(which uses every code word) or from finetuning examples (each pool question has one fixed
+code word, so D = 32 sees at most 32 of them).
 """
 
 from __future__ import annotations
@@ -65,6 +80,11 @@ END = "."
 TASK_MC = "facts-mc"
 TASK_GEN = "facts"
 N_CHOICES = 4
+#: extraction="coded": the 10 values every attribute shares
+SHARED_VALUES = ("amber", "basil", "cedar", "delta", "ember", "flint", "grove", "haven",
+                 "ivory", "jasper")
+#: how a question names its attribute: its own words (direct) or a code word (coded)
+EXTRACTIONS = ("direct", "coded")
 
 
 def entity_name(i: int) -> str:
@@ -82,6 +102,9 @@ class FactsConfig:
     stmts_per_row: int = 16
     seed: int = 0
     split: str = "interleaved"  # or "head-pool": evaluation = the Zipf tail (see SPLITS)
+    extraction: str = "direct"  # or "coded" (see EXTRACTIONS and the module docstring)
+    question_templates: int = 32  # code words per attribute (extraction="coded" only)
+    balanced_eval: bool = False  # evaluated answers balanced per attribute
 
 
 #: how evaluation entities are chosen: every 4th Zipf rank, or the rarest quarter
@@ -96,6 +119,16 @@ class FactWorld:
         rng = np.random.default_rng(cfg.seed)  # the draws of the probes in docs/lab.md
         n = cfg.n_entities
         self.facts = rng.integers(0, N_VALUES, size=(n, len(ATTR_NAMES)))
+        if cfg.extraction not in EXTRACTIONS:
+            from emergence_law.errors import OptionError
+
+            raise OptionError("--extraction", f"unknown extraction {cfg.extraction!r} (use "
+                              f"{' or '.join(EXTRACTIONS)})")
+        self.coded = cfg.extraction == "coded"
+        frng = np.random.default_rng([cfg.seed, 41])  # extra draws never shift the defaults'
+        if self.coded:  # 4 distinct values per entity: the distractors are the entity's own
+            self.facts = np.stack([frng.choice(N_VALUES, len(ATTR_NAMES), replace=False)
+                                   for _ in range(n)])
         w = 1.0 / np.arange(1, n + 1) ** cfg.zipf  # entity i has Zipf rank i + 1
         self.probs = w / w.sum()
         ids = np.arange(n)
@@ -109,6 +142,8 @@ class FactWorld:
             raise OptionError("--split", f"unknown split {cfg.split!r} (use "
                               f"{' or '.join(SPLITS)})")
         self.eval_entities = ids[is_eval]
+        if cfg.balanced_eval:
+            self._balance(self.eval_entities, frng)
         rest = ids[~is_eval]
         perm = rng.permutation(len(rest))
         n_trace = int(cfg.trace_share * len(rest))
@@ -118,8 +153,13 @@ class FactWorld:
         for templates, question, values in ATTRIBUTES.values():
             for t in templates:
                 words.update(t.split())
-            words.update(w for w in question.split() if w != "{entity}")
-            words.update(values)
+            if not self.coded:
+                words.update(w for w in question.split() if w != "{entity}")
+                words.update(values)
+        if self.coded:
+            words.update(SHARED_VALUES)
+            words.update(self.code_word(k, t) for k in range(len(ATTR_NAMES))
+                         for t in range(cfg.question_templates))
         self.words = (*SPECIALS, *sorted(words), *(entity_name(i) for i in range(n)))
         self.vocab = {w: i for i, w in enumerate(self.words)}
         self._ent0 = self.vocab[entity_name(0)]
@@ -127,19 +167,54 @@ class FactWorld:
         tp = self.probs[self.trace_entities]
         self._trace_cum = np.cumsum(tp / tp.sum())
 
+    def _balance(self, ents: np.ndarray, rng: np.random.Generator) -> None:
+        """Redraw the facts of ``ents`` so each attribute's values are balanced: in every group
+        of 10 entities attribute k takes value ``perm[(i + shift_k) % 10]`` (random permutation
+        and 4 distinct shifts per group), so each column is a permutation of the 10 values and
+        each entity's 4 values are distinct."""
+        for g in range(0, len(ents) - len(ents) % N_VALUES, N_VALUES):
+            perm = rng.permutation(N_VALUES)
+            shifts = rng.choice(N_VALUES, len(ATTR_NAMES), replace=False)
+            for i, e in enumerate(ents[g:g + N_VALUES]):
+                self.facts[e] = perm[(i + shifts) % N_VALUES]
+
     # --------------------------------------------------------------- text
+    def code_word(self, k: int, t: int) -> str:
+        """The code word of question template ``t`` of attribute ``k`` (coded extraction)."""
+        return f"t{k * self.cfg.question_templates + t:03d}"
+
+    @property
+    def n_question_templates(self) -> int:
+        return self.cfg.question_templates if self.coded else 1
+
+    def values(self, k: int) -> tuple[str, ...]:
+        """The 10 values of attribute ``k`` (shared by all attributes when coded)."""
+        return SHARED_VALUES if self.coded else ATTRIBUTES[ATTR_NAMES[k]][2]
+
     def value(self, e: int, k: int) -> str:
-        return ATTRIBUTES[ATTR_NAMES[k]][2][self.facts[e, k]]
+        return self.values(k)[self.facts[e, k]]
 
     def statement(self, e: int, k: int, t: int) -> str:
         """``e0042 lives in oslo .`` (template ``t`` of attribute ``k``)."""
         return f"{entity_name(e)} {ATTRIBUTES[ATTR_NAMES[k]][0][t]} {self.value(e, k)} {END}"
 
-    def question(self, e: int, k: int) -> str:
+    def question(self, e: int, k: int, t: int = 0) -> str:
+        """The question about attribute ``k`` of ``e`` (``t``: its code word when coded)."""
+        if self.coded:
+            return f"q : {self.code_word(k, t)} {entity_name(e)} ? a :"
         return ATTRIBUTES[ATTR_NAMES[k]][1].format(entity=entity_name(e))
 
-    def qa(self, e: int, k: int) -> str:
-        return f"{self.question(e, k)} {self.value(e, k)} {END}"
+    def qa(self, e: int, k: int, t: int = 0) -> str:
+        return f"{self.question(e, k, t)} {self.value(e, k)} {END}"
+
+    def distractors(self, e: int, k: int, rng: np.random.Generator) -> np.ndarray:
+        """The 3 wrong choices: 3 other values of the attribute drawn uniformly, or (coded) the
+        entity's other 3 values, in random order."""
+        true = int(self.facts[e, k])
+        if self.coded:
+            return rng.permutation(np.delete(self.facts[e], k))
+        return rng.choice([v for v in range(N_VALUES) if v != true], N_CHOICES - 1,
+                          replace=False)
 
     def encode(self, text: str) -> list[int]:
         return [self.vocab[w] for w in text.split()]
@@ -156,7 +231,9 @@ class FactWorld:
                                                 len(self.trace_entities) - 1)]
             ks = rng.integers(0, len(ATTR_NAMES), m)
             ts = rng.integers(0, N_TRAIN_TEMPLATES, m)
-            out.append(" ".join(self.qa(int(tr[i]), int(ks[i])) if is_qa[i]
+            qt = (rng.integers(0, self.cfg.question_templates, m) if self.coded
+                  else np.zeros(m, dtype=int))
+            out.append(" ".join(self.qa(int(tr[i]), int(ks[i]), int(qt[i])) if is_qa[i]
                                 else self.statement(int(ents[i]), int(ks[i]), int(ts[i]))
                                 for i in range(m)))
         return out
@@ -181,14 +258,14 @@ class FactWorld:
 
     # --------------------------------------------------------------- task items
     def _mc(self, e: int, k: int, rng: np.random.Generator) -> dict:
-        values = ATTRIBUTES[ATTR_NAMES[k]][2]
+        values = self.values(k)
         true = int(self.facts[e, k])
-        others = rng.choice([v for v in range(N_VALUES) if v != true], N_CHOICES - 1,
-                            replace=False)
+        others = self.distractors(e, k, rng)
         order = rng.permutation(N_CHOICES)
         mults = np.concatenate([[true], others])[order]
+        t = int(rng.integers(self.cfg.question_templates)) if self.coded else 0
         return {"entity": entity_name(e), "attribute": ATTR_NAMES[k],
-                "prompt": self.question(e, k), "choices": [values[int(m)] for m in mults],
+                "prompt": self.question(e, k, t), "choices": [values[int(m)] for m in mults],
                 "answer": int(np.flatnonzero(order == 0)[0]), "answer_text": values[true]}
 
     def eval_items(self, seed: int = 0) -> list[dict]:

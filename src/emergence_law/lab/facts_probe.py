@@ -25,6 +25,7 @@ its own three random pool examples; ``fewshot`` is its accuracy.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
@@ -36,11 +37,9 @@ import numpy as np
 
 from emergence_law.lab.facts import (
     ATTR_NAMES,
-    ATTRIBUTES,
     BOS_ID,
+    EXTRACTIONS,
     HELDOUT_TEMPLATE,
-    N_CHOICES,
-    N_VALUES,
     SPLITS,
     FactsConfig,
     FactWorld,
@@ -58,18 +57,20 @@ class ProbeItem:
 def probe_items(world: FactWorld, seed: int = 0, shots: int = 3) -> list[ProbeItem]:
     """Every other evaluation fact as a 3-shot item with its own random pool examples."""
     rng = np.random.default_rng([seed, 2])
+    trng = np.random.default_rng([seed, 43])  # code words (coded extraction only)
+    n_t = world.n_question_templates
     items = []
     for e in world.eval_entities:
         for k in range(len(ATTR_NAMES)):
             true = int(world.facts[e, k])
-            others = rng.choice([v for v in range(N_VALUES) if v != true], N_CHOICES - 1,
-                                replace=False)
+            others = world.distractors(int(e), k, rng)
             ctx: list[int] = []
             for _ in range(shots):
                 pe = int(world.pool_entities[rng.integers(len(world.pool_entities))])
-                ctx += world.encode(world.qa(pe, int(rng.integers(len(ATTR_NAMES)))))
-            ctx += world.encode(world.question(int(e), k))
-            values = ATTRIBUTES[ATTR_NAMES[k]][2]
+                ctx += world.encode(world.qa(pe, int(rng.integers(len(ATTR_NAMES))),
+                                             int(trng.integers(n_t))))
+            ctx += world.encode(world.question(int(e), k, int(trng.integers(n_t))))
+            values = world.values(k)
             items.append(ProbeItem(ctx, [world.vocab[values[int(v)]] for v in
                                          (true, *others)]))
     return items[::2]
@@ -148,7 +149,8 @@ def x_axis_sets(world: FactWorld, seed: int = 0) -> dict[str, list[list[int]]]:
     tru = [world.encode(world.statement(int(rng.integers(n)), int(rng.integers(4)),
                                         int(rng.integers(3))))
            for _ in range(2000)]
-    qap = [world.encode(world.qa(int(e), k))
+    trng = np.random.default_rng([seed, 47])
+    qap = [world.encode(world.qa(int(e), k, int(trng.integers(world.n_question_templates))))
            for e in world.pool_entities[::4] for k in range(len(ATTR_NAMES))]
     rng = np.random.default_rng([seed, 31])
     trp = [world.encode(world.statement(int(e), k, int(rng.integers(3))))
@@ -234,7 +236,7 @@ def pretrain(world: FactWorld, d: int, steps: int, every: int, *, batch: int = 3
 
     model = new_model(world, d, seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
-    meta = {"d": d, "split": world.cfg.split}
+    meta = {"d": d, "split": world.cfg.split, "config": dataclasses.asdict(world.cfg)}
     items, sets = probe_items(world, seed), x_axis_sets(world, seed)
     ckpts: dict[int, dict] = {}
     records: list[dict] = []
@@ -276,6 +278,18 @@ def finetune_steps(n_train: int, steps: int, epochs: float | None) -> int:
     return max(steps, math.ceil(epochs * n_train / FT_BATCH))
 
 
+def pool_questions(world: FactWorld, subset_seed: int = 0) -> list[tuple[int, int, int]]:
+    """Every pool fact as (entity, attribute, code word), in the fixed shuffle of
+    ``subset_seed``: D = the first D, early-stopping questions = the last ones. Each question
+    has one fixed code word (coded extraction; always 0 for direct questions), so D questions
+    show at most D of the code words."""
+    facts = [(int(e), k) for e in world.pool_entities for k in range(len(ATTR_NAMES))]
+    order = np.random.default_rng([subset_seed, 6]).permutation(len(facts))
+    codes = np.random.default_rng([subset_seed, 11]).integers(world.n_question_templates,
+                                                             size=len(facts))
+    return [(*facts[i], int(codes[i])) for i in order]
+
+
 def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, steps: int = 100,
              lr: float = 1e-3, seed: int = 0, subset_seed: int = 0, method: str = "full",
              lora_rank: int = 4, epochs: float | None = None, check_every: int | None = None,
@@ -312,15 +326,14 @@ def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, step
         from emergence_law.errors import OptionError
 
         raise OptionError("--method", f"unknown method {method!r} (use full or lora)")
-    facts = [(int(e), k) for e in world.pool_entities for k in range(len(ATTR_NAMES))]
-    order = np.random.default_rng([subset_seed, 6]).permutation(len(facts))
+    facts = pool_questions(world, subset_seed)
     if check_every and n_train > len(facts) - n_val:
         from emergence_law.errors import OptionError
 
         raise OptionError("--D", f"{n_train} leaves fewer than {n_val} pool questions to "
                           "check early stopping on")
-    subset = [facts[i] for i in order[:n_train]]
-    val = [world.encode(world.qa(*facts[i])) for i in order[len(facts) - n_val:]]
+    subset = facts[:n_train]
+    val = [world.encode(world.qa(*q)) for q in facts[len(facts) - n_val:]]
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     rng = np.random.default_rng([subset_seed, 7, n_train])
@@ -384,6 +397,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--split", choices=SPLITS, default="interleaved",
                    help="evaluation entities: every 4th Zipf rank, or the rarest quarter "
                         "(head-pool); stored in the checkpoint file")
+    p.add_argument("--extraction", choices=EXTRACTIONS, default="direct",
+                   help="coded: questions name the attribute by a code word (shared values, "
+                        "the entity's other values as distractors); stored in the file")
+    p.add_argument("--question-templates", type=int, default=32,
+                   help="code words per attribute (coded)")
+    p.add_argument("--qa-share", type=float, default=0.0025,
+                   help="share of pretraining lines that are QA-trace lines")
+    p.add_argument("--balanced", action="store_true",
+                   help="evaluated answers balanced per attribute (fact-blind prior = 1/4)")
     x = sub.add_parser("xaxis", help="every x-axis candidate and the few-shot accuracy of "
                                      "each checkpoint of a pretrain file")
     x.add_argument("checkpoints", type=Path)
@@ -412,15 +434,17 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("table", type=Path)
     a = ap.parse_args(argv)
     if a.cmd == "pretrain":
-        pretrain(FactWorld(FactsConfig(split=a.split)), a.d, a.steps, a.every, out=a.out,
-                 stop=a.stop)
+        cfg = FactsConfig(split=a.split, extraction=a.extraction, qa_share=a.qa_share,
+                          question_templates=a.question_templates, balanced_eval=a.balanced)
+        pretrain(FactWorld(cfg), a.d, a.steps, a.every, out=a.out, stop=a.stop)
         return
     if a.cmd == "elbows":
         print(json.dumps(elbows(a.table), indent=1))
         return
     saved = torch.load(a.checkpoints)
     ckpts = saved["ckpts"]
-    world = FactWorld(FactsConfig(split=saved.get("split", "interleaved")))
+    world = FactWorld(FactsConfig(**saved["config"]) if "config" in saved
+                      else FactsConfig(split=saved.get("split", "interleaved")))
     model = new_model(world, a.d)
     params = sum(p.numel() for p in model.parameters())
     tokens_per_step = 32 * world.sample_rows(32, np.random.default_rng(0))[0].shape[1]
