@@ -167,8 +167,9 @@ def _backtest(obs: pd.DataFrame, task: str, method: str | None, out: Path, seed:
     except EmergenceLawError as exc:  # e.g. too few pre-emergence checkpoints
         say(f"\nbacktest skipped: {exc}")
         return {"skipped": str(exc)}
-    bt.to_csv(out / "backtest.csv")
-    bt.plot(out / "backtest.png")
+    table = bt.to_result()
+    table.save(out)
+    bt.plot(out / table.FILES["plot"])
     command = (f"emergence-law backtest {out / 'observations.csv'} --task {task}"
                + (f" --ft-method {method}" if method else "")
                + f" --posterior bootstrap --samples {BACKTEST_DRAWS}")

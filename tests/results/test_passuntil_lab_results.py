@@ -133,3 +133,17 @@ def test_types_register_their_files():
         assert kind in RESULT_TYPES
     assert {"passuntil_fit.json", "passuntil_fit.png", "passuntil_curvature.json",
             "lab_summary.json", "lab_observations.csv", "demo.json"} <= output_file_names()
+
+
+def test_passk_table_round_trips(counts, tmp_path):
+    from emergence_law.passuntil.passk import passk_table
+    from emergence_law.results.passuntil import PassKTable
+
+    rows = counts.assign(censored=counts["passes"] < 2)
+    table = PassKTable(passk_table(rows, [1, 10]))
+    table.save(tmp_path)
+    back = PassKTable.load(tmp_path)
+    assert back.equals(table) and len(back.table) == 2 * counts["model"].nunique()
+    (tmp_path / "passk.csv").write_text(table.table.drop(columns="unbiased").to_csv(index=False))
+    with pytest.raises(DataError, match=r"passk\.csv.*'unbiased'"):
+        PassKTable.load(tmp_path)

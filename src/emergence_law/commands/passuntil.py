@@ -184,6 +184,7 @@ def passk_cmd(
     from emergence_law.passuntil.counts import load_counts, sampling_design, select_counts
     from emergence_law.passuntil.passk import passk_table
     from emergence_law.provenance import write_provenance
+    from emergence_law.results.passuntil import PassKTable
 
     try:
         ks = sorted({int(float(v)) for v in k.split(",") if v.strip()})
@@ -195,7 +196,7 @@ def passk_cmd(
     task_name, rows = select_counts(table, task, source=str(counts))
     res = passk_table(rows, ks, confidence=confidence, scaled=scaled)
     out.mkdir(parents=True, exist_ok=True)
-    res.to_csv(out / "passk.csv", index=False)
+    written = PassKTable(res).save(out)["table"]
     write_provenance(out, "passuntil passk", {"counts": str(counts), "k": ks, "task": task_name,
                                               "confidence": confidence, "scaled": scaled})
     typer.echo(f"sampling design: {sampling_design(rows)}")
@@ -209,7 +210,7 @@ def passk_cmd(
             dist = (f"{r.distribution:.4g}" if r.distribution == r.distribution
                     else "not identified")  # no instance passed, or every sample did
             typer.echo(f"  pass@{r.k:<6d} unbiased {emp:38s} distribution {dist}")
-    typer.echo(f"wrote {out / 'passk.csv'}")
+    typer.echo(f"wrote {written}")
 
 
 @passuntil_app.command("curvature")

@@ -10,9 +10,9 @@ files only through these types.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
-from emergence_law.results.base import Result
+from emergence_law.results.base import Result, TableResult
 from emergence_law.results.optional import OmitsAbsent
 
 
@@ -113,3 +113,15 @@ class PassUntilCurvature(OmitsAbsent, Result):
 
         frame = pd.DataFrame(self.models).drop(columns="params", errors="ignore")
         return frame.sort_values("aic").assign(task=self.task).reset_index(drop=True)
+
+
+@dataclasses.dataclass
+class PassKTable(TableResult):
+    """``passk.csv`` of ``passuntil passk``: per model and k, unbiased pass@k with its interval
+    and the fitted distribution's pass@k (columns of :func:`~emergence_law.passuntil.passk.
+    passk_table`)."""
+
+    KIND: ClassVar[str] = "passk"
+    FILES: ClassVar[dict[str, str]] = {"table": "passk.csv"}
+    REQUIRED: ClassVar[tuple[str, ...]] = ("model", "params", "k", "unbiased", "distribution")
+    FLOAT_FORMAT: ClassVar[str | None] = None  # pass rates down to 1e-7 keep every digit
