@@ -52,6 +52,8 @@ def _run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None =
     from emergence_law.fitting import EmergenceLaw
     from emergence_law.observations import save_observations
     from emergence_law.provenance import write_provenance
+    from emergence_law.results.analysis import BacktestTable
+    from emergence_law.results.core import FitResult
     from emergence_law.results.demo import DemoResult
 
     say = print if echo else (lambda *a, **k: None)
@@ -97,10 +99,10 @@ def _run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None =
         fit = law.fit(obs, task, min_loss=min_loss, method=method)
         sub = out / post
         sub.mkdir(exist_ok=True)
-        fit.save(sub / "fit.json")
-        fit.plot_fit(sub / "fit_curves.png", ground_truth=reference,
+        fit.save(sub / FitResult.FILES["json"])
+        fit.plot_fit(sub / FitResult.FILES["curves"], ground_truth=reference,
                      unused=_unused_fewshot(obs, task, fit))
-        fit.plot_cdf(sub / "emergence_cdf.png", ground_truth=reference)
+        fit.plot_cdf(sub / FitResult.FILES["cdf"], ground_truth=reference)
         say(f"\n-- posterior: {post} --")
         say(fit.summary())  # includes the fit's warnings
         error = fit.emergence_point_mle - (truth["emergence_point"] if truth else gt.elbow)
@@ -127,9 +129,10 @@ def _run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None =
 
         results["report"] = str(build_report(out))
     say(f"\n{label}")
-    say(f"outputs in {out}/: demo.json, observations.csv, mcmc/ and bootstrap/ (fit.json, "
-        f"fit_curves.png, emergence_cdf.png)"
-        + (", backtest.csv, backtest.png" if backtest else "")
+    fit_files = ", ".join(FitResult.FILES[r] for r in ("json", "curves", "cdf"))
+    say(f"outputs in {out}/: {DemoResult.FILES['json']}, observations.csv, mcmc/ and "
+        f"bootstrap/ ({fit_files})"
+        + (", " + ", ".join(BacktestTable.FILES.values()) if backtest else "")
         + (", passuntil_fit/" if counts is not None else "")
         + (", report.html" if report else "") + f"; {time.perf_counter() - t0:.1f} s")
     return results
