@@ -228,12 +228,12 @@ def test_mcmc_is_reproducible_and_leaves_the_global_generator_alone(model):
     assert not np.array_equal(a, run(4))
 
 
-def test_no_private_emcee_attribute_in_the_fitting_modules():
-    for path in (SRC / "fitting").glob("*.py"):
+def test_no_private_emcee_attribute_in_the_library():
+    for path in SRC.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         private = [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
                    and n.attr in ("_random", "_moves", "_weights", "_previous_state")]
-        assert private == [], path.name
+        assert private == [], str(path.relative_to(SRC))
 
 
 def test_the_simplex_polish_returns_its_count_instead_of_keeping_it(model):

@@ -193,10 +193,11 @@ def conditioned_prior(rows: pd.DataFrame, candidate_loss: np.ndarray, d0: float,
     sampler = emcee.EnsembleSampler(
         walkers, 7, post, vectorize=True,
         moves=[(emcee.moves.DEMove(), 0.9), (emcee.moves.DESnookerMove(), 0.1)])
-    sampler._random = np.random.mtrand.RandomState(int(rng.integers(2**31)))  # reproducible
+    # reproducible through emcee's public API: the sampler's generator comes with the state
+    seeded = np.random.RandomState(int(rng.integers(2**31))).get_state()
     thin = max(1, walkers * steps // n)
     with np.errstate(all="ignore"):
-        sampler.run_mcmc(start, burn + steps, progress=False)
+        sampler.run_mcmc(emcee.State(start, random_state=seeded), burn + steps, progress=False)
     chain = sampler.get_chain(discard=burn, thin=thin, flat=True)
     idx = rng.choice(len(chain), size=n, replace=len(chain) < n)
     acc = float(np.mean(sampler.acceptance_fraction))
@@ -244,7 +245,7 @@ def at_edge(model: Any, e0_mle: np.ndarray) -> np.ndarray:
     ``EDGE_NATS`` of the few-shot rows' least loss) or "" (inside): the fit's own
     "a bound, not an estimate" flags (``EmergenceLaw._fit_notes``), vectorised so the design
     can apply them to every simulated refit as well as to the current fit."""
-    from emergence_law.fitting.estimator import EDGE_NATS
+    from emergence_law.fitting import EDGE_NATS
 
     e0 = np.asarray(e0_mle, dtype=float)
     b = model.bounds
