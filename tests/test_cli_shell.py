@@ -145,3 +145,19 @@ def test_passuntil_run_allocation_is_a_listed_choice(capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "'--allocation'" in err
     assert "'until-r', 'adaptive'" in err and "Traceback" not in err
+
+
+def test_command_lists_show_each_summary_as_one_sentence(capsys, monkeypatch):
+    """A docstring's first paragraph is wrapped in the source; in a command list it used to
+    keep those breaks ('... of a' / 'larger model from a ladder of' / 'smaller ones')."""
+    monkeypatch.setenv("COLUMNS", "100")
+    for path in ([], ["passuntil"], ["measure"], ["sweep"], ["lab"]):
+        assert main([*path, "--help"]) == 0
+        panel = capsys.readouterr().out.split("Commands")[-1]
+        rows = [ln[1:-1] for ln in panel.splitlines() if ln.startswith("│")]
+        width = max(len(r) for r in rows)
+        starts = [i for i, r in enumerate(rows) if r[:2].strip()]  # a command's name
+        for k, i in enumerate(starts):
+            end = starts[k + 1] if k + 1 < len(starts) else len(rows)
+            for row in rows[i:end - 1]:  # every row of a summary but its last is full
+                assert len(row.rstrip()) > width - 20, (path, row.strip())

@@ -121,6 +121,9 @@ def _tidy_help(command: object) -> None:
     if make_help is not None:
         command.get_help_option = lambda ctx, make=make_help: _no_type(make(ctx))
     for sub in getattr(command, "commands", {}).values():
+        if not getattr(sub, "short_help", None) and getattr(sub, "help", None):
+            # a docstring's first paragraph, wrapped in the source, is one line in the list
+            sub.short_help = " ".join(sub.help.split("\n\n")[0].split())
         _tidy_help(sub)
 
 
