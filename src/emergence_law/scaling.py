@@ -65,7 +65,32 @@ def load_scaling_table(path: str, source: str | None = None) -> pd.DataFrame:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError("loss must be positive", source=src, row=i + 1, column="loss")
-    return df
+    return _one_row_per_checkpoint(df, raw, src)
+
+
+def _one_row_per_checkpoint(df: pd.DataFrame, raw: pd.DataFrame, src: str) -> pd.DataFrame:
+    """An observation table has many rows per checkpoint (one per task, setting, data level)
+    that share its size, tokens and loss: one point of the scaling law, not many (counted
+    repeatedly they would weight checkpoints by how much was measured on them, and slow the
+    bootstrap by the same factor). Rows of one checkpoint that disagree are refused."""
+    if not {"model", "checkpoint"} <= set(raw.columns) or len(raw) != len(df):
+        return df
+    keys = raw["model"].astype(str) + "\x00" + raw["checkpoint"].astype(str)
+    cols = [c for c in ("params", "tokens", "loss") if c in df.columns]
+    values = df[cols].reset_index(drop=True)
+    keys = keys.reset_index(drop=True)
+    first = ~keys.duplicated()
+    for col in cols:
+        ref = values.loc[first, col].set_axis(keys[first]).reindex(keys).to_numpy(dtype=float)
+        now = values[col].to_numpy(dtype=float)
+        differs = ~((ref == now) | (np.isnan(ref) & np.isnan(now)))
+        if differs.any():
+            i = int(np.flatnonzero(differs)[0])
+            raise DataError(f"checkpoint {raw['checkpoint'].iloc[i]} of {raw['model'].iloc[i]} "
+                            f"has another {col} on an earlier row ({ref[i]:g} vs {now[i]:g}): "
+                            "one checkpoint is one point of the scaling law", source=src,
+                            row=i + 1, column=col)
+    return df[first.to_numpy()].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------
