@@ -17,6 +17,10 @@ file) and finetunes them on pool questions at several D.
     python -m emergence_law.lab.facts_probe finetune p.pt --method lora --x tru --table t.csv
     python -m emergence_law.lab.facts_probe finetune p.pt --epochs 16 --finetune-steps 20 \
         --check-every 10 --x tru --table t.csv
+    # a question skill finetuning must teach (code words), balanced evaluated answers; the
+    # world's config is stored in the file, so finetune/xaxis rebuild the same world
+    python -m emergence_law.lab.facts_probe pretrain --split head-pool --extraction coded \
+        --question-templates 16 --qa-share 0.02 --balanced --out c.pt
 
 Evaluation: 3-shot multiple choice over every other evaluation fact (1,000 of 2,000), each with
 its own three random pool examples; ``fewshot`` is its accuracy.
