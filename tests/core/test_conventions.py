@@ -29,7 +29,7 @@ CONVERTED = ["errors.py", "scaling.py", "fitting", "analysis", "passuntil/estima
              "passuntil/pooled.py", "passuntil/likelihood.py", "passuntil/law.py",
              "passuntil/generators.py", "passuntil/passk.py", "passuntil/sample.py",
              "sweep/executors.py", "measure", "design", "passuntil/allocation.py", "lab/family.py", "lab/pipeline.py",
-             "lab/recipe.py", "lab/results.py", "report/html.py"]
+             "lab/recipe.py", "lab/results.py", "lab/facts.py", "report/html.py"]
 
 
 @pytest.fixture(scope="module")

@@ -120,10 +120,10 @@ class FactWorld:
         n = cfg.n_entities
         self.facts = rng.integers(0, N_VALUES, size=(n, len(ATTR_NAMES)))
         if cfg.extraction not in EXTRACTIONS:
-            from emergence_law.errors import OptionError
+            from emergence_law.errors import SettingError
 
-            raise OptionError("--extraction", f"unknown extraction {cfg.extraction!r} (use "
-                              f"{' or '.join(EXTRACTIONS)})")
+            raise SettingError("extraction", f"unknown extraction {cfg.extraction!r} (use "
+                               f"{' or '.join(EXTRACTIONS)})")
         self.coded = cfg.extraction == "coded"
         frng = np.random.default_rng([cfg.seed, 41])  # extra draws never shift the defaults'
         if self.coded:  # 4 distinct values per entity: the distractors are the entity's own
@@ -137,10 +137,10 @@ class FactWorld:
         elif cfg.split == "head-pool":
             is_eval = ids >= n - n // 4  # the rarest quarter (same count as interleaved)
         else:
-            from emergence_law.errors import OptionError
+            from emergence_law.errors import SettingError
 
-            raise OptionError("--split", f"unknown split {cfg.split!r} (use "
-                              f"{' or '.join(SPLITS)})")
+            raise SettingError("split", f"unknown split {cfg.split!r} (use "
+                               f"{' or '.join(SPLITS)})")
         self.eval_entities = ids[is_eval]
         if cfg.balanced_eval:
             self._balance(self.eval_entities, frng)
