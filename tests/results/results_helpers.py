@@ -1,10 +1,14 @@
-"""A fit built from its parts, shared by the result-type tests."""
+"""Shared by the result-type tests: a fit built from its parts, and the missing-field check."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+import pytest
 
+from emergence_law.errors import DataError
 from emergence_law.fitting.result import EmergenceFit
 
 
@@ -22,3 +26,15 @@ def make_fit(n_samples: int = 400) -> EmergenceFit:
         levels=[100.0], emergence_samples=rng.normal(1.9, 0.04, n_samples),
         posterior={"method": "mcmc", "n_walkers": 32}, diagnostics={"rhat_max": 1.002},
         warnings=["few checkpoints"], data=data, metric="acc", method="full")
+
+
+def missing_field_is_one_line(cls, folder, field: str) -> None:
+    """Drop ``field`` from a saved record: loading it is a DataError naming file and field."""
+    path = folder / cls.FILES["json"]
+    record = json.loads(path.read_text())
+    del record[field]
+    path.write_text(json.dumps(record))
+    with pytest.raises(DataError) as info:
+        cls.load(folder)
+    msg = str(info.value)
+    assert "\n" not in msg and str(path) in msg and repr(field) in msg, msg

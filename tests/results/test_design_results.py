@@ -6,23 +6,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
+from results_helpers import missing_field_is_one_line
 
 from emergence_law.cli import main
-from emergence_law.errors import DataError
 from emergence_law.results import output_file_names
 from emergence_law.results.design import DesignRecord, PassUntilPlanRecord
-
-
-def _missing_field_is_one_line(cls, folder, field: str) -> None:
-    path = folder / cls.FILES["json"]
-    record = json.loads(path.read_text())
-    del record[field]
-    path.write_text(json.dumps(record))
-    with pytest.raises(DataError) as info:
-        cls.load(folder)
-    msg = str(info.value)
-    assert "\n" not in msg and str(path) in msg and repr(field) in msg, msg
 
 
 def test_design_record_round_trips(tmp_path, capsys):
@@ -48,7 +36,7 @@ def test_design_record_round_trips(tmp_path, capsys):
     assert json.loads((tmp_path / "again" / "design.json").read_text()) == json.loads(
         (out / "design.json").read_text())
     assert set(DesignRecord.FILES.values()) <= output_file_names()
-    _missing_field_is_one_line(DesignRecord, out, "budget")
+    missing_field_is_one_line(DesignRecord, out, "budget")
 
 
 def test_passuntil_plan_record_round_trips(tmp_path, capsys):
@@ -68,4 +56,4 @@ def test_passuntil_plan_record_round_trips(tmp_path, capsys):
     assert back.equals(rec) and back.plan_records == rec.plan_records
     assert json.loads((tmp_path / "again" / "passuntil_plan.json").read_text()) == json.loads(
         (out / "passuntil_plan.json").read_text())
-    _missing_field_is_one_line(PassUntilPlanRecord, out, "precision")
+    missing_field_is_one_line(PassUntilPlanRecord, out, "precision")

@@ -12,24 +12,13 @@ import json
 
 import pandas as pd
 import pytest
+from results_helpers import missing_field_is_one_line
 
 from emergence_law.errors import DataError
 from emergence_law.results import RESULT_TYPES, output_file_names
 from emergence_law.results.demo import DemoResult
 from emergence_law.results.lab import LabSummary
 from emergence_law.results.passuntil import PassUntilCurvature, PassUntilFit
-
-
-def _missing_field_is_one_line(cls, tmp_path, field: str) -> None:
-    """Drop ``field`` from a saved record: loading it is a DataError naming file and field."""
-    path = tmp_path / cls.FILES["json"]
-    record = json.loads(path.read_text())
-    del record[field]
-    path.write_text(json.dumps(record))
-    with pytest.raises(DataError) as info:
-        cls.load(tmp_path)
-    msg = str(info.value)
-    assert "\n" not in msg and str(path) in msg and repr(field) in msg, msg
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +47,7 @@ def test_passuntil_fit_round_trips_and_is_what_the_command_writes(counts, tmp_pa
     frame = back.to_frame()
     assert frame.loc[0, "lower"] <= frame.loc[0, "predicted_pass_rate"] <= frame.loc[0, "upper"]
     assert "predicted pass rate at N" in back.summary()
-    _missing_field_is_one_line(PassUntilFit, tmp_path, "fit")
+    missing_field_is_one_line(PassUntilFit, tmp_path, "fit")
 
 
 def test_passuntil_curvature_round_trips(counts, tmp_path):
@@ -79,7 +68,7 @@ def test_passuntil_curvature_round_trips(counts, tmp_path):
     assert "curvature" not in json.loads((tmp_path / "nc" / "passuntil_curvature.json")
                                          .read_text())
     assert PassUntilCurvature.load(tmp_path / "nc").curvature is None
-    _missing_field_is_one_line(PassUntilCurvature, tmp_path, "models")
+    missing_field_is_one_line(PassUntilCurvature, tmp_path, "models")
 
 
 def test_lab_summary_round_trips_with_its_tables(tmp_path):
@@ -106,7 +95,7 @@ def test_lab_summary_round_trips_with_its_tables(tmp_path):
     record = json.loads((tmp_path / "bare" / "lab_summary.json").read_text())
     assert "gate" not in record and "passuntil" not in record
     assert not (tmp_path / "bare" / "lab_observations.csv").exists()
-    _missing_field_is_one_line(LabSummary, tmp_path, "prediction")
+    missing_field_is_one_line(LabSummary, tmp_path, "prediction")
 
 
 def test_demo_result_round_trips(tmp_path):
@@ -125,7 +114,7 @@ def test_demo_result_round_trips(tmp_path):
     assert DemoResult.load(tmp_path) == res
     assert list(res.to_frame()["posterior"]) == ["mcmc", "bootstrap"]
     assert "mcmc: MLE 1.91" in res.summary()
-    _missing_field_is_one_line(DemoResult, tmp_path, "mcmc")
+    missing_field_is_one_line(DemoResult, tmp_path, "mcmc")
 
 
 def test_types_register_their_files():
