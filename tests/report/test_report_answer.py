@@ -80,3 +80,22 @@ def test_a_long_backtest_table_is_folded_with_key_columns_first_and_counted(resu
     cols = [h.split(">")[-1] for h in header.split("</th>")[:-1]]
     assert cols[:4] == ["method", "n_held_out", "cutoff_loss", "max_flops_used"]
     assert cols.index("success") < cols.index("extra_a")
+
+
+def test_a_forecast_at_the_data_edge_is_called_a_bound(results_copy):
+    """A forecast at the edge of its data is a bound and says so, next to the forecast."""
+    folder = results_copy()
+    fit = json.loads((folder / "fit.json").read_text())
+    rows = pd.read_csv(folder / "data_used.csv") if "data" not in fit else pd.DataFrame(fit["data"])
+    fewshot = rows.loc[rows["setting"] == "fewshot", "loss"].tolist()
+    assert fewshot, "the fixture's fit has few-shot rows"
+    page = _page(folder)
+    answer = page[page.index('<div id="answer"'):]
+    answer = answer[:answer.index("</div>")]
+    inside = abs(fit["emergence_point"]["mle"] - min(fewshot)) <= 0.02
+    assert ("A bound, not an extrapolation" in answer) == inside
+    fit["emergence_point"]["mle"] = min(fewshot) + 0.01  # now at the edge
+    (folder / "fit.json").write_text(json.dumps(fit))
+    answer = _page(folder)
+    assert ("A bound, not an extrapolation:</span> the MLE sits at the least loss of the "
+            f"few-shot rows used ({min(fewshot):.3f})") in answer

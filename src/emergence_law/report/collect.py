@@ -317,6 +317,8 @@ def read_folder(root: Path, part: str | None = None) -> ResultsFolder:
     out.emergence_cdf = png(FitResult.FILES["cdf"])
     data = take(FitResult.FILES["data"])
     out.data_used = read_csv(data) if data else None
+    if out.fit is not None and out.data_used is not None:
+        out.fit.data_used = out.data_used.frame  # the rows the fit used (where its edge is)
     md = take(AblationTable.FILES["markdown"])
     markdown = md.read_text(encoding="utf-8", errors="replace") if md else None
     tab = take(AblationTable.FILES["table"])

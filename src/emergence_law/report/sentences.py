@@ -96,6 +96,11 @@ def answer(parts: list[ResultsFolder]) -> str:
                      f"<b>{err:+.3f} nats</b>: " + ("a success" if abs(err) <= 0.1 else
                                                      '<span class="flag">a failure</span>')
                      + " by the paper's 0.1-nat rule.")
+        if fit.at_data_edge:
+            text += (' <span class="flag">A bound, not an extrapolation:</span> the MLE sits at '
+                     f"the least loss of the few-shot rows used ({nats(fit.fewshot_loss_min)}), "
+                     "which say only that emergence lies beyond them; read it as 'no earlier "
+                     "than the data'.")
         items.append(text)
     bt = next((res.backtest for res in parts if res.backtest is not None), None)
     if bt is not None and {"success", "flops_ratio"} <= set(bt.table.columns):

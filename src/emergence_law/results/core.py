@@ -162,6 +162,28 @@ class FitResult(Result):
         return s if isinstance(s, list) else None
 
     @property
+    def fewshot_loss_min(self) -> float | None:
+        """The least loss among the few-shot rows the fit used (None without its rows)."""
+        data: Any = self.data or {}
+        if not data and self.data_used is not None:
+            data = {c: self.data_used[c].tolist() for c in self.data_used.columns}
+        loss, setting = data.get("loss"), data.get("setting")
+        if not loss or not setting:
+            return None
+        vals = [number(v) for v, s in zip(loss, setting, strict=False) if s == "fewshot"]
+        vals = [v for v in vals if v is not None]
+        return min(vals) if vals else None
+
+    @property
+    def at_data_edge(self) -> bool:
+        """The MLE of E(D0) sits at the few-shot data's edge (within the fitter's EDGE_NATS):
+        a bound ('no earlier than the data'), not an extrapolation."""
+        from emergence_law.fitting import EDGE_NATS
+
+        edge = self.fewshot_loss_min
+        return edge is not None and abs(self.mle - edge) <= EDGE_NATS
+
+    @property
     def posterior_method(self) -> str:
         """``mcmc``, ``bootstrap`` or ``none``."""
         return str(self.posterior.get("method", "none"))
