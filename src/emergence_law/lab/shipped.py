@@ -7,7 +7,6 @@ like any user table, so the demo runs on real measurements, not simulations.
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,8 +52,11 @@ def load_lab_control() -> pd.DataFrame | None:
 
 
 def load_lab_summary() -> dict[str, Any]:
-    """The lab's ``lab_summary.json``: settings, versions, and the answers it measured."""
-    return json.loads(data_path(SUMMARY).read_text(encoding="utf-8"))
+    """The lab's ``lab_summary.json``: settings, versions, and the answers it measured (read
+    through its type, :class:`~emergence_law.results.lab.LabSummary`, as a plain dict)."""
+    from emergence_law.results.lab import LabSummary
+
+    return LabSummary.read(data_path(SUMMARY)).to_dict()
 
 
 def lab_data_origin() -> str:
