@@ -245,14 +245,14 @@ def at_edge(model: Any, e0_mle: np.ndarray) -> np.ndarray:
     ``EDGE_NATS`` of the few-shot rows' least loss) or "" (inside): the fit's own
     "a bound, not an estimate" flags (``EmergenceLaw._fit_notes``), vectorised so the design
     can apply them to every simulated refit as well as to the current fit."""
-    from emergence_law.fitting import EDGE_NATS
+    from emergence_law.fitting import at_data_edge
 
     e0 = np.asarray(e0_mle, dtype=float)
     b = model.bounds
     out = np.full(e0.shape, "", dtype=object)
     if model.has_fewshot:
         fs_min = float(model.data.loss[model.data.is_fewshot].min())
-        out[np.abs(e0 - fs_min) <= EDGE_NATS] = "data"
+        out[at_data_edge(e0, fs_min)] = "data"
     out[(e0 <= b[0, 0] + 1e-3) | (e0 >= b[0, 1] - 1e-3)] = "bound"
     return out
 

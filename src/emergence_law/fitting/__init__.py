@@ -5,7 +5,12 @@
 ``plots``, ``estimator``.
 """
 
-from emergence_law.fitting.estimator import EDGE_NATS, EmergenceLaw, IdentifiabilityWarning
+from emergence_law.fitting.estimator import (
+    EDGE_NATS,
+    EmergenceLaw,
+    IdentifiabilityWarning,
+    at_data_edge,
+)
 from emergence_law.fitting.result import EmergenceFit
 
-__all__ = ["EDGE_NATS", "EmergenceLaw", "EmergenceFit", "IdentifiabilityWarning"]
+__all__ = ["EDGE_NATS", "EmergenceLaw", "at_data_edge", "EmergenceFit", "IdentifiabilityWarning"]

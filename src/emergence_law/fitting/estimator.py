@@ -42,6 +42,13 @@ MIN_DISTINCT_LOSSES = 3
 #: (public: ``emergence_law.fitting.EDGE_NATS``; the lab and the design read the same limit)
 EDGE_NATS = 0.02
 
+
+def at_data_edge(e0: float | np.ndarray, fewshot_loss_min: float) -> np.ndarray | np.bool_:
+    """Whether E(D0) (a number or an array, elementwise) sits within :data:`EDGE_NATS` of the
+    few-shot rows' least loss: a bound ('no earlier than the data'), not an extrapolation. The
+    fit's warning, the lab's summary, the design and the report all judge it here."""
+    return np.abs(np.asarray(e0, dtype=float) - fewshot_loss_min) <= EDGE_NATS
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -251,7 +258,7 @@ class EmergenceLaw(EstimatorParams):
                          "the curvature of E(D) is not pinned down; treat E(D0) with caution")
         if model.has_fewshot:
             fs_min = float(model.data.loss[model.data.is_fewshot].min())
-            if abs(theta[0] - fs_min) <= EDGE_NATS:
+            if at_data_edge(theta[0], fs_min):
                 notes.append(
                     f"the MLE of E(D0) = {theta[0]:.3f} sits at the least loss of the few-shot "
                     f"rows ({fs_min:.3f}): they only say the elbow lies beyond them, and the fit "

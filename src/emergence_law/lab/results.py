@@ -349,13 +349,14 @@ def _data_edge(mle: float, rows: pd.DataFrame) -> dict[str, Any]:
     used), and whether the MLE sits at that edge (the core's ``EDGE_NATS``). A prediction at
     the edge says only "no earlier than the data", so its error measures how close the
     checkpoints came to the elbow, not an extrapolation."""
-    from emergence_law.fitting import EDGE_NATS
+    from emergence_law.fitting import at_data_edge
 
     fs = rows[rows["setting"] == "fewshot"]
     if fs.empty:
         return {}
-    edge = float(fs["loss"].min()) - float(mle)
-    return {"beyond_data_nats": edge, "mle_at_data_edge": bool(abs(edge) <= EDGE_NATS)}
+    fs_min = float(fs["loss"].min())
+    return {"beyond_data_nats": fs_min - float(mle),
+            "mle_at_data_edge": bool(at_data_edge(mle, fs_min))}
 
 
 def _scored(r: dict[str, Any], gt: GroundTruth) -> dict[str, Any]:

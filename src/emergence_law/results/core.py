@@ -178,10 +178,10 @@ class FitResult(Result):
     def at_data_edge(self) -> bool:
         """The MLE of E(D0) sits at the few-shot data's edge (within the fitter's EDGE_NATS):
         a bound ('no earlier than the data'), not an extrapolation."""
-        from emergence_law.fitting import EDGE_NATS
+        from emergence_law.fitting import at_data_edge
 
         edge = self.fewshot_loss_min
-        return edge is not None and abs(self.mle - edge) <= EDGE_NATS
+        return edge is not None and bool(at_data_edge(self.mle, edge))
 
     @property
     def posterior_method(self) -> str:
