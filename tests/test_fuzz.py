@@ -83,6 +83,15 @@ def _verbose(args: list, rc: int, err: str) -> None:
         print(rc, " ".join(map(str, args))[:160], *last, sep="\n   ")
 
 
+def _run_checked(args: list, out_dir: Path | None, **kw) -> tuple[int, str, str]:
+    """Run the CLI on ``args`` and check what every command owes its user
+    (:func:`check_outcome`); return its exit code, stdout and stderr."""
+    rc, so, se = run_cli(args, **kw)
+    _verbose(args, rc, se)
+    check_outcome(args, rc, so, se, out_dir)
+    return rc, so, se
+
+
 def _record(name: str, rc: int) -> None:
     key = f"{name} ({'ran' if rc == 0 else 'refused'})"
     RUNS[key] = RUNS.get(key, 0) + 1
@@ -161,9 +170,7 @@ def test_fuzz_observation_commands(data):
         opts = data.draw(_OBS_COMMANDS[name](), label="options")
         task = data.draw(st.sampled_from(["mul-mc"] * 4 + ["nope"]), label="task")
         args = [*name.split(), path, "--task", task, *opts, "--out", out]
-        rc, so, se = run_cli(args)
-        _verbose(args, rc, se)
-        check_outcome(args, rc, so, se, out)
+        rc, so, se = _run_checked(args, out)
         _record(name, rc)
 
 
@@ -211,9 +218,7 @@ def test_fuzz_passuntil_commands(data):
         path = write_table(apply_table(_COUNTS, mutations), tmp / f"counts{suffix}")
         out = data.draw(_out(tmp), label="out")
         args = [*name.split(), path, *opts, "--out", out]
-        rc, so, se = run_cli(args)
-        _verbose(args, rc, se)
-        check_outcome(args, rc, so, se, out)
+        rc, so, se = _run_checked(args, out)
         _record(name, rc)
 
 
@@ -239,9 +244,7 @@ def test_fuzz_design_passuntil(data):
         path = write_table(apply_table(_COUNTS, mutations), tmp / "counts.csv")
         out = data.draw(_out(tmp), label="out")
         args = ["design-passuntil", path, *opts, "--out", out]
-        rc, so, se = run_cli(args)
-        _verbose(args, rc, se)
-        check_outcome(args, rc, so, se, out)
+        rc, so, se = _run_checked(args, out)
         _record("design-passuntil", rc)
 
 
@@ -313,9 +316,7 @@ def test_fuzz_import_lmeval(data):
         target = data.draw(st.sampled_from([res, res.parent]), label="path")
         out = tmp / out_name
         args = ["import-lmeval", target, *opts, "--out", out]
-        rc, so, se = run_cli(args)
-        _verbose(args, rc, se)
-        check_outcome(args, rc, so, se, None)
+        rc, so, se = _run_checked(args, None)
         if rc == 0:  # what was written is a valid observation table (loss may be missing)
             from emergence_law.observations import read_table, validate_observations
 
@@ -369,9 +370,7 @@ def test_fuzz_to_params_and_report(fit_json, data):
             args = ["to-params", f, "--scaling", scal, *opts, "--out", out]
         else:
             args = ["report", tmp / "res", "--out", out]
-        rc, so, se = run_cli(args)
-        _verbose(args, rc, se)
-        check_outcome(args, rc, so, se, out if name == "to-params" else None)
+        rc, so, se = _run_checked(args, out if name == "to-params" else None)
         _record(name, rc)
 
 
@@ -440,9 +439,7 @@ def test_fuzz_design(data):
             label="recipe")
         args = ["design", path, "--checkpoints" if cold else "--candidates", runs_path, *opts,
                 *recipe, "--out", out]
-        rc, so, se = run_cli(args)
-        _verbose(args, rc, se)
-        check_outcome(args, rc, so, se, out)
+        rc, so, se = _run_checked(args, out)
         if rc == 0 and recipe and Path(recipe[1]).exists():  # the recipe written is plannable
             rc2, so2, se2 = run_cli(["sweep", "plan", recipe[1], "--store", tmp / "s.sqlite"])
             assert rc2 == 0, se2
@@ -509,9 +506,7 @@ def test_fuzz_import_olmo(data):
             first.write_bytes(first.read_text().replace("_step", "_st\u00e9p").encode("latin-1"))
         out = tmp / out_name
         args = ["import-olmo", *paths, *opts, "--out", out]
-        rc, so, se = run_cli(args)
-        _verbose(args, rc, se)
-        check_outcome(args, rc, so, se, None)
+        rc, so, se = _run_checked(args, None)
         if rc == 0:  # what was written is a valid observation table
             from emergence_law.observations import read_table, validate_observations
 
@@ -544,9 +539,7 @@ def test_fuzz_ladder(data):
         path = write_table(apply_table(_LADDER, mutations), tmp / f"obs{suffix}")
         out = tmp / "out" if clean else data.draw(_out(tmp), label="out")
         args = ["ladder", path, *opts, "--out", out]
-        rc, so, se = run_cli(args)
-        _verbose(args, rc, se)
-        check_outcome(args, rc, so, se, out)
+        rc, so, se = _run_checked(args, out)
         _record("ladder", rc)
 
 
@@ -637,9 +630,7 @@ def test_fuzz_sweep_plan(data):
         opts = [tmp / o if isinstance(o, str) and o.startswith(("s.", "a_file", ".")) and
                 o != "--store" else o for o in opts]
         args = ["sweep", "plan", f, *opts]
-        rc, so, se = run_cli(args, limit_s=60)
-        _verbose(args, rc, se)
-        check_outcome(args, rc, so, se, None)
+        rc, so, se = _run_checked(args, None, limit_s=60)
         if rc == 0 and "--json" in opts:
             json.loads(so, parse_constant=lambda t: pytest.fail(f"plan printed {t}"))
         _record("sweep plan", rc)
