@@ -172,3 +172,12 @@ def test_valid_recipes_keep_their_job_ids(name: str) -> None:
     for job in plan.jobs:  # and every planned job is one its runner accepts
         assert validate_definition(job.definition).kind == job.kind
         assert job.kind in KINDS
+
+
+def test_an_integer_beyond_float_range_is_named_not_a_crash(tmp_path: Path) -> None:
+    """Found by the fuzz test: `params: 1000...0` (401 digits) was an internal OverflowError."""
+    tree = yaml.safe_load(TINY.read_text())
+    tree["models"][0]["params"] = 10 ** 400
+    with pytest.raises(RecipeError, match=r"models\[0\]\.params: expected a finite number, got "
+                                          r"an integer of 401 digits"):
+        parse_recipe(tree, source="r.yaml", base_dir=tmp_path)

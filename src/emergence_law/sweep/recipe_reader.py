@@ -70,6 +70,9 @@ class RecipeReader:
             x = float(value)
         except (TypeError, ValueError):
             raise self.fail(key, f"expected a number, got {describe_value(value)}") from None
+        except OverflowError:  # a YAML integer beyond float range
+            raise self.fail(key, f"expected a finite number, got an integer of "
+                                 f"{len(str(abs(value)))} digits") from None
         if x != x or x in (float("inf"), float("-inf")):
             raise self.fail(key, f"expected a finite number, got {value!r}")
         if minimum is not None and x < minimum:
