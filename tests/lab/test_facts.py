@@ -143,7 +143,8 @@ def test_probe_pretrains_and_finetunes_a_real_model(tmp_path):
     pytest.importorskip("torch")
     import torch
 
-    from emergence_law.lab.facts_probe import finetune, pretrain, probe_items
+    from emergence_law.lab.facts_finetune import finetune
+    from emergence_law.lab.facts_probe import pretrain, probe_items
 
     torch.set_num_threads(1)
     world = FactWorld(FactsConfig(n_entities=40, stmts_per_row=4))
@@ -168,7 +169,7 @@ def test_probe_pretrains_and_finetunes_a_real_model(tmp_path):
 
 
 def test_finetuning_budget_scales_with_D():
-    from emergence_law.lab.facts_probe import FT_BATCH, finetune_steps
+    from emergence_law.lab.facts_finetune import FT_BATCH, finetune_steps
 
     assert finetune_steps(2048, 100, None) == finetune_steps(32, 100, None) == 100
     assert finetune_steps(2048, 20, 4) == 4 * 2048 // FT_BATCH == 64
@@ -274,8 +275,10 @@ def test_coded_questions_name_the_attribute_only_by_a_code_word():
     entity without the attribute is worth 1/4), the question's only attribute cue is one of
     ``question_templates`` code words per attribute, the QA trace uses every code word, and
     the first D pool questions show at most D of them."""
+    from emergence_law.errors import OptionError
     from emergence_law.lab.facts import SHARED_VALUES
-    from emergence_law.lab.facts_probe import pool_questions, probe_items
+    from emergence_law.lab.facts_finetune import pool_questions
+    from emergence_law.lab.facts_probe import probe_items
 
     world = FactWorld(FactsConfig(n_entities=400, qa_share=0.05, extraction="coded",
                                   question_templates=8))
@@ -293,14 +296,20 @@ def test_coded_questions_name_the_attribute_only_by_a_code_word():
         assert set(it.choices) == vals and len(it.choices) == 4
     trace = " ".join(world.sample_texts(400, np.random.default_rng(4))).split()
     assert codes <= set(trace)
-    qs = pool_questions(world, 0)
-    assert len({(e, k) for e, k, _ in qs}) == len(qs) == 4 * len(world.pool_entities)
+    qs, held = pool_questions(world, 0)
+    n_facts = 4 * len(world.pool_entities)
+    assert len({(e, k) for e, k, _ in qs + held}) == len(qs) + len(held) == n_facts
     assert len({(k, c) for _, k, c in qs[:16]}) <= 16 and len({(k, c) for _, k, c in qs}) == 32
+    # every code word of every pool fact, the early-stopping facts in no form among them
+    every, held = pool_questions(world, 0, "all-codes")
+    assert len(set(every)) == len(every) == 8 * (n_facts - len(held))
+    assert not {(e, k) for e, k, _ in held} & {(e, k) for e, k, _ in every}
+    assert {e for e, *_ in every + held} <= {int(e) for e in world.pool_entities}
+    with pytest.raises(OptionError, match="--pool"):
+        pool_questions(world, 0, "some-codes")
     # default worlds are unchanged by the option: one question per attribute
     plain = FactWorld(FactsConfig(n_entities=400))
-    assert plain.n_question_templates == 1 and {c for *_, c in pool_questions(plain)} == {0}
-    from emergence_law.errors import OptionError
-
+    assert plain.n_question_templates == 1 and {c for *_, c in pool_questions(plain)[0]} == {0}
     with pytest.raises(OptionError, match="extraction"):
         FactWorld(FactsConfig(n_entities=40, extraction="alias"))
 

@@ -270,124 +270,10 @@ def pretrain(world: FactWorld, d: int, steps: int, every: int, *, batch: int = 3
     return ckpts, records
 
 
-#: questions per finetuning step (16 sequences of 8 QA lines)
-FT_BATCH = 16 * 8
-
-
-def finetune_steps(n_train: int, steps: int, epochs: float | None) -> int:
-    """Fixed ``steps``, or (``epochs`` given) ``epochs`` passes over the D examples, at least
-    ``steps``: the budget scaled with D, so a large D is not underfitted by a fixed budget."""
-    if epochs is None:
-        return steps
-    return max(steps, math.ceil(epochs * n_train / FT_BATCH))
-
-
-def pool_questions(world: FactWorld, subset_seed: int = 0) -> list[tuple[int, int, int]]:
-    """Every pool fact as (entity, attribute, code word), in the fixed shuffle of
-    ``subset_seed``: D = the first D, early-stopping questions = the last ones. Each question
-    has one fixed code word (coded extraction; always 0 for direct questions), so D questions
-    show at most D of the code words."""
-    facts = [(int(e), k) for e in world.pool_entities for k in range(len(ATTR_NAMES))]
-    order = np.random.default_rng([subset_seed, 6]).permutation(len(facts))
-    codes = np.random.default_rng([subset_seed, 11]).integers(world.n_question_templates,
-                                                             size=len(facts))
-    return [(*facts[i], int(codes[i])) for i in order]
-
-
-def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, steps: int = 100,
-             lr: float = 1e-3, seed: int = 0, subset_seed: int = 0, method: str = "full",
-             lora_rank: int = 4, epochs: float | None = None, check_every: int | None = None,
-             n_val: int = 200, patience: int = 5) -> dict[str, Any]:
-    """Finetune a checkpoint (``state``; None = never pretrained) on the first ``n_train``
-    pool questions of a fixed shuffle: batches of 16 sequences of 8 questions, loss on the
-    answer token only; then the 3-shot accuracy.
-
-    ``method``: ``full`` or ``lora`` (peft, rank ``lora_rank`` on every linear layer; the
-    embeddings stay frozen, so less of a barely stored fact is overwritten). Steps: see
-    :func:`finetune_steps`. ``check_every``: early stopping, every that many steps the 0-shot
-    answer loss of ``n_val`` held-out pool questions (the last ones of the shuffle, never in a
-    D subset) is measured and the best state is the one evaluated; stop after ``patience``
-    checks without improvement."""
-    import torch
-
-    t0 = time.time()
-    model = new_model(world, d, seed)
-    if state is not None:
-        model.load_state_dict(state)
-    if method == "lora":
-        import warnings
-
-        from peft import LoraConfig, get_peft_model
-
-        torch.manual_seed(seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = get_peft_model(model, LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank,
-                                                     lora_dropout=0.0,
-                                                     target_modules="all-linear",
-                                                     task_type="CAUSAL_LM"))
-    elif method != "full":
-        from emergence_law.errors import OptionError
-
-        raise OptionError("--method", f"unknown method {method!r} (use full or lora)")
-    facts = pool_questions(world, subset_seed)
-    if check_every and n_train > len(facts) - n_val:
-        from emergence_law.errors import OptionError
-
-        raise OptionError("--D", f"{n_train} leaves fewer than {n_val} pool questions to "
-                          "check early stopping on")
-    subset = facts[:n_train]
-    val = [world.encode(world.qa(*q)) for q in facts[len(facts) - n_val:]]
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    rng = np.random.default_rng([subset_seed, 7, n_train])
-    n_steps = finetune_steps(n_train, steps, epochs)
-    best = (math.inf, None, 0)  # (val loss, trainable state, step)
-    bad = 0
-    loss = torch.tensor(float("nan"))
-    done = 0
-    model.train()
-    for step in range(1, n_steps + 1):
-        rows = []
-        for _ in range(16):
-            toks, labels = [BOS_ID], [-100]
-            for i in rng.integers(0, n_train, 8):
-                q = world.encode(world.qa(*subset[i]))
-                toks += q
-                labels += [-100] * (len(q) - 2) + [q[-2], -100]
-            rows.append((toks, labels))
-        width = max(len(t) for t, _ in rows)
-        x = torch.zeros(len(rows), width, dtype=torch.long)
-        y = torch.full((len(rows), width), -100)
-        for j, (t, lab) in enumerate(rows):
-            x[j, :len(t)] = torch.tensor(t)
-            y[j, :len(lab)] = torch.tensor(lab)
-        loss = model(input_ids=x, labels=y).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        done = step
-        if check_every and (step % check_every == 0 or step == n_steps):
-            v = answer_loss(model, val)
-            model.train()
-            if v < best[0]:
-                best = (v, {k: t.detach().clone() for k, t in model.state_dict().items()}, step)
-                bad = 0
-            else:
-                bad += 1
-                if bad >= patience:
-                    break
-    out: dict[str, Any] = {"finetune_loss": float(loss.detach()), "steps_run": done}
-    if check_every:
-        model.load_state_dict(best[1])
-        out |= {"best_step": best[2], "val_loss": best[0]}
-    out["acc"] = fewshot_accuracy(model, probe_items(world, seed))
-    out["seconds"] = round(time.time() - t0, 1)
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     import torch
+
+    from emergence_law.lab.facts_finetune import POOLS, finetune  # it imports this module
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(prog="python -m emergence_law.lab.facts_probe")
@@ -422,6 +308,9 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--finetune-steps", type=int, default=100)
     f.add_argument("--subset", type=int, default=0, help="finetuning subset seed")
     f.add_argument("--method", choices=("full", "lora"), default="full")
+    f.add_argument("--pool", choices=POOLS, default="one-code",
+                   help="finetuning questions: each pool fact with one fixed code word, or "
+                        "with every code word (coded extraction; D beyond the pool's facts)")
     f.add_argument("--lora-rank", type=int, default=4)
     f.add_argument("--lr", type=float, default=None,
                    help="finetuning rate (default 1e-3 full, 1e-2 lora)")
@@ -429,6 +318,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="scale the budget with D: this many passes, at least --finetune-steps")
     f.add_argument("--check-every", type=int, default=None,
                    help="early stopping on held-out pool questions every this many steps")
+    f.add_argument("--patience", type=int, default=5,
+                   help="early stopping: stop after this many checks without improvement")
     for q in (f, x):
         q.add_argument("--x", choices=X_AXES, default="tre",
                        help="x-axis written to the table's loss column")
@@ -445,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.cmd == "elbows":
         print(json.dumps(elbows(a.table), indent=1))
         return
+
     saved = torch.load(a.checkpoints)
     ckpts = saved["ckpts"]
     world = FactWorld(FactsConfig(**saved["config"]) if "config" in saved
@@ -477,7 +369,8 @@ def main(argv: list[str] | None = None) -> None:
                 r = finetune(world, a.d, ckpts[step] if step else None, n,
                              steps=a.finetune_steps, subset_seed=a.subset, method=a.method,
                              lora_rank=a.lora_rank, epochs=a.epochs,
-                             check_every=a.check_every,
+                             check_every=a.check_every, pool=a.pool,
+                             patience=a.patience,
                              lr=a.lr or (1e-2 if a.method == "lora" else 1e-3))
                 print(json.dumps({"d": a.d, "step": step, "D": n, a.x: loss, **r}), flush=True)
                 if step:  # the never-pretrained control has no place on the x-axis
