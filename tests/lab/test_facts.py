@@ -166,6 +166,12 @@ def test_probe_pretrains_and_finetunes_a_real_model(tmp_path):
                  check_every=1, n_val=8, patience=1)
     assert 1 <= r["best_step"] <= r["steps_run"] <= 3 and np.isfinite(r["val_loss"])
     assert round(r["acc"] * n_items) == r["acc"] * n_items
+    # keep_start: where finetuning only raises the held-out loss (a rate of 30 wrecks the
+    # model), the checkpoint as it was is the state evaluated
+    wreck = {"steps": 3, "lr": 30.0, "check_every": 1, "n_val": 8, "patience": 2}
+    r = finetune(world, 16, ckpts[4], 8, keep_start=True, **wreck)
+    assert r["best_step"] == 0 and r["acc"] == recs[-1]["fewshot"]
+    assert finetune(world, 16, ckpts[4], 8, **wreck)["best_step"] >= 1
 
 
 def test_finetuning_budget_scales_with_D():

@@ -67,7 +67,8 @@ def pool_questions(world: FactWorld, subset_seed: int = 0, pool: str = "one-code
 def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, steps: int = 100,
              lr: float = 1e-3, seed: int = 0, subset_seed: int = 0, method: str = "full",
              lora_rank: int = 4, epochs: float | None = None, check_every: int | None = None,
-             n_val: int = 200, patience: int = 5, pool: str = "one-code") -> dict[str, Any]:
+             n_val: int = 200, patience: int = 5, pool: str = "one-code",
+             keep_start: bool = False) -> dict[str, Any]:
     """Finetune a checkpoint (``state``; None = never pretrained) on the first ``n_train``
     pool questions of a fixed shuffle: batches of 16 sequences of 8 questions, loss on the
     answer token only; then the 3-shot accuracy.
@@ -77,7 +78,9 @@ def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, step
     :func:`finetune_steps`. ``check_every``: early stopping, every that many steps the 0-shot
     answer loss of ``n_val`` held-out pool questions (the last ones of the shuffle, never in a
     D subset) is measured and the best state is the one evaluated; stop after ``patience``
-    checks without improvement."""
+    checks without improvement. ``keep_start``: the starting state (0 steps) is a candidate
+    too, so where finetuning never lowers the held-out loss the checkpoint is evaluated as it
+    was, instead of after the least harmful number of steps."""
     import torch
 
     t0 = time.time()
@@ -113,6 +116,9 @@ def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, step
     rng = np.random.default_rng([subset_seed, 7, n_train])
     n_steps = finetune_steps(n_train, steps, epochs)
     best = (math.inf, None, 0)  # (val loss, trainable state, step)
+    if check_every and keep_start:
+        best = (answer_loss(model, val),
+                {k: t.detach().clone() for k, t in model.state_dict().items()}, 0)
     bad = 0
     loss = torch.tensor(float("nan"))
     done = 0

@@ -320,6 +320,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="early stopping on held-out pool questions every this many steps")
     f.add_argument("--patience", type=int, default=5,
                    help="early stopping: stop after this many checks without improvement")
+    f.add_argument("--keep-start", action="store_true",
+                   help="early stopping: the checkpoint before finetuning is a candidate too")
     for q in (f, x):
         q.add_argument("--x", choices=X_AXES, default="tre",
                        help="x-axis written to the table's loss column")
@@ -370,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
                              steps=a.finetune_steps, subset_seed=a.subset, method=a.method,
                              lora_rank=a.lora_rank, epochs=a.epochs,
                              check_every=a.check_every, pool=a.pool,
-                             patience=a.patience,
+                             patience=a.patience, keep_start=a.keep_start,
                              lr=a.lr or (1e-2 if a.method == "lora" else 1e-3))
                 print(json.dumps({"d": a.d, "step": step, "D": n, a.x: loss, **r}), flush=True)
                 if step:  # the never-pretrained control has no place on the x-axis
