@@ -154,6 +154,21 @@ class FinetuneHparams(Settings):
     # learning-rate schedule: "linear" (warm-up, then linear decay to zero) or "constant"
     schedule: Literal[SCHEDULES] = Field("linear", description="linear (warm-up, decay) or "
                                          "constant")
+    # early stopping (off unless early_stopping_every is set): every that many steps the answer
+    # loss of early_stopping_n held-out pool examples is measured, the best state is the one
+    # evaluated, training stops after early_stopping_patience checks without improvement;
+    # keep_start makes the unfinetuned state (0 steps) a candidate too
+    early_stopping_every: Annotated[Whole, Field(ge=1)] | None = Field(
+        None, description="check the held-out loss every this many steps (default: off)")
+    early_stopping_patience: Annotated[Whole, Field(ge=1)] = Field(
+        5, description="stop after this many checks without improvement")
+    early_stopping_n: Annotated[Whole, Field(ge=1)] = Field(
+        200, description="held-out examples the loss is measured on")
+    early_stopping_keep_start: bool = Field(False, description="the unfinetuned state is a "
+                                            "candidate too")
+    early_stopping_split: str | None = Field(
+        None, description="a task split to hold out (default: examples of the train split, "
+        "held out before subsets are drawn)")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, base: FinetuneHparams | None = None

@@ -23,10 +23,22 @@ from emergence_law.lab.train import Checkpoint, checkpoint_dir
 @pytest.mark.parametrize("name", sorted(SCALES))
 def test_scale_settings_are_consistent(name):
     sc = SCALES[name]
-    split = TaskSplit.make(seed=sc.seed)
     assert list(sc.checkpoints) == sorted(set(sc.checkpoints)) and sc.checkpoints[-1] <= sc.steps
-    assert sc.n_eval <= len(split.eval_items) and sc.passuntil_instances <= sc.n_eval
-    assert max(sc.data_amounts) <= len(split.pool_items)
+    assert sc.passuntil_instances <= sc.n_eval
+    if sc.family == "facts":
+        from emergence_law.lab.facts_finetune import pool_questions
+        from emergence_law.lab.facts_lab import world_of
+
+        world = world_of(sc.facts)
+        n_val = sc.early_stopping.n if sc.early_stopping else 0
+        train, _ = pool_questions(world, sc.seed, pool="all-codes", n_val=n_val)
+        assert sc.n_eval <= 4 * len(world.eval_entities)
+        assert max(sc.data_amounts) <= len(train)
+        assert sc.schedule_steps >= sc.steps
+    else:
+        split = TaskSplit.make(seed=sc.seed)
+        assert sc.n_eval <= len(split.eval_items)
+        assert max(sc.data_amounts) <= len(split.pool_items)
     assert sc.shots <= 16  # the few-shot split holds 16 solved examples
     assert abs(sum(sc.mixture.values()) - 1) < 1e-9
     assert len({s.name for s in sc.sizes}) == len(sc.sizes)

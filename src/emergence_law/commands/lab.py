@@ -9,7 +9,8 @@ import typer
 from emergence_law.commands.options import LabDevice, LabScale, out_dir
 
 SCALE_HELP = ("small (<= 15 min on 2 CPU cores), medium or large (GPU); tiny is a seconds-long "
-              "smoke test that is too small to show emergence")
+              "smoke test that is too small to show emergence; facts-small / facts-tiny: the "
+              "knowledge-extraction family (docs/lab-facts.md)")
 
 
 def register(app: typer.Typer) -> None:

@@ -57,7 +57,7 @@ FinetuneMethod = choices("FinetuneMethod", "full lora")
 Harness = choices("Harness", "builtin lmeval")
 LossFrom = choices("LossFrom", "lambada none")
 Executor = choices("Executor", "local ray")
-LabScale = choices("LabScale", "tiny small medium large")
+LabScale = choices("LabScale", "tiny small medium large facts-tiny facts-small")
 LabDevice = choices("LabDevice", "cpu cuda")
 RecipeHarness = choices("RecipeHarness", "builtin lmeval python",
                         "design --harness: how the written recipe measures.")

@@ -16,7 +16,7 @@ import pandas as pd
 from emergence_law.analysis.ground_truth import GroundTruth, ground_truth_emergence
 from emergence_law.errors import EmergenceLawError
 from emergence_law.lab.results import SUCCESS_NATS, fewshot_rows, ground_truth
-from emergence_law.lab.task import TASK_MC
+from emergence_law.lab.task import lab_task
 
 CONTINUOUS_METRIC = "logprob_norm"
 #: a pre-elbow mean this far (nats) below chance counts as a dip: confidently wrong answers
@@ -43,7 +43,7 @@ def continuous_ground_truth(obs: pd.DataFrame) -> GroundTruth | None:
     if fs.empty:
         return None
     try:
-        return ground_truth_emergence(fs, TASK_MC, metric=CONTINUOUS_METRIC)
+        return ground_truth_emergence(fs, lab_task(fs), metric=CONTINUOUS_METRIC)
     except EmergenceLawError:
         return None
 
@@ -74,7 +74,7 @@ def continuous_emergence(obs: pd.DataFrame, gt: GroundTruth | None = None) -> di
                accuracy_elbow=gt.elbow if gt else None,
                accuracy_interval=list(gt.interval) if gt else None)
     try:
-        gc = ground_truth_emergence(fs, TASK_MC, metric=CONTINUOUS_METRIC)
+        gc = ground_truth_emergence(fs, lab_task(fs), metric=CONTINUOUS_METRIC)
     except EmergenceLawError as exc:
         out.update(elbow=None, note=str(exc),
                    answer=f"no: {CONTINUOUS_METRIC} shows no chance-then-rise elbow "

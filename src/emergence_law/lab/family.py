@@ -5,6 +5,12 @@ finetuning grid, PassUntil budget), so a results folder is reproducible from its
 seed alone. ``small`` is sized for 2 CPU cores; ``medium``/``large`` are the same code for a GPU.
 ``tiny`` exists for the test-suite only (a seconds-long end-to-end run, too small to show
 emergence).
+
+A scale also names its task ``family``: ``arithmetic`` (the corpus of :mod:`.corpus`, the
+``mul-mc`` task) or ``facts`` (the knowledge-extraction world of :mod:`.facts`, configured by
+the scale's ``facts`` :class:`~emergence_law.lab.facts.FactsConfig`, the ``facts-mc`` task;
+docs/lab-facts.md). ``facts-tiny`` is the facts family's test scale, ``facts-small`` its
+2-core scale.
 """
 
 from __future__ import annotations
@@ -13,6 +19,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from emergence_law.errors import SettingError
+from emergence_law.lab.facts import FactsConfig
+
+#: the task families a scale can name
+FAMILIES = ("arithmetic", "facts")
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,19 @@ class ModelSpec:
     d_model: int
     n_layers: int
     n_heads: int = 4
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Early stopping of every finetuning job (``measure.finetune``'s ``early_stopping_*``
+    settings): every ``every`` steps the answer loss of ``n`` held-out pool examples is measured,
+    the best state is kept, training stops after ``patience`` checks without improvement, and
+    with ``keep_start`` the unfinetuned state (0 steps) is a candidate too."""
+
+    every: int
+    patience: int
+    n: int
+    keep_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,27 @@ class LabScale:
     mixture: dict[str, float] = field(
         default_factory=lambda: {"add": 0.51, "sub": 0.34, "mul": 0.15}
     )
+    family: str = "arithmetic"
+    facts: FactsConfig | None = None  # the facts family's world and corpus (family="facts")
+    lr_steps: int | None = None  # length of the cosine schedule (default: ``steps``)
+    finetune_pack: int = 6  # solved examples per finetuning sequence
+    early_stopping: EarlyStopping | None = None  # finetuning's early stopping (default: off)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise SettingError("family", f"unknown task family {self.family!r} (use "
+                               f"{' or '.join(FAMILIES)})")
+        if (self.family == "facts") != (self.facts is not None):
+            raise SettingError("facts", "a facts scale needs a FactsConfig, and only a facts "
+                               "scale takes one")
+        if self.lr_steps is not None and self.lr_steps < self.steps:
+            raise SettingError("lr_steps", f"the schedule ({self.lr_steps} steps) must cover "
+                               f"the {self.steps} trained")
+
+    @property
+    def schedule_steps(self) -> int:
+        """Steps the learning-rate schedule runs over (training may stop before its end)."""
+        return self.lr_steps or self.steps
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,6 +132,25 @@ SCALES: dict[str, LabScale] = {s.name: s for s in (
     _scale("large", ((64, 2), (128, 4), (256, 4), (384, 6)), 10000, _log_steps(10000, 25, 30),
            batch_size=256, n_eval=600, n_finetune_checkpoints=8, passuntil_instances=200,
            passuntil_budget=100000),
+    # the facts family (docs/lab-facts.md gives every setting's reason)
+    _scale("facts-tiny", ((16, 1), (32, 1)), 40, (10, 20, 30, 40), batch_size=8, lr_steps=60,
+           warmup=5, n_eval=40, data_amounts=(16, 64), subset_seeds=(0,),
+           finetune_steps=40, finetune_batch=4, finetune_pack=8, n_finetune_checkpoints=1,
+           finetune_span=None, passuntil_instances=4, passuntil_budget=32, family="facts",
+           facts=FactsConfig(n_entities=80, split="head-pool", extraction="coded",
+                             question_templates=4, qa_share=0.05, stmts_per_row=8,
+                             balanced_eval=True),
+           early_stopping=EarlyStopping(every=5, patience=2, n=16, keep_start=True)),
+    _scale("facts-small", ((24, 2), (32, 2), (48, 2)), 1200,
+           (25, 50, 100, 200, 300, *range(400, 1201, 50)), batch_size=32, lr=3e-3,
+           lr_steps=2000, warmup=50, n_eval=1000,
+           data_amounts=(1024, 4096, 16384, 65536), subset_seeds=(0, 1),
+           methods=("full", "lora-r4"), finetune_steps=600, finetune_batch=16, finetune_pack=8,
+           finetune_lr=1e-3, lora_lr=1e-2, n_finetune_checkpoints=6, finetune_span=1.0,
+           passuntil_instances=100, passuntil_budget=4000, family="facts",
+           facts=FactsConfig(split="head-pool", extraction="coded", question_templates=16,
+                             qa_share=0.02, balanced_eval=True),
+           early_stopping=EarlyStopping(every=25, patience=8, n=200, keep_start=True)),
 )}
 
 

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from emergence_law.lab.corpus import TaskSplit
+from emergence_law.lab.families import generative_of
 from emergence_law.lab.family import LabScale
-from emergence_law.lab.task import TASK_GEN, generative_task
 from emergence_law.lab.train import Checkpoint
 from emergence_law.store import ResultStore
 
@@ -28,9 +27,8 @@ class LabContext:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        split = TaskSplit.make(seed=self.scale.seed)
-        self.gen_task = generative_task(split, self.scale.n_eval, self.scale.shots,
-                                        self.scale.seed)
+        self.generative = generative_of(self.scale)  # the family's task and checker
+        self.gen_task = self.generative.task
 
     def load(self, ck: Checkpoint) -> tuple[Any, Any]:
         """Model and tokenizer of a checkpoint (through the measuring jobs' model cache)."""
@@ -52,17 +50,18 @@ def passuntil_job(ctx: LabContext, ck: Checkpoint, loss: float) -> list[dict]:
     model, tok = ctx.load(ck)
     prefix = ctx.gen_task.fewshot_prefix()
     examples = ctx.gen_task.examples()[: s.passuntil_instances]
+    g = ctx.generative
     instances = [{"id": f"item-{ex.index:04d}", "prompt": prefix + ex.prompt,
-                  "checker": (lambda out, want=ex.answer: out.strip()[:4] == want)}
+                  "checker": (lambda out, want=ex.answer: g.check(out, want))}
                  for ex in examples]
-    gen = HFGenerator(model, tok, temperature=1.0, max_new_tokens=4, stop=(";",),
-                      seed=s.seed)
+    gen = HFGenerator(model, tok, temperature=1.0, max_new_tokens=g.max_new_tokens,
+                      stop=g.stop, seed=s.seed)
     namespace = f"lab-passuntil/{ck.model}/step-{ck.step}/r{s.passuntil_r}/b{s.passuntil_budget}"
     counts = passuntil_sample(gen, instances, r=s.passuntil_r, budget=s.passuntil_budget,
                               batch_size=min(1024, s.passuntil_budget), store=ctx.store,
                               namespace=namespace, progress=False)
     counts = counts.assign(model=f"lab-{ck.model}", checkpoint=f"step-{ck.step}",
-                           params=ck.params, task=TASK_GEN, loss=loss)
+                           params=ck.params, task=ctx.gen_task.name, loss=loss)
     return counts.to_dict("records")
 
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emergence_law.lab.task import TASK_MC
+from emergence_law.lab.families import task_title
+from emergence_law.lab.task import lab_task
 
 
 def _plt():
@@ -39,9 +40,20 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _family(obs: pd.DataFrame) -> str:
+    return "facts" if lab_task(obs) == "facts-mc" else "arithmetic"
+
+
+def _loss_label(obs: pd.DataFrame) -> str:
+    """The x-axis: each family's loss (:mod:`.families`)."""
+    if _family(obs) == "facts":
+        return "loss tru (value token of pretraining statements, nats)  →  more capable"
+    return "pretraining loss (answer tokens, nats)  →  more capable"
+
+
 def plot_fewshot(obs: pd.DataFrame, gt: Any, path: Path) -> Path:
     plt = _plt()
-    fs = obs[(obs["setting"] == "fewshot") & (obs["metric"] == "acc") & (obs["task"] == TASK_MC)]
+    fs = obs[(obs["setting"] == "fewshot") & (obs["metric"] == "acc") & (obs["task"] == lab_task(obs))]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     models = sorted(fs["model"].unique(), key=lambda m: float(fs[fs["model"] == m]["params"].iloc[0]))
     cmap = plt.get_cmap("plasma")
@@ -60,9 +72,9 @@ def plot_fewshot(obs: pd.DataFrame, gt: Any, path: Path) -> Path:
                 alpha=0.7, label=f"ground-truth ReLU, elbow {gt.elbow:.3f} nats")
         ax.axvspan(*gt.interval, color="tab:green", alpha=0.15, label="95% interval of elbow")
     ax.invert_xaxis()
-    ax.set_xlabel("pretraining loss (answer tokens, nats)  →  more capable")
+    ax.set_xlabel(_loss_label(obs))
     ax.set_ylabel("3-shot accuracy (4-way multiple choice)")
-    ax.set_title("Few-shot emergence in the lab: 3-digit × 1-digit multiplication")
+    ax.set_title(f"Few-shot emergence in the lab: {task_title(_family(obs))}")
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -91,7 +103,7 @@ def _relu_panel(ax: Any, fs: pd.DataFrame, gt: Any, chance: float, chance_label:
                    label=f"elbow {gt.elbow:.3f} nats")
         ax.axvspan(*gt.interval, color="tab:green", alpha=0.15, label="95% interval of elbow")
     ax.invert_xaxis()
-    ax.set_xlabel("pretraining loss (answer tokens, nats)  →  more capable")
+    ax.set_xlabel(_loss_label(fs))
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
@@ -107,7 +119,7 @@ def plot_continuous(obs: pd.DataFrame, gt_acc: Any, gt_cont: Any, path: Path) ->
     from emergence_law.lab.continuous import CONTINUOUS_METRIC, log_chance
 
     plt = _plt()
-    sel = (obs["setting"] == "fewshot") & (obs["task"] == TASK_MC)
+    sel = (obs["setting"] == "fewshot") & (obs["task"] == lab_task(obs))
     acc = obs[sel & (obs["metric"] == "acc")]
     cont = obs[sel & (obs["metric"] == CONTINUOUS_METRIC)]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
@@ -233,7 +245,7 @@ def plot_continuous_if_measured(obs: pd.DataFrame, gt_acc: Any, path: Path) -> P
     (the tables shipped before that metric was measured have accuracy only)."""
     from emergence_law.lab.continuous import CONTINUOUS_METRIC, continuous_ground_truth
 
-    has = ((obs["setting"] == "fewshot") & (obs["task"] == TASK_MC)
+    has = ((obs["setting"] == "fewshot") & (obs["task"] == lab_task(obs))
            & (obs["metric"] == CONTINUOUS_METRIC)).any()
     if not has:
         return None

@@ -13,8 +13,10 @@ the sweep runner (atomic job claims in the store, process-pool workers, resume a
   every size (the gate, :mod:`emergence_law.lab.gate`).
 
 ``emergence-law sweep status lab-results/lab_finetune.yaml`` or ``sweep export`` work on them
-like on any recipe. The loss is the lab's own (answer digits of held-out rows, see
-:mod:`emergence_law.lab.loss`), plugged in as a ``python`` loss callable.
+like on any recipe. The loss is the lab's own (arithmetic: answer digits of held-out rows, see
+:mod:`emergence_law.lab.loss`; facts: ``tru``, :mod:`emergence_law.lab.facts_lab`), plugged in
+as a ``python`` loss callable. The task (``mul-mc`` or ``facts-mc``, ``tasks/<task>/``) and
+the loss come from the scale's family (:mod:`emergence_law.lab.families`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import yaml
 
 from emergence_law.errors import SettingError
+from emergence_law.lab.families import loss_spec, task_name
 from emergence_law.lab.family import LabScale
 from emergence_law.lab.train import Checkpoint
 
@@ -33,7 +36,7 @@ FINETUNE_RECIPE = "lab_finetune.yaml"
 CONTROL_RECIPE = "lab_control.yaml"
 #: the results store every recipe (and the PassUntil stage) writes to, under the lab's folder
 STORE_FILE = "lab_store.sqlite"
-TASK_DIR = Path("tasks") / "mul-mc"
+TASK_DIR = Path("tasks") / "mul-mc"  # the arithmetic family's (families.task_dir: any family)
 LOSS_CALLABLE = "emergence_law.lab.loss:loss_job"
 
 
@@ -51,22 +54,31 @@ def finetune_hparams(sc: LabScale, method: str) -> dict[str, Any]:
     """Finetuning settings of the project's ``measure.finetune`` that train the way the models
     were pretrained: 6 solved examples per sequence joined by ``;`` (the in-context format the
     3-shot evaluation uses), no EOS (never seen in pretraining), a constant rate, and the same
-    number of steps for every D (runs differ in distinct data, not compute)."""
-    return {"lr": sc.finetune_lr if method == "full" else sc.lora_lr,
-            "batch_size": sc.finetune_batch, "pack": 6, "min_steps": sc.finetune_steps,
-            "max_steps": sc.finetune_steps, "schedule": "constant", "warmup_ratio": 0.0,
-            "weight_decay": 0.0, "max_grad_norm": None, "append_eos": False,
-            "eval_batch_size": 256}
+    number of steps for every D (runs differ in distinct data, not compute). With the scale's
+    ``early_stopping`` that budget is a maximum: the held-out pool loss picks the state."""
+    hp: dict[str, Any] = {
+        "lr": sc.finetune_lr if method == "full" else sc.lora_lr,
+        "batch_size": sc.finetune_batch, "pack": sc.finetune_pack,
+        "min_steps": sc.finetune_steps, "max_steps": sc.finetune_steps,
+        "schedule": "constant", "warmup_ratio": 0.0, "weight_decay": 0.0,
+        "max_grad_norm": None, "append_eos": False, "eval_batch_size": 256}
+    es = sc.early_stopping
+    if es is not None:
+        hp.update(early_stopping_every=es.every, early_stopping_patience=es.patience,
+                  early_stopping_n=es.n, early_stopping_keep_start=es.keep_start)
+        if sc.family == "facts":  # the pool's held-out facts, in every form (facts_lab)
+            from emergence_law.lab.facts_lab import EARLY_STOPPING_SPLIT
+
+            hp["early_stopping_split"] = EARLY_STOPPING_SPLIT
+    return hp
 
 
 def write_task(sc: LabScale, out: Path) -> Path:
-    """The multiple-choice task as a task file under ``out`` (relative path returned)."""
-    from emergence_law.lab.corpus import TaskSplit
-    from emergence_law.lab.task import multiple_choice_task
+    """The family's multiple-choice task as a task file under ``out`` (relative path
+    returned)."""
+    from emergence_law.lab.families import write_task as write
 
-    task = multiple_choice_task(TaskSplit.make(seed=sc.seed), sc.n_eval, sc.shots, sc.seed)
-    path = task.save(out / TASK_DIR)
-    return path.relative_to(out)
+    return write(sc, out)
 
 
 def _models(sc: LabScale, out: Path, ckpts: list[Checkpoint]) -> list[dict[str, Any]]:
@@ -99,9 +111,7 @@ def _base(sc: LabScale, out: Path, name: str, ckpts: list[Checkpoint], device: s
     return {
         "name": name, "store": STORE_FILE, "device": device, "seed": sc.seed,
         "description": f"written by `emergence-law lab run --scale {sc.name}`",
-        "loss": {"callable": LOSS_CALLABLE,
-                 "hparams": {"n_val_rows": sc.n_val_rows, "mixture": dict(sc.mixture),
-                             "seed": sc.seed}},
+        "loss": loss_spec(sc),
         "models": _models(sc, out, ckpts),
     }
 
@@ -110,8 +120,8 @@ def measure_recipe(sc: LabScale, out: Path, ckpts: list[Checkpoint], task: Path,
                    device: str = "cpu") -> dict[str, Any]:
     """Loss and few-shot accuracy of every checkpoint."""
     recipe = _base(sc, out, f"lab-{sc.name}-measure", ckpts, device)
-    recipe["tasks"] = {"mul-mc": {"task": str(task), "fewshot": [sc.shots],
-                                  "hparams": {"eval_batch_size": 256}}}
+    recipe["tasks"] = {task_name(sc): {"task": str(task), "fewshot": [sc.shots],
+                                       "hparams": {"eval_batch_size": 256}}}
     return recipe
 
 
@@ -129,7 +139,7 @@ def finetune_recipe(sc: LabScale, out: Path, ckpts: list[Checkpoint], task: Path
         if rank is not None:
             block["lora_rank"] = rank
         blocks.append(block)
-    recipe["tasks"] = {"mul-mc": {"task": str(task), "finetune": blocks}}
+    recipe["tasks"] = {task_name(sc): {"task": str(task), "finetune": blocks}}
     return recipe
 
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from emergence_law.analysis.ground_truth import GroundTruth, ground_truth_emergence
 from emergence_law.errors import EmergenceLawError
-from emergence_law.lab.task import TASK_MC
+from emergence_law.lab.task import lab_task
 
 SUCCESS_NATS = 0.1
 
@@ -40,18 +40,18 @@ SUCCESS_NATS = 0.1
 def fewshot_rows(obs: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     """The lab task's few-shot rows of one metric (never rows of another metric)."""
     return obs[(obs["setting"] == "fewshot") & (obs["metric"] == metric)
-               & (obs["task"] == TASK_MC)]
+               & (obs["task"] == lab_task(obs))]
 
 
 def finetune_rows(obs: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     """The lab task's finetuned rows of one metric, every method and data amount."""
     return obs[(obs["setting"] == "finetune") & (obs["metric"] == metric)
-               & (obs["task"] == TASK_MC)]
+               & (obs["task"] == lab_task(obs))]
 
 
 def ground_truth(obs: pd.DataFrame) -> GroundTruth:
     """The few-shot emergence point from every checkpoint (raises if nothing emerged)."""
-    return ground_truth_emergence(fewshot_rows(obs), TASK_MC, metric="acc")
+    return ground_truth_emergence(fewshot_rows(obs), lab_task(obs), metric="acc")
 
 
 def fewshot_emergence(obs: pd.DataFrame, gt: GroundTruth | None) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def fewshot_emergence(obs: pd.DataFrame, gt: GroundTruth | None) -> dict[str, An
     per_model: dict[str, Any] = {}
     for model, rows in fs.groupby("model"):
         try:
-            g = ground_truth_emergence(rows, TASK_MC, metric="acc")
+            g = ground_truth_emergence(rows, lab_task(rows), metric="acc")
             per_model[str(model)] = {"elbow": g.elbow, "interval": list(g.interval)}
         except EmergenceLawError as exc:
             per_model[str(model)] = {"elbow": None, "note": str(exc).split(": ", 1)[-1]}
@@ -98,7 +98,7 @@ def _level_elbow(rows: pd.DataFrame) -> dict[str, Any] | None:
     """ReLU elbow of one data level's finetuned rows (the ground-truth fitter on those rows)."""
     as_fs = rows.assign(setting="fewshot", shots=0, n_train=pd.NA)
     try:
-        g = ground_truth_emergence(as_fs, TASK_MC, metric="acc")
+        g = ground_truth_emergence(as_fs, lab_task(as_fs), metric="acc")
     except EmergenceLawError as exc:
         return {"elbow": None, "note": str(exc).split(": ", 1)[-1]}
     return {"elbow": g.elbow, "interval": list(g.interval)}
@@ -142,12 +142,12 @@ def _fit(obs: pd.DataFrame, method: str, *, posterior: str, n_samples: int, seed
     law = EmergenceLaw(form="log_power", posterior=posterior, n_samples=n_samples, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return law.fit(obs, TASK_MC, metric="acc", method=method)
+        return law.fit(obs, lab_task(obs), metric="acc", method=method)
 
 
 def preemergence_rows(obs: pd.DataFrame, max_loss_used: float) -> pd.DataFrame:
     """Rows of checkpoints with loss >= ``max_loss_used`` only: what a forecaster would have."""
-    rows = obs[(obs["task"] == TASK_MC) & (obs["metric"] == "acc")]
+    rows = obs[(obs["task"] == lab_task(obs)) & (obs["metric"] == "acc")]
     return rows[rows["loss"] >= max_loss_used]
 
 
@@ -263,7 +263,7 @@ def _method_table(obs: pd.DataFrame, method: str) -> pd.DataFrame:
     ``select_task`` refuses a table with finetuned rows of several methods; the baseline uses
     no finetuned rows anyway, so dropping the other method's changes nothing else.
     """
-    rows = obs[obs["task"] == TASK_MC]
+    rows = obs[obs["task"] == lab_task(obs)]
     return rows[(rows["setting"] == "fewshot") | (rows["method"] == method)]
 
 
@@ -303,11 +303,11 @@ def backtest(obs: pd.DataFrame, gt: GroundTruth, method: str, family_flops: floa
                                   ft_method=method, workers=workers, progress=False)
     try:
         try:
-            res = bt_mod.run_backtest(table, TASK_MC, method="both", **kwargs)
+            res = bt_mod.run_backtest(table, lab_task(table), method="both", **kwargs)
             info["baseline"] = "two_step"
         except OptionError as exc:  # no continuous few-shot metric: the baseline cannot run
             info["baseline_note"] = f"two-step baseline not run: {exc}"
-            res = bt_mod.run_backtest(table, TASK_MC, method="emergence_law", **kwargs)
+            res = bt_mod.run_backtest(table, lab_task(table), method="emergence_law", **kwargs)
     except EmergenceLawError as exc:
         info["note"] = str(exc)
         return [], info

@@ -24,6 +24,16 @@ from emergence_law.lab.corpus import TaskSplit
 TASK_MC = "mul-mc"
 TASK_GEN = "mul"
 N_CHOICES = 4
+#: the multiple-choice tasks of the lab's families (:mod:`.families`), arithmetic's first
+LAB_TASKS = (TASK_MC, "facts-mc")
+
+
+def lab_task(obs) -> str:
+    """The lab's multiple-choice task in an observation table: the one the scale's family
+    measured (``mul-mc`` or ``facts-mc``), so the results read either family's tables;
+    ``mul-mc`` when the table has neither."""
+    present = set(obs["task"]) if "task" in getattr(obs, "columns", ()) else set()
+    return next((t for t in LAB_TASKS if t in present), TASK_MC)
 
 
 def _record(a: int, b: int) -> dict:

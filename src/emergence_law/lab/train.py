@@ -1,13 +1,14 @@
 """Pretraining the family from scratch, saving real Hugging Face checkpoints along the way.
 
-Every checkpoint is a ``save_pretrained`` folder (model + character tokenizer), so the project's
+Every checkpoint is a ``save_pretrained`` folder (model + the family's tokenizer: characters
+for arithmetic, words for facts, :mod:`.families`), so the project's
 measurement code loads it like any hub checkpoint. Training is deterministic and resumable: the
 batch of step ``s`` is drawn from a generator seeded by ``(seed, s)``, and the optimiser state
 is kept with the latest checkpoint, so a run stopped at any point continues where its last
 checkpoint left it and repeats no finished checkpoint.
 
-Loss is taken on answer tokens only (LAB-NOTES: operands are random, their loss is an
-irreducible floor that hides learning).
+Arithmetic: loss on answer tokens only (LAB-NOTES: operands are random, their loss is an
+irreducible floor that hides learning). Facts: loss on every token, as the probes trained.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from emergence_law.jsonfile import read_json, write_json
-from emergence_law.lab.corpus import VOCAB, VOCAB_SIZE, CorpusConfig, TaskSplit, sample_rows
+from emergence_law.lab.families import MAX_LEN, corpus_of
 from emergence_law.lab.family import LabScale, ModelSpec
 
 DONE = "checkpoint.json"
@@ -64,10 +65,11 @@ def _read_checkpoint(spec: ModelSpec, path: Path) -> Checkpoint:
 
 
 def _lr(step: int, scale: LabScale) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak over the whole run."""
+    """Linear warm-up, then cosine decay to 10% of the peak over the schedule (the whole run
+    unless ``lr_steps`` is longer: a run stopped before its schedule ends)."""
     if step < scale.warmup:
         return scale.lr * (step + 1) / scale.warmup
-    frac = (step - scale.warmup) / max(1, scale.steps - scale.warmup)
+    frac = (step - scale.warmup) / max(1, scale.schedule_steps - scale.warmup)
     return scale.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
@@ -75,13 +77,11 @@ def save_control(spec: ModelSpec, scale: LabScale, root: str | Path) -> Checkpoi
     """The never-pretrained member of the family (``step-000000``): the same architecture and
     initialisation pretraining starts from, saved like any checkpoint, for the gate
     (:mod:`emergence_law.lab.gate`). Written once; a rerun reads it back."""
-    from emergence_law.tinylm import build_char_tokenizer, build_tiny_model
-
     path = checkpoint_dir(Path(root), spec, 0)
     if not (path / DONE).exists():
-        model = build_tiny_model(VOCAB_SIZE, d_model=spec.d_model, n_layers=spec.n_layers,
-                                 n_heads=spec.n_heads, max_len=256, seed=scale.seed)
-        tokenizer = build_char_tokenizer(VOCAB, model_max_length=256)
+        corpus = corpus_of(scale)
+        model = _new_model(spec, scale, corpus.vocab_size)
+        tokenizer = corpus.tokenizer()
         tmp = path.with_name(path.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
@@ -95,6 +95,13 @@ def save_control(spec: ModelSpec, scale: LabScale, root: str | Path) -> Checkpoi
         shutil.rmtree(path, ignore_errors=True)
         tmp.rename(path)
     return _read_checkpoint(spec, path)
+
+
+def _new_model(spec: ModelSpec, scale: LabScale, vocab_size: int) -> object:
+    from emergence_law.tinylm import build_tiny_model
+
+    return build_tiny_model(vocab_size, d_model=spec.d_model, n_layers=spec.n_layers,
+                            n_heads=spec.n_heads, max_len=MAX_LEN, seed=scale.seed)
 
 
 def train_family_member(
@@ -112,8 +119,6 @@ def train_family_member(
     import torch
     from transformers.utils import logging as hf_logging
 
-    from emergence_law.tinylm import build_char_tokenizer, build_tiny_model
-
     hf_logging.disable_progress_bar()  # our own rich bar reports progress
     root = Path(root)
     done = _finished(root, spec)
@@ -123,9 +128,9 @@ def train_family_member(
             advance(scale.steps)
         return [_read_checkpoint(spec, done[s]) for s in wanted]
 
-    tokenizer = build_char_tokenizer(VOCAB, model_max_length=256)
-    model = build_tiny_model(VOCAB_SIZE, d_model=spec.d_model, n_layers=spec.n_layers,
-                             n_heads=spec.n_heads, max_len=256, seed=scale.seed)
+    corpus = corpus_of(scale)
+    tokenizer = corpus.tokenizer()
+    model = _new_model(spec, scale, corpus.vocab_size)
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=scale.lr, weight_decay=0.01,
                             betas=(0.9, 0.95))
@@ -141,16 +146,14 @@ def train_family_member(
                                 betas=(0.9, 0.95))
         opt.load_state_dict(torch.load(path / STATE, map_location=device))
     n_params = int(sum(p.numel() for p in model.parameters()))
-    split = TaskSplit.make(seed=scale.seed)
-    corpus = CorpusConfig(mixture=dict(scale.mixture))
-    row_len = 1 + corpus.eqs_per_row * 13
+    row_len = corpus.tokens_per_row
     if advance and start:
         advance(start)
     model.train()
     last_saved: Path | None = done.get(start) if start else None
     for step in range(start + 1, scale.steps + 1):
         rng = np.random.default_rng([scale.seed, 1, step])
-        ids, mask = sample_rows(corpus, split, scale.batch_size, rng)
+        ids, mask = corpus.sample(scale.batch_size, rng)
         ids_t = torch.from_numpy(ids).to(device)
         labels = torch.where(torch.from_numpy(mask).to(device), ids_t, -100)
         for g in opt.param_groups:

@@ -12,6 +12,14 @@ only, tokenised exactly as the evaluator scores them, and evaluated zero-shot on
 with the few-shot evaluator; the model stays in memory throughout (no save/reload). With
 ``pack: k`` a sequence holds k solved examples joined by the task's few-shot delimiter (the
 format of a k-shot prompt), with the loss on every answer; ``append_eos: false`` drops the EOS.
+
+Early stopping (``early_stopping_every``, off by default): the answer loss of
+``early_stopping_n`` held-out examples is checked every that many steps and the best state is the
+one evaluated. The held-out examples are taken out of the training pool *before* subsets are
+drawn (a fixed draw of ``base_seed``), or are a split of the task of their own
+(``early_stopping_split``, for pools whose examples come in several forms of one item), so they
+are never in any D subset. Why: a fixed budget overfits small D and underfits large D; the
+held-out loss picks the number of steps per run without looking at the evaluation split.
 """
 
 from __future__ import annotations
@@ -166,11 +174,70 @@ class _Rows:
 
 @dataclass
 class TrainReport:
-    steps: int
+    steps: int  # the planned budget (the setting); early stopping may end sooner
     first_loss: float
     final_loss: float
     trainable_params: int
     losses: list[float] = field(repr=False, default_factory=list)
+    steps_run: int | None = None  # with early stopping: steps trained, and the state kept
+    best_step: int | None = None
+    early_stopping_loss: float | None = None  # the held-out answer loss of the state kept
+
+
+def _heldout_loss(model: Any, rows: Sequence[tuple[list[int], list[int]]], pad: int,
+                  batch: int = 64) -> float:
+    """Mean NLL (nats per answer token) of ``rows`` (ids, labels) under ``model``."""
+    import torch
+
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(rows), batch):
+            part = rows[i:i + batch]
+            width = max(len(x) for x, _ in part)
+            ids = torch.full((len(part), width), pad, dtype=torch.long)
+            lab = torch.full((len(part), width), -100, dtype=torch.long)
+            mask = torch.zeros((len(part), width), dtype=torch.long)
+            for j, (x, y) in enumerate(part):
+                ids[j, :len(x)], lab[j, :len(y)], mask[j, :len(x)] = (
+                    torch.tensor(x), torch.tensor(y), 1)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            target = lab[:, 1:].to(device)
+            total += float(torch.nn.functional.cross_entropy(
+                logits[:, :-1].float().transpose(1, 2), target, ignore_index=-100,
+                reduction="sum"))
+            count += int((target != -100).sum())
+    model.train(was_training)
+    return total / max(1, count)
+
+
+def early_stopping_split(task: Task, pool: Sequence[Example], hp: FinetuneHparams,
+                         base_seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """(the training pool, the early-stopping examples) of one finetuning setting.
+
+    ``early_stopping_split`` given: its first ``early_stopping_n`` examples, which must share
+    no prompt with the pool. Otherwise ``early_stopping_n`` examples drawn from the pool (a
+    fixed draw of ``base_seed``, the same for every D and subset seed) and removed from it.
+    """
+    n = hp.early_stopping_n
+    if hp.early_stopping_split is not None:
+        held = task.examples(hp.early_stopping_split)[:n]
+        if len(held) < n:
+            raise SettingError("early_stopping_n", f"{n} early-stopping examples asked for but "
+                               f"split {hp.early_stopping_split!r} has {len(held)}")
+        clash = overlapping(pool, held)
+        if clash:
+            raise DataError(f"{len(clash)} training example(s) are also early-stopping "
+                            f"examples (first: {clash[0].prompt!r})", source=task.source)
+        return list(pool), held
+    if n >= len(pool):
+        raise SettingError("early_stopping_n", f"{n} early-stopping examples leave nothing of "
+                           f"the {len(pool)}-example training pool")
+    out = set(np.random.default_rng([int(base_seed), 104729]).permutation(len(pool))[:n])
+    return ([ex for i, ex in enumerate(pool) if i not in out],
+            [ex for i, ex in enumerate(pool) if i in out])
 
 
 def finetune_model(
@@ -183,8 +250,12 @@ def finetune_model(
     hparams: FinetuneHparams | None = None,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    held_out: Sequence[Example] = (),
 ) -> tuple[Any, TrainReport]:
-    """A finetuned copy of ``model`` (the original is untouched) and a training report."""
+    """A finetuned copy of ``model`` (the original is untouched) and a training report.
+
+    ``held_out``: the early-stopping examples (needed when ``early_stopping_every`` is set;
+    see :func:`early_stopping_split`)."""
     import torch
 
     if method not in METHODS:
@@ -206,6 +277,9 @@ def finetune_model(
     params = [p for p in ft.parameters() if p.requires_grad]
     if hp.pack < 1:
         raise SettingError("hparams", f"pack must be at least 1, got {hp.pack}")
+    every = hp.early_stopping_every
+    if every is not None and not held_out:
+        raise SettingError("early_stopping_every", "early stopping needs held-out examples")
     rows = _Rows(tokenizer, task, examples, _max_length(model, tokenizer), hp)
     per_step = hp.batch_size * hp.pack
     steps = max(hp.min_steps, math.ceil(hp.epochs * len(examples) / per_step))
@@ -224,6 +298,15 @@ def finetune_model(
     order: list[int] = []
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
+    trainable = [(n, p) for n, p in ft.named_parameters() if p.requires_grad]
+    best: tuple[float, dict[str, Any] | None, int] = (math.inf, None, 0)
+    val_rows: list[tuple[list[int], list[int]]] = []
+    if every is not None:
+        val_rows = _training_batches(tokenizer, task, held_out, _max_length(model, tokenizer),
+                                     hp.append_eos)
+        if hp.early_stopping_keep_start:
+            best = (_heldout_loss(ft, val_rows, pad), _snapshot(trainable), 0)
+    bad, done = 0, 0
     ft.train()
     losses = []
     for step in range(steps):
@@ -247,12 +330,33 @@ def finetune_model(
         opt.step()
         sched.step()
         losses.append(float(out.loss.detach()))
+        done = step + 1
         if progress:
             progress(step + 1, steps)
+        if every is not None and (done % every == 0 or done == steps):
+            v = _heldout_loss(ft, val_rows, pad)
+            if v < best[0]:
+                best, bad = (v, _snapshot(trainable), done), 0
+            else:
+                bad += 1
+                if bad >= hp.early_stopping_patience:
+                    break
     ft.eval()
     report = TrainReport(steps=steps, first_loss=losses[0], final_loss=losses[-1],
                          trainable_params=int(sum(p.numel() for p in params)), losses=losses)
+    if every is not None:
+        import torch
+
+        with torch.no_grad():
+            for name, p in trainable:
+                p.copy_(best[1][name])
+        report.steps_run, report.best_step, report.early_stopping_loss = done, best[2], best[0]
     return ft, report
+
+
+def _snapshot(trainable: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """A copy of the trainable parameters (the only ones finetuning changes)."""
+    return {name: p.detach().clone() for name, p in trainable}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,6 +380,9 @@ class FinetuneResult:
             r.update({"setting": "finetune", "n_train": self.n_train, "subset": self.subset,
                       "method": self.method, "train_steps": self.train.steps,
                       "train_loss": self.train.final_loss, "lr": self.hparams.lr})
+            if self.train.best_step is not None:
+                r.update({"steps_run": self.train.steps_run, "best_step": self.train.best_step,
+                          "early_stopping_loss": self.train.early_stopping_loss})
         return rows
 
     def summary(self) -> str:
@@ -317,10 +424,14 @@ def finetune_and_evaluate(
             raise SettingError("lora_rank", f"must be at least 1, got {lora_rank}")
         hp = hp.model_copy(update={"lora_rank": int(lora_rank)})
     pool = training_pool(task, drop_overlap=drop_overlap)
+    held: list[Example] = []
+    if hp.early_stopping_every is not None:  # held out before any subset is drawn
+        pool, held = early_stopping_split(task, pool, hp, base_seed)
     chosen = [pool[i] for i in subset_indices(len(pool), n_train, subset, base_seed=base_seed)]
     assert not overlapping(chosen, task.examples(task.eval_split))  # checked above
     ft, report = finetune_model(model, tokenizer, task, chosen, method=method, hparams=hp,
-                                seed=base_seed * 1000 + subset, progress=progress)
+                                seed=base_seed * 1000 + subset, progress=progress,
+                                held_out=held)
     result = evaluate_fewshot(ft, tokenizer, task, shots=eval_shots, limit=eval_limit,
                               batch_size=batch_size)
     return FinetuneResult(n_train=n_train, subset=subset, method=method_label(method, hp.lora_rank),

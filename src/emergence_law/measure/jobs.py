@@ -95,6 +95,7 @@ def _fewshot_job(job, lm, ident, progress) -> list[dict[str, Any]]:
 
 def _finetune_job(job: FinetuneJob, lm, ident, progress) -> list[dict[str, Any]]:
     from emergence_law.measure.finetune import (
+        early_stopping_split,
         finetune_and_evaluate,
         finetune_model,
         method_label,
@@ -115,11 +116,14 @@ def _finetune_job(job: FinetuneJob, lm, ident, progress) -> list[dict[str, Any]]
 
         hpo = FinetuneHparams.from_dict(train_hp, default_hparams(lm.n_params, job.method))
         pool = training_pool(task, drop_overlap=hp.drop_overlap)
+        held = []
+        if hpo.early_stopping_every is not None:  # held out before any subset is drawn
+            pool, held = early_stopping_split(task, pool, hpo, job.seed)
         chosen = [pool[i] for i in subset_indices(len(pool), job.n_train, job.subset,
                                                   base_seed=job.seed)]
         ft, report = finetune_model(lm.model, lm.tokenizer, task, chosen, method=job.method,
                                     hparams=hpo, seed=job.seed * 1000 + job.subset,
-                                    progress=progress)
+                                    progress=progress, held_out=held)
         with tempfile.TemporaryDirectory() as tmp:
             include = task.to_lmeval(tmp, shots=shots)
             results = run_lmeval(ft, lm.tokenizer, [_lmeval_task_name(include)],
