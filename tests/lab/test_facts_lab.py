@@ -238,3 +238,44 @@ def test_the_cli_offers_every_scale():
     from emergence_law.commands.options import LabScale as CliScale
 
     assert {s.value for s in CliScale} == set(SCALES)
+
+
+def test_the_cli_resumes_a_finished_facts_run_without_redoing_work(facts_run, capsys):
+    """`emergence-law lab run --scale facts-tiny` on the finished folder: nothing is trained or
+    measured again, and the answers are printed."""
+    from emergence_law.cli import main
+
+    out, _ = facts_run
+    ckpt = out / "models" / "d16" / "step-000040" / "model.safetensors"
+    before = ckpt.stat().st_mtime_ns
+    store = ResultStore(out / "lab_store.sqlite")
+    n_done = store.counts().get("done")
+    store.close()
+    assert main(["lab", "run", "--scale", "facts-tiny", "--out", str(out), "--no-progress",
+                 "--workers", "1"]) == 0
+    assert "6_gate_finetuning_elicits:" in capsys.readouterr().out
+    store = ResultStore(out / "lab_store.sqlite")
+    assert store.counts().get("done") == n_done
+    store.close()
+    assert ckpt.stat().st_mtime_ns == before
+
+
+def test_facts_training_resumes_bit_for_bit(tmp_path):
+    """Stopped at step 20 and resumed, d16 ends at step 40 with the weights of an uninterrupted
+    run (the schedule is `lr_steps` long whatever the stop, the rows of step s are fixed)."""
+    import dataclasses
+
+    import torch
+    from safetensors.torch import load_file
+
+    from emergence_law.lab.train import train_family_member
+
+    sc = get_scale("facts-tiny")
+    spec = sc.sizes[0]
+    whole = train_family_member(spec, sc, tmp_path / "a")
+    train_family_member(spec, dataclasses.replace(sc, steps=20, checkpoints=(10, 20)),
+                        tmp_path / "b")
+    resumed = train_family_member(spec, sc, tmp_path / "b")
+    a = load_file(whole[-1].path / "model.safetensors")
+    b = load_file(resumed[-1].path / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
