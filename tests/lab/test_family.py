@@ -31,7 +31,8 @@ def test_scale_settings_are_consistent(name):
 
         world = world_of(sc.facts)
         n_val = sc.early_stopping.n if sc.early_stopping else 0
-        train, _ = pool_questions(world, sc.seed, pool="all-codes", n_val=n_val)
+        train, held = pool_questions(world, sc.seed, pool="all-codes", n_val=n_val)
+        assert len(held) == n_val  # the early-stopping split holds every question asked for
         assert sc.n_eval <= 4 * len(world.eval_entities)
         assert max(sc.data_amounts) <= len(train)
         assert sc.schedule_steps >= sc.steps
