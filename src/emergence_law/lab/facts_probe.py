@@ -21,6 +21,10 @@ file) and finetunes them on pool questions at several D.
     # world's config is stored in the file, so finetune/xaxis rebuild the same world
     python -m emergence_law.lab.facts_probe pretrain --split head-pool --extraction coded \
         --question-templates 16 --qa-share 0.02 --balanced --out c.pt
+    # every code word of every pool fact (D up to 73,600), early stopping that may keep the
+    # checkpoint untouched
+    python -m emergence_law.lab.facts_probe finetune c.pt --pool all-codes --D 1024,65536 \
+        --finetune-steps 600 --check-every 25 --patience 8 --keep-start --x tru --table t.csv
 
 Evaluation: 3-shot multiple choice over every other evaluation fact (1,000 of 2,000), each with
 its own three random pool examples; ``fewshot`` is its accuracy.
