@@ -9,6 +9,30 @@ import pytest
 ALPHABET = "0123456789+=\n "
 
 
+def _parity_task(folder: Path, *, seed: int, n_train: int):
+    """'437=' -> '1' (odd) or '0': the last digit decides; 160 distinct numbers, the first
+    ``n_train`` the train split, the rest held out in the eval split."""
+    import json
+    import random
+
+    from emergence_law.measure.tasks import load_task
+
+    nums = random.Random(seed).sample(range(100, 1000), 160)
+    rows = [{"prompt": f"{a}=", "choices": ["0", "1"], "answer": a % 2,
+             "split": "train" if i < n_train else "eval"} for i, a in enumerate(nums)]
+    f = folder / "parity.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    task = load_task(f)
+    task.target_delimiter = ""
+    return task
+
+
+@pytest.fixture(scope="session")
+def make_parity_task():
+    """The parity task builder (``folder, seed=, n_train=``) for the finetuning tests."""
+    return _parity_task
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _few_threads():
     try:

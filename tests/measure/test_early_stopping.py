@@ -25,19 +25,9 @@ ES = {"early_stopping_every": 2, "early_stopping_patience": 2, "early_stopping_n
 
 
 @pytest.fixture(scope="module")
-def parity(tmp_path_factory):
+def parity(tmp_path_factory, make_parity_task):
     """'437=' -> '1' (odd) or '0', held-out numbers in the eval split."""
-    import random
-
-    rng = random.Random(3)
-    nums = rng.sample(range(100, 1000), 160)
-    rows = [{"prompt": f"{a}=", "choices": ["0", "1"], "answer": a % 2,
-             "split": "train" if i < 112 else "eval"} for i, a in enumerate(nums)]
-    f = tmp_path_factory.mktemp("parity") / "parity.jsonl"
-    f.write_text("\n".join(json.dumps(r) for r in rows))
-    task = load_task(f)
-    task.target_delimiter = ""
-    return task
+    return make_parity_task(tmp_path_factory.mktemp("parity"), seed=3, n_train=112)
 
 
 def _weights(model):

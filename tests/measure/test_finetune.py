@@ -39,19 +39,9 @@ def test_overlap_between_train_and_eval_is_caught(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def parity_task(tmp_path_factory):
+def parity_task(tmp_path_factory, make_parity_task):
     """'437=' -> '1' (odd) or '0': the last digit decides; held-out numbers in the eval split."""
-    import random
-
-    rng = random.Random(0)
-    nums = rng.sample(range(100, 1000), 160)
-    rows = [{"prompt": f"{a}=", "choices": ["0", "1"], "answer": a % 2,
-             "split": "train" if i < 96 else "eval"} for i, a in enumerate(nums)]
-    f = tmp_path_factory.mktemp("parity") / "parity.jsonl"
-    f.write_text("\n".join(json.dumps(r) for r in rows))
-    task = load_task(f)
-    task.target_delimiter = ""
-    return task
+    return make_parity_task(tmp_path_factory.mktemp("parity"), seed=0, n_train=96)
 
 
 def test_full_finetuning_learns_the_task(loaded_lm, parity_task):

@@ -300,6 +300,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="share of pretraining lines that are QA-trace lines")
     p.add_argument("--balanced", action="store_true",
                    help="evaluated answers balanced per attribute (fact-blind prior = 1/4)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="pretraining seed: initialisation and batch order (the world is fixed "
+                        "by its config; measure few-shot on the common items with `xaxis`)")
     x = sub.add_parser("xaxis", help="every x-axis candidate and the few-shot accuracy of "
                                      "each checkpoint of a pretrain file")
     x.add_argument("checkpoints", type=Path)
@@ -337,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.cmd == "pretrain":
         cfg = FactsConfig(split=a.split, extraction=a.extraction, qa_share=a.qa_share,
                           question_templates=a.question_templates, balanced_eval=a.balanced)
-        pretrain(FactWorld(cfg), a.d, a.steps, a.every, out=a.out, stop=a.stop)
+        pretrain(FactWorld(cfg), a.d, a.steps, a.every, out=a.out, stop=a.stop, seed=a.seed)
         return
     if a.cmd == "elbows":
         print(json.dumps(elbows(a.table), indent=1))
