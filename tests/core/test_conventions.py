@@ -139,7 +139,7 @@ def _library_calls():
          "11 examples asked for but the training pool has only 10"),
         (lambda: default_hparams(1e9, "adapter"), "--method",
          "unknown method 'adapter' (use full or lora)"),
-        (lambda: get_scale("huge"), "--scale", "unknown scale 'huge' (use tiny, small, medium, large)"),
+        (lambda: get_scale("huge"), "--scale", "unknown scale 'huge' (use tiny, small, medium, large, facts-tiny, facts-small)"),
         # no command reaches it (the lab's methods are fixed per scale); shown as --method
         (lambda: split_method("adapter"), "--method",
          "unknown finetuning method 'adapter' (use full or lora-rN)"),
