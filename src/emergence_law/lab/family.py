@@ -145,12 +145,12 @@ SCALES: dict[str, LabScale] = {s.name: s for s in (
            (25, 50, 100, 200, 300, *range(400, 1201, 50)), batch_size=32, lr=3e-3,
            lr_steps=2000, warmup=50, n_eval=1000,
            data_amounts=(1024, 4096, 16384, 65536), subset_seeds=(0, 1),
-           methods=("full", "lora-r4"), finetune_steps=600, finetune_batch=16, finetune_pack=8,
-           finetune_lr=1e-3, lora_lr=1e-2, n_finetune_checkpoints=6, finetune_span=1.0,
+           methods=("full", "lora-r4"), finetune_steps=1200, finetune_batch=16, finetune_pack=8,
+           finetune_lr=3e-4, lora_lr=1e-2, n_finetune_checkpoints=6, finetune_span=1.0,
            passuntil_instances=100, passuntil_budget=4000, family="facts",
            facts=FactsConfig(split="head-pool", extraction="coded", question_templates=16,
                              qa_share=0.02, balanced_eval=True),
-           early_stopping=EarlyStopping(every=25, patience=8, n=200, keep_start=True)),
+           early_stopping=EarlyStopping(every=50, patience=8, n=200, keep_start=True)),
 )}
 
 
