@@ -240,6 +240,20 @@ def early_stopping_split(task: Task, pool: Sequence[Example], hp: FinetuneHparam
             [ex for i, ex in enumerate(pool) if i in out])
 
 
+def training_subset(task: Task, hp: FinetuneHparams, n_train: int, subset: int, *,
+                    base_seed: int = 0, drop_overlap: bool = False
+                    ) -> tuple[list[Example], list[Example]]:
+    """(the ``n_train`` examples of subset ``subset``, the early-stopping examples) of one
+    finetuning job: with early stopping on, its examples are held out of the pool *before*
+    the subset is drawn, so no D subset ever holds one."""
+    pool = training_pool(task, drop_overlap=drop_overlap)
+    held: list[Example] = []
+    if hp.early_stopping_every is not None:
+        pool, held = early_stopping_split(task, pool, hp, base_seed)
+    return ([pool[i] for i in subset_indices(len(pool), n_train, subset, base_seed=base_seed)],
+            held)
+
+
 def finetune_model(
     model: Any,
     tokenizer: Any,
@@ -423,11 +437,8 @@ def finetune_and_evaluate(
         if lora_rank < 1:
             raise SettingError("lora_rank", f"must be at least 1, got {lora_rank}")
         hp = hp.model_copy(update={"lora_rank": int(lora_rank)})
-    pool = training_pool(task, drop_overlap=drop_overlap)
-    held: list[Example] = []
-    if hp.early_stopping_every is not None:  # held out before any subset is drawn
-        pool, held = early_stopping_split(task, pool, hp, base_seed)
-    chosen = [pool[i] for i in subset_indices(len(pool), n_train, subset, base_seed=base_seed)]
+    chosen, held = training_subset(task, hp, n_train, subset, base_seed=base_seed,
+                                   drop_overlap=drop_overlap)
     assert not overlapping(chosen, task.examples(task.eval_split))  # checked above
     ft, report = finetune_model(model, tokenizer, task, chosen, method=method, hparams=hp,
                                 seed=base_seed * 1000 + subset, progress=progress,

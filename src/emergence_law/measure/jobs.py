@@ -95,12 +95,10 @@ def _fewshot_job(job, lm, ident, progress) -> list[dict[str, Any]]:
 
 def _finetune_job(job: FinetuneJob, lm, ident, progress) -> list[dict[str, Any]]:
     from emergence_law.measure.finetune import (
-        early_stopping_split,
         finetune_and_evaluate,
         finetune_model,
         method_label,
-        subset_indices,
-        training_pool,
+        training_subset,
     )
     from emergence_law.measure.tasks import load_task
 
@@ -115,12 +113,8 @@ def _finetune_job(job: FinetuneJob, lm, ident, progress) -> list[dict[str, Any]]
         from emergence_law.measure.lmeval_run import lmeval_results_to_rows, run_lmeval
 
         hpo = FinetuneHparams.from_dict(train_hp, default_hparams(lm.n_params, job.method))
-        pool = training_pool(task, drop_overlap=hp.drop_overlap)
-        held = []
-        if hpo.early_stopping_every is not None:  # held out before any subset is drawn
-            pool, held = early_stopping_split(task, pool, hpo, job.seed)
-        chosen = [pool[i] for i in subset_indices(len(pool), job.n_train, job.subset,
-                                                  base_seed=job.seed)]
+        chosen, held = training_subset(task, hpo, job.n_train, job.subset, base_seed=job.seed,
+                                       drop_overlap=hp.drop_overlap)
         ft, report = finetune_model(lm.model, lm.tokenizer, task, chosen, method=job.method,
                                     hparams=hpo, seed=job.seed * 1000 + job.subset,
                                     progress=progress, held_out=held)
