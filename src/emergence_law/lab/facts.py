@@ -257,13 +257,16 @@ class FactWorld:
                                                                                   strict=True)]
 
     # --------------------------------------------------------------- task items
-    def _mc(self, e: int, k: int, rng: np.random.Generator) -> dict:
+    def mc_item(self, e: int, k: int, rng: np.random.Generator, t: int | None = None) -> dict:
+        """Attribute ``k`` of ``e`` as a multiple-choice row: the true value among the
+        distractors in random order, asked with code word ``t`` (drawn when None)."""
         values = self.values(k)
         true = int(self.facts[e, k])
         others = self.distractors(e, k, rng)
         order = rng.permutation(N_CHOICES)
         mults = np.concatenate([[true], others])[order]
-        t = int(rng.integers(self.cfg.question_templates)) if self.coded else 0
+        if t is None:
+            t = int(rng.integers(self.cfg.question_templates)) if self.coded else 0
         return {"entity": entity_name(e), "attribute": ATTR_NAMES[k],
                 "prompt": self.question(e, k, t), "choices": [values[int(m)] for m in mults],
                 "answer": int(np.flatnonzero(order == 0)[0]), "answer_text": values[true]}
@@ -273,19 +276,19 @@ class FactWorld:
         rng = np.random.default_rng([seed, 2])
         pairs = [(int(e), k) for e in self.eval_entities for k in range(len(ATTR_NAMES))]
         order = rng.permutation(len(pairs))
-        return [self._mc(*pairs[i], rng) for i in order]
+        return [self.mc_item(*pairs[i], rng) for i in order]
 
     def pool_items(self, seed: int = 0) -> list[dict]:
         """Every fact of every pool entity: what finetuning draws its D examples from."""
         rng = np.random.default_rng([seed, 6])
         pairs = [(int(e), k) for e in self.pool_entities for k in range(len(ATTR_NAMES))]
         order = rng.permutation(len(pairs))
-        return [self._mc(*pairs[i], rng) for i in order]
+        return [self.mc_item(*pairs[i], rng) for i in order]
 
     def fewshot_items(self, seed: int = 0, n: int = 16) -> list[dict]:
         rng = np.random.default_rng([seed, 3])
         ents = rng.choice(self.pool_entities, n, replace=False)
-        return [self._mc(int(e), int(rng.integers(len(ATTR_NAMES))), rng) for e in ents]
+        return [self.mc_item(int(e), int(rng.integers(len(ATTR_NAMES))), rng) for e in ents]
 
 
 def multiple_choice_task(world: FactWorld, n_eval: int, shots: int, seed: int = 0):

@@ -28,7 +28,6 @@ import numpy as np
 
 from emergence_law.lab.facts import (
     END,
-    N_CHOICES,
     TASK_GEN,
     TASK_MC,
     FactsConfig,
@@ -37,8 +36,6 @@ from emergence_law.lab.facts import (
     multiple_choice_task,
 )
 
-#: longest sequence a facts model takes (a pretraining row of 16 statements is ~110 tokens)
-MAX_LEN = 256
 #: the task split holding the early-stopping questions (never in ``train``)
 EARLY_STOPPING_SPLIT = "early_stopping"
 LOSS_CALLABLE = "emergence_law.lab.facts_lab:loss_job"
@@ -54,6 +51,8 @@ def world_of(cfg: FactsConfig) -> FactWorld:
 
 def tokenizer(cfg: FactsConfig) -> Any:
     """The word-level tokenizer saved with every facts checkpoint."""
+    from emergence_law.lab.families import MAX_LEN  # a row of 16 statements is ~110 tokens
+
     return build_word_tokenizer(world_of(cfg), model_max_length=MAX_LEN)
 
 
@@ -104,11 +103,8 @@ def loss_job(definition: dict[str, Any], device: str = "cpu") -> list[dict[str, 
 
 def _mc_row(world: FactWorld, e: int, k: int, t: int, rng: np.random.Generator) -> dict:
     """A pool question as a multiple-choice row (the fields the task file needs, no more)."""
-    values = world.values(k)
-    order = rng.permutation(N_CHOICES)
-    picks = np.concatenate([[int(world.facts[e, k])], world.distractors(e, k, rng)])[order]
-    return {"prompt": world.question(e, k, t), "choices": [values[int(v)] for v in picks],
-            "answer": int(np.flatnonzero(order == 0)[0])}
+    item = world.mc_item(e, k, rng, t)
+    return {key: item[key] for key in ("prompt", "choices", "answer")}
 
 
 def pool_rows(world: FactWorld, n_val: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
