@@ -115,10 +115,12 @@ def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, step
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     rng = np.random.default_rng([subset_seed, 7, n_train])
     n_steps = finetune_steps(n_train, steps, epochs)
-    best = (math.inf, None, 0)  # (val loss, trainable state, step)
+    def snapshot() -> dict[str, Any]:
+        return {k: t.detach().clone() for k, t in model.state_dict().items()}
+
+    best = (math.inf, None, 0)  # (val loss, state, step)
     if check_every and keep_start:
-        best = (answer_loss(model, val),
-                {k: t.detach().clone() for k, t in model.state_dict().items()}, 0)
+        best = (answer_loss(model, val), snapshot(), 0)
     bad = 0
     loss = torch.tensor(float("nan"))
     done = 0
@@ -147,7 +149,7 @@ def finetune(world: FactWorld, d: int, state: dict | None, n_train: int, *, step
             v = answer_loss(model, val)
             model.train()
             if v < best[0]:
-                best = (v, {k: t.detach().clone() for k, t in model.state_dict().items()}, step)
+                best = (v, snapshot(), step)
                 bad = 0
             else:
                 bad += 1

@@ -49,6 +49,7 @@ from emergence_law.lab.facts import (
     EXTRACTIONS,
     HELDOUT_TEMPLATE,
     SPLITS,
+    TASK_MC,
     FactsConfig,
     FactWorld,
 )
@@ -183,7 +184,7 @@ def observation_row(*, d: int, params: int, step: int, tokens_per_step: int, los
     tokens = float(step * tokens_per_step)
     return {"series": "facts", "model": f"d{d}", "checkpoint": f"step-{step:06d}",
             "params": params, "tokens": tokens, "flops": 6.0 * params * tokens, "loss": loss,
-            "task": "facts-mc", "metric": "acc", "value": value,
+            "task": TASK_MC, "metric": "acc", "value": value,
             "setting": "fewshot" if n_train is None else "finetune", "shots": 3,
             "n_train": n_train, "subset": subset,
             "method": None if n_train is None else method, "n_eval": n_eval, "chance": 0.25}
@@ -216,7 +217,7 @@ def elbows(table: Any) -> dict[str, dict[str, Any]]:
     for name, rows in groups:
         try:
             g = fit_elbow(rows["loss"].to_numpy(float), rows["value"].to_numpy(float),
-                          task="facts-mc")
+                          task=TASK_MC)
             out[name] = {"elbow": g.elbow, "interval": list(g.interval), "kind": g.model_kind,
                          "n_rows": len(rows)}
         except EmergenceLawError as e:

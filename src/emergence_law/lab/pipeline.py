@@ -62,6 +62,7 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
     """
     import torch
 
+    from emergence_law.lab.families import write_task
     from emergence_law.lab.gate import control_table
     from emergence_law.lab.measure import LabContext, passuntil_job, pick_preemergence
     from emergence_law.lab.recipe import (
@@ -71,7 +72,6 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
         finetune_recipe,
         measure_recipe,
         write_recipe,
-        write_task,
     )
     from emergence_law.lab.train import save_control, train_family_member
     from emergence_law.store import ResultStore

@@ -41,7 +41,9 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def _family(obs: pd.DataFrame) -> str:
-    return "facts" if lab_task(obs) == "facts-mc" else "arithmetic"
+    from emergence_law.lab.facts import TASK_MC
+
+    return "facts" if lab_task(obs) == TASK_MC else "arithmetic"
 
 
 def _loss_label(obs: pd.DataFrame) -> str:

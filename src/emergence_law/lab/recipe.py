@@ -36,7 +36,6 @@ FINETUNE_RECIPE = "lab_finetune.yaml"
 CONTROL_RECIPE = "lab_control.yaml"
 #: the results store every recipe (and the PassUntil stage) writes to, under the lab's folder
 STORE_FILE = "lab_store.sqlite"
-TASK_DIR = Path("tasks") / "mul-mc"  # the arithmetic family's (families.task_dir: any family)
 LOSS_CALLABLE = "emergence_law.lab.loss:loss_job"
 
 
@@ -71,14 +70,6 @@ def finetune_hparams(sc: LabScale, method: str) -> dict[str, Any]:
 
             hp["early_stopping_split"] = EARLY_STOPPING_SPLIT
     return hp
-
-
-def write_task(sc: LabScale, out: Path) -> Path:
-    """The family's multiple-choice task as a task file under ``out`` (relative path
-    returned)."""
-    from emergence_law.lab.families import write_task as write
-
-    return write(sc, out)
 
 
 def _models(sc: LabScale, out: Path, ckpts: list[Checkpoint]) -> list[dict[str, Any]]:

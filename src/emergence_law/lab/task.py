@@ -20,12 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from emergence_law.lab.corpus import TaskSplit
+from emergence_law.lab.facts import TASK_MC as FACTS_TASK_MC
 
 TASK_MC = "mul-mc"
 TASK_GEN = "mul"
 N_CHOICES = 4
 #: the multiple-choice tasks of the lab's families (:mod:`.families`), arithmetic's first
-LAB_TASKS = (TASK_MC, "facts-mc")
+LAB_TASKS = (TASK_MC, FACTS_TASK_MC)
 
 
 def lab_task(obs) -> str:
