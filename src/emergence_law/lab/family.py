@@ -23,6 +23,8 @@ from emergence_law.lab.facts import FactsConfig
 
 #: the task families a scale can name
 FAMILIES = ("arithmetic", "facts")
+#: what PassUntil's per-instance budget follows: the exact rate (capped), or one fixed budget
+PASSUNTIL_BUDGET_FROM = ("expected", "fixed")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,9 @@ class LabScale:
     passuntil_instances: int = 40
     passuntil_budget: int = 2000
     passuntil_r: int = 2
+    #: per-instance budgets: "expected" (from each instance's exact pass rate, capped at
+    #: passuntil_budget, lab/expected_rate.py) or "fixed" (passuntil_budget for every instance)
+    passuntil_budget_from: str = "expected"
     seed: int = 0
     mixture: dict[str, float] = field(
         default_factory=lambda: {"add": 0.51, "sub": 0.34, "mul": 0.15}
@@ -91,6 +96,9 @@ class LabScale:
         if (self.family == "facts") != (self.facts is not None):
             raise SettingError("facts", "a facts scale needs a FactsConfig, and only a facts "
                                "scale takes one")
+        if self.passuntil_budget_from not in PASSUNTIL_BUDGET_FROM:
+            raise SettingError("passuntil_budget_from", f"unknown budget rule "
+                               f"{self.passuntil_budget_from!r} (use expected or fixed)")
         if self.lr_steps is not None and self.lr_steps < self.steps:
             raise SettingError("lr_steps", f"the schedule ({self.lr_steps} steps) must cover "
                                f"the {self.steps} trained")
@@ -124,8 +132,11 @@ SCALES: dict[str, LabScale] = {s.name: s for s in (
            n_val_rows=32, data_amounts=(8, 16, 32, 64), subset_seeds=(0, 1), finetune_steps=3,
            finetune_batch=8, n_finetune_checkpoints=1, passuntil_instances=4,
            passuntil_budget=32),
+    # PassUntil: budgets from the exact rates capped at 100,000 (rates near 1e-4, down to
+    # 5e-6, need ~1e5 samples for <= 20% censored; the shipped tables' fixed 2,000 censored
+    # 36-38 of 40; docs/lab.md "PassUntil at budgets from the exact rates")
     _scale("small", ((24, 2), (32, 2), (48, 2), (64, 2)), 600, _log_steps(600, 25, 12),
-           batch_size=32, n_finetune_checkpoints=6),
+           batch_size=32, n_finetune_checkpoints=6, passuntil_budget=100_000),
     _scale("medium", ((32, 2), (64, 2), (96, 3), (128, 4)), 3000, _log_steps(3000, 25, 20),
            batch_size=128, n_eval=600, n_finetune_checkpoints=6, passuntil_instances=100,
            passuntil_budget=20000),

@@ -41,9 +41,19 @@ class LabContext:
 def passuntil_job(ctx: LabContext, ck: Checkpoint, loss: float) -> list[dict]:
     """PassUntil counts of a checkpoint on the first instances of the generative task.
 
-    Counts stream into the store per instance (``passuntil_sample`` resumes from them).
+    Every instance's exact pass rate is computed first (``expected_rate``, by teacher forcing:
+    :mod:`emergence_law.lab.expected_rate`); with ``passuntil_budget_from="expected"`` each
+    instance samples until r passes within its own budget ``min(cap, ceil(c r / p))``
+    (:mod:`emergence_law.passuntil.rate_budget`: censored with probability <= 5% when p is
+    exact; cap = ``passuntil_budget``), with ``"fixed"`` within ``passuntil_budget`` (the
+    shipped tables' design). Counts stream into the store per instance (``passuntil_sample``
+    resumes from them).
     """
+    import pandas as pd
+
+    from emergence_law.lab.expected_rate import CENSOR_ALPHA, expected_rates
     from emergence_law.passuntil.generators import HFGenerator
+    from emergence_law.passuntil.rate_budget import budgets_from_rates
     from emergence_law.passuntil.sample import passuntil_sample
 
     s = ctx.scale
@@ -56,12 +66,23 @@ def passuntil_job(ctx: LabContext, ck: Checkpoint, loss: float) -> list[dict]:
                  for ex in examples]
     gen = HFGenerator(model, tok, temperature=1.0, max_new_tokens=g.max_new_tokens,
                       stop=g.stop, seed=s.seed)
-    namespace = f"lab-passuntil/{ck.model}/step-{ck.step}/r{s.passuntil_r}/b{s.passuntil_budget}"
-    counts = passuntil_sample(gen, instances, r=s.passuntil_r, budget=s.passuntil_budget,
-                              batch_size=min(1024, s.passuntil_budget), store=ctx.store,
-                              namespace=namespace, progress=False)
+    rates = expected_rates(gen, s.family, [x["prompt"] for x in instances],
+                           [ex.answer for ex in examples])
+    base = f"lab-passuntil/{ck.model}/step-{ck.step}/r{s.passuntil_r}"
+    if s.passuntil_budget_from == "fixed":
+        counts = passuntil_sample(gen, instances, r=s.passuntil_r, budget=s.passuntil_budget,
+                                  batch_size=min(1024, s.passuntil_budget), store=ctx.store,
+                                  namespace=f"{base}/b{s.passuntil_budget}", progress=False)
+    else:
+        budgets = budgets_from_rates(rates, s.passuntil_r, s.passuntil_budget, CENSOR_ALPHA)
+        counts = pd.concat([passuntil_sample(
+            gen, [inst], r=s.passuntil_r, budget=int(b), batch_size=min(1024, int(b)),
+            store=ctx.store, namespace=f"{base}/expected-cap{s.passuntil_budget}",
+            progress=False) for inst, b in zip(instances, budgets, strict=True)],
+            ignore_index=True)
     counts = counts.assign(model=f"lab-{ck.model}", checkpoint=f"step-{ck.step}",
-                           params=ck.params, task=ctx.gen_task.name, loss=loss)
+                           params=ck.params, task=ctx.gen_task.name, loss=loss,
+                           expected_rate=rates)
     return counts.to_dict("records")
 
 

@@ -405,6 +405,7 @@ def passuntil_prediction(counts: pd.DataFrame, *, seed: int = 0) -> tuple[dict[s
         "predicted_pass_rate": pred.predicted_pass_rate, "interval": [lo, hi],
         "confidence": pred.confidence, "measured_pass_rate": p_true,
         "measured": measured, "law": {"c": law.c_, "alpha": law.alpha_},
+        **_passuntil_checks(counts, measured, target, pred.predicted_pass_rate, (lo, hi)),
     }
     if p_true and p_true > 0 and pred.predicted_pass_rate > 0:
         out["ratio_predicted_to_measured"] = pred.predicted_pass_rate / p_true
@@ -413,7 +414,43 @@ def passuntil_prediction(counts: pd.DataFrame, *, seed: int = 0) -> tuple[dict[s
         out["answer"] = (f"predicted PU {pred.predicted_pass_rate:.3g} "
                          f"({pred.confidence:.0%} interval {lo:.3g}-{hi:.3g}) for "
                          f"{out['target_model']} vs measured {p_true:.3g} "
-                         f"(x{out['ratio_predicted_to_measured']:.2f})")
+                         f"(x{out['ratio_predicted_to_measured']:.2f})"
+                         + (f", exact {out['exact_pass_rate']:.3g} "
+                            f"(x{out['ratio_predicted_to_exact']:.2f})"
+                            if "ratio_predicted_to_exact" in out else "")
+                         + f"; {out['censored_fraction']:.0%} of instances censored")
     else:
         out["answer"] = "the largest model's measured pass rate is 0 (all censored)"
     return out, law
+
+
+def _passuntil_checks(counts: pd.DataFrame, measured: dict[str, Any], target: pd.DataFrame,
+                      predicted: float, interval: tuple[float, float]) -> dict[str, Any]:
+    """What the counts say beyond the law: the censored fraction, the curvature test's verdict
+    on the measured rates, and (where the counts carry each instance's exact rate,
+    ``expected_rate``) PassUntil checked against the exact rates and the law's prediction
+    against the largest model's exact mean rate."""
+    from emergence_law.lab.passuntil_check import exact_check
+    from emergence_law.passuntil.curvature import curvature_test
+
+    cens = counts["censored"].fillna(False).astype(bool)
+    out: dict[str, Any] = {"censored_fraction": float(cens.mean())}
+    if "budget" in counts:
+        out["budget_range"] = [int(counts["budget"].min()), int(counts["budget"].max())]
+    pts = sorted(measured.values(), key=lambda m: m["params"])
+    se = [(m["upper"] - m["lower"]) / (2 * 1.959964) for m in pts]  # from the 95% intervals
+    try:
+        out["curvature"] = curvature_test([m["params"] for m in pts],
+                                          [m["pass_rate"] for m in pts], se).to_dict()
+    except EmergenceLawError as exc:
+        out["curvature"] = {"note": str(exc)}
+    check = exact_check(counts)
+    if check is not None:
+        out["exact_check"] = check
+        exact = float(target["expected_rate"].mean())
+        out["exact_pass_rate"] = exact
+        if exact > 0 and predicted > 0:
+            out["ratio_predicted_to_exact"] = predicted / exact
+            out["exact_in_interval"] = bool(interval[0] <= exact <= interval[1])
+    return out
+
