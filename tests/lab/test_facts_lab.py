@@ -89,12 +89,53 @@ def test_observations_and_the_x_axis(facts_run):
     fs = obs[(obs["metric"] == "acc") & (obs["setting"] == "fewshot")]
     assert len(fs) == len(sc.sizes) * len(sc.checkpoints) and (fs["chance"] == 0.25).all()
     assert (fs["n_eval"] == sc.n_eval).all()
-    for _, r in fs.groupby("model"):  # the tru loss falls as the facts are stored
+    for _, r in fs.groupby("model"):  # the held-out pretraining loss (val) falls
         r = r.sort_values("tokens")
         assert r["loss"].iloc[-1] < r["loss"].iloc[0]
     ft = obs[(obs["metric"] == "acc") & (obs["setting"] == "finetune")]
     assert len(ft) == (len(sc.methods) * len(sc.data_amounts) * len(sc.subset_seeds)
                        * sc.n_finetune_checkpoints)
+
+
+def test_the_x_axis_is_the_held_out_pretraining_loss(facts_run):
+    """facts-tiny measures ``val`` (docs/lab.md: it locates 3-shot emergence across pretraining
+    seeds and sizes, ``tru`` does not); the loss job's ``val`` is the mean NLL per real token
+    of the held-out rows, checked against the model's own loss; ``tru`` stays available."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from emergence_law.errors import OptionError
+    from emergence_law.lab.facts_lab import LOSS_CALLABLE, heldout_rows, loss_job
+    from emergence_law.observations import load_observations
+
+    out, res = facts_run
+    sc = get_scale("facts-tiny")
+    assert sc.facts_axis == get_scale("facts-small").facts_axis == "val"
+    recipe = yaml.safe_load((out / "lab_measure.yaml").read_text())
+    assert recipe["loss"]["hparams"]["x"] == "val"
+    obs = load_observations(res.observations)
+    fs = obs[(obs["setting"] == "fewshot") & (obs["model"] == "lab-d32")]
+    row = fs.sort_values("tokens").iloc[-1]
+    step = int(row["checkpoint"].removeprefix("step-"))
+    path = out / "models" / "d32" / f"step-{step:06d}"
+    hp = {"facts": recipe["loss"]["hparams"]["facts"], "seed": sc.seed}
+    val = loss_job({"model": str(path), "hparams": {**hp, "x": "val"}})[0]
+    assert val["loss"] == pytest.approx(row["loss"], rel=1e-6)
+    assert val["loss_source"].startswith("val:")
+    ids = torch.from_numpy(heldout_rows(sc.facts, sc.seed))
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    with torch.inference_mode():  # HF's own mean over the real (non-padding) tokens
+        ref = model(input_ids=ids, labels=torch.where(ids == 0, -100, ids)).loss
+    assert val["loss"] == pytest.approx(float(ref), rel=1e-5)
+    tru = loss_job({"model": str(path), "hparams": {**hp, "x": "tru"}})[0]
+    assert tru["loss_source"].startswith("tru:") and tru["loss"] != val["loss"]
+    old = loss_job({"model": str(path), "hparams": hp})[0]  # recipes from before "x": tru
+    assert old["loss"] == tru["loss"]
+    with pytest.raises(OptionError, match="unknown facts x-axis"):
+        loss_job({"model": str(path), "hparams": {**hp, "x": "tre"}})
+    with pytest.raises(SettingError, match="facts_axis"):
+        LabScale("x", (ModelSpec("d8", 8, 1),), 10, (10,), facts_axis="tre")
+    assert LOSS_CALLABLE.endswith(":loss_job")
 
 
 def test_early_stopping_chose_states(facts_run):

@@ -6,9 +6,13 @@ exactly what docs/lab.md's probes measured:
 
 - the pretraining rows (``FactWorld.sample_rows``, loss on every token) and the word tokenizer
   saved with every checkpoint;
-- the x-axis, ``tru``: the mean NLL of the value token of 2,000 training-template statements of
-  uniformly drawn entities (``facts_probe.x_axis_sets(world)["tru"]``, scored by
-  ``facts_probe.answer_loss``), as a sweep loss callable (:func:`loss_job`);
+- the x-axis, as a sweep loss callable (:func:`loss_job`), the scale's ``facts_axis``: ``val``,
+  the held-out pretraining loss (every token of 512 corpus rows training never draws,
+  ``facts_probe.heldout_rows`` scored by ``facts_probe.corpus_loss``), or ``tru``, the mean NLL
+  of the value token of 2,000 training-template statements of uniformly drawn entities
+  (``facts_probe.x_axis_sets(world)["tru"]``, scored by ``facts_probe.answer_loss``). ``val``
+  locates the 3-shot emergence of pretraining runs of other seeds and sizes within 0.07 nats,
+  ``tru`` does not (0.6-0.9 nats apart; docs/lab.md);
 - the task file ``facts-mc``: evaluation facts only in ``eval``; the *all-codes* pool
   (``facts_finetune.pool_questions(..., pool="all-codes")``: every pool fact asked with every
   code word) as ``train``; the pool facts held out for early stopping (in every form) as the
@@ -39,8 +43,12 @@ from emergence_law.lab.facts import (
 #: the task split holding the early-stopping questions (never in ``train``)
 EARLY_STOPPING_SPLIT = "early_stopping"
 LOSS_CALLABLE = "emergence_law.lab.facts_lab:loss_job"
-LOSS_SOURCE = ("tru: value token of 2,000 training-template statements of uniformly drawn "
-               "entities (facts_probe.x_axis_sets)")
+#: each x-axis's ``loss_source``, as the rows say it
+LOSS_SOURCE = {
+    "tru": ("tru: value token of 2,000 training-template statements of uniformly drawn "
+            "entities (facts_probe.x_axis_sets)"),
+    "val": ("val: every token of 512 held-out pretraining rows (facts_probe.heldout_rows)"),
+}
 
 
 @lru_cache(maxsize=4)
@@ -74,31 +82,49 @@ def xaxis_statements(cfg: FactsConfig, seed: int = 0) -> list[list[int]]:
     return x_axis_sets(world_of(cfg), seed)["tru"]
 
 
+@lru_cache(maxsize=4)
+def heldout_rows(cfg: FactsConfig, seed: int = 0) -> np.ndarray:
+    """The ``val`` rows (token ids), exactly as the probes measure them."""
+    from emergence_law.lab.facts_probe import heldout_rows
+
+    return heldout_rows(world_of(cfg), seed)
+
+
 def loss_job(definition: dict[str, Any], device: str = "cpu") -> list[dict[str, Any]]:
     """The facts lab's x-axis as a sweep job (``loss: {callable:
     emergence_law.lab.facts_lab:loss_job}``); ``hparams``: ``facts`` (the FactsConfig as a
-    mapping) and ``seed``."""
+    mapping), ``seed`` and ``x`` (``val`` or ``tru``; recipes written before ``x`` existed
+    measured ``tru``, so that stays the value when it is absent)."""
     from emergence_law.errors import OptionError
-    from emergence_law.lab.facts_probe import answer_loss
+    from emergence_law.lab.facts_probe import answer_loss, corpus_loss
     from emergence_law.measure.jobs import MODEL_CACHE
 
     hp = dict(definition.get("hparams") or {})
-    unknown = set(hp) - {"facts", "seed"}
+    unknown = set(hp) - {"facts", "seed", "x"}
     if unknown:
         raise OptionError("loss.hparams", f"unknown facts loss setting(s) "
-                          f"{', '.join(sorted(unknown))} (known: facts, seed)")
+                          f"{', '.join(sorted(unknown))} (known: facts, seed, x)")
+    axis = hp.get("x", "tru")
+    if axis not in LOSS_SOURCE:
+        raise OptionError("loss.hparams.x", f"unknown facts x-axis {axis!r} (use "
+                          f"{' or '.join(LOSS_SOURCE)})")
     if not isinstance(hp.get("facts"), dict):
         raise OptionError("loss.hparams", "the facts loss needs 'facts' (the world's settings)")
     try:
         cfg = FactsConfig(**hp["facts"])
     except TypeError as exc:
         raise OptionError("loss.hparams", f"facts: {exc}") from None
-    statements = xaxis_statements(cfg, int(hp.get("seed", 0)))
+    seed = int(hp.get("seed", 0))
     lm = MODEL_CACHE.get(str(definition["model"]), None, device=device)
+    if axis == "val":
+        rows = heldout_rows(cfg, seed)
+        loss, n_rows = corpus_loss(lm.model, rows), len(rows)
+    else:
+        statements = xaxis_statements(cfg, seed)
+        loss, n_rows = answer_loss(lm.model, statements), len(statements)
     return [{"kind": "loss", "model": definition["model"],
-             "checkpoint": definition.get("checkpoint"),
-             "loss": answer_loss(lm.model, statements), "n_rows": len(statements),
-             "loss_source": LOSS_SOURCE}]
+             "checkpoint": definition.get("checkpoint"), "loss": loss, "n_rows": n_rows,
+             "loss_source": LOSS_SOURCE[axis]}]
 
 
 def _mc_row(world: FactWorld, e: int, k: int, t: int, rng: np.random.Generator) -> dict:

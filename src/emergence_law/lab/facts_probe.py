@@ -125,6 +125,31 @@ def answer_loss(model: Any, statements: list[list[int]], batch: int = 512) -> fl
     return total / len(statements)
 
 
+def heldout_rows(world: FactWorld, seed: int = 0, n: int = 512) -> np.ndarray:
+    """Rows of the pretraining distribution that training never draws (its rows come from
+    generators seeded ``(seed, 1, step)``; these from ``(seed, 97)``): the ``val`` x-axis,
+    the held-out pretraining loss the paper puts on its x-axis."""
+    return world.sample_rows(n, np.random.default_rng([seed, 97]))[0]
+
+
+def corpus_loss(model: Any, ids: np.ndarray, batch: int = 128) -> float:
+    """Mean NLL per real token (BOS excluded, padding 0 ignored) of ``ids``: ``val``."""
+    import torch
+
+    total, count = 0.0, 0
+    model.eval()
+    with torch.inference_mode():
+        for i in range(0, len(ids), batch):
+            x = torch.from_numpy(ids[i:i + batch])
+            logp = model(input_ids=x).logits[:, :-1].log_softmax(-1)
+            y = x[:, 1:]
+            nll = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+            mask = y != 0
+            total += float(nll[mask].sum())
+            count += int(mask.sum())
+    return total / count
+
+
 def x_axis_sets(world: FactWorld, seed: int = 0) -> dict[str, list[list[int]]]:
     """Statement sets whose answer loss is a candidate x-axis: held-out template, Zipf-weighted
     (``hoz``) and over the evaluation entities (``hoe``); training templates, Zipf-weighted
@@ -169,7 +194,7 @@ def x_axis_sets(world: FactWorld, seed: int = 0) -> dict[str, list[list[int]]]:
 
 
 #: the x-axis candidates written to the observation table's ``loss`` column (``--x``)
-X_AXES = ("trz", "tre", "tru", "qap", "hoz", "hoe", "trp")
+X_AXES = ("trz", "tre", "tru", "qap", "hoz", "hoe", "trp", "val")
 TABLE_COLUMNS = ("series", "model", "checkpoint", "params", "tokens", "flops", "loss", "task",
                  "metric", "value", "setting", "shots", "n_train", "subset", "method",
                  "n_eval", "chance")
@@ -358,14 +383,17 @@ def main(argv: list[str] | None = None) -> None:
     items = probe_items(world)
     rows: list[dict[str, Any]] = []
 
+    val_rows = heldout_rows(world)
+
     def x_loss(step: int) -> float:
         model.load_state_dict(ckpts[step])
-        return answer_loss(model, xs[a.x])
+        return corpus_loss(model, val_rows) if a.x == "val" else answer_loss(model, xs[a.x])
 
     if a.cmd == "xaxis":
         for step in sorted(ckpts):
             model.load_state_dict(ckpts[step])
             rec = {k: answer_loss(model, v) for k, v in xs.items()}
+            rec["val"] = corpus_loss(model, val_rows)
             rec["fewshot"] = fewshot_accuracy(model, items)
             print(json.dumps({"step": step, **rec}), flush=True)
             rows.append(observation_row(d=a.d, params=params, step=step, loss=rec[a.x],

@@ -96,7 +96,7 @@ def loss_spec(sc: LabScale) -> dict[str, Any]:
         from emergence_law.lab.facts_lab import LOSS_CALLABLE
 
         return {"callable": LOSS_CALLABLE,
-                "hparams": {"facts": asdict(sc.facts), "seed": sc.seed}}
+                "hparams": {"facts": asdict(sc.facts), "seed": sc.seed, "x": sc.facts_axis}}
     from emergence_law.lab.recipe import LOSS_CALLABLE
 
     return {"callable": LOSS_CALLABLE,

@@ -23,6 +23,9 @@ from emergence_law.lab.facts import FactsConfig
 
 #: the task families a scale can name
 FAMILIES = ("arithmetic", "facts")
+#: the facts family's x-axes (``facts_lab.loss_job``): ``val``, the held-out pretraining loss
+#: (every token of held-out corpus rows), or ``tru``, the stored-fact loss (value tokens)
+FACTS_AXES = ("val", "tru")
 #: what PassUntil's per-instance budget follows: the exact rate (capped), or one fixed budget
 PASSUNTIL_BUDGET_FROM = ("expected", "fixed")
 
@@ -88,6 +91,7 @@ class LabScale:
     lr_steps: int | None = None  # length of the cosine schedule (default: ``steps``)
     finetune_pack: int = 6  # solved examples per finetuning sequence
     early_stopping: EarlyStopping | None = None  # finetuning's early stopping (default: off)
+    facts_axis: str = "tru"  # the facts family's x-axis (FACTS_AXES; docs/lab-facts.md)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -96,6 +100,9 @@ class LabScale:
         if (self.family == "facts") != (self.facts is not None):
             raise SettingError("facts", "a facts scale needs a FactsConfig, and only a facts "
                                "scale takes one")
+        if self.facts_axis not in FACTS_AXES:
+            raise SettingError("facts_axis", f"unknown facts x-axis {self.facts_axis!r} (use "
+                               f"{' or '.join(FACTS_AXES)})")
         if self.passuntil_budget_from not in PASSUNTIL_BUDGET_FROM:
             raise SettingError("passuntil_budget_from", f"unknown budget rule "
                                f"{self.passuntil_budget_from!r} (use expected or fixed)")
@@ -151,17 +158,19 @@ SCALES: dict[str, LabScale] = {s.name: s for s in (
            facts=FactsConfig(n_entities=80, split="head-pool", extraction="coded",
                              question_templates=4, qa_share=0.05, stmts_per_row=8,
                              balanced_eval=True),
-           early_stopping=EarlyStopping(every=5, patience=2, n=16, keep_start=True)),
+           early_stopping=EarlyStopping(every=5, patience=2, n=16, keep_start=True),
+           facts_axis="val"),
     _scale("facts-small", ((24, 2), (32, 2), (48, 2)), 1200,
            (25, 50, 100, 200, 300, *range(400, 1201, 50)), batch_size=32, lr=3e-3,
            lr_steps=2000, warmup=50, n_eval=1000,
            data_amounts=(1024, 4096, 16384, 65536), subset_seeds=(0, 1),
            methods=("full", "lora-r4"), finetune_steps=1200, finetune_batch=16, finetune_pack=8,
-           finetune_lr=3e-4, lora_lr=1e-2, n_finetune_checkpoints=6, finetune_span=1.0,
+           finetune_lr=3e-4, lora_lr=1e-2, n_finetune_checkpoints=6, finetune_span=0.15,
            passuntil_instances=100, passuntil_budget=4000, family="facts",
            facts=FactsConfig(split="head-pool", extraction="coded", question_templates=16,
                              qa_share=0.02, balanced_eval=True),
-           early_stopping=EarlyStopping(every=50, patience=8, n=200, keep_start=True)),
+           early_stopping=EarlyStopping(every=50, patience=8, n=200, keep_start=True),
+           facts_axis="val"),
 )}
 
 
