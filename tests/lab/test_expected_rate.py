@@ -274,3 +274,28 @@ def test_fixed_budgets_stay_reproducible(facts_model, tmp_path):
     assert (rows["budget"] == 50).all() and rows["expected_rate"].between(0, 1).all()
     with pytest.raises(SettingError, match="passuntil_budget_from"):
         dataclasses.replace(sc, passuntil_budget_from="guess")
+
+
+def test_small_keeps_the_shipped_design_and_the_cli_chooses_budgets(tmp_path, capsys):
+    """`small` keeps the shipped tables' fixed 2,000 (so `lab run --scale small` reproduces
+    them); `--passuntil-budgets` / `--passuntil-cap` choose for a run, are recorded in its
+    summary, and a bad value is a one-line error naming the option (exit 2)."""
+    import json
+
+    from emergence_law.cli import main
+    from emergence_law.lab.family import get_scale
+
+    small = get_scale("small")
+    assert (small.passuntil_budget_from, small.passuntil_budget) == ("fixed", 2000)
+    out = tmp_path / "tiny"
+    assert main(["lab", "run", "--scale", "tiny", "--out", str(out), "--no-progress",
+                 "--workers", "1", "--passuntil-budgets", "fixed", "--passuntil-cap", "24"]) == 0
+    counts = pd.read_csv(out / "lab_passuntil_counts.csv")
+    assert (counts["budget"] == 24).all()
+    scale = json.loads((out / "lab_summary.json").read_text())["scale"]
+    assert (scale["passuntil_budget_from"], scale["passuntil_budget"]) == ("fixed", 24)
+    capsys.readouterr()
+    for bad in (["--passuntil-budgets", "guess"], ["--passuntil-cap", "0"]):
+        assert main(["lab", "run", "--scale", "tiny", "--out", str(tmp_path / "x"), *bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert bad[0] in err and len(err.splitlines()) == 1 and "Traceback" not in err

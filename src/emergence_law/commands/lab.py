@@ -30,6 +30,13 @@ def register(app: typer.Typer) -> None:
                                     help="processes of the measuring sweeps (each job "
                                     "runs once: the store's atomic claims)"),
         no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars"),
+        passuntil_budgets: str | None = typer.Option(
+            None, "--passuntil-budgets",
+            help="PassUntil's per-instance budgets: 'expected' (from each instance's exact "
+            "pass rate, capped) or 'fixed' (the cap for every instance); default: the scale's"),
+        passuntil_cap: int | None = typer.Option(
+            None, "--passuntil-cap", help="most PassUntil samples per instance (default: the "
+            "scale's passuntil_budget)"),
     ) -> None:
         """Train a family of tiny transformers, measure emergence, fit and report.
 
@@ -46,6 +53,8 @@ def register(app: typer.Typer) -> None:
 
         scale, device = str(scale), str(device)
         sc = get_scale(scale)
+        if passuntil_budgets is not None or passuntil_cap is not None:
+            sc = _passuntil_settings(sc, passuntil_budgets, passuntil_cap)
         if device not in DEVICES:
             raise OptionError("--device", f"unknown device {device!r} (use cpu or cuda)")
         if workers < 1:
@@ -59,3 +68,21 @@ def register(app: typer.Typer) -> None:
                    f"in {res.seconds:.0f} s")
 
     app.add_typer(lab, name="lab")
+
+
+def _passuntil_settings(sc, budgets: str | None, cap: int | None):
+    """``sc`` with the PassUntil budget rule and cap asked for on the command line (recorded
+    in ``lab_summary.json``'s ``scale``, and in the store's namespaces, so runs with other
+    budgets never share counts)."""
+    from dataclasses import replace
+
+    from emergence_law.errors import OptionError
+    from emergence_law.lab.family import PASSUNTIL_BUDGET_FROM
+
+    if budgets is not None and budgets not in PASSUNTIL_BUDGET_FROM:
+        raise OptionError("--passuntil-budgets", f"unknown budget rule {budgets!r} (use "
+                          f"{' or '.join(PASSUNTIL_BUDGET_FROM)})")
+    if cap is not None and cap < 1:
+        raise OptionError("--passuntil-cap", f"must be at least 1, got {cap}")
+    return replace(sc, passuntil_budget_from=budgets or sc.passuntil_budget_from,
+                   passuntil_budget=cap or sc.passuntil_budget)
