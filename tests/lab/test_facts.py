@@ -342,3 +342,50 @@ def test_probe_cli_keeps_the_world_config_in_the_checkpoint_file(tmp_path):
 
     t = pd.read_csv(table)
     assert len(t) == 1 and 0 <= t["value"].iloc[0] <= 1
+
+
+@pytest.mark.slow
+def test_probe_xaxis_writes_val_and_the_continuous_metric(tmp_path):
+    """``xaxis --x val``: the table's loss is the held-out pretraining loss (the model's own
+    mean token loss on ``heldout_rows``), and every checkpoint has an ``acc`` row and a
+    ``logprob_norm`` row (log-softmax of the true value over the 4 choices, <= 0, and
+    ln 1/4 exactly when the choices tie)."""
+    pytest.importorskip("torch")
+    import pandas as pd
+    import torch
+
+    from emergence_law.lab.facts import FactsConfig, FactWorld
+    from emergence_law.lab.facts_probe import (
+        corpus_loss,
+        fewshot_scores,
+        heldout_rows,
+        main,
+        new_model,
+        probe_items,
+    )
+
+    out, table = tmp_path / "c.pt", tmp_path / "x.csv"
+    main(["pretrain", "--d", "16", "--steps", "4", "--every", "2", "--out", str(out),
+          "--split", "head-pool", "--extraction", "coded", "--question-templates", "4",
+          "--qa-share", "0.05", "--balanced"])
+    main(["xaxis", str(out), "--d", "16", "--x", "val", "--table", str(table)])
+    t = pd.read_csv(table)
+    assert sorted(t["metric"].unique()) == ["acc", "logprob_norm"]
+    assert (t.groupby("checkpoint").size() == 2).all()
+    assert (t.loc[t["metric"] == "logprob_norm", "value"] <= 0).all()
+    assert t.loc[t["metric"] == "logprob_norm", "chance"].isna().all()
+    saved = torch.load(out)
+    world = FactWorld(FactsConfig(**saved["config"]))
+    model = new_model(world, 16)
+    model.load_state_dict(saved["ckpts"][4])
+    ids = torch.from_numpy(heldout_rows(world))
+    with torch.inference_mode():
+        ref = model(input_ids=ids, labels=torch.where(ids == 0, -100, ids)).loss
+    last = t[t["checkpoint"] == "step-000004"]
+    assert last["loss"].iloc[0] == pytest.approx(float(ref), rel=1e-5)
+    assert corpus_loss(model, heldout_rows(world)) == pytest.approx(float(ref), rel=1e-5)
+    with torch.no_grad():  # a model whose logits are all equal: every choice ties
+        for p in model.lm_head.parameters():
+            p.zero_()
+    tie = fewshot_scores(model, probe_items(world)[:20])
+    assert tie["logprob_norm"] == pytest.approx(np.log(0.25), abs=1e-6)

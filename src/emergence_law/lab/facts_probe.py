@@ -85,11 +85,14 @@ def probe_items(world: FactWorld, seed: int = 0, shots: int = 3) -> list[ProbeIt
     return items[::2]
 
 
-def fewshot_accuracy(model: Any, items: list[ProbeItem], batch: int = 512) -> float:
-    """Share of items whose true value has the highest logit among the 4 choices."""
+def fewshot_scores(model: Any, items: list[ProbeItem], batch: int = 512) -> dict[str, float]:
+    """``acc``, the share of items whose true value has the highest logit among the 4 choices,
+    and ``logprob_norm``, the mean log-probability of the true value normalised over the
+    choices (the continuous metric the two-step baseline and the continuous-emergence check
+    read; chance ln 1/4)."""
     import torch
 
-    correct = 0
+    correct, logp_sum = 0, 0.0
     model.eval()
     with torch.inference_mode():
         for i in range(0, len(items), batch):
@@ -101,8 +104,15 @@ def fewshot_accuracy(model: Any, items: list[ProbeItem], batch: int = 512) -> fl
                 x[j, 1:len(it.context) + 1] = torch.tensor(it.context)
             logits = model(input_ids=x).logits
             for j, it in enumerate(part):
-                correct += int(logits[j, len(it.context), it.choices].argmax() == 0)
-    return correct / len(items)
+                z = logits[j, len(it.context), it.choices]
+                correct += int(z.argmax() == 0)
+                logp_sum += float(z.log_softmax(-1)[0])
+    return {"acc": correct / len(items), "logprob_norm": logp_sum / len(items)}
+
+
+def fewshot_accuracy(model: Any, items: list[ProbeItem], batch: int = 512) -> float:
+    """Share of items whose true value has the highest logit among the 4 choices."""
+    return fewshot_scores(model, items, batch)["acc"]
 
 
 def answer_loss(model: Any, statements: list[list[int]], batch: int = 512) -> float:
@@ -202,17 +212,19 @@ TABLE_COLUMNS = ("series", "model", "checkpoint", "params", "tokens", "flops", "
 
 def observation_row(*, d: int, params: int, step: int, tokens_per_step: int, loss: float,
                     value: float, n_eval: int, n_train: int | None = None,
-                    subset: int | None = None, method: str = "full") -> dict[str, Any]:
+                    subset: int | None = None, method: str = "full",
+                    metric: str = "acc") -> dict[str, Any]:
     """One row of the project's observation table (README "The observation table"): few-shot
     when ``n_train`` is None, else full finetuning on ``n_train`` pool questions. Why: the
     probes feed the core's fits (``ground_truth_emergence``, ``EmergenceLaw``) unchanged."""
     tokens = float(step * tokens_per_step)
     return {"series": "facts", "model": f"d{d}", "checkpoint": f"step-{step:06d}",
             "params": params, "tokens": tokens, "flops": 6.0 * params * tokens, "loss": loss,
-            "task": TASK_MC, "metric": "acc", "value": value,
+            "task": TASK_MC, "metric": metric, "value": value,
             "setting": "fewshot" if n_train is None else "finetune", "shots": 3,
             "n_train": n_train, "subset": subset,
-            "method": None if n_train is None else method, "n_eval": n_eval, "chance": 0.25}
+            "method": None if n_train is None else method, "n_eval": n_eval,
+            "chance": 0.25 if metric == "acc" else None}
 
 
 def write_table(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -394,11 +406,13 @@ def main(argv: list[str] | None = None) -> None:
             model.load_state_dict(ckpts[step])
             rec = {k: answer_loss(model, v) for k, v in xs.items()}
             rec["val"] = corpus_loss(model, val_rows)
-            rec["fewshot"] = fewshot_accuracy(model, items)
+            scores = fewshot_scores(model, items)
+            rec["fewshot"], rec["fewshot_logprob_norm"] = scores["acc"], scores["logprob_norm"]
             print(json.dumps({"step": step, **rec}), flush=True)
-            rows.append(observation_row(d=a.d, params=params, step=step, loss=rec[a.x],
-                                        value=rec["fewshot"], n_eval=len(items),
-                                        tokens_per_step=tokens_per_step))
+            for metric, value in scores.items():
+                rows.append(observation_row(d=a.d, params=params, step=step, loss=rec[a.x],
+                                            value=value, n_eval=len(items), metric=metric,
+                                            tokens_per_step=tokens_per_step))
     else:
         method = "full" if a.method == "full" else f"lora-r{a.lora_rank}"
         for step in (int(s) for s in a.steps.split(",")):
