@@ -77,11 +77,10 @@ def _passuntil_settings(sc, budgets: str | None, cap: int | None):
     from dataclasses import replace
 
     from emergence_law.errors import OptionError
-    from emergence_law.lab.family import PASSUNTIL_BUDGET_FROM
+    from emergence_law.lab.family import PASSUNTIL_BUDGET_FROM, one_of
 
-    if budgets is not None and budgets not in PASSUNTIL_BUDGET_FROM:
-        raise OptionError("--passuntil-budgets", f"unknown budget rule {budgets!r} (use "
-                          f"{' or '.join(PASSUNTIL_BUDGET_FROM)})")
+    if budgets is not None:
+        one_of("--passuntil-budgets", budgets, PASSUNTIL_BUDGET_FROM, "budget rule", OptionError)
     if cap is not None and cap < 1:
         raise OptionError("--passuntil-cap", f"must be at least 1, got {cap}")
     return replace(sc, passuntil_budget_from=budgets or sc.passuntil_budget_from,

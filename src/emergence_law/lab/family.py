@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from emergence_law.errors import SettingError
+from emergence_law.errors import OptionError, SettingError
 from emergence_law.lab.facts import FactsConfig
 
 #: the task families a scale can name
@@ -94,18 +94,13 @@ class LabScale:
     facts_axis: str = "tru"  # the facts family's x-axis (FACTS_AXES; docs/lab-facts.md)
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise SettingError("family", f"unknown task family {self.family!r} (use "
-                               f"{' or '.join(FAMILIES)})")
+        one_of("family", self.family, FAMILIES, "task family")
         if (self.family == "facts") != (self.facts is not None):
             raise SettingError("facts", "a facts scale needs a FactsConfig, and only a facts "
                                "scale takes one")
-        if self.facts_axis not in FACTS_AXES:
-            raise SettingError("facts_axis", f"unknown facts x-axis {self.facts_axis!r} (use "
-                               f"{' or '.join(FACTS_AXES)})")
-        if self.passuntil_budget_from not in PASSUNTIL_BUDGET_FROM:
-            raise SettingError("passuntil_budget_from", f"unknown budget rule "
-                               f"{self.passuntil_budget_from!r} (use expected or fixed)")
+        one_of("facts_axis", self.facts_axis, FACTS_AXES, "facts x-axis")
+        one_of("passuntil_budget_from", self.passuntil_budget_from, PASSUNTIL_BUDGET_FROM,
+               "budget rule")
         if self.lr_steps is not None and self.lr_steps < self.steps:
             raise SettingError("lr_steps", f"the schedule ({self.lr_steps} steps) must cover "
                                f"the {self.steps} trained")
@@ -117,6 +112,14 @@ class LabScale:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def one_of(name: str, value: object, choices: tuple[str, ...], what: str,
+           error: type[OptionError] = SettingError) -> None:
+    """Refuse ``value`` unless it is one of ``choices``: ``error(name, "unknown <what> ...")``
+    naming the setting (or, with ``error=OptionError``, the command-line option)."""
+    if value not in choices:
+        raise error(name, f"unknown {what} {value!r} (use {' or '.join(choices)})")
 
 
 def _log_steps(last: int, first: int, n: int) -> tuple[int, ...]:
