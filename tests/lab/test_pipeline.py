@@ -118,6 +118,24 @@ def test_rerun_resumes_without_redoing_work(tiny_run):
     assert ckpt.stat().st_mtime_ns == before  # training was skipped, not repeated
 
 
+def test_parallel_training_equals_sequential(tiny_run, tmp_path):
+    """The fixture's run trained its sizes in two pool workers; each size trained again here,
+    in this process, one after the other, gives bit-identical weights at every checkpoint."""
+    import torch
+    from safetensors.torch import load_file
+
+    from emergence_law.lab.train import train_family_member
+
+    out, _ = tiny_run
+    sc = get_scale("tiny")
+    torch.set_num_threads(1)
+    for spec in sc.sizes:
+        for ck in train_family_member(spec, sc, tmp_path):
+            a = load_file(str(ck.path / "model.safetensors"))
+            b = load_file(str(out / "models" / spec.name / ck.path.name / "model.safetensors"))
+            assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a), ck
+
+
 def test_training_resumes_bit_for_bit(tmp_path):
     """Interrupt training between checkpoints (Ctrl-C), resume: the final weights equal those of
     an uninterrupted run, and finished checkpoints are not rewritten."""

@@ -102,12 +102,16 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
             if bar and tid is not None:
                 bar.advance(tid, n)
 
-        # 1. train
+        # 1. train (the sizes in parallel when there are workers for them, on the CPU)
         tid = task("train family", len(sc.sizes) * sc.steps)
-        ckpts = []
-        for spec in sc.sizes:
-            ckpts += train_family_member(spec, sc, models_dir, device=device,
-                                         advance=lambda n, _t=tid: adv(_t, n))
+        if workers > 1 and device == "cpu" and len(sc.sizes) > 1:
+            ckpts = _train_in_parallel(sc, models_dir, workers, threads or 1,
+                                       lambda n, _t=tid: adv(_t, n))
+        else:
+            ckpts = []
+            for spec in sc.sizes:
+                ckpts += train_family_member(spec, sc, models_dir, device=device,
+                                             advance=lambda n, _t=tid: adv(_t, n))
         # 2. loss + few-shot: a sweep recipe
         task_file = write_task(sc, out)
         recipe = write_recipe(measure_recipe(sc, out, ckpts, task_file, device=device),
@@ -156,6 +160,38 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
             bar.stop()
         store.close()
     return files
+
+
+def _train_member(spec: Any, *, scale: LabScale, root: Path, threads: int) -> list:
+    """One size's training in a pool worker (``threads`` torch threads, as in the driver)."""
+    import torch
+
+    from emergence_law.lab.train import train_family_member
+
+    torch.set_num_threads(threads)
+    return train_family_member(spec, scale, root)
+
+
+def _train_in_parallel(sc: LabScale, root: Path, workers: int, threads: int,
+                       advance: Any) -> list:
+    """Every size trained in its own worker of the project's pool (nothing outlives the
+    driver; each size resumes from its own checkpoints, so an interrupted run loses at most
+    the steps since a size's last checkpoint). The weights equal those of sequential training
+    (each size's batches and initialisation depend only on its seed and step;
+    ``test_parallel_training_equals_sequential``). Progress moves a whole size at a time."""
+    from functools import partial
+
+    from emergence_law.pool import JobPool
+
+    fn = partial(_train_member, scale=sc, root=root, threads=threads)
+    by_size: dict[str, list] = {}
+    with JobPool(fn, min(workers, len(sc.sizes)), preload=[__name__]) as pool:
+        for fin in pool.run(list(sc.sizes)):
+            if fin.error is not None:
+                raise fin.error
+            by_size[fin.job.name] = fin.value
+            advance(sc.steps)
+    return [ck for spec in sc.sizes for ck in by_size[spec.name]]
 
 
 def _sweep(recipe_path: Path, store: Any, bar: Any, description: str, workers: int,
