@@ -43,6 +43,7 @@ R_GRID = (3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 def tiny_lm_rates(n: int = 40) -> np.ndarray:
     import torch
 
+    from emergence_law.passuntil.exact_rate import answer_then_eos_probability
     from emergence_law.passuntil.generators import HFGenerator
     from emergence_law.tinylm import arithmetic_texts, make_tiny_lm
 
@@ -56,15 +57,7 @@ def tiny_lm_rates(n: int = 40) -> np.ndarray:
         rates = []
         for _ in range(n):
             a, b = (int(v) for v in rng.integers(0, 21, 2))
-            ids = gen.encode(f"{a}+{b}=")
-            ans = gen.tokenizer(str(a + b), add_special_tokens=False)["input_ids"]
-            seq = torch.tensor([ids + ans])
-            with torch.inference_mode():
-                logp = torch.log_softmax(gen.model(input_ids=seq).logits[0].float(), -1)
-            m = len(ids)
-            total = sum(float(logp[m - 1 + j, t]) for j, t in enumerate(ans))
-            total += float(logp[m - 1 + len(ans), gen.eos_id])
-            rates.append(float(np.exp(total)))
+            rates.append(answer_then_eos_probability(gen, f"{a}+{b}=", str(a + b)))
     return np.array(rates)
 
 

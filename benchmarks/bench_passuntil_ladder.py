@@ -30,6 +30,7 @@ SIZES = (8, 12, 16, 24, 32)
 def exact_rates(n_prompts: int = 40, steps: int = 60) -> tuple[dict[int, np.ndarray], dict]:
     import torch
 
+    from emergence_law.passuntil.exact_rate import answer_then_eos_probability
     from emergence_law.passuntil.generators import HFGenerator
     from emergence_law.tinylm import arithmetic_texts, make_tiny_lm
 
@@ -46,16 +47,8 @@ def exact_rates(n_prompts: int = 40, steps: int = 60) -> tuple[dict[int, np.ndar
             gen = HFGenerator.from_pretrained(path, max_new_tokens=4, seed=0)
             params[d] = float(sum(p.numel() for p in gen.model.parameters()))
             out = []
-            for a, b in prompts:
-                ids = gen.encode(f"{a}+{b}=")
-                ans = gen.tokenizer(str(a + b), add_special_tokens=False)["input_ids"]
-                with torch.inference_mode():
-                    logp = torch.log_softmax(
-                        gen.model(input_ids=torch.tensor([ids + ans])).logits[0].float(), -1)
-                m = len(ids)
-                total = sum(float(logp[m - 1 + j, t]) for j, t in enumerate(ans))
-                total += float(logp[m - 1 + len(ans), gen.eos_id])
-                out.append(float(np.exp(total)))
+            out = [answer_then_eos_probability(gen, f"{a}+{b}=", str(a + b))
+                   for a, b in prompts]
             rates[d] = np.array(out)
     return rates, params
 

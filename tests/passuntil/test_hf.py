@@ -13,24 +13,12 @@ from scipy import stats
 from emergence_law.cli import main
 from emergence_law.passuntil.checkers import ExactMatch
 from emergence_law.passuntil.estimate import exact_interval
+from emergence_law.passuntil.exact_rate import answer_then_eos_probability
 from emergence_law.passuntil.generators import HFGenerator
 from emergence_law.passuntil.sample import Instance, passuntil_sample
 
 torch = pytest.importorskip("torch")
 PROMPTS = {"3+4=": "7", "5+5=": "10", "12+9=": "21"}
-
-
-def exact_pass_probability(gen: HFGenerator, prompt: str, answer: str) -> float:
-    """P(the model writes exactly `answer` then EOS), by teacher forcing."""
-    ids = gen.encode(prompt)
-    ans = gen.tokenizer(answer, add_special_tokens=False)["input_ids"]
-    seq = torch.tensor([ids + ans])
-    with torch.inference_mode():
-        logp = torch.log_softmax(gen.model(input_ids=seq).logits[0].float(), -1)
-    n = len(ids)
-    total = sum(float(logp[n - 1 + j, t]) for j, t in enumerate(ans))
-    total += float(logp[n - 1 + len(ans), gen.eos_id])
-    return float(np.exp(total))
 
 
 def test_cached_sampling_matches_the_model_and_generate(tiny_lms):
@@ -68,7 +56,7 @@ def test_passuntil_on_a_tiny_lm_brackets_the_exact_pass_rate(tiny_lms):
     instances = [Instance(p, p, ExactMatch([a])) for p, a in PROMPTS.items()]
     counts = passuntil_sample(gen, instances, r=3, budget=20_000, batch_size=256,
                               progress=False)
-    truth = np.array([exact_pass_probability(gen, p, a) for p, a in PROMPTS.items()])
+    truth = np.array([answer_then_eos_probability(gen, p, a) for p, a in PROMPTS.items()])
     assert (truth < 0.05).all()  # the model rarely passes
     lo, hi = exact_interval(counts["trials"], counts["passes"], counts["censored"], 0.99)
     assert ((lo <= truth) & (truth <= hi)).all(), (counts, truth)
@@ -156,7 +144,7 @@ def test_cli_adaptive_run_estimates_the_exact_task_mean(tiny_lms, tmp_path, caps
     """`passuntil run --allocation adaptive` on a real tiny model: the empirical-Bayes task mean
     lands near the exact mean pass probability (teacher forcing), rows are fixed-budget counts."""
     gen = HFGenerator.from_pretrained(tiny_lms[32], max_new_tokens=4, seed=0)
-    truth = np.mean([exact_pass_probability(gen, p, a) for p, a in PROMPTS.items()])
+    truth = np.mean([answer_then_eos_probability(gen, p, a) for p, a in PROMPTS.items()])
     task = tmp_path / "add.jsonl"
     task.write_text("".join(json.dumps({"id": p, "prompt": p, "answer": a}) + "\n"
                             for p, a in PROMPTS.items()))

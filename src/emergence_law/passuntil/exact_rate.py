@@ -82,3 +82,10 @@ def pass_probability(gen: Any, prompt: str, prefixes: Sequence[Sequence[int]]) -
     """P(one sample passes) = the sum of the accepted prefixes' probabilities (exact when the
     prefixes are every accepted one, a lower bound when they are some)."""
     return float(np.exp(prefix_log_probs(gen, prompt, prefixes)).sum())
+
+
+def answer_then_eos_probability(gen: Any, prompt: str, answer: str) -> float:
+    """P(one sample is exactly ``answer`` then EOS): the exact-match pass rate of a generator
+    that stops at EOS, by teacher forcing under its warp (``pass_probability`` of one prefix)."""
+    ans = gen.tokenizer(answer, add_special_tokens=False)["input_ids"]
+    return pass_probability(gen, prompt, [[*ans, int(gen.eos_id)]])
