@@ -97,6 +97,7 @@ def loss_job(definition: dict[str, Any], device: str = "cpu") -> list[dict[str, 
     measured ``tru``, so that stays the value when it is absent)."""
     from emergence_law.errors import OptionError
     from emergence_law.lab.facts_probe import answer_loss, corpus_loss
+    from emergence_law.lab.family import FACTS_AXES, one_of
     from emergence_law.measure.jobs import MODEL_CACHE
 
     hp = dict(definition.get("hparams") or {})
@@ -105,9 +106,7 @@ def loss_job(definition: dict[str, Any], device: str = "cpu") -> list[dict[str, 
         raise OptionError("loss.hparams", f"unknown facts loss setting(s) "
                           f"{', '.join(sorted(unknown))} (known: facts, seed, x)")
     axis = hp.get("x", "tru")
-    if axis not in LOSS_SOURCE:
-        raise OptionError("loss.hparams.x", f"unknown facts x-axis {axis!r} (use "
-                          f"{' or '.join(LOSS_SOURCE)})")
+    one_of("loss.hparams.x", axis, FACTS_AXES, "facts x-axis", OptionError)
     if not isinstance(hp.get("facts"), dict):
         raise OptionError("loss.hparams", "the facts loss needs 'facts' (the world's settings)")
     try:
