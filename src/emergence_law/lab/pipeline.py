@@ -61,6 +61,7 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
     pool, each worker limited to ``threads`` torch threads, default 1).
     """
     import torch
+    from transformers.utils import logging as hf_logging
 
     from emergence_law.lab.families import write_task
     from emergence_law.lab.gate import control_table
@@ -76,6 +77,8 @@ def run_lab(scale: str | LabScale = "small", out: str | Path = "lab-results", *,
     from emergence_law.lab.train import save_control, train_family_member
     from emergence_law.store import ResultStore
 
+    hf_logging.disable_progress_bar()  # our own rich bar reports progress (training may run
+    # in pool workers, so the driver's own saves, e.g. the gate's controls, need this too)
     sc = get_scale(scale) if isinstance(scale, str) else scale
     if device not in DEVICES:
         raise SettingError("device", f"unknown device {device!r} (use cpu or cuda)")
