@@ -195,6 +195,20 @@ def test_engine_reports_checker_errors_and_validates_options():
     assert json.loads(json.dumps(counts.to_dict()))  # JSON-safe result
 
 
+def test_each_instance_can_have_its_own_budget():
+    """``budget`` as one value per instance (e.g. from each instance's expected rate): every
+    instance stops at the r-th pass or at its own budget, and its row records that budget."""
+    never = lambda inst, completion: False  # noqa: E731
+    counts = passuntil_sample(lambda p, n: ["x"] * n, ["a", "b", "c"], checker=never, r=2,
+                              budget=[3, 7, 12], batch_size=5, progress=False)
+    assert counts["trials"].tolist() == [3, 7, 12] and counts["censored"].all()
+    assert counts["budget"].tolist() == [3, 7, 12]
+    with pytest.raises(OptionError, match="budget: 2 budgets for 3 instances"):
+        passuntil_sample(lambda p, n: [], ["a", "b", "c"], checker=never, budget=[3, 7])
+    with pytest.raises(OptionError, match="budget: must be at least 1, got 0"):
+        passuntil_sample(lambda p, n: [], ["a", "b"], checker=never, budget=[3, 0])
+
+
 def test_resuming_reseeds_a_seeded_generator(tmp_path):
     class Seeded(BernoulliGenerator):
         seeds: list[int] = []

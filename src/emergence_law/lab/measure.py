@@ -49,8 +49,6 @@ def passuntil_job(ctx: LabContext, ck: Checkpoint, loss: float) -> list[dict]:
     shipped tables' design). Counts stream into the store per instance (``passuntil_sample``
     resumes from them).
     """
-    import pandas as pd
-
     from emergence_law.lab.expected_rate import CENSOR_ALPHA, expected_rates
     from emergence_law.passuntil.generators import HFGenerator
     from emergence_law.passuntil.rate_budget import budgets_from_rates
@@ -70,16 +68,13 @@ def passuntil_job(ctx: LabContext, ck: Checkpoint, loss: float) -> list[dict]:
                            [ex.answer for ex in examples])
     base = f"lab-passuntil/{ck.model}/step-{ck.step}/r{s.passuntil_r}"
     if s.passuntil_budget_from == "fixed":
-        counts = passuntil_sample(gen, instances, r=s.passuntil_r, budget=s.passuntil_budget,
-                                  batch_size=min(1024, s.passuntil_budget), store=ctx.store,
-                                  namespace=f"{base}/b{s.passuntil_budget}", progress=False)
+        budget, namespace = s.passuntil_budget, f"{base}/b{s.passuntil_budget}"
     else:
-        budgets = budgets_from_rates(rates, s.passuntil_r, s.passuntil_budget, CENSOR_ALPHA)
-        counts = pd.concat([passuntil_sample(
-            gen, [inst], r=s.passuntil_r, budget=int(b), batch_size=min(1024, int(b)),
-            store=ctx.store, namespace=f"{base}/expected-cap{s.passuntil_budget}",
-            progress=False) for inst, b in zip(instances, budgets, strict=True)],
-            ignore_index=True)
+        budget = budgets_from_rates(rates, s.passuntil_r, s.passuntil_budget, CENSOR_ALPHA)
+        namespace = f"{base}/expected-cap{s.passuntil_budget}"
+    counts = passuntil_sample(gen, instances, r=s.passuntil_r, budget=budget,
+                              batch_size=min(1024, s.passuntil_budget), store=ctx.store,
+                              namespace=namespace, progress=False)
     counts = counts.assign(model=f"lab-{ck.model}", checkpoint=f"step-{ck.step}",
                            params=ck.params, task=ctx.gen_task.name, loss=loss,
                            expected_rate=rates)

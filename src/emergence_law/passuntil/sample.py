@@ -151,7 +151,7 @@ def passuntil_sample(
     instances: Iterable[Any],
     checker: Callable[[Instance, str], bool] | None = None,
     r: int = 2,
-    budget: int = 100_000,
+    budget: int | Sequence[int] = 100_000,
     batch_size: int = 64,
     *,
     store: Any = None,
@@ -167,16 +167,22 @@ def passuntil_sample(
     ``checker``: ``fn(instance, completion) -> bool``; when None each instance's own checker
     (``fn(completion) -> bool``) is used. ``store``: a ``ResultStore`` to stream counts to and
     resume from. Columns of the result: ``instance, trials, passes, censored, checker_errors,
-    first_error, r, budget``. ``adaptive``: size each batch from the counts so far (see
-    :func:`next_batch_size`) so that easy instances do not waste most of a large batch.
+    first_error, r, budget``. ``budget``: one for every instance, or one per instance (in
+    their order; e.g. from each instance's expected rate, :mod:`.rate_budget`). ``adaptive``:
+    size each batch from the counts so far (see :func:`next_batch_size`) so that easy
+    instances do not waste most of a large batch.
     """
     if r < 1:
         raise SettingError("r", f"must be at least 1, got {r}")
-    if budget < 1:
-        raise SettingError("budget", f"must be at least 1, got {budget}")
     if batch_size < 1:
         raise SettingError("batch_size", f"must be at least 1, got {batch_size}")
     gen, items, state = _start(generator, instances, checker, store, namespace, stream=())
+    budgets = ([int(budget)] * len(items) if np.ndim(budget) == 0
+               else [int(b) for b in budget])
+    if len(budgets) != len(items):
+        raise SettingError("budget", f"{len(budgets)} budgets for {len(items)} instances")
+    if any(b < 1 for b in budgets):
+        raise SettingError("budget", f"must be at least 1, got {min(budgets)}")
 
     def running_estimate() -> float:
         rates = [c.passes / c.trials for c in state.values() if c.trials]
@@ -187,14 +193,14 @@ def passuntil_sample(
         task = bar.add_task(description, total=len(items),
                             completed=sum(c.done for c in state.values()),
                             samples=sum(c.trials for c in state.values()), est="-")
-        for inst in items:
+        for inst, cap in zip(items, budgets, strict=True):
             cnt = state[inst.id]
             check = inst.checker if checker is None else (lambda c, _i=inst: checker(_i, c))
             while not cnt.done:
-                n = next_batch_size(cnt, r, budget, batch_size, min_batch if adaptive else None)
+                n = next_batch_size(cnt, r, cap, batch_size, min_batch if adaptive else None)
                 completions = gen.sample(inst.prompt, n)
                 result = check_batch(check, completions)
-                advance(cnt, result.passed, r, budget)
+                advance(cnt, result.passed, r, cap)
                 if result.errors:
                     cnt.checker_errors += len(result.errors)
                     cnt.first_error = cnt.first_error or result.errors[0]
@@ -203,8 +209,8 @@ def passuntil_sample(
                 bar.update(task, samples=sum(c.trials for c in state.values()),
                            est=f"{running_estimate():.3g}")
             bar.update(task, completed=sum(c.done for c in state.values()))
-    rows = [{"instance": x.id, **state[x.id].to_record(), "r": r, "budget": budget}
-            for x in items]
+    rows = [{"instance": x.id, **state[x.id].to_record(), "r": r, "budget": cap}
+            for x, cap in zip(items, budgets, strict=True)]
     df = pd.DataFrame(rows).drop(columns=["done"])
     return df
 
