@@ -44,9 +44,7 @@ def facts_model(tmp_path_factory):
 
 
 def _generator(sc, model, tok, seed: int = 0) -> HFGenerator:
-    g = generative_of(sc)
-    return HFGenerator(model, tok, temperature=1.0, max_new_tokens=g.max_new_tokens,
-                       stop=g.stop, seed=seed)
+    return generative_of(sc).sampler(model, tok, seed)
 
 
 def _outcomes(gen: HFGenerator, rows: np.ndarray) -> list[str]:

@@ -113,6 +113,14 @@ class Generative:
     max_new_tokens: int
     stop: tuple[str, ...]
 
+    def sampler(self, model: Any, tokenizer: Any, seed: int) -> Any:
+        """The sampler PassUntil draws with (temperature 1, this task's decoding limits); the
+        exact pass rates (:mod:`emergence_law.lab.expected_rate`) hold for exactly this one."""
+        from emergence_law.passuntil.generators import HFGenerator
+
+        return HFGenerator(model, tokenizer, temperature=1.0,
+                           max_new_tokens=self.max_new_tokens, stop=self.stop, seed=seed)
+
 
 def generative_of(sc: LabScale) -> Generative:
     """The family's generative task for PassUntil (the evaluated items, exact match)."""

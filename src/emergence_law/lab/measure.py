@@ -50,7 +50,6 @@ def passuntil_job(ctx: LabContext, ck: Checkpoint, loss: float) -> list[dict]:
     resumes from them).
     """
     from emergence_law.lab.expected_rate import CENSOR_ALPHA, expected_rates
-    from emergence_law.passuntil.generators import HFGenerator
     from emergence_law.passuntil.rate_budget import budgets_from_rates
     from emergence_law.passuntil.sample import passuntil_sample
 
@@ -62,8 +61,7 @@ def passuntil_job(ctx: LabContext, ck: Checkpoint, loss: float) -> list[dict]:
     instances = [{"id": f"item-{ex.index:04d}", "prompt": prefix + ex.prompt,
                   "checker": (lambda out, want=ex.answer: g.check(out, want))}
                  for ex in examples]
-    gen = HFGenerator(model, tok, temperature=1.0, max_new_tokens=g.max_new_tokens,
-                      stop=g.stop, seed=s.seed)
+    gen = g.sampler(model, tok, s.seed)
     rates = expected_rates(gen, s.family, [x["prompt"] for x in instances],
                            [ex.answer for ex in examples])
     base = f"lab-passuntil/{ck.model}/step-{ck.step}/r{s.passuntil_r}"
