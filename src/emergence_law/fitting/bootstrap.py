@@ -3,7 +3,9 @@
 Resampling units (``unit=``):
 
 - ``"parametric"`` (default): new values drawn from the fitted law plus its noise model
-  (Gaussian with the fitted sigma, or binomial with each row's ``n_eval``).
+  (Gaussian with the fitted sigma, or binomial with each row's ``n_eval``; quasi-binomial: a
+  binomial draw whose deviation from the fitted value is scaled by ``sqrt(phi)``, see
+  :func:`quasi_binomial_draws`).
 - ``"checkpoint"``: checkpoints drawn with replacement, each keeping all its rows (few-shot and
   every data level), so the dependence between rows of one checkpoint is kept.
 - ``"residual"``: fitted values plus residuals drawn with replacement.
@@ -100,6 +102,23 @@ class BatchedProfile:
         return np.sqrt(self.W[sl]) * (self.Y[sl] - fit)
 
 
+def quasi_binomial_draws(fitted: np.ndarray, n_eval: np.ndarray, phi: float, n: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """``n`` replicate tables (n, rows) with mean ``p`` (the fitted value) and variance
+    ``phi p(1-p)/n_eval``: ``p + sqrt(phi) (X/n_eval - p)`` with ``X ~ Binomial(n_eval, p)``.
+
+    Why this draw: it has exactly the quasi-binomial's two moments for any ``phi`` (a
+    beta-binomial exists only for ``phi >= 1``), keeps the binomial's skew near 0 and 1, and is
+    the binomial branch's draw at ``phi = 1``. (Residual resampling, ``unit="residual"``, needs
+    no ``phi``: it resamples the standardised residuals, which carry it.) A draw outside
+    ``[0, 1]`` (``phi > 1`` next to 0 % or 100 %) is clipped: no accuracy lies there, and the
+    weights of the refit need a proportion.
+    """
+    p = np.clip(fitted, 0.0, 1.0)
+    x = rng.binomial(n_eval[None, :], p[None, :], size=(n, len(p))) / n_eval[None, :]
+    return np.clip(p[None, :] + np.sqrt(phi) * (x - p[None, :]), 0.0, 1.0)
+
+
 def _replicates(model: ProfileModel, unit: str, beta: np.ndarray, theta_hat: np.ndarray,
                 n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Values and weights (n_rep, rows) of the resampled tables."""
@@ -111,6 +130,10 @@ def _replicates(model: ProfileModel, unit: str, beta: np.ndarray, theta_hat: np.
             ne = d.n_eval.astype(int)
             Y = rng.binomial(ne[None, :], p[None, :], size=(n, d.n)) / ne[None, :]
             W = binomial_weights(Y, ne[None, :].astype(float))
+        elif model.likelihood == "quasi-binomial":
+            phi = model.dispersion(float(np.sum(model.residuals(theta_hat) ** 2)))
+            Y = quasi_binomial_draws(fitted, d.n_eval.astype(int), phi, n, rng)
+            W = binomial_weights(Y, d.n_eval[None, :].astype(float))
         else:
             sigma = np.sqrt(np.sum((d.value - fitted) ** 2) / max(d.n - model.n_linear - 3, 1))
             Y = fitted[None, :] + rng.normal(0.0, sigma, size=(n, d.n))

@@ -74,7 +74,8 @@ class EmergenceLaw(EstimatorParams):
 
     Parameters follow the API contract in docs/core.md: ``form`` (``log_power``, ``power``,
     ``no_fewshot``), ``d0`` (default: the few-shot rows' ``shots``), ``likelihood``
-    (``gaussian`` with fitted sigma, or ``binomial``), ``shared_ab``, ``posterior``
+    (``gaussian`` with fitted sigma, ``binomial``, or ``quasi-binomial``: binomial variances
+    times a fitted dispersion), ``shared_ab``, ``posterior``
     (``mcmc``, ``bootstrap``, ``none``), ``n_samples`` draws, ``seed``, and
     ``bootstrap_unit`` (``parametric``, ``checkpoint``, ``residual``).
     """
@@ -288,10 +289,12 @@ class EmergenceLaw(EstimatorParams):
         params["D_ref"] = float(model.law.d_ref)
         rows = model.data.rows
         cols = [c for c in DATA_COLUMNS if c in rows.columns]
+        # Pearson ratio: quasi-binomial's phi; the binomial's check of phi = 1; none for gaussian
+        dispersion = None if self.likelihood == "gaussian" else model.dispersion(mle.rss)
         return EmergenceFit(
             task=task, form=self.form, d0=model.d0, d_ref=model.law.d_ref,
             likelihood=self.likelihood, shared_ab=self.shared_ab, theta=mle.theta.copy(),
-            params=params, loglik=mle.loglik, n_obs=model.data.n,
+            params=params, loglik=mle.loglik, dispersion=dispersion, n_obs=model.data.n,
             levels=[float(x) for x in model.data.levels],
             posterior={"method": "none"},
             diagnostics={"rhat": None, "ess": None,

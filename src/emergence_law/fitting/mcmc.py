@@ -2,8 +2,8 @@
 
 What is sampled: the three anchored parameters ``theta = (E(D0), E(D_ref), alpha)`` only. The
 linear parameters (A, B, Delta) are profiled out by least squares at every theta, and for the
-Gaussian likelihood sigma is integrated out analytically under the prior ``p(sigma) ~ 1/sigma``
-(see :meth:`ProfileModel.log_posterior`). Three well-scaled dimensions instead of seven raw
+Gaussian likelihood sigma (for the quasi-binomial its dispersion ``phi = sigma^2``) is integrated
+out analytically under the prior ``p(sigma) ~ 1/sigma`` (see :meth:`ProfileModel.log_posterior`). Three well-scaled dimensions instead of seven raw
 ones make the chain mix in a few autocorrelation times; one log-probability call evaluates all
 walkers at once.
 
@@ -181,4 +181,6 @@ def sample_posterior(
                 "priors": {"E_D0": [float(v) for v in b[0]], "E_ref": [float(v) for v in b[1]],
                            "alpha": [float(v) for v in b[2]], "sigma": "1/sigma",
                            "linear": "profiled (least squares, slopes >= 0)"}}
+    if model.likelihood == "quasi-binomial":  # its sigma is sqrt(phi): the same prior, on phi
+        settings["priors"]["sigma"] = "1/sigma (sigma^2 = dispersion phi, integrated out)"
     return MCMCResult(theta=flat[idx], chain=chain, settings=settings, diagnostics=diagnostics)

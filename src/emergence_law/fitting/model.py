@@ -20,7 +20,9 @@ import pandas as pd
 from emergence_law.errors import DataError, SettingError
 from emergence_law.laws import FORMS, AnchoredLaw
 
-LIKELIHOODS = ("gaussian", "binomial")
+LIKELIHOODS = ("gaussian", "binomial", "quasi-binomial")
+#: the likelihoods whose rows carry binomial weights ``n / (p(1-p))`` (they need ``n_eval``)
+BINOMIAL_WEIGHTED = ("binomial", "quasi-binomial")
 
 
 def prior_box(loss_min: float, loss_max: float, form: str = "log_power") -> np.ndarray:
@@ -43,7 +45,7 @@ class FitData:
 
     loss: np.ndarray
     value: np.ndarray
-    weight: np.ndarray          # 1 (gaussian) or 1/binomial variance
+    weight: np.ndarray          # 1 (gaussian) or 1/binomial variance (binomial, quasi-binomial)
     level: np.ndarray           # index into ``levels``; len(levels) for few-shot rows
     levels: np.ndarray          # the finetuning data amounts D, ascending
     is_fewshot: np.ndarray
@@ -86,16 +88,16 @@ def prepare_data(
     level[ft] = np.searchsorted(levels, d[ft])
     value = rows["value"].to_numpy(dtype=float)
     n_eval = rows["n_eval"].to_numpy(dtype=float)
-    if likelihood == "binomial":
+    if likelihood in BINOMIAL_WEIGHTED:
         if np.isnan(n_eval).any():
             i = int(np.flatnonzero(np.isnan(n_eval))[0])
-            raise DataError("the binomial likelihood needs n_eval on every row", source=source,
-                            row=i + 1, column="n_eval")
+            raise DataError(f"the {likelihood} likelihood needs n_eval on every row",
+                            source=source, row=i + 1, column="n_eval")
         outside = (value < 0) | (value > 1)
         if outside.any():  # its variances p(1-p)/n would be negative: no likelihood at all
             i = int(np.flatnonzero(outside)[0])
             metric = rows["metric"].iloc[i] if "metric" in rows.columns else "the metric"
-            raise SettingError("likelihood", f"binomial needs proportions in [0, 1], but "
+            raise SettingError("likelihood", f"{likelihood} needs proportions in [0, 1], but "
                                f"{metric} has {value[i]:g} (row {i + 1} of the rows fitted); "
                                "use --likelihood gaussian")
         weight = binomial_weights(value, n_eval)
@@ -112,8 +114,10 @@ class ProfileModel:
     """Weighted least squares in the linear parameters, for any batch of ``theta``.
 
     ``rss(theta)`` is the (weighted) residual sum of squares at the best linear parameters;
-    ``loglik`` turns it into the log-likelihood (Gaussian with sigma profiled out, or binomial
-    with known variances); ``log_posterior`` is what the MCMC samples (see mcmc.py).
+    ``loglik`` turns it into the log-likelihood (Gaussian with sigma profiled out, binomial
+    with known variances, or quasi-binomial: the binomial variances times one dispersion
+    factor profiled out like the Gaussian's sigma); ``log_posterior`` is what the MCMC samples
+    (see mcmc.py).
     """
 
     def __init__(self, data: FitData, *, form: str = "log_power", d0: float = 5.0,
@@ -293,10 +297,19 @@ class ProfileModel:
 
     # ------------------------------------------------------------------ likelihoods
     def loglik_from_rss(self, rss: np.ndarray | float) -> np.ndarray:
+        """Log-likelihood at the profiled linear parameters.
+
+        Quasi-binomial: row ``i`` is Gaussian with variance ``phi / w_i`` (``w`` the binomial
+        weights), ``phi`` profiled out at ``RSS / n``: the Gaussian's formula on the weighted
+        residuals plus the weights' Jacobian ``1/2 sum log w``.
+        """
         n = self.data.n
         rss = np.asarray(rss, dtype=float)
         if self.likelihood == "gaussian":
             return -0.5 * n * (np.log(2.0 * np.pi * rss / n) + 1.0)
+        if self.likelihood == "quasi-binomial":
+            return (-0.5 * n * (np.log(2.0 * np.pi * rss / n) + 1.0)
+                    + 0.5 * float(np.sum(np.log(self.data.weight))))
         return -0.5 * rss + 0.5 * float(np.sum(np.log(self.data.weight / (2.0 * np.pi))))
 
     def loglik(self, theta: np.ndarray) -> np.ndarray:
@@ -316,14 +329,16 @@ class ProfileModel:
         """Log posterior kernel of theta (uniform prior on the bounds box), batched.
 
         Gaussian: sigma has the prior 1/sigma and is integrated out, giving
-        ``-(n - p)/2 * log RSS`` at the profiled linear parameters. Binomial: ``-RSS/2``.
+        ``-(n - p)/2 * log RSS`` at the profiled linear parameters. Quasi-binomial: the same
+        with the weighted RSS (the dispersion ``phi = sigma^2`` integrated out under
+        ``1/phi``, the same prior). Binomial: ``-RSS/2`` (variances known).
         """
         theta = np.atleast_2d(theta)
         ok = self.in_bounds(theta)
         out = np.full(theta.shape[0], -np.inf)
         if ok.any():
             rss = self.rss(theta[ok])
-            if self.likelihood == "gaussian":
+            if self.likelihood in ("gaussian", "quasi-binomial"):
                 out[ok] = -0.5 * (self.data.n - self.n_linear) * np.log(rss)
             else:
                 out[ok] = -0.5 * rss
@@ -336,3 +351,12 @@ class ProfileModel:
     def sigma(self, rss: float) -> float:
         """Residual standard deviation (Gaussian) or the RMS of standardised residuals."""
         return float(np.sqrt(rss / self.data.n))
+
+    def dispersion(self, rss: float) -> float:
+        """Pearson dispersion ``RSS / (n - p)`` of the weighted residuals, ``p`` counting the
+        linear parameters and the three of theta: the quasi-binomial's estimate of ``phi``
+        (its variances are ``phi p(1-p)/n``); for the binomial a check of its assumption
+        ``phi = 1``. Not floored at 1 (as in statsmodels): phi < 1 is what under-dispersed
+        rows (one fixed test set, items of mixed difficulty) give, and a floor would make the
+        MLE's phi disagree with the one the MCMC integrates over."""
+        return float(rss / max(self.data.n - self.n_linear - 3, 1))

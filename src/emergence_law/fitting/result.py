@@ -60,6 +60,9 @@ class EmergenceFit:
     selection: str = ""
     metric: str | None = None
     method: str | None = None
+    #: Pearson ``RSS / (n - p)`` of the binomially weighted residuals: the quasi-binomial's
+    #: dispersion phi, the binomial's check of phi = 1; None for the Gaussian likelihood
+    dispersion: float | None = None
 
     # ------------------------------------------------------------------ the law
     @property
@@ -163,6 +166,8 @@ class EmergenceFit:
         ps = ", ".join(f"{k} = {v:.4g}" for k, v in self.params.items() if v is not None)
         lines.append(f"parameters: {ps}")
         lines.append(f"log-likelihood: {self.loglik:.3f}")
+        if self.dispersion is not None:
+            lines.append(f"dispersion (Pearson chi2 / dof, 1 = binomial): {self.dispersion:.3g}")
         if self.diagnostics:
             ds = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
                            for k, v in self.diagnostics.items() if v is not None)
@@ -201,6 +206,7 @@ class EmergenceFit:
             "theta": {"E_D0": float(self.theta[0]), "E_ref": float(self.theta[1]),
                       "alpha": float(self.theta[2])},
             "loglik": self.loglik,
+            "dispersion": _num(self.dispersion),
             "n_obs": self.n_obs,
             "levels": [float(x) for x in self.levels],
             "posterior": self.posterior,
@@ -238,6 +244,7 @@ class EmergenceFit:
                 data=data, min_loss=d.get("min_loss"), chance=d.get("chance"),
                 selection=d.get("selection", ""), metric=d.get("metric"),
                 method=d.get("method"),
+                dispersion=None if d.get("dispersion") is None else float(d["dispersion"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"not a fit result (missing or bad field {exc})") from exc

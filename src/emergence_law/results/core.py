@@ -90,6 +90,7 @@ class FitResult(Result):
     params: dict[str, Any]
     theta: dict[str, float]
     loglik: float
+    dispersion: float | None = None
     n_obs: int
     levels: list[float]
     posterior: dict[str, Any] = dataclasses.field(default_factory=lambda: {"method": "none"})
