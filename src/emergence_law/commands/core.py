@@ -89,8 +89,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("emergence-out"), "--out", help="Output folder.",
                                  callback=out_dir),
         likelihood: Likelihood = typer.Option(Likelihood.gaussian, "--likelihood",
-                                              help="Noise model: gaussian (fitted sigma) or "
-                                              "binomial (needs n_eval)."),
+                                              help="Noise model: gaussian (fitted sigma), "
+                                              "binomial (needs n_eval), or quasi-binomial "
+                                              "(binomial variances x a fitted dispersion: "
+                                              "over-dispersed accuracies)."),
         per_level: bool = typer.Option(False, "--per-level",
                                        help="Fit A and B per data level instead of shared."),
         bootstrap_unit: BootstrapUnit = typer.Option(

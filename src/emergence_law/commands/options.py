@@ -42,7 +42,7 @@ Form = choices("Form", "log_power power no_fewshot", "E(D) forms (emergence_law.
 Posterior = choices("Posterior", "mcmc bootstrap none")
 SampledPosterior = choices("SampledPosterior", "mcmc bootstrap",
                            "Posteriors that give draws (compare needs them).")
-Likelihood = choices("Likelihood", "gaussian binomial")
+Likelihood = choices("Likelihood", "gaussian binomial quasi-binomial")
 BootstrapUnit = choices("BootstrapUnit", "parametric checkpoint residual")
 Predictor = choices("Predictor", "emergence_law two_step both", "Backtest predictors.")
 OrderBy = choices("OrderBy", "auto flops loss")
@@ -149,6 +149,7 @@ def law_options(posterior_help: str, samples_help: str, *, base: str = "",
         "form": typer.Option(Form.log_power, "--form", help=f"{base}E(D) form."),
         "d0": typer.Option(None, "--d0", help=f"{base}D0 (default: the shots)."),
         "likelihood": typer.Option(Likelihood.gaussian, "--likelihood",
-                                   help="Noise model: gaussian or binomial."),
+                                   help="Noise model: gaussian, binomial, or "
+                                   "quasi-binomial (binomial x fitted dispersion)."),
         "per_level": typer.Option(False, "--per-level", help="A and B per data level."),
     })
