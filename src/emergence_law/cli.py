@@ -69,7 +69,7 @@ def _one_line(msg: str) -> str:
 #: (``option --samples: ...``). A parameter with no flag is shown by its own name.
 FLAGS = {p: "--" + p.replace("_", "-") for p in (
     "form", "d0", "likelihood", "posterior", "seed", "bootstrap_unit", "method", "threshold",
-    "min_checkpoints", "order_by", "only", "nll_metric", "by", "target", "train", "law",
+    "min_checkpoints", "order_by", "only", "metric", "nll_metric", "by", "target", "train", "law",
     "tokens_per_param", "rel_error", "level", "confidence", "target_params", "k", "r", "budget",
     "batch_size", "temperature", "top_p", "workers", "threads", "executor", "address",
     "n_train", "lora_rank", "scale", "device", "out", "seq_len", "tokens_per_step",

@@ -330,12 +330,27 @@ def fit_elbow(loss: Any, y: Any, *, model: str = "auto", level: float = 0.95,
                        n_pre=int(np.unique(loss[loss >= E]).size), bic=bic)
 
 
+#: metrics that fall as the model improves (a task loss or a perplexity). The elbow model is a
+#: rise from a flat base, so on these it found "no rise" and said the capability had not
+#: emerged while OLMo's HellaSwag bpb fell from 1.6 to 0.9: refused instead, naming --metric
+LOWER_IS_BETTER = ("nll", "task_nll", "bpb", "task_loss", "bits_per_byte", "ppl", "perplexity",
+                   "word_perplexity", "byte_perplexity")
+
+
 def _fewshot_rows(obs: pd.DataFrame | Any, task: str, metric: str | None,
                   series: str | None) -> pd.DataFrame:
     obs = load_observations(obs)
     # few-shot rows only: the finetuned rows (of any method) play no part in the ground truth
-    return select_task(obs[obs["setting"] == "fewshot"], task, metric=metric,
-                       series=series).fewshot
+    fs = obs[obs["setting"] == "fewshot"]
+    sel = select_task(fs, task, metric=metric, series=series)
+    if sel.metric in LOWER_IS_BETTER:
+        rising = sorted(set(fs.loc[fs["task"] == task, "metric"].dropna().astype(str))
+                        - set(LOWER_IS_BETTER))
+        raise SettingError("metric", f"{sel.metric!r} of task {task!r} falls as the model "
+                           "improves (a loss, not a capability that rises from chance); the "
+                           "elbow needs an accuracy or a log-probability"
+                           + (f": use one of {', '.join(rising)}" if rising else ""))
+    return sel.fewshot
 
 
 def _fit_rows(fs: pd.DataFrame, task: str, model: str, level: float) -> GroundTruth:
@@ -385,6 +400,8 @@ def ground_truths(obs: pd.DataFrame | Any, task: str, *, metric: str | None = No
             raise SettingError("by", f"the few-shot rows of task {task!r} have no {by!r} "
                                "column values")
         groups = [(str(g), rows) for g, rows in fs.groupby(fs[by].fillna("(none)"), sort=False)]
+        # smallest model first (a name order put 1B between 190M and 370M, 12b before 160m)
+        groups.sort(key=lambda gr: (_size(gr[1]), gr[0]))
     out: list[tuple[str, GroundTruth | str, pd.DataFrame]] = []
     for g, rows in groups:
         try:
@@ -392,6 +409,14 @@ def ground_truths(obs: pd.DataFrame | Any, task: str, *, metric: str | None = No
         except EmergenceLawError as exc:
             out.append((g, " ".join(str(exc).split()), rows))
     return out
+
+
+def _size(rows: pd.DataFrame) -> float:
+    """A group's parameter count for ordering groups (infinite when unknown: those go last)."""
+    if "params" not in rows:
+        return float("inf")
+    p = pd.to_numeric(rows["params"], errors="coerce")
+    return float(p.max()) if p.notna().any() else float("inf")
 
 
 CSV_COLUMNS = ["task", "group", "elbow", "lower", "upper", "n_checkpoints", "n_pre",
@@ -417,6 +442,14 @@ def ground_truth_table(task: str, fits: list[tuple[str, GroundTruth | str, pd.Da
                          "upper": np.nan, "n_checkpoints": int(checkpoint_keys(sub).nunique()),
                          "n_pre": pd.NA, "model_kind": "none", "metric": metric, "reason": gt})
     return pd.DataFrame.from_records(rows, columns=[*CSV_COLUMNS, "metric", "reason"])
+
+
+def loss_axis_label(rows: pd.DataFrame) -> str:
+    """The x-axis's name: the rows' ``loss_source`` where they all share one (Pythia's axis is
+    ln LAMBADA perplexity, OLMo's the C4 validation loss), else "pretraining loss"."""
+    src = rows["loss_source"].dropna().astype(str).unique() if "loss_source" in rows else []
+    what = src[0] if len(src) == 1 else "pretraining loss"
+    return f"{what} (nats), more capable to the right"
 
 
 def plot_ground_truths(task: str, fits: list[tuple[str, GroundTruth | str, pd.DataFrame]],
@@ -466,7 +499,7 @@ def plot_ground_truths(task: str, fits: list[tuple[str, GroundTruth | str, pd.Da
                     bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
         ax.set_xlim(hi, lo - 0.02 * (hi - lo))
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel("pretraining loss (nats), more capable to the right")
+        ax.set_xlabel(loss_axis_label(sub))
         ax.set_ylabel(str(sub["metric"].iloc[0]) if len(sub) else "value")
         ax.legend(fontsize=7, loc="upper left")
     for ax in axes.ravel()[n:]:

@@ -285,7 +285,7 @@ def collect_tree(results_dir: str | Path) -> list[ResultsFolder]:
                                            for n in names)):
             continue
         part = read_folder(sub, part=sub.name)
-        if part.has_known_outputs:
+        if part.has_results:  # ground-truth, ladder, design: documented, shown as other outputs
             parts.append(part)
     if not parts:
         raise _nothing_found(top, where=" (nor do its subfolders)")
