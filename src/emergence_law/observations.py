@@ -103,12 +103,13 @@ def validate_observations(df: pd.DataFrame, source: str = "<table>", *,
     refuse_first(fs & df["shots"].isna().to_numpy(),
                  "few-shot row needs shots (the number of examples in the prompt)",
                  source=source, column="shots")
+    no_metric = df["metric"].isna().to_numpy()
     df["metric"] = df["metric"].fillna("acc")
     no_method = ft & df["method"].isna().to_numpy()
     no_subset = ft & df["subset"].isna().to_numpy()
     df["method"] = df["method"].mask(pd.Series(ft, index=df.index) & df["method"].isna(), "full")
     df["subset"] = df["subset"].fillna(0)
-    _refuse_repeats(df, source, no_method, no_subset)
+    _refuse_repeats(df, source, no_method, no_subset, no_metric)
     prop = df["metric"].str.lower().isin(PROPORTION_METRICS).to_numpy()
     v = df["value"].to_numpy(dtype=float)
     refuse_first(prop & ((v < 0) | (v > 1)),
@@ -130,7 +131,7 @@ def validate_observations(df: pd.DataFrame, source: str = "<table>", *,
 
 
 def _refuse_repeats(df: pd.DataFrame, source: str, no_method: np.ndarray,
-                    no_subset: np.ndarray) -> None:
+                    no_subset: np.ndarray, no_metric: np.ndarray | None = None) -> None:
     """Refuse two rows that are the same measurement (see :data:`MEASUREMENT_KEY`).
 
     A repeat would weigh one checkpoint twice; with finetuned rows whose method or subset was
@@ -149,6 +150,9 @@ def _refuse_repeats(df: pd.DataFrame, source: str, no_method: np.ndarray,
     what = "repeats" if v[i] == v[j] or (np.isnan(v[i]) and np.isnan(v[j])) else \
         f"contradicts (value {v[j]:g} vs {v[i]:g})"
     hints = []
+    if no_metric is not None and (no_metric[i] or no_metric[j]):  # e.g. acc and bpb rows
+        hints.append("rows without a metric are taken as 'acc': if these are different "
+                     "metrics (e.g. acc and bpb), add a 'metric' column")
     if no_method[i] or no_method[j]:
         hints.append("finetuned rows without a method are taken as 'full': if these are "
                      "different finetuning methods (e.g. LoRA and full), add a 'method' column")

@@ -284,6 +284,47 @@ def test_ladder_with_two_training_sizes_says_its_interval_lacks_the_size_error(t
     assert t["checkpoint"].tolist() == [f"step{int(pd.read_csv(files[2])['_step'].max())}"]
 
 
+def test_ladder_to_a_task_only_the_target_has_says_so(seven_b_head, tmp_path, capsys):
+    """MC HellaSwag exists for the 7B only (the ladder runs are cloze): the ladder said "no
+    model smaller than 'olmo2-7b'", though 3B and smaller were in the table."""
+    _need(OLMO / "3B-1xC.csv")
+    seven_b_head.to_csv(tmp_path / "peteish7_eval_full.csv", index=False)
+    obs = tmp_path / "obs.csv"
+    _olmo([OLMO / "3B-1xC.csv", tmp_path / "peteish7_eval_full.csv"],
+          tasks=["hellaswag_mc", "hellaswag_rc"]).to_csv(obs, index=False)
+    assert _cli(["ladder", obs, "--task", "hellaswag_mc", "--target", "olmo2-7b",
+                 "--out", tmp_path / "lad"]) == 2
+    assert ("option --target: 'olmo2-7b' is the only model with rows of task 'hellaswag_mc'"
+            in _one_line_error(capsys))
+
+
+def test_backtest_across_sizes_reports_no_flops_lead_below_1(tmp_path, capsys):
+    """A 190M trained 10x Chinchilla and an early 3B: the 190M's pre-emergence checkpoints have
+    more FLOPs than the 3B's first post-emergence one, so every FLOPs ratio is below 1. The
+    backtest said "largest FLOPs ratio with a successful prediction: 0.07x" and the report
+    "0.0688x the FLOPs in advance"; both now say there is no FLOPs lead and give the loss gap."""
+    files = [OLMO / "190M-10xC.csv", OLMO / "3B-0.5xC.csv"]
+    _need(*files)
+    obs = _olmo(files, tasks=["hellaswag_rc"])
+    step = obs["checkpoint"].str[4:].astype(int)
+    keep = obs.groupby("run")["checkpoint"].transform(  # every 8th evaluated step, fast
+        lambda c: c.isin(sorted(c.unique(), key=lambda k: int(k[4:]))[::8]))
+    obs[keep.astype(bool) & (step > 0)].to_csv(tmp_path / "obs.csv", index=False)
+    out = tmp_path / "bt"
+    assert _cli(["backtest", tmp_path / "obs.csv", "--task", "hellaswag_rc", "--metric",
+                 "len_norm", "--method", "two_step", "--samples", "20", "--order-by", "loss",
+                 "--threshold", "0.3", "--out", out]) == 0
+    said = capsys.readouterr().out
+    t = pd.read_csv(out / "backtest.csv")
+    assert (t["flops_ratio"] < 1).all() and t["success"].any()
+    assert "FLOPs do not grow with capability" in said and "largest loss gap" in said
+    assert "largest FLOPs ratio" not in said
+    assert _cli(["report", out]) == 0
+    page = (out / "report.html").read_text()
+    assert "no FLOPs lead" in page and "the FLOPs</b> in advance" not in page
+    capsys.readouterr()
+
+
 # ------------------------------------------------------------------------- lm-eval 0.4 layout
 
 
@@ -337,3 +378,31 @@ def test_lmeval_04_layout_of_pythia_imports_like_the_older_files(tmp_path):
     (only_unrelated / "table.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="only_unrelated: no lm-eval result files"):
         import_lmeval(only_unrelated)
+
+
+def test_lmeval_without_lambada_names_the_file_and_the_options(tmp_path, capsys):
+    """A result file without LAMBADA (the default loss source) said "loss_from='lambada' but
+    ...": the Python name, no file, no way out. It now names the file and the options."""
+    src = PYTHIA / "pythia-410m" / "zero-shot" / "410m_step143000.json"
+    _need(src)
+    data = json.loads(src.read_text())
+    del data["results"]["lambada_openai"]
+    f = tmp_path / "410m_step143000.json"
+    f.write_text(json.dumps(data))
+    assert _cli(["import-lmeval", f, "--out", tmp_path / "o.csv"]) == 2
+    err = _one_line_error(capsys)
+    assert f"{f}: no LAMBADA perplexity" in err and "--losses" in err and "--loss-from none" in err
+    assert _cli(["import-lmeval", f, "--loss-from", "none", "--out", tmp_path / "o.csv"]) == 0
+    capsys.readouterr()
+
+
+def test_table_without_a_metric_column_says_why_rows_clash(seven_b_head, tmp_path, capsys):
+    """An imported table saved without its metric column: acc and bpb rows of one checkpoint
+    then clash, and the error said only "contradicts ... remove the repeated rows"."""
+    seven_b_head.to_csv(tmp_path / "peteish7.csv", index=False)
+    obs = _olmo(tmp_path / "peteish7.csv", tasks=["csqa_mc"]).drop(columns="metric")
+    obs.to_csv(tmp_path / "obs.csv", index=False)
+    assert _cli(["ground-truth", tmp_path / "obs.csv", "--task", "csqa_mc",
+                 "--out", tmp_path / "gt"]) == 2
+    err = _one_line_error(capsys)
+    assert "obs.csv, row 41: contradicts" in err and "add a 'metric' column" in err, err

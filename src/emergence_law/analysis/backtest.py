@@ -66,13 +66,20 @@ class BacktestResult:
         return BacktestTable(self.table)
 
     def best(self, method: str) -> pd.Series | None:
-        """The successful cut-off furthest in advance (largest FLOPs ratio, else loss gap)."""
+        """The successful cut-off furthest in advance (largest FLOPs ratio, else loss gap).
+
+        A largest FLOPs ratio below 1 is no lead: the table's FLOPs do not grow with capability
+        (an OLMo ladder of several sizes and data multiples: a 190M trained 10x has more FLOPs
+        than a 3B at the same loss), and "0.07x in advance" would read as one; the largest loss
+        gap is taken instead (:meth:`summary_lines` says why)."""
         t = self.table[(self.table["method"] == method) & (self.table["status"] == "ok")]
         t = t[t["success"].astype(bool)]
         if t.empty:
             return None
-        col = "flops_ratio" if t["flops_ratio"].notna().any() else "loss_gap"
-        return t.loc[t[col].idxmax()]
+        r = t["flops_ratio"]
+        if r.notna().any() and r.max() >= 1:
+            return t.loc[r.idxmax()]
+        return t.loc[t["loss_gap"].idxmax()]
 
     def reliable(self, method: str) -> pd.Series | None:
         """The furthest cut-off up to which *every* cut-off succeeded (a lucky success after a
@@ -95,7 +102,7 @@ class BacktestResult:
                 out.append(f"{method}: no cut-off predicted within {self.threshold:g} nats of the "
                            f"ground truth {self.ground_truth.elbow:.3f} ({n_ok} of {n_all} "
                            "fitted)")
-            elif np.isfinite(b["flops_ratio"]):
+            elif np.isfinite(b["flops_ratio"]) and b["flops_ratio"] >= 1:
                 r = self.reliable(method)
                 rel = (f"every cut-off succeeded up to {r['flops_ratio']:.2f}x" if r is not None
                        else "the cut-off with all checkpoints already failed")
@@ -104,7 +111,11 @@ class BacktestResult:
                            f"{b['max_flops_used']:.3g} FLOPs, loss {b['cutoff_loss']:.3f}; "
                            f"error {b['error']:.3f} nats); {rel}")
             else:
-                out.append(f"{method}: FLOPs unknown; largest loss gap with a successful "
+                why = ("FLOPs unknown" if not np.isfinite(b["flops_ratio"]) else
+                       "FLOPs do not grow with capability across these checkpoints (every "
+                       "successful cut-off's FLOPs ratio is below 1: several model sizes), so "
+                       "no FLOPs lead")
+                out.append(f"{method}: {why}; largest loss gap with a successful "
                            f"prediction: {b['loss_gap']:.3f} nats before the first "
                            f"post-emergence checkpoint (error {b['error']:.3f} nats)")
         return out

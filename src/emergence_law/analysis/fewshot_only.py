@@ -377,6 +377,9 @@ def default_train_groups(obs: pd.DataFrame, task: str, target: str, by: str = "m
     else:
         lo = g["loss"].min()
         train = lo[lo > lo[target]].sort_values(ascending=False).index.tolist()
+    if len(g.groups) == 1:  # e.g. MC HellaSwag: only the 7B run has it, the ladder is cloze
+        raise SettingError("target", f"{target!r} is the only {by} with rows of task {task!r}; "
+                           "the ladder needs smaller models measured on the same task")
     if not train:
         raise SettingError("target", f"no model smaller than {target!r} to fit the ladder on; "
                            "give --train")

@@ -315,8 +315,11 @@ def _fill_loss_from_lambada(df: pd.DataFrame) -> pd.DataFrame:
     is_ppl = df["task"].isin(LAMBADA_TASKS) & df["metric"].isin(PERPLEXITY_METRICS)
     ppl = df[is_ppl].copy()
     if ppl.empty:
-        raise DataError("loss_from='lambada' but no LAMBADA perplexity was found in the results "
-                        f"(looked for tasks {', '.join(LAMBADA_TASKS)})")
+        raise DataError("no LAMBADA perplexity in the results to take the loss from (looked for "
+                        f"tasks {', '.join(LAMBADA_TASKS)}; --loss-from lambada, the default, "
+                        "loss_from='lambada' in Python): give measured losses (--losses) or "
+                        "import without a loss (--loss-from none)",
+                        source=", ".join(df["source"].astype(str).unique()[:3]))
     ppl["_rank"] = ppl["task"].map({t: i for i, t in enumerate(LAMBADA_TASKS)})
     ppl["_shots"] = pd.to_numeric(ppl["shots"], errors="coerce").fillna(0)
     ppl = ppl.sort_values(["_rank", "_shots"]).drop_duplicates(["model", "checkpoint"])

@@ -104,13 +104,25 @@ def answer(parts: list[ResultsFolder]) -> str:
         items.append(text)
     bt = next((res.backtest for res in parts if res.backtest is not None), None)
     if bt is not None and {"success", "flops_ratio"} <= set(bt.table.columns):
-        ratio = bt.largest_successful_ratio("emergence_law")
+        # the emergence law's backtest; a two_step-only one answers for the baseline, named
+        methods = (list(dict.fromkeys(bt.table["method"].astype(str)))
+                   if "method" in bt.table.columns else ["emergence_law"])
+        method = "emergence_law" if "emergence_law" in methods else methods[0]
+        rows = bt.table[bt.table["method"] == method] if "method" in bt.table.columns \
+            else bt.table
+        who = "" if method == "emergence_law" else f" ({method.replace('_', '-')} baseline)"
+        ratio = bt.largest_successful_ratio(method)
         if ratio is not None:
-            items.append(f"How far in advance: <b>{ratio:.3g}&times;</b> the FLOPs "
+            items.append(f"How far in advance{who}: <b>{ratio:.3g}&times;</b> the FLOPs "
                          f"({esc(ADVANCE_DEFINITION)}).")
+        elif bt.succeeded(bt.fitted(rows)).any():
+            items.append(f'How far in advance{who}: <span class="flag">no FLOPs lead</span>: '
+                         "the checkpoints' FLOPs do not grow with capability (every successful "
+                         "cut-off's FLOPs ratio is below 1); backtest.csv gives each cut-off's "
+                         "loss gap.")
         else:
-            items.append('How far in advance: <span class="flag">no backtest cut-off gave a '
-                         "successful prediction</span>.")
+            items.append(f'How far in advance{who}: <span class="flag">no backtest cut-off '
+                         "gave a successful prediction</span>.")
     demo = _demo(parts)
     pu = demo.passuntil if demo is not None else None
     if isinstance(pu, Mapping) and num(pu.get("predicted")) is not None \
@@ -240,7 +252,7 @@ def _backtest_counts(bt: BacktestTable, frame: pd.DataFrame) -> str:
         text += f", {int(ok.sum())} within tolerance"
         if "flops_ratio" in frame.columns and ok.any():
             ratio = pd.to_numeric(frame.loc[ok, "flops_ratio"], errors="coerce").max()
-            if pd.notna(ratio):
+            if pd.notna(ratio) and ratio >= 1:  # below 1 no lead (FLOPs not with capability)
                 text += (f", the earliest successful prediction <b>{ratio:.3g}&times; "
                          "the FLOPs</b> in advance (FLOPs ratio, defined in the answer "
                          "above)")

@@ -92,7 +92,8 @@ class BacktestTable(TableResult):
 
     def largest_successful_ratio(self, method: str = "emergence_law") -> float | None:
         """The largest FLOPs ratio of a fitted, successful cut-off of ``method`` (how far in
-        advance the forecast worked), or None."""
+        advance the forecast worked), or None (also below 1: no lead, the checkpoints' FLOPs do
+        not grow with capability)."""
         import pandas as pd
 
         t = self.table
@@ -103,7 +104,7 @@ class BacktestTable(TableResult):
         if ok.empty or "flops_ratio" not in ok.columns:
             return None
         ratio = pd.to_numeric(ok["flops_ratio"], errors="coerce").max()
-        return None if pd.isna(ratio) else float(ratio)
+        return None if pd.isna(ratio) or ratio < 1 else float(ratio)
 
     def ground_truth(self) -> float | None:
         """The ground truth the cut-offs were scored against (``gt`` column), if written."""
