@@ -116,6 +116,21 @@ def test_plots_name_the_real_x_axis(seven_b_head, tmp_path):
         plt.close(fig)
 
 
+def test_a_single_checkpoint_before_the_elbow_is_no_base():
+    """OLMo-2 7B's cloze tasks: step 0 (loss 12.26, at chance) and then step 5000 (loss 3.12)
+    already far above it. The ReLU through the later points met the step-0 level at 4.33 and
+    reported [4.23, 4.43] (95%) where no checkpoint lies; the interval now spans the gap."""
+    from emergence_law.analysis.ground_truth import ground_truths
+
+    _need(SEVEN_B)
+    obs = _olmo(SEVEN_B, tasks=["piqa_rc", "csqa_mc"])
+    [(_, gt, _)] = ground_truths(obs, "piqa_rc", metric="len_norm")
+    assert gt.n_pre == 1 and 3.2 < gt.elbow < 12
+    assert gt.interval == pytest.approx((3.115204, 12.257063), abs=1e-5)
+    [(_, gt, _)] = ground_truths(obs, "csqa_mc", metric="acc")  # the jump: 11 before it
+    assert gt.n_pre == 11 and gt.interval[1] - gt.interval[0] < 0.05
+
+
 # ------------------------------------------------------------ import-olmo on perturbed copies
 
 

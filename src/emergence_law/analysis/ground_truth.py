@@ -324,6 +324,13 @@ def fit_elbow(loss: Any, y: Any, *, model: str = "auto", level: float = 0.95,
         s_ivl = _close_to_checkpoints(np.unique(loss), alt["interval"], CHECKPOINT_MARGIN)
         s_ivl = _reach_rise_scale(s_ivl, alt["params"], hi)
         ivl = (min(ivl[0], s_ivl[0]), max(ivl[1], s_ivl[1]))
+    u = np.unique(loss)
+    if (u >= E).sum() == 1:
+        # one point is no flat base: the rise starts somewhere in the gap below it. OLMo-2 7B's
+        # cloze tasks have step 0 (loss 12.26, at chance), then step 5000 (3.12) far above it;
+        # the line through the later points met the step-0 level at 4.33 with a 0.2-nat
+        # interval where no checkpoint lies. The interval now spans the gap [3.12, 12.26].
+        ivl = (min(ivl[0], float(u[u < E].max())), max(ivl[1], hi))
     se = (ivl[1] - ivl[0]) / (2.0 * norm.ppf(0.5 + level / 2.0))
     return GroundTruth(task=task, elbow=float(E), interval=ivl, se=float(se),
                        params=dict(f["params"]), level=level, n_rows=n, model_kind=kind,
