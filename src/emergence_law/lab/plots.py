@@ -278,7 +278,10 @@ def write_all(obs: pd.DataFrame, counts: pd.DataFrame, gt: Any, fits: dict[str, 
 
             pred = LawPrediction(pu["target_params"], pu["predicted_pass_rate"], pu["interval"],
                                  "pooled", pu["confidence"])
+        target = pu.get("measured", {}).get(pu.get("target_model"), {})
+        measured = ((target["mean"], target["lower"], target["upper"])
+                    if {"mean", "lower", "upper"} <= set(target) else None)
         out.append(Path(plot_task_law(law, pred, folder / "passuntil.png",
                                       title="PassUntil: fitted on smaller models, "
-                                            "largest predicted")))
+                                            "largest predicted", measured=measured)))
     return out

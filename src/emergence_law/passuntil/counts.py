@@ -43,6 +43,8 @@ COUNTS_SCHEMA = TableSchema(
         Column("r", "int", minimum=1, doc="passes PassUntil waited for"),
         Column("budget", "int", minimum=1, doc="sample budget per instance"),
         Column("design", "str", doc="sample-until-r or fixed (default: inferred)"),
+        Column("expected_rate", "float", minimum=0, doc="the instance's exact pass rate, "
+               "where it is known (the lab's teacher-forced rates, lab/expected_rate.py)"),
     ),
 )
 
