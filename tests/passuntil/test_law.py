@@ -88,3 +88,16 @@ def test_counts_validation_names_row_and_column(tmp_path):
     f.write_text("model,params,task,instance,trials,passes\nm,1e8,t,a,10,0\nm,1e8,t,b,9,2\n")
     assert load_counts(f)["censored"].tolist() == [True, True]
     # bad settings of the law: tests/passuntil/test_law_conventions.py
+
+
+def test_exact_rates_read_back_as_numbers(tmp_path):
+    """The lab's counts carry each instance's exact pass rate (``expected_rate``); read back
+    from CSV it is a number, so the re-analysis can average it, and a bad cell is named."""
+    f = tmp_path / "c.csv"
+    f.write_text("model,params,task,instance,trials,passes,expected_rate\n"
+                 "m,1e8,t,a,10,2,0.25\nm,1e8,t,b,10,1,1.5e-3\n")
+    c = load_counts(f)
+    assert c["expected_rate"].mean() == pytest.approx(0.12575)
+    f.write_text("model,params,task,instance,trials,passes,expected_rate\nm,1e8,t,a,10,2,high\n")
+    with pytest.raises(DataError, match="row 1, column 'expected_rate'"):
+        load_counts(f)
