@@ -65,6 +65,16 @@ def test_bad_table_gives_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1
 
 
+def test_header_only_table_says_no_rows(tmp_path, capsys):
+    """A counts CSV with its header alone said "the table holds several tasks ()"."""
+    f = tmp_path / "empty.csv"
+    f.write_text("model,params,task,instance,trials,passes\n")
+    rc = main(["passuntil", "fit", str(f), "--target-params", "1e9", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and f"{f}: no rows" in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "several" not in err
+
+
 def test_one_model_size_is_not_enough(tmp_path, capsys):
     f = tmp_path / "one.csv"
     f.write_text("model,params,task,instance,trials,passes\nm,1e8,t,a,10,2\nm,1e8,t,b,9,2\n")

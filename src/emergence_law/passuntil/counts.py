@@ -64,6 +64,9 @@ def _row(i: int) -> int:
 def validate_counts(df: pd.DataFrame, source: str = "<counts>") -> pd.DataFrame:
     """Validate a counts table and fill ``censored`` where it can be inferred."""
     df = validate_table(df, COUNTS_SCHEMA, source)
+    if df.empty:  # a header alone read as "several tasks ()" further on
+        raise DataError("no rows (a counts table needs one row per model and instance)",
+                        source=source)
     k = df["trials"].to_numpy(dtype=float)
     x = df["passes"].to_numpy(dtype=float)
     bad = x > k
@@ -143,6 +146,8 @@ def select_counts(counts: pd.DataFrame, task: str | None = None,
                   source: str = "counts") -> tuple[str, pd.DataFrame]:
     """The rows of one task (the only one if ``task`` is None), and the task's name."""
     tasks = sorted(counts["task"].dropna().unique())
+    if not tasks:
+        raise DataError("no rows with a task", source=source, column="task")
     if task is None:
         if len(tasks) != 1:
             raise DataError(f"the table holds several tasks ({', '.join(tasks)}); choose one with "
