@@ -70,6 +70,11 @@ def test_not_identifiable_is_an_error_not_a_number(sim, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "at least 2 levels" in err
     assert not (tmp_path / "o" / "fit.json").exists()
+    df[df["setting"] == "fewshot"].to_csv(path, index=False)  # few-shot only: what to use
+    assert main(["fit", str(path), "--task", "simtask", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no finetuned rows" in err and "ground-truth" in err and "ladder" in err
+    assert "backtest --method two_step" in err and "Traceback" not in err
 
 
 def test_out_that_is_a_file_or_under_one_is_one_line(sim_csv, tmp_path, capsys):

@@ -20,6 +20,16 @@ def test_fewer_than_two_levels():
         _fit(df)
 
 
+def test_few_shot_only_table_names_the_commands_for_it():
+    """A table without finetuned rows said "0 finetuning data level(s) (none)": no way on."""
+    df, _ = simulate_observations(seed=0)
+    fs = df[df["setting"] == "fewshot"]
+    with pytest.raises(NotIdentifiableError, match=r"no finetuned rows \(few-shot only\).*"
+                       r"use ground-truth .*, ladder .* or backtest --method two_step") as e:
+        _fit(fs)
+    assert "\n" not in str(e.value)
+
+
 def test_no_level_rises_above_chance():
     df, _ = simulate_observations(seed=0, loss_range=(2.6, 3.2))
     with pytest.raises(NotIdentifiableError, match="ever rises above chance"):

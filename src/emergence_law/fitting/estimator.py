@@ -149,6 +149,12 @@ class EmergenceLaw(EstimatorParams):
                 f"task {task!r}: the rows have {n_loss} distinct loss value(s) "
                 f"({', '.join(f'{x:g}' for x in np.unique(data.loss)[:3])}); an elbow in loss "
                 f"needs checkpoints at {MIN_DISTINCT_LOSSES} or more different losses")
+        if len(data.levels) == 0:  # said "0 finetuning data level(s)" with no way on
+            raise NotIdentifiableError(
+                f"task {task!r}: no finetuned rows (few-shot only); the emergence law needs "
+                "finetuning at 2 or more levels of n_train. For few-shot-only data use "
+                "ground-truth (the few-shot elbow), ladder (forecast a larger model from "
+                "smaller ones) or backtest --method two_step")
         if len(data.levels) < 2:
             raise NotIdentifiableError(
                 f"task {task!r}: {len(data.levels)} finetuning data level(s) "
