@@ -86,3 +86,32 @@ def test_reanalysing_the_shipped_tables_reproduces_the_summary(tmp_path):
         assert again["gate"] == shipped["gate"]
     for png in res.plots:
         assert png.stat().st_size > 5000
+
+
+def test_the_pinned_versions_retrain_the_shipped_models_exactly(tmp_path):
+    """The shipped tables are what a fresh ``lab run --scale small`` writes with the versions of
+    constraints.txt: small's d24, retrained here to step 45 (its schedule unchanged), has
+    exactly the shipped loss at its first three checkpoints, to the last bit. A release of
+    torch or transformers that changes the lab's arithmetic fails here, in seconds, instead of
+    silently in a 6-minute lab run (chaotic training turns 1e-7 into 0.1 of accuracy)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from dataclasses import replace
+
+    import torch
+
+    from emergence_law.lab.family import get_scale
+    from emergence_law.lab.loss import loss_job
+    from emergence_law.lab.train import train_family_member
+
+    small = get_scale("small")
+    sc = replace(small, sizes=small.sizes[:1], steps=45, lr_steps=small.schedule_steps,
+                 checkpoints=(25, 33, 45))
+    torch.set_num_threads(1)
+    obs = load_lab_observations()
+    shipped = obs[obs["model"] == f"lab-{sc.sizes[0].name}"].groupby("checkpoint")["loss"].first()
+    for ck in train_family_member(sc.sizes[0], sc, tmp_path):
+        row = loss_job({"model": str(ck.path), "checkpoint": f"step-{ck.step}",
+                        "hparams": {"n_val_rows": sc.n_val_rows, "mixture": dict(sc.mixture),
+                                    "seed": sc.seed}})[0]
+        assert row["loss"] == shipped[f"step-{ck.step}"], ck.step
