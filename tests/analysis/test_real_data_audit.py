@@ -102,7 +102,8 @@ def test_plots_name_the_real_x_axis(seven_b_head, tmp_path):
     OLMo's the C4 validation loss; the rows' loss source now names the axis."""
     import matplotlib.pyplot as plt
 
-    from emergence_law.analysis.ground_truth import ground_truths, plot_ground_truths
+    from emergence_law.analysis.ground_truth import ground_truths
+    from emergence_law.analysis.plots import plot_ground_truths
     from emergence_law.measure.lmeval_import import import_lmeval
 
     _need(PYTHIA / "pythia-410m")

@@ -245,13 +245,18 @@ def test_summary_passuntil_block_reports_censoring_curvature_and_the_exact_check
     assert isinstance(out["exact_in_interval"], bool)
 
 
-def test_shipped_counts_without_expected_rates_keep_their_block():
+def test_counts_without_expected_rates_keep_their_block():
+    """Counts made before the exact rates (no ``expected_rate``) still get the passuntil block,
+    without its exact check; the shipped counts carry the rates and get it."""
     from emergence_law.lab.results import passuntil_prediction
     from emergence_law.lab.shipped import load_lab_passuntil_counts
 
-    out, _ = passuntil_prediction(load_lab_passuntil_counts())
+    shipped = load_lab_passuntil_counts()
+    out, _ = passuntil_prediction(shipped.drop(columns="expected_rate"))
     assert "exact_check" not in out and out["censored_fraction"] > 0.8
     assert out["budget_range"] == [2000, 2000]
+    out, _ = passuntil_prediction(shipped)
+    assert out["exact_check"] and out["exact_pass_rate"] == pytest.approx(1.41e-4, rel=0.01)
 
 
 def test_fixed_budgets_stay_reproducible(facts_model, tmp_path):

@@ -430,7 +430,7 @@ def plot_ladder_forecast(f: LadderForecast, obs: pd.DataFrame, path: Any = None,
     # the small models would otherwise squash the panel)
     x_hi = min(hi_train, float(np.quantile(fs.loc[fs[by].astype(str).isin(groups), "loss"],
                                            0.9)))
-    from emergence_law.analysis.ground_truth import loss_axis_label
+    from emergence_law.analysis.plots import loss_axis_label
 
     sel = fs[fs[by].astype(str).isin(groups) & (fs["loss"] <= x_hi)]
     for ax, ylab in ((a1, f"{nll_m} (step 1)"), (a2, f"{acc_m} (step 2)")):

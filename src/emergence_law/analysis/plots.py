@@ -266,3 +266,68 @@ def plot_to_params(post: Any, path: str | Path | None = None):
         ax2.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def loss_axis_label(rows: Any) -> str:
+    """The x-axis's name: the rows' ``loss_source`` where they all share one (Pythia's axis is
+    ln LAMBADA perplexity, OLMo's the C4 validation loss), else "pretraining loss"."""
+    src = rows["loss_source"].dropna().astype(str).unique() if "loss_source" in rows else []
+    what = src[0] if len(src) == 1 else "pretraining loss"
+    return f"{what} (nats), more capable to the right"
+
+
+def plot_ground_truths(task: str, fits: list[tuple[str, Any, Any]], path: Any = None):
+    """One panel per group: the few-shot points, the fitted curve, the elbow and its interval.
+
+    The x-axis is zoomed on the fitted range around the elbow (checkpoints far out, such as a
+    step-0 model at loss 12, are drawn at the panel's edge as arrows and said in the title), and
+    inverted, so more capable models are on the right as in the paper's figures."""
+    from emergence_law.analysis.ground_truth import GroundTruth
+
+    plt = _plt()
+    n = len(fits)
+    ncol = min(n, 3)
+    nrow = int(np.ceil(n / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.6 * nrow), squeeze=False)
+    for ax, (g, gt, sub) in zip(axes.ravel(), fits, strict=False):
+        loss = sub["loss"].to_numpy(dtype=float)
+        y = sub["value"].to_numpy(dtype=float)
+        lo = float(np.min(loss))
+        if isinstance(gt, GroundTruth):
+            # show the elbow's neighbourhood: from the most capable point to 4x the post range
+            hi = min(float(np.max(loss)), gt.elbow + max(3.0 * (gt.elbow - lo), 0.05))
+        else:
+            q = np.quantile(loss, [0.02, 0.98])
+            hi = float(q[1] + 0.1 * (q[1] - q[0]))
+        far = loss > hi
+        ax.scatter(loss[~far], y[~far], s=10, color="#4c78a8", alpha=0.7, label="few-shot")
+        title = f"{g}"
+        if far.any():
+            title += f" ({int(far.sum())} pts at loss > {hi:.2f} not shown)"
+        if isinstance(gt, GroundTruth):
+            xs = np.linspace(lo, hi, 600)
+            ax.plot(xs, gt.curve(xs), color="black", lw=1.5, label=f"fit ({gt.model_kind})")
+            ax.axvspan(gt.interval[0], gt.interval[1], color="#e45756", alpha=0.18,
+                       label="95% interval")
+            ax.axvline(gt.elbow, color="#e45756", lw=1.5, label=f"elbow {gt.elbow:.3f}")
+        else:
+            import textwrap
+
+            why = gt.split(": ", 1)[-1] if gt.startswith("task ") else gt
+            title += ": no elbow"
+            ax.text(0.5, 0.03, "\n".join(textwrap.wrap(why, 60)[:3]), transform=ax.transAxes,
+                    fontsize=7, ha="center", va="bottom",
+                    bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
+        ax.set_xlim(hi, lo - 0.02 * (hi - lo))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(loss_axis_label(sub))
+        ax.set_ylabel(str(sub["metric"].iloc[0]) if len(sub) else "value")
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"Ground truth: task {task}", fontsize=11)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+    return fig

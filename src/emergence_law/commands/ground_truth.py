@@ -24,12 +24,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(OUT_DEFAULT, "--out", help="Output folder.", callback=out_dir),
     ) -> None:
         """Elbow of the few-shot curve with its 95% interval: ground_truth.csv and .png."""
-        from emergence_law.analysis.ground_truth import (
-            BY,
-            ground_truth_table,
-            ground_truths,
-            plot_ground_truths,
-        )
+        from emergence_law.analysis.ground_truth import BY, ground_truth_table, ground_truths
+        from emergence_law.analysis.plots import plot_ground_truths
         from emergence_law.errors import OptionError
         from emergence_law.observations import load_observations
         from emergence_law.provenance import write_provenance
