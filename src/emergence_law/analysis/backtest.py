@@ -35,6 +35,7 @@ from emergence_law.analysis.jobs import METHODS, FitJob, run_fit_job
 from emergence_law.analysis.runner import run_jobs
 from emergence_law.errors import DataError, NotIdentifiableError, SettingError
 from emergence_law.observations import load_observations, write_csv_atomic
+from emergence_law.results.analysis import MIN_FLOPS_LEAD, BacktestTable
 
 CSV_COLUMNS = ["method", "n_held_out", "n_checkpoints", "cutoff_loss", "max_flops_used",
                "prediction", "p5", "p50", "p95", "error", "error_p5", "error_p95", "success",
@@ -61,23 +62,20 @@ class BacktestResult:
 
     def to_result(self) -> Any:
         """The typed ``backtest.csv`` (:class:`~emergence_law.results.analysis.BacktestTable`)."""
-        from emergence_law.results.analysis import BacktestTable
-
         return BacktestTable(self.table)
 
     def best(self, method: str) -> pd.Series | None:
         """The successful cut-off furthest in advance (largest FLOPs ratio, else loss gap).
 
-        A largest FLOPs ratio below 1 is no lead: the table's FLOPs do not grow with capability
-        (an OLMo ladder of several sizes and data multiples: a 190M trained 10x has more FLOPs
-        than a 3B at the same loss), and "0.07x in advance" would read as one; the largest loss
-        gap is taken instead (:meth:`summary_lines` says why)."""
+        A largest FLOPs ratio below ``MIN_FLOPS_LEAD`` is no lead (the table's FLOPs do not grow
+        with capability): the largest loss gap is taken instead (:meth:`summary_lines` says
+        why)."""
         t = self.table[(self.table["method"] == method) & (self.table["status"] == "ok")]
         t = t[t["success"].astype(bool)]
         if t.empty:
             return None
         r = t["flops_ratio"]
-        if r.notna().any() and r.max() >= 1:
+        if r.notna().any() and r.max() >= MIN_FLOPS_LEAD:
             return t.loc[r.idxmax()]
         return t.loc[t["loss_gap"].idxmax()]
 
@@ -102,7 +100,7 @@ class BacktestResult:
                 out.append(f"{method}: no cut-off predicted within {self.threshold:g} nats of the "
                            f"ground truth {self.ground_truth.elbow:.3f} ({n_ok} of {n_all} "
                            "fitted)")
-            elif np.isfinite(b["flops_ratio"]) and b["flops_ratio"] >= 1:
+            elif np.isfinite(b["flops_ratio"]) and b["flops_ratio"] >= MIN_FLOPS_LEAD:
                 r = self.reliable(method)
                 rel = (f"every cut-off succeeded up to {r['flops_ratio']:.2f}x" if r is not None
                        else "the cut-off with all checkpoints already failed")

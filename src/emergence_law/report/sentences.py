@@ -15,6 +15,7 @@ import pandas as pd
 from emergence_law.report.collect import ResultsFolder
 from emergence_law.report.render import esc, fmt, nats
 from emergence_law.results.analysis import (
+    MIN_FLOPS_LEAD,
     AblationTable,
     BacktestTable,
     ComparisonResult,
@@ -252,7 +253,7 @@ def _backtest_counts(bt: BacktestTable, frame: pd.DataFrame) -> str:
         text += f", {int(ok.sum())} within tolerance"
         if "flops_ratio" in frame.columns and ok.any():
             ratio = pd.to_numeric(frame.loc[ok, "flops_ratio"], errors="coerce").max()
-            if pd.notna(ratio) and ratio >= 1:  # below 1 no lead (FLOPs not with capability)
+            if pd.notna(ratio) and ratio >= MIN_FLOPS_LEAD:  # below: no lead
                 text += (f", the earliest successful prediction <b>{ratio:.3g}&times; "
                          "the FLOPs</b> in advance (FLOPs ratio, defined in the answer "
                          "above)")

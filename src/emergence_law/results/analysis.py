@@ -19,6 +19,11 @@ from emergence_law.errors import DataError
 from emergence_law.results.base import Result, TableResult, table_field
 from emergence_law.results.core import FitResult, number, percentiles_of, widest_interval
 
+#: the least FLOPs ratio that is a lead: below 1 the checkpoints' FLOPs do not grow with
+#: capability (an OLMo ladder of several sizes and data multiples: a 190M trained 10x has more
+#: FLOPs than a 3B at the same loss), so "0.07x in advance" is no forecast ahead of anything
+MIN_FLOPS_LEAD = 1.0
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -104,7 +109,7 @@ class BacktestTable(TableResult):
         if ok.empty or "flops_ratio" not in ok.columns:
             return None
         ratio = pd.to_numeric(ok["flops_ratio"], errors="coerce").max()
-        return None if pd.isna(ratio) or ratio < 1 else float(ratio)
+        return None if pd.isna(ratio) or ratio < MIN_FLOPS_LEAD else float(ratio)
 
     def ground_truth(self) -> float | None:
         """The ground truth the cut-offs were scored against (``gt`` column), if written."""
