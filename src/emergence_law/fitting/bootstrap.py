@@ -123,7 +123,8 @@ def _replicates(model: ProfileModel, unit: str, beta: np.ndarray, theta_hat: np.
                 n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Values and weights (n_rep, rows) of the resampled tables."""
     d = model.data
-    fitted = d.value - model.residuals(theta_hat) / np.sqrt(d.weight)
+    resid = model.residuals(theta_hat)  # weighted: sqrt(w) (value - fitted)
+    fitted = d.value - resid / np.sqrt(d.weight)
     if unit == "parametric":
         if model.likelihood == "binomial":
             p = np.clip(fitted, 0.0, 1.0)
@@ -131,11 +132,11 @@ def _replicates(model: ProfileModel, unit: str, beta: np.ndarray, theta_hat: np.
             Y = rng.binomial(ne[None, :], p[None, :], size=(n, d.n)) / ne[None, :]
             W = binomial_weights(Y, ne[None, :].astype(float))
         elif model.likelihood == "quasi-binomial":
-            phi = model.dispersion(float(np.sum(model.residuals(theta_hat) ** 2)))
+            phi = model.dispersion(float(np.sum(resid ** 2)))
             Y = quasi_binomial_draws(fitted, d.n_eval.astype(int), phi, n, rng)
             W = binomial_weights(Y, d.n_eval[None, :].astype(float))
         else:
-            sigma = np.sqrt(np.sum((d.value - fitted) ** 2) / max(d.n - model.n_linear - 3, 1))
+            sigma = np.sqrt(model.dispersion(np.sum((d.value - fitted) ** 2)))
             Y = fitted[None, :] + rng.normal(0.0, sigma, size=(n, d.n))
             W = np.ones_like(Y)
         return Y, W
