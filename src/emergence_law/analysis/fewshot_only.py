@@ -243,12 +243,11 @@ def ladder_forecast(obs: pd.DataFrame | Any, task: str, *, train: list[str], tar
 
     tgt = fs[fs[by].astype(str) == target]
     tp = bl._pairs(tgt, acc_metric, nll_metric, 1.0)
-    tp["run"] = tgt.assign(_k=_keys(tgt)).groupby("_k")[runs].first().reindex(
-        tp["_key"]).to_numpy()
+    per_key = tgt.assign(_k=_keys(tgt)).groupby("_k")
+    tp["run"] = per_key[runs].first().reindex(tp["_key"]).to_numpy()
     tp["step"] = tp["_key"].map(_step_of)
     # the checkpoint as the table names it (the key also holds series, model and loss)
-    tp["checkpoint"] = tgt.assign(_k=_keys(tgt)).groupby("_k")["checkpoint"].first().reindex(
-        tp["_key"]).astype(str).to_numpy()
+    tp["checkpoint"] = per_key["checkpoint"].first().reindex(tp["_key"]).astype(str).to_numpy()
     if last_only:
         tp = tp.sort_values("step").groupby("run", as_index=False).tail(1)
     tp = tp.sort_values("loss", ascending=False).reset_index(drop=True)
