@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +27,8 @@ from emergence_law.results.analysis import (
     AblationTable,
     BacktestTable,
     ComparisonResult,
+    GroundTruthTable,
+    LadderForecastResult,
     ToParamsResult,
 )
 from emergence_law.results.base import read_csv_table
@@ -45,8 +47,9 @@ def known_names() -> frozenset[str]:
     return frozenset(output_file_names())
 
 #: the order in which commands' provenance records are listed (the pipeline's order)
-COMMAND_ORDER = ("lab run", "measure", "import-lmeval", "sweep", "fit", "ablate", "backtest",
-                 "compare", "to-params", "passuntil run", "passuntil fit", "demo", "report")
+COMMAND_ORDER = ("lab run", "measure", "import-lmeval", "import-olmo", "sweep", "fit",
+                 "ground-truth", "ablate", "backtest", "compare", "to-params", "ladder",
+                 "passuntil run", "passuntil fit", "demo", "report")
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,12 @@ class ResultsFolder:
     to_params_plot: Image | None = None
     passuntil: PassUntilFit | None = None
     passuntil_plot: Image | None = None
+    #: ground_truth.csv: one elbow per group (``ground-truth``)
+    ground_truth: GroundTruthTable | None = None
+    ground_truth_plot: Image | None = None
+    #: ladder_forecast.json with ladder_forecast.csv as its table (``ladder``)
+    ladder: LadderForecastResult | None = None
+    ladder_plot: Image | None = None
     #: lab_summary.json (its record only: the lab's CSV tables are shown as other outputs)
     lab: LabSummary | None = None
     lab_plots: list[Image] = field(default_factory=list)
@@ -124,8 +133,9 @@ class ResultsFolder:
     @property
     def images(self) -> list[Image]:
         """Every image the report embeds, in page order (tests check each one loads)."""
-        named = [self.fit_curves, self.emergence_cdf, self.backtest_plot, self.ablations_plot,
-                 self.compare_plot, self.to_params_plot, self.passuntil_plot]
+        named = [self.fit_curves, self.emergence_cdf, self.ground_truth_plot, self.backtest_plot,
+                 self.ablations_plot, self.compare_plot, self.to_params_plot, self.ladder_plot,
+                 self.passuntil_plot]
         return [i for i in named if i is not None] + self.lab_plots + self.other_images
 
     @property
@@ -134,7 +144,8 @@ class ResultsFolder:
         singles = [self.fit, self.fit_curves, self.emergence_cdf, self.data_used, self.ablations,
                    self.ablations_md, self.ablations_plot, self.backtest, self.backtest_plot,
                    self.compare, self.compare_plot, self.to_params, self.to_params_plot,
-                   self.passuntil, self.passuntil_plot, self.lab]
+                   self.passuntil, self.passuntil_plot, self.ground_truth,
+                   self.ground_truth_plot, self.ladder, self.ladder_plot, self.lab]
         return any(x is not None for x in singles) or bool(self.lab_plots)
 
     @property
@@ -230,6 +241,34 @@ def _listed_plots(summary: LabSummary, source: Path, root: Path) -> list[Image]:
     return images
 
 
+#: the columns of a ladder forecast the report shows (``ladder_forecast.csv`` / ``forecasts``)
+LADDER_COLUMNS = ("run", "checkpoint", "loss", "acc", "acc_pred", "pred_lower", "pred_upper",
+                  "error", "covered")
+
+
+def _read_ladder(take: Callable[[str], Path | None]) -> LadderForecastResult | None:
+    """ladder_forecast.json with its CSV as the table. Without the JSON (the record of what was
+    fitted on what) the CSV is left to the other outputs; the forecasts must have the columns the
+    section shows, or the report stops naming the file and the column."""
+    path = take(LadderForecastResult.FILES["json"])
+    if path is None:
+        return None
+    csv = take(LadderForecastResult.FILES["table"])
+    table = read_csv_table(csv, LADDER_COLUMNS) if csv else None
+    result = LadderForecastResult.from_record(read_json_object(path).content, str(path),
+                                              table=table)
+    if table is None:
+        forecasts = result.forecasts
+        if not isinstance(forecasts, list) or not all(isinstance(f, Mapping) for f in forecasts):
+            raise DataError("'forecasts' must be a list of objects", source=str(path))
+        for i, rec in enumerate(forecasts):
+            missing = [c for c in LADDER_COLUMNS if c not in rec]
+            if missing:
+                raise DataError(f"forecast {i} has no {missing[0]!r}", source=str(path),
+                                column="forecasts")
+    return result
+
+
 def _command_rank(doc: JsonDoc) -> tuple[int, str]:
     command = str(doc.content.get("command", "")) if isinstance(doc.content, dict) else ""
     rank = COMMAND_ORDER.index(command) if command in COMMAND_ORDER else len(COMMAND_ORDER)
@@ -245,8 +284,8 @@ def _check_folder(results_dir: str | Path) -> Path:
     return root
 
 
-_NOTHING = ("expected the outputs of fit, ablate, backtest, compare, to-params, passuntil fit or "
-            "lab run (e.g. fit.json, backtest.csv, *.png)")
+_NOTHING = ("expected the outputs of fit, ground-truth, ablate, backtest, compare, to-params, "
+            "ladder, passuntil fit or lab run (e.g. fit.json, backtest.csv, *.png)")
 
 
 def _nothing_found(folder: ResultsFolder, where: str = "") -> DataError:
@@ -285,7 +324,7 @@ def collect_tree(results_dir: str | Path) -> list[ResultsFolder]:
                                            for n in names)):
             continue
         part = read_folder(sub, part=sub.name)
-        if part.has_results:  # ground-truth, ladder, design: documented, shown as other outputs
+        if part.has_results:  # design's outputs: documented, shown as other outputs
             parts.append(part)
     if not parts:
         raise _nothing_found(top, where=" (nor do its subfolders)")
@@ -334,6 +373,11 @@ def read_folder(root: Path, part: str | None = None) -> ResultsFolder:
     out.to_params_plot = png(ToParamsResult.FILES["plot"])
     out.passuntil = typed(PassUntilFit)
     out.passuntil_plot = png(PassUntilFit.FILES["plot"])
+    tab = take(GroundTruthTable.FILES["table"])
+    out.ground_truth = GroundTruthTable.read(tab) if tab else None
+    out.ground_truth_plot = png(GroundTruthTable.FILES["plot"])
+    out.ladder = _read_ladder(take)
+    out.ladder_plot = png(LadderForecastResult.FILES["plot"])
     summary = take(LabSummary.FILES["json"])
     out.lab = read_result(LabSummary, summary) if summary else None
     out.lab_plots = [read_png(files[n]) for n in files

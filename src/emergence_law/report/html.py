@@ -3,8 +3,9 @@
 The page is self-contained on purpose: plots are base64 ``data:`` URIs, the CSS is inline, there
 is no script and no external URL, and a Content-Security-Policy forbids the browser to fetch
 anything but embedded images. It can be mailed, archived or opened offline and will look the
-same in ten years. Sections follow the pipeline (fit, backtest, ablations, comparisons,
-PassUntil, the toy lab, the data used, settings and versions) and appear only when their
+same in ten years. Sections follow the pipeline (fit, ground truth, backtest, ablations,
+comparisons, loss to size, the ladder forecast, PassUntil, the toy lab, the data used, settings
+and versions) and appear only when their
 files are present, in the folder itself or in one of its immediate subfolders. The sections
 themselves are drawn in :mod:`.sections`, their words in :mod:`.sentences`.
 """
@@ -137,8 +138,8 @@ def _other_section(res: ResultsFolder) -> Section | None:
 
 
 #: the order of the result sections: the forecast first, the data it used last
-SECTION_ORDER = ("fit", "backtest", "ablations", "compare", "to-params", "passuntil", "lab",
-                 "data")
+SECTION_ORDER = ("fit", "ground-truth", "backtest", "ablations", "compare", "to-params", "ladder",
+                 "passuntil", "lab", "data")
 
 
 def _section_rank(section: Section) -> int:

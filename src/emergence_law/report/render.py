@@ -23,6 +23,11 @@ from emergence_law.report.collect import Image
 MAX_INLINE_LIST = 8
 
 
+class Html(str):
+    """Markup the report built itself from numbers (an interval "[1.0, 2.0]"): :func:`fmt`
+    passes it through unescaped. Never wrap text read from a file in it."""
+
+
 def esc(value: Any) -> str:
     """Escape anything for HTML text or attribute values."""
     return html.escape(str(value), quote=True)
@@ -36,6 +41,8 @@ def is_missing(value: Any) -> bool:
 
 def fmt(value: Any) -> str:
     """A number or value as short readable (already escaped) text: 4 significant digits."""
+    if isinstance(value, Html):
+        return str(value)
     if is_missing(value):
         return "&ndash;"
     if isinstance(value, (bool, np.bool_)):
@@ -77,7 +84,8 @@ def _is_text(value: Any) -> bool:
 
 def _cell_class(column: str, value: Any) -> str:
     """Colour success/failure cells so a reader sees them at a glance; text left-aligned."""
-    if column.lower() in ("success", "succeeded", "ok", "covered") and not is_missing(value):
+    if column.lower() in ("success", "succeeded", "ok", "covered", "emerged") \
+            and not is_missing(value):
         truthy = str(value).strip().lower() in ("true", "1", "yes", "1.0")
         return ' class="ok"' if truthy else ' class="bad"'
     if column.lower() == "status" and str(value).strip().lower() in ("failed", "error"):

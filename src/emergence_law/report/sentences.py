@@ -19,6 +19,8 @@ from emergence_law.results.analysis import (
     AblationTable,
     BacktestTable,
     ComparisonResult,
+    GroundTruthTable,
+    LadderForecastResult,
     ToParamsResult,
 )
 from emergence_law.results.core import FitResult
@@ -176,6 +178,8 @@ def headline(res: ResultsFolder) -> list[str]:
             link = f'<a href="#{esc(anchor(res, "fit"))}">the fit</a>'
             items.append(f'<span class="flag">The fit reported {n_warn} warning'
                          f'{"s" if n_warn > 1 else ""}</span> (see {link}).')
+    if res.ground_truth is not None:
+        items.append(ground_truth_sentence(res.ground_truth))
     if res.backtest is not None:
         items.append(backtest_sentence(res.backtest))
     if res.ablations is not None:
@@ -191,6 +195,8 @@ def headline(res: ResultsFolder) -> list[str]:
         items.append(f"Comparison: {compare_sentence(res.compare)}")
     if res.to_params:
         items.append(f"Model size at emergence: {size_sentence(res.to_params)}")
+    if res.ladder is not None:
+        items.append(ladder_sentence(res.ladder))
     return items
 
 
@@ -289,3 +295,58 @@ def passuntil_sentence(pu: PassUntilFit) -> str:
         text += f" ({lvl}interval [{fmt(iv[0])}, {fmt(iv[1])}])"
     text += f" for a model of {fmt(pu.target_params)} parameters"
     return text + f" ({esc(pu.level)} fit of {esc(pu.task)})."
+
+
+def _names(values: Any) -> str:
+    """The distinct non-empty values of a column, in order, as escaped text."""
+    seen = dict.fromkeys(str(v) for v in values if not pd.isna(v) and str(v).strip())
+    return esc(", ".join(seen))
+
+
+def ground_truth_sentence(gt: GroundTruthTable) -> str:
+    """``ground_truth.csv`` in words: the elbow and its interval for one group, else how many
+    groups have one, their range, and which have none."""
+    t = gt.table
+    fitted = gt.fitted()
+    elbows = pd.to_numeric(fitted["elbow"], errors="coerce").dropna()
+    metric = _names(t["metric"])
+    text = (f"Ground truth of <b>{_names(t['task'])}</b>" + (f" ({metric})" if metric else ""))
+    if len(t) == 1 and len(elbows) == 1:
+        r = fitted.iloc[0]
+        group = "" if str(r["group"]) == "all" else f" ({esc(r['group'])})"
+        return (f"{text}{group}: the few-shot curve leaves chance at <b>{nats(r['elbow'])} "
+                f"nats</b>, 95% interval [{nats(r['lower'])}, {nats(r['upper'])}] "
+                f"({fmt(r['n_pre'])} of {fmt(r['n_checkpoints'])} checkpoints before it).")
+    none = t[~t.index.isin(fitted.index)]
+    if elbows.empty:
+        return (f'{text}: <span class="flag">no elbow in {len(t)} group'
+                f'{"" if len(t) == 1 else "s"}</span>: the few-shot rows never rise clearly, or '
+                "rise from the weakest checkpoint on.")
+    text += (f", one elbow per group: {len(elbows)} of {len(t)} groups have one, from "
+             f"<b>{nats(elbows.min())}</b> to <b>{nats(elbows.max())}</b> nats")
+    if len(none):
+        text += f'; <span class="flag">no elbow</span> for {_names(none["group"])}'
+    return text + "."
+
+
+def ladder_sentence(lad: LadderForecastResult, with_note: bool = True) -> str:
+    """``ladder_forecast.json`` in words: what forecast what, the mean error and how many
+    targets fell inside the interval (flagged when not all did), and (``with_note``) the
+    result's own note."""
+    info = lad.info if isinstance(lad.info, Mapping) else {}
+    metric = info.get("acc_metric")
+    level = num(lad.level)
+    train = ", ".join(str(g) for g in lad.train_groups) if isinstance(
+        lad.train_groups, list) else str(lad.train_groups)
+    text = (f"Ladder forecast of <b>{esc(lad.task)}</b>" + (f" ({esc(metric)})" if metric else "")
+            + f" for <b>{esc(lad.target)}</b> from {esc(train)}: {fmt(lad.n_targets)} target "
+            f"checkpoint{'' if lad.n_targets == 1 else 's'}, mean |error| "
+            f"<b>{nats(lad.mean_abs_error)}</b>, ")
+    inside = (f"{fmt(lad.covered)} of {fmt(lad.n_targets)} inside the "
+              + (f"{level:.0%} " if level is not None else "") + "predictive interval")
+    missed = num(lad.covered) is None or lad.covered != lad.n_targets
+    text += f'<span class="flag">{inside}</span>' if missed else f"<b>{inside}</b>"
+    note = info.get("note")
+    if note and with_note:
+        text += f" ({esc(str(note).rstrip('.'))})"
+    return text + "."
