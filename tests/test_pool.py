@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,10 +24,19 @@ def _workers_can_import_this_module(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent))
 
 
+#: modules nothing else in a worker imports: preloaded (or not) by the fork server alone
+PROBES = ("graphlib", "sched", "tabnanny")
+
+
 def _job(x: object) -> object:
-    """'crash' kills its worker; 'state' reports what the worker's set-up did; a number sleeps."""
+    """'crash' kills its worker; 'state' reports what the worker's set-up did; 'modules' which
+    of :data:`PROBES` the worker already had; a number sleeps."""
     if x == "crash":
         os._exit(1)
+    if x == "modules":
+        return {m for m in PROBES if m in sys.modules}
+    if isinstance(x, str) and x.startswith("has:"):
+        return x[4:] in sys.modules
     if x == "state":
         return (os.environ.get("POOL_TEST_SETUP"),
                 signal.getsignal(signal.SIGINT) == signal.SIG_IGN, os.getpid())
@@ -95,3 +105,53 @@ def test_close_ends_running_workers_at_once() -> None:
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(p) for p in pids)
+
+
+def test_workers_start_with_their_pool_s_preload_even_after_other_pools() -> None:
+    """The fork server, replaced while no pool has workers, imports each pool's preload once,
+    so every worker starts with it (the lab's workers with torch: not seconds each again)."""
+    with JobPool(_job, 2, preload=["graphlib"]) as pool:
+        first = [f.result() for f in pool.run(["modules"] * 3)]
+    with JobPool(_job, 2, preload=["sched"]) as pool:
+        second = [f.result() for f in pool.run(["modules"] * 3)]
+    assert all("graphlib" in m for m in first)
+    assert all("sched" in m for m in second)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_pool_with_workers_keeps_its_fork_server() -> None:
+    """A pool asking for other modules while another pool's workers are up gets the running
+    server (its workers import what they need): replacing it would kill those workers."""
+    with JobPool(_job, 1) as first:
+        pid = next(first.run(["state"])).result()[2]
+        with JobPool(_job, 1, preload=["tabnanny"]) as second:
+            assert next(second.run(["modules"])).result() is not None
+        assert _alive(pid)
+        again = next(first.run(["state"]))
+        assert again.error is None and again.result()[2] == pid
+
+
+def test_ctrl_c_while_the_fork_server_imports_its_preload_does_not_kill_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server starts with SIGINT ignored: importing torch takes seconds, and a Ctrl-C
+    then (it reaches the whole process group) would end it with a traceback."""
+    from multiprocessing import forkserver
+
+    slow = f"slow_preload_{os.getpid()}"
+    (tmp_path / f"{slow}.py").write_text("import time\ntime.sleep(2)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the server's own sys.path
+    handler = signal.getsignal(signal.SIGINT)
+    hit: list[int] = []
+
+    def ctrl_c() -> None:  # while the server sleeps in its preload
+        hit.append(forkserver._forkserver._forkserver_pid)
+        os.kill(hit[0], signal.SIGINT)
+
+    timer = threading.Timer(0.5, ctrl_c)
+    with JobPool(_job, 1, preload=[slow]) as pool:
+        timer.start()
+        fin = next(pool.run([f"has:{slow}"]))
+    timer.join()
+    assert fin.result() is True  # its worker came from a server that imported the module
+    assert hit == [forkserver._forkserver._forkserver_pid]  # the server hit, still serving
+    assert signal.getsignal(signal.SIGINT) is handler  # the driver's own handler is back

@@ -5,7 +5,9 @@ Why one module: both need the same things, and each piece is easy to get subtly 
 - **Clean workers.** Workers come from a fork server (``forkserver`` where the platform has it;
   else ``spawn``), never a fork of the driver: the driver may hold CUDA state, torch threads
   or a live rich progress thread, none of which survives a fork, yet a new worker starts in
-  milliseconds once the server has imported the package.
+  milliseconds once the server has imported the package. The server imports a pool's
+  ``preload`` modules (torch and transformers take seconds) once, not every worker again; a
+  server that lacks some is replaced while no pool has workers.
 - **Nothing outlives the driver.** The fork server dies with the driver and each worker with
   the fork server (:mod:`emergence_law.lifeline`): ``kill -9`` of the driver leaves no
   process behind.
@@ -30,6 +32,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -86,15 +90,54 @@ def _init_worker(setup: Callable[..., Any] | None, setup_args: tuple[Any, ...]) 
         setup(*setup_args)
 
 
+#: the fork server :func:`_context` started last, and the modules it imported
+_server: dict[str, Any] = {"pid": None, "modules": frozenset()}
+#: pools whose workers are up: the fork server is not replaced under them
+_open: weakref.WeakSet[JobPool[Any, Any]] = weakref.WeakSet()
+
+
 def _context(preload: Iterable[str]) -> Any:
-    """A fork-server context whose server dies with this process (``spawn`` where there is no
-    fork server). The server is started once per process and keeps its first preload list;
-    later pools reuse it, and their workers import what else they need when a job arrives."""
+    """A fork-server context whose server dies with this process and has imported ``preload``
+    (``spawn`` where there is no fork server), so each worker starts with them imported.
+
+    Why replace a server: it keeps the preload list it was started with, and a worker imports
+    whatever else it needs on its first job (torch and transformers: seconds, in every worker
+    of every pool). A server this module started that lacks some of ``preload`` is stopped and
+    started again with it, but only while no pool of this process has workers (they die with
+    their server); otherwise the running server is kept.
+    """
     if "forkserver" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows
         return multiprocessing.get_context("spawn")
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    modules = [_LIFELINE, *dict.fromkeys(preload)]
+    pid = getattr(server, "_forkserver_pid", None)
+    if (pid is not None and pid == _server["pid"] and not _open
+            and not set(modules) <= _server["modules"] and hasattr(server, "_stop")):
+        server._stop()
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([_LIFELINE, *preload])
+    ctx.set_forkserver_preload(modules)
+    if getattr(server, "_forkserver_pid", None) is None:
+        _start_ignoring_sigint(server)
+    new_pid = getattr(server, "_forkserver_pid", None)
+    if new_pid != pid:
+        _server.update(pid=new_pid, modules=frozenset(modules))
     return ctx
+
+
+def _start_ignoring_sigint(server: Any) -> None:
+    """Start the fork server with SIGINT ignored from its first instruction (the disposition
+    survives exec): it ignores SIGINT anyway once its preload is imported, but a Ctrl-C during
+    those seconds of imports would print its traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        server.ensure_running()
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        server.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, old if old is not None else signal.SIG_DFL)
 
 
 class JobPool(Generic[J, R]):
@@ -119,9 +162,11 @@ class JobPool(Generic[J, R]):
         self._running: dict[Future, tuple[int, J]] = {}
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=_context(self.preload),
+        pool = ProcessPoolExecutor(self.workers, mp_context=_context(self.preload),
                                    initializer=_init_worker,
                                    initargs=(self.setup, self.setup_args))
+        _open.add(self)
+        return pool
 
     def run(self, jobs: Sequence[J], on_start: Callable[[J], bool] | None = None
             ) -> Iterator[Finished[J, R]]:
@@ -189,11 +234,13 @@ class JobPool(Generic[J, R]):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.shutdown(wait=True, cancel_futures=True)
+        _open.discard(self)
 
     def close(self) -> None:
         """End the workers now (a running job is cut short and yields nothing); since workers
         ignore SIGINT, without this an interrupted driver would wait for every running job."""
         self._running.clear()
+        _open.discard(self)
         if self._pool is None:
             return
         pool, self._pool = self._pool, None
