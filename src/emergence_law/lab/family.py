@@ -168,7 +168,7 @@ SCALES: dict[str, LabScale] = {s.name: s for s in (
     _scale("facts-small", ((24, 2), (32, 2), (48, 2)), 1200,
            (25, 50, 100, 200, 300, *range(400, 1201, 50)), batch_size=32, lr=3e-3,
            lr_steps=2000, warmup=50, n_eval=1000,
-           data_amounts=(1024, 4096, 16384, 65536), subset_seeds=(0, 1),
+           data_amounts=(1024, 4096, 16384, 65536), subset_seeds=(0,),
            methods=("full", "lora-r4"), finetune_steps=1200, finetune_batch=16, finetune_pack=8,
            finetune_lr=3e-4, lora_lr=1e-2, n_finetune_checkpoints=6, finetune_span=0.15,
            passuntil_instances=100, passuntil_budget=4000, family="facts",
