@@ -155,3 +155,26 @@ def test_ctrl_c_while_the_fork_server_imports_its_preload_does_not_kill_it(
     assert fin.result() is True  # its worker came from a server that imported the module
     assert hit == [forkserver._forkserver._forkserver_pid]  # the server hit, still serving
     assert signal.getsignal(signal.SIGINT) is handler  # the driver's own handler is back
+
+
+def _probe_rows(definition: dict, device: str = "cpu") -> list[dict]:
+    """A sweep's python job: which of :data:`PROBES` its worker had before the job."""
+    return [{"kind": "probe", "label": definition.get("checkpoint"),
+             "preloaded": sorted(m for m in PROBES if m in sys.modules)}]
+
+
+def test_a_sweep_s_pool_workers_start_with_the_executor_s_preload(tmp_path: Path) -> None:
+    """``make_executor(preload=...)`` (the lab passes torch, transformers, ...) reaches the
+    sweep's pool: its workers start with those modules imported."""
+    from emergence_law.sweep.executors import make_executor
+    from emergence_law.sweep.plan import Job
+
+    jobs = [Job({"kind": "python", "callable": f"{__name__}:_probe_rows", "checkpoint": str(i)})
+            for i in range(3)]
+    ex = make_executor("local", workers=2, base_dir=tmp_path, preload=["tabnanny"])
+    try:
+        outcomes = [o for _, o in ex.run(jobs)]
+    finally:
+        ex.close()
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    assert all("tabnanny" in o.rows[0]["preloaded"] for o in outcomes)

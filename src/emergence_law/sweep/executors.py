@@ -102,12 +102,16 @@ class ProcessPoolJobExecutor(Executor):
     A worker that dies (out of memory, a segfault in a kernel) breaks the pool, and the jobs it
     held cannot be told apart: each of them is run again alone in a fresh pool, so only the job
     that really kills its worker is recorded as failed, and the sweep goes on.
+
+    ``preload``: modules the jobs need (e.g. torch), imported once by the pool's fork server
+    rather than by every worker (:func:`emergence_law.pool._context`).
     """
 
     name = "local"
 
     def __init__(self, workers: int, *, base_dir: str | Path = ".", device: str = "cpu",
-                 max_in_flight: int | None = None, threads: int | None = None) -> None:
+                 max_in_flight: int | None = None, threads: int | None = None,
+                 preload: Sequence[str] = ()) -> None:
         super().__init__(base_dir=base_dir, device=device)
         if workers < 1:
             raise SettingError("workers", f"must be at least 1, got {workers}")
@@ -116,6 +120,7 @@ class ProcessPoolJobExecutor(Executor):
         self.workers = workers
         self.threads = threads
         self.max_in_flight = max_in_flight or workers
+        self.preload = ["emergence_law.sweep.executors", *preload]
         self._pool: JobPool[Job, JobOutcome] | None = None
 
     def run(self, jobs: Sequence[Job], on_start: OnStart = _noop
@@ -124,7 +129,7 @@ class ProcessPoolJobExecutor(Executor):
         self._pool = JobPool(partial(_execute_job, base_dir=self.base_dir, device=self.device),
                              self.workers, max_in_flight=self.max_in_flight,
                              setup=_limit_torch_threads, setup_args=(self.threads,),
-                             preload=["emergence_law.sweep.executors"])
+                             preload=self.preload)
         for fin in self._pool.run(jobs, on_start):
             if isinstance(fin.error, WorkerDied):
                 yield fin.job, JobOutcome(fin.job.id, None, str(fin.error))
@@ -345,10 +350,11 @@ class RayExecutor(Executor):
 
 def make_executor(executor: str, *, workers: int | None = None, address: str | None = None,
                   base_dir: str | Path = ".", device: str = "cpu",
-                  ray_options: dict[str, Any] | None = None, threads: int | None = None
-                  ) -> Executor:
+                  ray_options: dict[str, Any] | None = None, threads: int | None = None,
+                  preload: Sequence[str] = ()) -> Executor:
     """The executor named on the command line (``local`` or ``ray``); ``threads`` limits torch's
-    threads per local worker process."""
+    threads per local worker process, and ``preload`` names modules its fork server imports
+    once for them all."""
     if workers is not None and workers < 1:
         raise SettingError("workers", f"must be at least 1, got {workers}")
     if executor == "local":
@@ -357,7 +363,7 @@ def make_executor(executor: str, *, workers: int | None = None, address: str | N
         if workers is None or workers == 1:
             return InProcessExecutor(base_dir=base_dir, device=device)
         return ProcessPoolJobExecutor(workers, base_dir=base_dir, device=device,
-                                      threads=threads)
+                                      threads=threads, preload=preload)
     if executor == "ray":
         opts = dict(ray_options or {})
         return RayExecutor(
