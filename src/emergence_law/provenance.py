@@ -20,13 +20,18 @@ _PACKAGES = ("emergence-law", "numpy", "scipy", "pandas", "emcee", "arviz", "mat
 
 
 def versions() -> dict[str, str]:
-    """Installed versions of the packages that can change a result (absent ones omitted)."""
+    """Installed versions of the packages that can change a result (absent ones omitted),
+    and, when this process has loaded torch, the CPU kernels it dispatches to
+    (``torch-cpu-kernels``, e.g. ``AVX2`` or ``AVX512``): training on the CPU gives
+    bit-different weights under different kernels (docs/lab.md, "The CPU's kernels")."""
     out = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    if "torch" in sys.modules:  # never import torch just to say which kernels it would use
+        out["torch-cpu-kernels"] = str(sys.modules["torch"].backends.cpu.get_cpu_capability())
     return out
 
 

@@ -88,30 +88,69 @@ def test_reanalysing_the_shipped_tables_reproduces_the_summary(tmp_path):
         assert png.stat().st_size > 5000
 
 
+_RETRAIN = """
+import json, sys
+from dataclasses import replace
+import torch
+from emergence_law.lab.family import get_scale
+from emergence_law.lab.loss import loss_job
+from emergence_law.lab.train import train_family_member
+
+small = get_scale("small")
+sc = replace(small, sizes=small.sizes[:1], steps=45, lr_steps=small.schedule_steps,
+             checkpoints=(25, 33, 45))
+torch.set_num_threads(1)
+out = {"kernels": torch.backends.cpu.get_cpu_capability()}
+for ck in train_family_member(sc.sizes[0], sc, sys.argv[1]):
+    row = loss_job({"model": str(ck.path), "checkpoint": f"step-{ck.step}",
+                    "hparams": {"n_val_rows": sc.n_val_rows, "mixture": dict(sc.mixture),
+                                "seed": sc.seed}})[0]
+    out[f"step-{ck.step}"] = row["loss"]
+print(json.dumps(out))
+"""
+
+
+def _retrain_small_d24(tmp_path, kernels: str) -> dict:
+    """small's d24 retrained to step 45 in a fresh process whose torch uses ``kernels``
+    (``lab run --cpu-kernels``; torch fixes its kernels at its first CPU op, so a process of
+    its own): the loss at steps 25, 33 and 45, and the kernels torch reports."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from emergence_law.commands.lab import use_cpu_kernels
+
+    saved = os.environ.get("ATEN_CPU_CAPABILITY")
+    try:
+        use_cpu_kernels(kernels)  # the lab command's own setting, in the child's environment
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+    finally:
+        os.environ.pop("ATEN_CPU_CAPABILITY", None)
+        if saved is not None:
+            os.environ["ATEN_CPU_CAPABILITY"] = saved
+    done = subprocess.run([sys.executable, "-c", _RETRAIN, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_the_pinned_versions_retrain_the_shipped_models_exactly(tmp_path):
     """The shipped tables are what a fresh ``lab run --scale small`` writes with the versions of
-    constraints.txt: small's d24, retrained here to step 45 (its schedule unchanged), has
-    exactly the shipped loss at its first three checkpoints, to the last bit. A release of
-    torch or transformers that changes the lab's arithmetic fails here, in seconds, instead of
-    silently in a 6-minute lab run (chaotic training turns 1e-7 into 0.1 of accuracy)."""
+    constraints.txt and the lab's CPU kernels (``--cpu-kernels avx2``, the default): small's
+    d24, retrained here to step 45 (its schedule unchanged), has exactly the shipped loss at its
+    first three checkpoints, to the last bit. A release of torch or transformers that changes
+    the lab's arithmetic fails here, in seconds, instead of silently in a 6-minute lab run
+    (chaotic training turns 1e-7 into 0.1 of accuracy). On an AVX-512 machine torch's own
+    kernels give other bits (2.0441516240 vs the shipped 2.0441517035 at step 45), which is why
+    the lab pins AVX2."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from dataclasses import replace
-
-    import torch
-
-    from emergence_law.lab.family import get_scale
-    from emergence_law.lab.loss import loss_job
-    from emergence_law.lab.train import train_family_member
-
-    small = get_scale("small")
-    sc = replace(small, sizes=small.sizes[:1], steps=45, lr_steps=small.schedule_steps,
-                 checkpoints=(25, 33, 45))
-    torch.set_num_threads(1)
     obs = load_lab_observations()
-    shipped = obs[obs["model"] == f"lab-{sc.sizes[0].name}"].groupby("checkpoint")["loss"].first()
-    for ck in train_family_member(sc.sizes[0], sc, tmp_path):
-        row = loss_job({"model": str(ck.path), "checkpoint": f"step-{ck.step}",
-                        "hparams": {"n_val_rows": sc.n_val_rows, "mixture": dict(sc.mixture),
-                                    "seed": sc.seed}})[0]
-        assert row["loss"] == shipped[f"step-{ck.step}"], ck.step
+    shipped = obs[obs["model"] == "lab-d24"].groupby("checkpoint")["loss"].first()
+    again = _retrain_small_d24(tmp_path, "avx2")
+    if again["kernels"] not in ("AVX2", "AVX512"):
+        pytest.skip(f"this CPU has no AVX2 (torch's kernels: {again['kernels']})")
+    assert again["kernels"] == "AVX2"
+    for step in (25, 33, 45):
+        assert again[f"step-{step}"] == shipped[f"step-{step}"], step

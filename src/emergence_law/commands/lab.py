@@ -37,6 +37,11 @@ def register(app: typer.Typer) -> None:
         passuntil_cap: int | None = typer.Option(
             None, "--passuntil-cap", help="most PassUntil samples per instance (default: the "
             "scale's passuntil_budget)"),
+        cpu_kernels: str = typer.Option(
+            "avx2", "--cpu-kernels", metavar="<avx2|native>",
+            help="torch's CPU kernels: avx2 (the shipped tables' arithmetic, the same on any "
+            "x86-64 CPU with AVX2) or native (the CPU's widest, e.g. AVX-512: other weights, "
+            "so other tables; docs/lab.md, \"The CPU's kernels\")"),
     ) -> None:
         """Train a family of tiny transformers, measure emergence, fit and report.
 
@@ -52,6 +57,7 @@ def register(app: typer.Typer) -> None:
         from emergence_law.lab.pipeline import DEVICES, run_lab
 
         scale, device = str(scale), str(device)
+        use_cpu_kernels(cpu_kernels)
         sc = get_scale(scale)
         if passuntil_budgets is not None or passuntil_cap is not None:
             sc = _passuntil_settings(sc, passuntil_budgets, passuntil_cap)
@@ -68,6 +74,32 @@ def register(app: typer.Typer) -> None:
                    f"in {res.seconds:.0f} s")
 
     app.add_typer(lab, name="lab")
+
+
+#: ``--cpu-kernels`` -> torch's ATEN_CPU_CAPABILITY (None: leave torch's own choice)
+CPU_KERNELS = {"avx2": "avx2", "native": None}
+
+
+def use_cpu_kernels(kernels: str) -> None:
+    """Make torch's CPU kernels the ones asked for, in this process and the workers it starts.
+
+    Why: the lab's tiny models train chaotically, so the AVX-512 kernels' last-bit differences
+    from AVX2's grow into other checkpoints (a facts-small d32 with or without a 3-shot onset).
+    torch reads ``ATEN_CPU_CAPABILITY`` when it first dispatches a CPU kernel, so this must run
+    before the lab loads torch (the option replaces the variable; ``native`` removes it), and
+    ``lab_summary.json``'s ``versions`` records the kernels the run really used
+    (``torch-cpu-kernels``).
+    """
+    import os
+
+    from emergence_law.errors import OptionError
+    from emergence_law.lab.family import one_of
+
+    one_of("--cpu-kernels", kernels, tuple(CPU_KERNELS), "CPU kernels", OptionError)
+    if CPU_KERNELS[kernels] is None:
+        os.environ.pop("ATEN_CPU_CAPABILITY", None)
+    else:
+        os.environ["ATEN_CPU_CAPABILITY"] = CPU_KERNELS[kernels]
 
 
 def _passuntil_settings(sc, budgets: str | None, cap: int | None):
