@@ -32,6 +32,18 @@ DEVICES = ("cpu", "cuda")
 #: metrics kept in the observation table: accuracy, and the continuous view (paper Fig. 13):
 #: the log / probability of the correct choice normalised over the choices
 KEPT_METRICS = ("acc", "logprob_norm", "prob_norm")
+#: what the lab's pool workers (training, and the sweeps' loss, few-shot and finetuning jobs)
+#: import: every pool of the lab asks its fork server for the same list, so the server imports
+#: them once and each worker forks with them (each worker importing torch, transformers and
+#: peft again took seconds, most of a `--scale tiny` run's time)
+WORKER_PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama",
+                  "transformers.models.auto.modeling_auto",
+                  "transformers.models.auto.tokenization_auto", "peft",
+                  "emergence_law.lab.pipeline", "emergence_law.lab.train", "emergence_law.tinylm",
+                  "emergence_law.lab.loss", "emergence_law.lab.facts_lab",
+                  "emergence_law.sweep.executors",
+                  "emergence_law.measure.jobs", "emergence_law.measure.models",
+                  "emergence_law.measure.fewshot", "emergence_law.measure.finetune")
 
 
 @dataclass
@@ -188,7 +200,7 @@ def _train_in_parallel(sc: LabScale, root: Path, workers: int, threads: int,
 
     fn = partial(_train_member, scale=sc, root=root, threads=threads)
     by_size: dict[str, list] = {}
-    with JobPool(fn, min(workers, len(sc.sizes)), preload=[__name__]) as pool:
+    with JobPool(fn, min(workers, len(sc.sizes)), preload=WORKER_PRELOAD) as pool:
         for fin in pool.run(list(sc.sizes)):
             if fin.error is not None:
                 raise fin.error
@@ -211,7 +223,8 @@ def _sweep(recipe_path: Path, store: Any, bar: Any, description: str, workers: i
 
     plan = plan_recipe(load_recipe(recipe_path))
     ex = make_executor("local", workers=workers, base_dir=recipe_path.parent, device=device,
-                       threads=(threads or 1) if workers > 1 else None)
+                       threads=(threads or 1) if workers > 1 else None,
+                       preload=WORKER_PRELOAD)
     if bar is not None:
         report = run_sweep_with_progress(plan, store, ex, description=description,
                                          progress=bar, retry_failed=True)
