@@ -118,8 +118,7 @@ def _context(preload: Iterable[str]) -> Any:
         server._stop()
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(modules)
-    if getattr(server, "_forkserver_pid", None) is None:
-        _start_ignoring_sigint(server)
+    _start_ignoring_sigint(server)  # (again if it died)
     new_pid = getattr(server, "_forkserver_pid", None)
     if new_pid != pid:
         _server.update(pid=new_pid, modules=frozenset(modules))
@@ -127,9 +126,9 @@ def _context(preload: Iterable[str]) -> Any:
 
 
 def _start_ignoring_sigint(server: Any) -> None:
-    """Start the fork server with SIGINT ignored from its first instruction (the disposition
-    survives exec): it ignores SIGINT anyway once its preload is imported, but a Ctrl-C during
-    those seconds of imports would print its traceback."""
+    """Start the fork server unless it runs, with SIGINT ignored from its first instruction
+    (the disposition survives exec): it ignores SIGINT anyway once its preload is imported, but
+    a Ctrl-C during those seconds of imports would end it with a traceback."""
     if threading.current_thread() is not threading.main_thread():
         server.ensure_running()
         return
