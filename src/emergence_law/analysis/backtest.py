@@ -11,6 +11,11 @@ says the same in nats.
 
 ``method`` picks the predictor: ``emergence_law`` (finetuning data), ``two_step`` (the
 no-finetuning baseline of baseline.py), or ``both`` on the same cut-offs.
+
+``max_cutoffs`` bounds the work on a long ladder (844 cut-offs on the OLMo ladder's HellaSwag)
+without changing the question: N cut-offs spread evenly over the lead the summary reports (log
+FLOPs ratio, else loss gap), always with the cut-off that uses every checkpoint and the furthest
+one; each kept row is the row the full backtest would have (a fit sees only its own cut-off).
 """
 
 from __future__ import annotations
@@ -126,7 +131,16 @@ class BacktestResult:
     def summary(self) -> str:
         sel = selection_header(self.info.get("metric"), self.info.get("ft_method"))
         return (f"task {self.task}, {sel}: ground truth {self.ground_truth.elbow:.4f} nats; "
-                f"checkpoints held out by {self.order_by}\n" + "\n".join(self.summary_lines()))
+                f"checkpoints held out by {self.order_by}{self._cutoffs_said()}\n"
+                + "\n".join(self.summary_lines()))
+
+    def _cutoffs_said(self) -> str:
+        """How many cut-offs were fitted of how many, when ``max_cutoffs`` bounded them (said
+        only then: the default summary is the one it always was)."""
+        if self.info.get("max_cutoffs") is None:
+            return ""
+        return (f"; {self.info['n_cutoffs']} of {self.info['n_cutoffs_all']} cut-offs fitted "
+                f"(max_cutoffs {self.info['max_cutoffs']}, spread evenly over the lead)")
 
     def plot(self, path: str | Path | None = None):
         from emergence_law.analysis.plots import plot_backtest
@@ -138,6 +152,54 @@ class BacktestResult:
         return {"task": self.task, "ground_truth": self.ground_truth.to_dict(),
                 "threshold": self.threshold, "order_by": self.order_by,
                 "rows": t.to_dict(orient="records"), **self.info}
+
+
+def check_max_cutoffs(n: int) -> None:
+    """Refuse a bound below 2: the cut-off with every checkpoint and the furthest one are always
+    kept, so fewer could not keep the promise."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise SettingError("max_cutoffs", "must be a whole number of at least 2 (the cut-off "
+                           "with every checkpoint and the furthest one are always kept), got "
+                           f"{n!r}")
+
+
+def spread_cutoffs(flops_ratio: np.ndarray, loss_gap: np.ndarray, n: int) -> list[int]:
+    """Which of the cut-offs (positions in ``flops_ratio``/``loss_gap``, position 0 the one with
+    every checkpoint) to fit when only ``n`` may be: spread evenly on the scale the summary
+    reports the lead on, so the answer is sampled where it is decided.
+
+    The scale is log FLOPs ratio when every cut-off has a positive FLOPs ratio and the largest
+    is at least ``MIN_FLOPS_LEAD`` (:meth:`BacktestResult.best` reports a ratio then), else the
+    loss gap. Kept always: position 0 and the furthest cut-off on that scale; the other ``n - 2``
+    are the nearest not yet kept to ``n - 2`` evenly spaced points between the scale's ends.
+    Returns sorted positions; all of them when ``n`` is at least their number.
+    """
+    check_max_cutoffs(n)
+    ratio = np.asarray(flops_ratio, dtype=float)
+    gap = np.asarray(loss_gap, dtype=float)
+    total = len(gap)
+    if n >= total:
+        return list(range(total))
+    if np.isfinite(ratio).all() and (ratio > 0).all() and ratio.max() >= MIN_FLOPS_LEAD:
+        key = np.log(ratio)
+    else:
+        key = np.where(np.isfinite(gap), gap, -np.inf)  # a cut-off without a gap is never "far"
+    far = int(np.argmax(key))
+    chosen = dict.fromkeys([0, far])
+    finite = np.isfinite(key)
+    lo, hi = float(key[finite].min()), float(key[finite].max())
+    free = np.ones(total, dtype=bool)
+    free[list(chosen)] = False
+    for target in np.linspace(lo, hi, n)[1:-1]:
+        if len(chosen) >= n:
+            break
+        dist = np.where(free, np.abs(np.where(finite, key, np.inf) - target), np.inf)
+        pick = int(np.argmin(dist))  # ties: the one with more checkpoints
+        chosen[pick] = None
+        free[pick] = False
+    for pick in np.flatnonzero(free)[: n - len(chosen)]:  # only when n - 2 targets fell short
+        chosen[int(pick)] = None
+    return sorted(chosen)
 
 
 def _method_params(method: str, law: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
@@ -156,13 +218,14 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
                  order_by: str = "auto", min_checkpoints: int = 3,
                  metric: str | None = None, series: str | None = None,
                  ft_method: str | None = None, workers: int | None = None,
-                 progress: bool = True,
+                 max_cutoffs: int | None = None, progress: bool = True,
                  on_update: Callable[[BacktestResult], None] | None = None) -> BacktestResult:
     """Hold out the most capable pre-emergence checkpoints one by one; score every refit.
 
     ``law``: EmergenceLaw settings; ``baseline``: TwoStepBaseline settings (e.g. nll_metric);
     ``cutoff``: pre-emergence means loss >= cutoff (default: the ground-truth elbow);
-    ``min_checkpoints``: stop holding out when fewer would remain.
+    ``min_checkpoints``: stop holding out when fewer would remain; ``max_cutoffs``: fit at most
+    this many cut-offs, chosen by :func:`spread_cutoffs` (default None: every cut-off).
     """
     from emergence_law.analysis.ground_truth import ground_truth_emergence
 
@@ -174,6 +237,8 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
         raise SettingError("threshold", f"must be positive, got {threshold}")
     if min_checkpoints < 2:
         raise SettingError("min_checkpoints", "must be at least 2")
+    if max_cutoffs is not None:
+        check_max_cutoffs(max_cutoffs)
     if order_by not in ("auto", "flops", "loss"):
         raise SettingError("order_by", f"use auto, flops or loss, not {order_by!r}")
     if "emergence_law" in methods:  # a bad setting: once, not in every job
@@ -214,23 +279,36 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
     records: list[dict[str, Any]] = []
     jobs: list[FitJob] = []
     order = pre["key"].tolist()  # least -> most capable
+    cutoffs = []  # every cut-off's place; which are fitted is chosen from these
+    for h in range(0, len(order) - min_checkpoints + 1):
+        used = order[: len(order) - h]
+        u = pre[pre["key"].isin(used)]
+        mf = float(u["flops"].max()) if u["flops"].notna().all() else np.nan
+        cut_loss = float(u["loss"].min())
+        cutoffs.append({"n_held_out": h, "n_checkpoints": len(used), "cutoff_loss": cut_loss,
+                        "max_flops_used": mf, "used": used,
+                        "flops_ratio": (float(first_post["flops"]) / mf if np.isfinite(mf)
+                                        else np.nan),
+                        "loss_gap": cut_loss - float(first_post["loss"])})
+    n_all = len(cutoffs)
+    if max_cutoffs is not None:
+        cutoffs = [cutoffs[i] for i in spread_cutoffs(
+            np.array([c["flops_ratio"] for c in cutoffs]),
+            np.array([c["loss_gap"] for c in cutoffs]), max_cutoffs)]
     for m in methods:
         params = _method_params(m, law, baseline)
-        for h in range(0, len(order) - min_checkpoints + 1):
-            used = order[: len(order) - h]
-            u = pre[pre["key"].isin(used)]
-            src, keys = (rows, keys_all) if m == "emergence_law" else (every, keys_every)
+        src, keys = (rows, keys_all) if m == "emergence_law" else (every, keys_every)
+        for c in cutoffs:
+            h, used = c["n_held_out"], c["used"]
             sub = src[keys.isin(used).to_numpy()]
-            mf = float(u["flops"].max()) if u["flops"].notna().all() else np.nan
-            rec = {"method": m, "n_held_out": h, "n_checkpoints": len(used),
-                   "cutoff_loss": float(u["loss"].min()), "max_flops_used": mf,
+            rec = {"method": m, "n_held_out": h, "n_checkpoints": c["n_checkpoints"],
+                   "cutoff_loss": c["cutoff_loss"], "max_flops_used": c["max_flops_used"],
                    "first_post_loss": float(first_post["loss"]),
                    "first_post_flops": float(first_post["flops"]),
                    "gt": gt.elbow, "status": "pending", "reason": "", "metric": metric,
                    # the two-step baseline reads few-shot rows only: no finetuning method
-                   "ft_method": ft_method if m == "emergence_law" else None}
-            rec["flops_ratio"] = rec["first_post_flops"] / mf if np.isfinite(mf) else np.nan
-            rec["loss_gap"] = rec["cutoff_loss"] - rec["first_post_loss"]
+                   "ft_method": ft_method if m == "emergence_law" else None,
+                   "flops_ratio": c["flops_ratio"], "loss_gap": c["loss_gap"]}
             records.append(rec)
             jobs.append(FitJob(f"{m} -{h}", sub, task, params, m, metric))
     table = pd.DataFrame.from_records(records)
@@ -240,7 +318,8 @@ def run_backtest(obs: pd.DataFrame | str | Path, task: str, *,
     table = table[CSV_COLUMNS].astype({"success": object, "status": object, "reason": object})
     result = BacktestResult(task, table, gt, threshold, by,
                             info={"metric": metric, "ft_method": ft_method, "cutoff": cut,
-                                  "methods": methods,
+                                  "methods": methods, "n_cutoffs": len(cutoffs),
+                                  "n_cutoffs_all": n_all, "max_cutoffs": max_cutoffs,
                                   "first_post_checkpoint": str(first_post["key"])})
 
     loss_range = (float(every["loss"].min()), float(every["loss"].max()))

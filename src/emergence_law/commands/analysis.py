@@ -52,6 +52,20 @@ def _check_workers(workers: int | None) -> None:
         raise OptionError("--workers", f"must be at least 1, got {workers}")
 
 
+def _check_max_cutoffs(max_cutoffs: int | None) -> None:
+    """``--max-cutoffs`` below 2 is refused before the table is read (the library's own check
+    would name its parameter, not the flag)."""
+    from emergence_law.analysis.backtest import check_max_cutoffs
+    from emergence_law.errors import OptionError, SettingError
+
+    if max_cutoffs is None:
+        return
+    try:
+        check_max_cutoffs(max_cutoffs)
+    except SettingError as exc:
+        raise OptionError("--max-cutoffs", exc.reason) from None
+
+
 def _write_result(result: Any, out: Path) -> dict[str, Path]:
     """Save a result through its type, draw its plot, print its summary and every file
     written; return the saved files by role."""
@@ -142,6 +156,10 @@ def register(app: typer.Typer) -> None:
                                          "them)."),
         min_checkpoints: int = typer.Option(3, "--min-checkpoints",
                                             help="Stop when fewer checkpoints would remain."),
+        max_cutoffs: int = typer.Option(None, "--max-cutoffs", help="Fit at most N cut-offs "
+                                        "(at least 2), spread evenly in log FLOPs ratio (else "
+                                        "loss gap), always with the one using every checkpoint "
+                                        "and the furthest (default: every cut-off)."),
         *,
         law_opts: LawOptions,
         seed: int = typer.Option(0, "--seed", help="Random seed."),
@@ -160,6 +178,7 @@ def register(app: typer.Typer) -> None:
         from emergence_law.results.analysis import BacktestTable
 
         _check_workers(workers)
+        _check_max_cutoffs(max_cutoffs)
         law = law_opts.settings(seed)
         table = load_observations(obs)
         # the two-step baseline alone reads only few-shot rows: no finetuning method to choose
@@ -170,7 +189,8 @@ def register(app: typer.Typer) -> None:
         csv = out / BacktestTable.FILES["table"]
         write_provenance(out, "backtest", {
             "obs": obs, "task": task, "method": method, "threshold": threshold,
-            "cutoff": cutoff, "order_by": order_by, "min_checkpoints": min_checkpoints, **law,
+            "cutoff": cutoff, "order_by": order_by, "min_checkpoints": min_checkpoints,
+            "max_cutoffs": max_cutoffs, **law,
             "metric": metric, "nll_metric": nll_metric, "series": series,
             "ft_method": ft_method, "workers": workers})
         baseline = {"nll_metric": nll_metric} if nll_metric else {}
@@ -179,6 +199,7 @@ def register(app: typer.Typer) -> None:
                                   threshold=threshold, cutoff=cutoff, order_by=str(order_by),
                                   min_checkpoints=min_checkpoints, metric=metric,
                                   series=series, ft_method=ft_method, workers=workers,
+                                  max_cutoffs=max_cutoffs,
                                   on_update=lambda r: r.to_result().save(out))
         _write_table_result(result, out, "backtest cut-off")
 
