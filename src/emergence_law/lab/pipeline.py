@@ -32,10 +32,10 @@ DEVICES = ("cpu", "cuda")
 #: metrics kept in the observation table: accuracy, and the continuous view (paper Fig. 13):
 #: the log / probability of the correct choice normalised over the choices
 KEPT_METRICS = ("acc", "logprob_norm", "prob_norm")
-#: what the lab's pool workers (training, and the sweeps' loss, few-shot and finetuning jobs)
-#: import: every pool of the lab asks its fork server for the same list, so the server imports
-#: them once and each worker forks with them (each worker importing torch, transformers and
-#: peft again took seconds, most of a `--scale tiny` run's time)
+#: what the lab's pool workers (training, the sweeps' loss, few-shot and finetuning jobs, and
+#: the fits: analysis.jobs) import: every pool of the lab asks its fork server for a part of
+#: this list, so the server imports it once and each worker forks with it (each worker
+#: importing torch, transformers and peft again took seconds, most of a `--scale tiny` run)
 WORKER_PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama",
                   "transformers.models.auto.modeling_auto",
                   "transformers.models.auto.tokenization_auto", "peft",
@@ -43,7 +43,8 @@ WORKER_PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_l
                   "emergence_law.lab.loss", "emergence_law.lab.facts_lab",
                   "emergence_law.sweep.executors",
                   "emergence_law.measure.jobs", "emergence_law.measure.models",
-                  "emergence_law.measure.fewshot", "emergence_law.measure.finetune")
+                  "emergence_law.measure.fewshot", "emergence_law.measure.finetune",
+                  "emergence_law.analysis.jobs")
 
 
 @dataclass
