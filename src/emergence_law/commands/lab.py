@@ -39,9 +39,10 @@ def register(app: typer.Typer) -> None:
             "scale's passuntil_budget)"),
         cpu_kernels: str = typer.Option(
             "avx2", "--cpu-kernels", metavar="<avx2|native>",
-            help="torch's CPU kernels: avx2 (the shipped tables' arithmetic, the same on any "
-            "x86-64 CPU with AVX2) or native (the CPU's widest, e.g. AVX-512: other weights, "
-            "so other tables; docs/lab.md, \"The CPU's kernels\")"),
+            help="torch's CPU kernels: avx2 (on the AVX-512 machines tested, these retrain "
+            "the shipped arithmetic models bit for bit) or native (the CPU's widest: other "
+            "last bits, and the lab's chaotic training makes them other tables; docs/lab.md, "
+            "\"The CPU's kernels\")"),
     ) -> None:
         """Train a family of tiny transformers, measure emergence, fit and report.
 
