@@ -73,7 +73,7 @@ FLAGS = {p: "--" + p.replace("_", "-") for p in (
     "tokens_per_param", "rel_error", "level", "confidence", "target_params", "k", "r", "budget",
     "batch_size", "temperature", "top_p", "workers", "threads", "executor", "address",
     "n_train", "lora_rank", "scale", "device", "out", "seq_len", "tokens_per_step",
-    "precision", "max_evals")} | {
+    "precision", "max_evals", "max_cutoffs")} | {
     "n_samples": "--samples", "shared_ab": "--per-level", "series_b": "--series",
     "n_bootstrap": "--bootstrap", "n_draws": "--draws", "name_or_path": "--model",
     "tasks": "--task", "documents": "--corpus", "n_tables": "--tables", "n_boot": "--boot",
