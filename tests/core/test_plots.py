@@ -222,3 +222,29 @@ def test_saved_analysis_plots_leave_no_figure_open(tmp_path):
     assert plt.get_fignums() == before
     assert (tmp_path / "b24.png").stat().st_size > 0 and (tmp_path / "a24.png").exists()
     assert fig_b.axes[0].lines and fig_a.axes[0].patches  # closed, but still inspectable
+
+
+def test_a_fit_whose_curves_run_far_outside_the_data_keeps_the_data_readable(fitted):
+    """The facts-small table's law puts its finetuned base at -3 accuracy: the y-axis then
+    spans the data and chance (and says curves leave the frame) instead of squeezing the
+    measured points into a line; an ordinary fit keeps matplotlib's own limits."""
+    import matplotlib.pyplot as plt
+
+    from emergence_law.lab.shipped import load_lab_observations, load_lab_summary
+
+    obs = load_lab_observations("facts-small")
+    elbow = load_lab_summary("facts-small")["fewshot_emergence"]["ground_truth"]["elbow"]
+    bad = EmergenceLaw(posterior="none").fit(obs, "facts-mc", metric="acc", method="full",
+                                             min_loss=elbow)
+    assert bad.params["B"] < -1  # the degenerate fit this guards against
+    fig = bad.plot_fit(None)
+    ax = fig.axes[0]
+    y0, y1 = ax.get_ylim()
+    data = bad.data["value"]
+    assert y0 > 0.15 and y1 < 0.6 and y0 < data.min() and y1 > data.max()
+    assert any("leave the frame" in t.get_text() for t in ax.texts)
+    plt.close(fig)
+    fit, unused, truth = fitted
+    fig = fit.plot_fit(None, ground_truth=truth, unused=unused)
+    assert not any("leave the frame" in t.get_text() for t in fig.axes[0].texts)
+    plt.close(fig)

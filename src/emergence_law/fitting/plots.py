@@ -102,6 +102,7 @@ def plot_fit(fit: EmergenceFit, path: str | Path | None = None, ax: Any = None, 
     if fit.chance is not None:
         ax.axhline(fit.chance, color="0.45", lw=1, ls=(0, (1, 2)),
                    label=f"chance ({fit.chance:.3g})")
+    _frame_the_data(ax, d["value"].to_numpy(dtype=float), fit.chance)
     ax.invert_xaxis()
     ax.set_xlabel("pretraining loss (nats)  →  more capable models")
     ax.set_ylabel(metric_label(fit))
@@ -109,6 +110,23 @@ def plot_fit(fit: EmergenceFit, path: str | Path | None = None, ax: Any = None, 
                  + (f", {fit.method}" if fit.method else "") + ")")
     ax.legend(fontsize=7, loc="upper left", framealpha=0.9)
     return _finish(fig if fig is not None else ax.figure, path)
+
+
+def _frame_the_data(ax: Any, values: np.ndarray, chance: float | None) -> None:
+    """Keep the data readable when a fitted curve runs far outside them (a degenerate fit
+    whose base sits at -3 accuracy squeezed the measured points into a line): the y-axis then
+    spans the data and chance, padded, and says that curves leave the frame."""
+    vals = values[np.isfinite(values)]
+    if not len(vals):
+        return
+    lo = min(vals.min(), chance if chance is not None else vals.min())
+    hi = max(vals.max(), chance if chance is not None else vals.max())
+    pad = 0.15 * max(hi - lo, 1e-3)
+    y0, y1 = ax.get_ylim()
+    if (y1 - y0) > 2 * (hi - lo + 2 * pad):
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.text(0.99, 0.02, "fitted curves leave the frame (y-axis: the data's range)",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")
 
 
 def plot_cdf(fit: EmergenceFit, path: str | Path | None = None, ax: Any = None, *,
