@@ -125,11 +125,25 @@ def finetune_shift(obs: pd.DataFrame, gt: GroundTruth | None, fits: dict[str, An
         mine = sorted((lv for lv in levels if lv["method"] == method), key=lambda r: r["n_train"])
         elbows = [lv.get("law_elbow") for lv in mine]
         if gt is not None and all(e is not None for e in elbows):
+            d_list = ", ".join(str(lv["n_train"]) for lv in mine)
+            lo, hi = ft.loc[ft["method"] == method, "loss"].agg(["min", "max"])
+            if any(not lo <= e <= hi for e in elbows):
+                # a law whose elbows lie where no finetuned checkpoint is measured them nowhere:
+                # say so, and give each level's own elbow instead (none where it never rises)
+                own = ", ".join(f"{lv['elbow']:.3f}" if lv.get("elbow") is not None else "none"
+                                for lv in mine)
+                out.setdefault("law_beyond_data", []).append(method)
+                answers.append(
+                    f"{method}: the law's E(D) = {min(elbows):.3f}-{max(elbows):.3f} nats lie "
+                    f"outside the finetuned checkpoints' losses ({lo:.3f}-{hi:.3f}): not "
+                    f"measured; each level's own elbow: {own} for D = {d_list} vs few-shot "
+                    f"{gt.elbow:.3f}")
+                continue
             higher = all(e > gt.elbow for e in elbows)
             mono = all(b >= a - 1e-9 for a, b in zip(elbows, elbows[1:], strict=False))
             answers.append(
                 f"{method}: E(D) = " + ", ".join(f"{e:.3f}" for e in elbows)
-                + f" nats for D = {', '.join(str(lv['n_train']) for lv in mine)} vs few-shot "
+                + f" nats for D = {d_list} vs few-shot "
                 f"{gt.elbow:.3f}: " + ("higher" if higher else "NOT all higher")
                 + (", increasing with D" if mono else ", NOT increasing with D"))
     out["answer"] = "; ".join(answers) if answers else "no fitted emergence law to read E(D) from"
