@@ -42,11 +42,13 @@ def _run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None =
              source_label: str | None = None, task: str | None = None, seed: int = 0,
              echo: bool = True, mcmc_samples: int = 2000, boot_samples: int = 1000,
              simulated: bool = False, method: str | None = None, backtest: bool = True,
-             report: bool = True) -> dict:
+             report: bool = True, lab: str = "small") -> dict:
     """Fit, sample, backtest and report on ``obs`` (default: the shipped lab data).
 
     ``method`` picks the finetuning method when the table has several (the lab's has ``full``
-    and ``lora-r4``; default ``full``). Returns the headline numbers (also in ``demo.json``).
+    and ``lora-r4``; default ``full``). ``lab``: which shipped lab run (``small``, the
+    arithmetic lab, or ``facts-small``, the knowledge-extraction family) when ``obs`` is not
+    given. Returns the headline numbers (also in ``demo.json``).
     """
     from emergence_law.analysis.ground_truth import ground_truth_emergence
     from emergence_law.fitting import EmergenceLaw
@@ -74,8 +76,8 @@ def _run_demo(out_dir: str | Path = "emergence-demo", obs: pd.DataFrame | None =
             load_lab_passuntil_counts,
         )
 
-        obs, counts = load_lab_observations(), load_lab_passuntil_counts()
-        source_label = "MEASURED data of the toy model suite: " + lab_data_origin()
+        obs, counts = load_lab_observations(lab), load_lab_passuntil_counts(lab)
+        source_label = "MEASURED data of the toy model suite: " + lab_data_origin(lab)
     if task is None:
         task = str(obs["task"].dropna().iloc[0])
     methods = obs.loc[obs["setting"] == "finetune", "method"].dropna().unique()

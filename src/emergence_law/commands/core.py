@@ -116,6 +116,10 @@ def register(app: typer.Typer) -> None:
         simulated: bool = typer.Option(
             False, "--simulated",
             help="Use a table simulated from a known law instead of the shipped measured data."),
+        lab: str = typer.Option(
+            "small", "--lab-data", metavar="<small|facts-small>",
+            help="Which shipped lab run: small (the arithmetic lab) or facts-small (the "
+            "knowledge-extraction family; docs/lab-facts.md)."),
     ) -> None:
         """Run the whole method on the built-in data (the toy suite's measurements) in < 1 min.
 
@@ -126,7 +130,11 @@ def register(app: typer.Typer) -> None:
         import warnings
 
         from emergence_law.demo import run_demo
+        from emergence_law.errors import OptionError
+        from emergence_law.lab.family import one_of
+        from emergence_law.lab.shipped import LAB_DATA
 
+        one_of("--lab-data", lab, tuple(LAB_DATA), "shipped lab data", OptionError)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the fits' warnings are printed in their summaries
-            run_demo(out, seed=seed, simulated=simulated)
+            run_demo(out, seed=seed, simulated=simulated, lab=lab)
