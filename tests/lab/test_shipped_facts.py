@@ -109,3 +109,26 @@ def test_the_demo_refuses_an_unknown_lab_in_one_line(tmp_path, capsys):
     assert main(["demo", "--lab-data", "facts-large", "--out", str(tmp_path / "d")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--lab-data" in err[0] and "facts-large" in err[0]
+
+
+def test_the_facts_plots_name_the_runs_x_axis(tmp_path, monkeypatch):
+    """facts-small measures ``val`` (the held-out pretraining loss): the few-shot and
+    continuous figures say so (they used to say ``tru`` for every facts run)."""
+    pytest.importorskip("matplotlib")
+    from emergence_law.lab import plots
+    from emergence_law.lab.results import ground_truth
+
+    labels: list[str] = []
+    save = plots._save
+
+    def spy(fig, path):
+        labels.extend(ax.get_xlabel() for ax in fig.axes if ax.get_xlabel())
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    obs = load_lab_observations(LAB)
+    axis = load_lab_summary(LAB)["scale"]["facts_axis"]
+    plots.plot_fewshot(obs, ground_truth(obs), tmp_path / "f.png", axis)
+    plots.plot_continuous_if_measured(obs, ground_truth(obs), tmp_path / "c.png", axis)
+    assert len(labels) == 3 and all(lbl.startswith("val: held-out pretraining loss")
+                                    for lbl in labels)

@@ -46,14 +46,21 @@ def _family(obs: pd.DataFrame) -> str:
     return "facts" if lab_task(obs) == TASK_MC else "arithmetic"
 
 
-def _loss_label(obs: pd.DataFrame) -> str:
-    """The x-axis: each family's loss (:mod:`.families`)."""
+#: the facts family's x-axes (``LabScale.facts_axis``), as the plots name them
+FACTS_AXIS_LABELS = {
+    "val": "val: held-out pretraining loss (every token, nats)  →  more capable",
+    "tru": "loss tru (value token of pretraining statements, nats)  →  more capable"}
+
+
+def _loss_label(obs: pd.DataFrame, axis: str | None = None) -> str:
+    """The x-axis: each family's loss (:mod:`.families`); for facts, the run's ``facts_axis``
+    (``tru`` when not known: the scales written before the setting existed)."""
     if _family(obs) == "facts":
-        return "loss tru (value token of pretraining statements, nats)  →  more capable"
+        return FACTS_AXIS_LABELS[axis or "tru"]
     return "pretraining loss (answer tokens, nats)  →  more capable"
 
 
-def plot_fewshot(obs: pd.DataFrame, gt: Any, path: Path) -> Path:
+def plot_fewshot(obs: pd.DataFrame, gt: Any, path: Path, axis: str | None = None) -> Path:
     plt = _plt()
     fs = obs[(obs["setting"] == "fewshot") & (obs["metric"] == "acc") & (obs["task"] == lab_task(obs))]
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -74,7 +81,7 @@ def plot_fewshot(obs: pd.DataFrame, gt: Any, path: Path) -> Path:
                 alpha=0.7, label=f"ground-truth ReLU, elbow {gt.elbow:.3f} nats")
         ax.axvspan(*gt.interval, color="tab:green", alpha=0.15, label="95% interval of elbow")
     ax.invert_xaxis()
-    ax.set_xlabel(_loss_label(obs))
+    ax.set_xlabel(_loss_label(obs, axis))
     ax.set_ylabel("3-shot accuracy (4-way multiple choice)")
     ax.set_title(f"Few-shot emergence in the lab: {task_title(_family(obs))}")
     ax.legend(fontsize=7, loc="upper left")
@@ -83,7 +90,7 @@ def plot_fewshot(obs: pd.DataFrame, gt: Any, path: Path) -> Path:
 
 
 def _relu_panel(ax: Any, fs: pd.DataFrame, gt: Any, chance: float, chance_label: str,
-                ylabel: str, title: str) -> None:
+                ylabel: str, title: str, axis: str | None = None) -> None:
     """One metric against loss: a line per model size (colour by size), chance, the fitted
     ReLU and its elbow; x inverted so that more capable is to the right, as in plot_fewshot."""
     plt = _plt()
@@ -105,14 +112,15 @@ def _relu_panel(ax: Any, fs: pd.DataFrame, gt: Any, chance: float, chance_label:
                    label=f"elbow {gt.elbow:.3f} nats")
         ax.axvspan(*gt.interval, color="tab:green", alpha=0.15, label="95% interval of elbow")
     ax.invert_xaxis()
-    ax.set_xlabel(_loss_label(fs))
+    ax.set_xlabel(_loss_label(fs, axis))
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
 
 
-def plot_continuous(obs: pd.DataFrame, gt_acc: Any, gt_cont: Any, path: Path) -> Path:
+def plot_continuous(obs: pd.DataFrame, gt_acc: Any, gt_cont: Any, path: Path,
+                    axis: str | None = None) -> Path:
     """Paper Fig. 13 for the lab: few-shot accuracy and few-shot ``logprob_norm`` against loss.
 
     If the accuracy jump were only the threshold of a smoothly improving score, the right panel
@@ -127,11 +135,12 @@ def plot_continuous(obs: pd.DataFrame, gt_acc: Any, gt_cont: Any, path: Path) ->
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
     chance = float(acc["chance"].iloc[0])
     _relu_panel(left, acc, gt_acc, chance, f"chance ({chance:.2f})",
-                "3-shot accuracy (4-way multiple choice)", "Accuracy (discontinuous metric)")
+                "3-shot accuracy (4-way multiple choice)", "Accuracy (discontinuous metric)",
+                axis)
     lc = log_chance(obs)
     _relu_panel(right, cont, gt_cont, lc, f"chance ln(1/4) = {lc:.3f}",
                 "3-shot log p(correct), normalised over the 4 choices",
-                "Log-probability of the correct choice (continuous metric)")
+                "Log-probability of the correct choice (continuous metric)", axis)
     if gt_cont is not None and gt_cont.params.get("A", 0) > 0 and gt_cont.params["B"] < lc:
         # a dip below chance before the rise: show where the rise crosses chance
         cross = gt_cont.elbow - (lc - gt_cont.params["B"]) / gt_cont.params["A"]
@@ -242,7 +251,8 @@ def plot_advance(summary: dict[str, Any], path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def plot_continuous_if_measured(obs: pd.DataFrame, gt_acc: Any, path: Path) -> Path | None:
+def plot_continuous_if_measured(obs: pd.DataFrame, gt_acc: Any, path: Path,
+                                axis: str | None = None) -> Path | None:
     """:func:`plot_continuous` when the table has few-shot ``logprob_norm`` rows, else None
     (the tables shipped before that metric was measured have accuracy only)."""
     from emergence_law.lab.continuous import CONTINUOUS_METRIC, continuous_ground_truth
@@ -251,17 +261,18 @@ def plot_continuous_if_measured(obs: pd.DataFrame, gt_acc: Any, path: Path) -> P
            & (obs["metric"] == CONTINUOUS_METRIC)).any()
     if not has:
         return None
-    return plot_continuous(obs, gt_acc, continuous_ground_truth(obs), path)
+    return plot_continuous(obs, gt_acc, continuous_ground_truth(obs), path, axis)
 
 
 def write_all(obs: pd.DataFrame, counts: pd.DataFrame, gt: Any, fits: dict[str, Any], law: Any,
               summary: dict[str, Any], folder: Path) -> list[Path]:
     """Every plot that the data supports; returns the written paths."""
     folder = Path(folder)
-    out: list[Path] = [plot_fewshot(obs, gt, folder / "fewshot_emergence.png")]
+    axis = (summary.get("scale") or {}).get("facts_axis")
+    out: list[Path] = [plot_fewshot(obs, gt, folder / "fewshot_emergence.png", axis)]
     for method, fit in fits.items():
         out.append(plot_fit_with_truth(fit, gt, folder / f"emergence_fit_{method}.png"))
-    cont = plot_continuous_if_measured(obs, gt, folder / "continuous_emergence.png")
+    cont = plot_continuous_if_measured(obs, gt, folder / "continuous_emergence.png", axis)
     if cont is not None:
         out.append(cont)
     for p in (plot_finetune_shift(summary, folder / "finetune_shift.png"),
