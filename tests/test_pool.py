@@ -143,11 +143,20 @@ def test_ctrl_c_while_the_fork_server_imports_its_preload_does_not_kill_it(
     handler = signal.getsignal(signal.SIGINT)
     hit: list[int] = []
 
-    def ctrl_c() -> None:  # while the server sleeps in its preload
-        hit.append(forkserver._forkserver._forkserver_pid)
-        os.kill(hit[0], signal.SIGINT)
+    before = forkserver._forkserver._forkserver_pid  # a server an earlier test left running
 
-    timer = threading.Timer(0.5, ctrl_c)
+    def ctrl_c() -> None:  # while the new server sleeps in its preload
+        # replacing the old server waits for its processes to exit (slow on a loaded machine):
+        # hit the new one, not the old one on its way out
+        for _ in range(200):
+            pid = forkserver._forkserver._forkserver_pid
+            if pid not in (None, before):
+                break
+            time.sleep(0.01)
+        hit.append(pid)
+        os.kill(pid, signal.SIGINT)
+
+    timer = threading.Timer(0.3, ctrl_c)
     with JobPool(_job, 1, preload=[slow]) as pool:
         timer.start()
         fin = next(pool.run([f"has:{slow}"]))

@@ -224,8 +224,8 @@ def test_two_runs_under_one_file_name_are_two_runs(tmp_path, capsys):
 
 def test_report_of_a_folder_of_results_keeps_ground_truth_and_ladder_parts(tmp_path, capsys):
     """Results gathered as subfolders of one folder: the report kept the backtest part and
-    silently dropped the ground-truth and ladder ones (documented outputs with no section of
-    their own); they are now shown as their folders' outputs."""
+    silently dropped the ground-truth and ladder ones; they are now kept, each read into a
+    section of its own (docs/report.md)."""
     from emergence_law.report.collect import collect_tree
 
     _need(SEVEN_B)
@@ -234,8 +234,8 @@ def test_report_of_a_folder_of_results_keeps_ground_truth_and_ladder_parts(tmp_p
     assert _cli(["ground-truth", obs, "--task", "csqa_mc", "--out", tmp_path / "all" / "gt"]) == 0
     parts = collect_tree(tmp_path / "all")
     assert [p.part for p in parts] == ["gt"]
-    assert {t.name for t in parts[0].other_tables} == {"ground_truth.csv"}
-    assert {i.name for i in parts[0].images} == {"ground_truth.png"}
+    assert parts[0].ground_truth is not None and parts[0].ground_truth_plot is not None
+    assert not parts[0].other_tables and not parts[0].other_images
     assert _cli(["report", tmp_path / "all"]) == 0
     capsys.readouterr()
 
