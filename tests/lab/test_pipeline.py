@@ -202,3 +202,26 @@ def test_measurements_run_as_sweep_recipes_each_job_once(tiny_run):
     ft = next(j.definition for j in plans[1].jobs if j.kind == "finetune")
     assert ft["hparams"]["pack"] == 6
     assert ft["hparams"]["append_eos"] is False and ft["shots"] == sc.shots
+
+
+def test_lab_run_seed_reaches_every_stage_and_a_folder_keeps_its_seed(tmp_path, capsys):
+    """``lab run --seed 1`` trains another pretraining run (its checkpoints and the summary say
+    seed 1); running seed 0 into that folder is refused in one line instead of resuming from
+    seed 1's checkpoints as if they were its own."""
+    import json
+
+    from emergence_law.jsonfile import read_json
+
+    out = tmp_path / "seed1"
+    assert main(["lab", "run", "--scale", "tiny", "--seed", "1", "--out", str(out),
+                 "--no-progress", "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert json.loads((out / "lab_summary.json").read_text())["scale"]["seed"] == 1
+    done = sorted(out.glob("models/*/step-*/*.json"))
+    metas = [read_json(p) for p in done if "seed" in read_json(p)]
+    assert metas and all(m["seed"] == 1 for m in metas)
+    assert main(["lab", "run", "--scale", "tiny", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seed" in err[0] and "checkpoints of seed 1, not 0" in err[0]
+    assert main(["lab", "run", "--scale", "tiny", "--seed", "-1", "--out", str(out)]) == 2
+    assert "--seed" in capsys.readouterr().err

@@ -37,6 +37,9 @@ def register(app: typer.Typer) -> None:
         passuntil_cap: int | None = typer.Option(
             None, "--passuntil-cap", help="most PassUntil samples per instance (default: the "
             "scale's passuntil_budget)"),
+        seed: int | None = typer.Option(
+            None, "--seed", help="pretraining seed (initialisation, batch order, evaluated "
+            "items; the facts world stays the scale's); default: the scale's, 0"),
         cpu_kernels: str = typer.Option(
             "avx2", "--cpu-kernels", metavar="<avx2|native>",
             help="torch's CPU kernels: avx2 (on the AVX-512 machines tested, these retrain "
@@ -62,6 +65,12 @@ def register(app: typer.Typer) -> None:
         sc = get_scale(scale)
         if passuntil_budgets is not None or passuntil_cap is not None:
             sc = _passuntil_settings(sc, passuntil_budgets, passuntil_cap)
+        if seed is not None:
+            if seed < 0:
+                raise OptionError("--seed", f"must be 0 or more, got {seed}")
+            from dataclasses import replace
+
+            sc = replace(sc, seed=seed)
         if device not in DEVICES:
             raise OptionError("--device", f"unknown device {device!r} (use cpu or cuda)")
         if workers < 1:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emergence_law.errors import SettingError
 from emergence_law.jsonfile import read_json, write_json
 from emergence_law.lab.families import MAX_LEN, corpus_of
 from emergence_law.lab.family import LabScale, ModelSpec
@@ -56,6 +57,16 @@ def _finished(root: Path, spec: ModelSpec) -> dict[int, Path]:
             if (d / DONE).exists():
                 out[int(d.name.split("-")[1])] = d
     return out
+
+
+def _check_same_seed(done: dict[int, Path], spec: ModelSpec, scale: LabScale) -> None:
+    """Refuse to resume from checkpoints of another pretraining seed: they would be kept as if
+    they were this run's (``lab run --seed`` into the folder of an earlier run)."""
+    for path in done.values():
+        seed = read_json(path / DONE).get("seed", scale.seed)
+        if seed != scale.seed:
+            raise SettingError("seed", f"{path.parent} holds {spec.name} checkpoints of seed "
+                               f"{seed}, not {scale.seed}: give each seed its own --out folder")
 
 
 def _read_checkpoint(spec: ModelSpec, path: Path) -> Checkpoint:
@@ -122,6 +133,7 @@ def train_family_member(
     hf_logging.disable_progress_bar()  # our own rich bar reports progress
     root = Path(root)
     done = _finished(root, spec)
+    _check_same_seed(done, spec, scale)
     wanted = sorted(s for s in scale.checkpoints if s <= scale.steps)
     if all(s in done for s in wanted):
         if advance:
