@@ -4,7 +4,6 @@ each read through its typed result."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -12,7 +11,13 @@ import pandas as pd
 from emergence_law.report.collect import ResultsFolder
 from emergence_law.report.render import Html, esc, fmt, key_values, nats, table
 from emergence_law.report.sections import DATA_ROWS_SHOWN, Section, folded, result_section
-from emergence_law.report.sentences import ground_truth_sentence, ladder_sentence, num
+from emergence_law.report.sentences import (
+    ground_truth_sentence,
+    ladder_info,
+    ladder_level,
+    ladder_sentence,
+    num,
+)
 from emergence_law.results.analysis import GroundTruthTable, LadderForecastResult
 
 #: the short notes of the ground-truth table (one word or two, in the cell) and what each
@@ -98,7 +103,7 @@ def ladder_section(res: ResultsFolder) -> Section | None:
 
 def _ladder_lead(lad: LadderForecastResult) -> list[str]:
     body = [f"<p>{ladder_sentence(lad, with_note=False)}</p>"]  # the note follows, boxed
-    info = lad.info if isinstance(lad.info, Mapping) else {}
+    info = ladder_info(lad)
     if info.get("note"):
         body.append(f'<p class="warn">Read with care: {esc(info["note"])}.</p>')
     parts = []
@@ -123,9 +128,8 @@ def _ladder_lead(lad: LadderForecastResult) -> list[str]:
 
 def _ladder_table(lad: LadderForecastResult) -> list[str]:
     frame = lad.to_frame()
-    level = num(lad.level)
-    pct = f"{level:.0%} " if level is not None else ""
-    info = lad.info if isinstance(lad.info, Mapping) else {}
+    pct = ladder_level(lad)
+    info = ladder_info(lad)
     step1 = "nll" in frame.columns and "nll_pred" in frame.columns
     nll = esc(info.get("nll_metric", "task loss"))
     header = ["run", "checkpoint", "loss (nats)", "measured", "forecast",

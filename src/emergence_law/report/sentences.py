@@ -329,21 +329,31 @@ def ground_truth_sentence(gt: GroundTruthTable) -> str:
     return text + "."
 
 
+def ladder_info(lad: LadderForecastResult) -> Mapping[str, Any]:
+    """The forecast's ``info`` record, or nothing when the JSON holds something else there."""
+    return lad.info if isinstance(lad.info, Mapping) else {}
+
+
+def ladder_level(lad: LadderForecastResult) -> str:
+    """The predictive interval's level as a prefix ("90% "), or nothing when not a number."""
+    level = num(lad.level)
+    return f"{level:.0%} " if level is not None else ""
+
+
 def ladder_sentence(lad: LadderForecastResult, with_note: bool = True) -> str:
     """``ladder_forecast.json`` in words: what forecast what, the mean error and how many
     targets fell inside the interval (flagged when not all did), and (``with_note``) the
     result's own note."""
-    info = lad.info if isinstance(lad.info, Mapping) else {}
+    info = ladder_info(lad)
     metric = info.get("acc_metric")
-    level = num(lad.level)
     train = ", ".join(str(g) for g in lad.train_groups) if isinstance(
         lad.train_groups, list) else str(lad.train_groups)
     text = (f"Ladder forecast of <b>{esc(lad.task)}</b>" + (f" ({esc(metric)})" if metric else "")
             + f" for <b>{esc(lad.target)}</b> from {esc(train)}: {fmt(lad.n_targets)} target "
             f"checkpoint{'' if lad.n_targets == 1 else 's'}, mean |error| "
             f"<b>{nats(lad.mean_abs_error)}</b>, ")
-    inside = (f"{fmt(lad.covered)} of {fmt(lad.n_targets)} inside the "
-              + (f"{level:.0%} " if level is not None else "") + "predictive interval")
+    inside = (f"{fmt(lad.covered)} of {fmt(lad.n_targets)} inside the {ladder_level(lad)}"
+              "predictive interval")
     missed = num(lad.covered) is None or lad.covered != lad.n_targets
     text += f'<span class="flag">{inside}</span>' if missed else f"<b>{inside}</b>"
     note = info.get("note")
