@@ -91,6 +91,8 @@ def test_reanalysing_the_shipped_tables_reproduces_the_summary(tmp_path):
 _RETRAIN = """
 import json, sys
 from dataclasses import replace
+from emergence_law.commands.lab import use_cpu_kernels
+use_cpu_kernels(sys.argv[2])  # the lab command's own setting, before torch loads
 import torch
 from emergence_law.lab.family import get_scale
 from emergence_law.lab.loss import loss_job
@@ -119,18 +121,9 @@ def _retrain_small_d24(tmp_path, kernels: str) -> dict:
     import subprocess
     import sys
 
-    from emergence_law.commands.lab import use_cpu_kernels
-
-    saved = os.environ.get("ATEN_CPU_CAPABILITY")
-    try:
-        use_cpu_kernels(kernels)  # the lab command's own setting, in the child's environment
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-    finally:
-        os.environ.pop("ATEN_CPU_CAPABILITY", None)
-        if saved is not None:
-            os.environ["ATEN_CPU_CAPABILITY"] = saved
-    done = subprocess.run([sys.executable, "-c", _RETRAIN, str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", _RETRAIN, str(tmp_path), kernels],
+                          env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True,
+                          text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
