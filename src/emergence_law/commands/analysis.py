@@ -52,20 +52,6 @@ def _check_workers(workers: int | None) -> None:
         raise OptionError("--workers", f"must be at least 1, got {workers}")
 
 
-def _check_max_cutoffs(max_cutoffs: int | None) -> None:
-    """``--max-cutoffs`` below 2 is refused before the table is read (the library's own check
-    would name its parameter, not the flag)."""
-    from emergence_law.analysis.backtest import check_max_cutoffs
-    from emergence_law.errors import OptionError, SettingError
-
-    if max_cutoffs is None:
-        return
-    try:
-        check_max_cutoffs(max_cutoffs)
-    except SettingError as exc:
-        raise OptionError("--max-cutoffs", exc.reason) from None
-
-
 def _write_result(result: Any, out: Path) -> dict[str, Path]:
     """Save a result through its type, draw its plot, print its summary and every file
     written; return the saved files by role."""
@@ -172,13 +158,14 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(None, "--workers", help="Parallel fits (default 2)."),
     ) -> None:
         """How far in advance (Fig. 7): backtest.csv, backtest.png and the largest FLOPs ratio."""
-        from emergence_law.analysis.backtest import run_backtest
+        from emergence_law.analysis.backtest import check_max_cutoffs, run_backtest
         from emergence_law.observations import load_observations
         from emergence_law.provenance import write_provenance
         from emergence_law.results.analysis import BacktestTable
 
         _check_workers(workers)
-        _check_max_cutoffs(max_cutoffs)
+        if max_cutoffs is not None:  # refused before the table is read (cli.FLAGS names it)
+            check_max_cutoffs(max_cutoffs)
         law = law_opts.settings(seed)
         table = load_observations(obs)
         # the two-step baseline alone reads only few-shot rows: no finetuning method to choose
