@@ -26,7 +26,7 @@ LAB = "facts-small"
 
 def test_facts_tables_load_validated_and_cover_the_design():
     sc = get_scale(LAB)
-    obs = load_lab_observations(LAB)
+    obs, summary = load_lab_observations(LAB), load_lab_summary(LAB)
     acc = obs[(obs["task"] == "facts-mc") & (obs["metric"] == "acc")]
     fs, ft = acc[acc["setting"] == "fewshot"], acc[acc["setting"] == "finetune"]
     # every size at every checkpoint, 1,000 balanced items, chance exactly 1/4
@@ -34,7 +34,7 @@ def test_facts_tables_load_validated_and_cover_the_design():
         f"lab-{s.name}": len(sc.checkpoints) for s in sc.sizes}
     assert (acc["n_eval"] == sc.n_eval).all() and (acc["chance"] == 0.25).all()
     # the x-axis is the held-out pretraining loss: falls with training, 1.5-1.7 nats late on
-    assert load_lab_summary(LAB)["scale"]["facts_axis"] == "val"
+    assert summary["scale"]["facts_axis"] == "val"
     last = fs[fs["checkpoint"] == f"step-{sc.steps}"]
     assert last["loss"].between(1.5, 1.7).all() and (fs["loss"] < 8).all()
     # the finetuning grid: both methods x every D x the subset seed, on pre-emergence checkpoints
@@ -43,7 +43,6 @@ def test_facts_tables_load_validated_and_cover_the_design():
     want = {(m, d, s) for m in ("full", "lora-r4") for d in sc.data_amounts
             for s in sc.subset_seeds}
     assert all(g == want for g in grid) and len(grid) == sc.n_finetune_checkpoints
-    summary = load_lab_summary(LAB)
     elbow = summary["fewshot_emergence"]["ground_truth"]["elbow"]
     assert (ft["loss"] > elbow).all()
     assert summary["scale"]["name"] == LAB and summary["scale"]["family"] == "facts"
